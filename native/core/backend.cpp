@@ -1,0 +1,37 @@
+#include "core/backend.h"
+
+#include <mutex>
+
+#include "llama.h"
+
+namespace vl {
+
+void ensure_backends_loaded() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    ggml_backend_load_all_from_path(VIDEO_LLAMA_BACKEND_DIR);
+    llama_backend_init();
+  });
+}
+
+void set_backend_threads(ggml_backend_t backend, int n_threads) {
+  ggml_backend_dev_t dev = ggml_backend_get_device(backend);
+  ggml_backend_reg_t reg = dev ? ggml_backend_dev_backend_reg(dev) : nullptr;
+  if (!reg) return;
+  auto set_n_threads = reinterpret_cast<ggml_backend_set_n_threads_t>(
+      ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads"));
+  if (set_n_threads) set_n_threads(backend, n_threads);
+}
+
+std::string describe_devices() {
+  ensure_backends_loaded();
+  std::string out;
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    if (!out.empty()) out += ", ";
+    out += std::string(ggml_backend_dev_name(dev)) + " (" + ggml_backend_dev_description(dev) + ")";
+  }
+  return out;
+}
+
+}  // namespace vl

@@ -1,0 +1,20 @@
+#pragma once
+// Loading ggml's backends (prebuilt, dynamically loaded) and choosing one for our graphs.
+#include <string>
+
+#include "ggml-backend.h"
+
+namespace vl {
+
+// Loads every backend library (CPU variants, CUDA, Vulkan, Metal) from the folder of the
+// prebuilt llama.cpp libraries. Idempotent and thread-safe; must run before libllama or
+// any graph of ours is used, since these libraries register no backend statically.
+void ensure_backends_loaded();
+
+// Sets the worker-thread count of a backend if it has one (the CPU backend does).
+void set_backend_threads(ggml_backend_t backend, int n_threads);
+
+// Human-readable names of the registered devices, e.g. "CPU (AMD EPYC)".
+std::string describe_devices();
+
+}  // namespace vl

@@ -1,0 +1,97 @@
+/**
+ * Typed errors. Every error this library throws on purpose is a {@link VideoLlamaError}
+ * whose {@link VideoLlamaError.code | code} says what went wrong.
+ * @module
+ */
+
+/**
+ * What went wrong, as a stable machine-readable code.
+ *
+ * - `INVALID_ARGUMENT`: an argument has the wrong type or value (checked before any native call).
+ * - `FILE_NOT_FOUND`: a model or media file does not exist or cannot be read.
+ * - `INVALID_MODEL`: a file is not the kind of model expected, is truncated or corrupt.
+ * - `MISSING_TENSOR` / `TENSOR_SHAPE`: a checkpoint or GGUF lacks a tensor or has it in a wrong shape.
+ * - `UNSAFE_CHECKPOINT`: a PyTorch checkpoint references code it may not run.
+ * - `DIMENSION_MISMATCH`: an embedding's width does not match the LLM's.
+ * - `CONTEXT_OVERFLOW`: the prompt does not fit in the context window.
+ * - `ABORTED`: the operation was cancelled through its `AbortSignal`.
+ * - `DISPOSED`: the object was used after `dispose()`.
+ * - `MEDIA_DECODE`: ffmpeg could not decode the media (corrupt, empty, unsupported).
+ * - `NO_VIDEO_STREAM` / `NO_AUDIO_STREAM`: the media file has no such stream.
+ * - `FFMPEG_NOT_FOUND`: no ffmpeg executable could be found.
+ * - `NATIVE`: the native addon failed or could not be loaded.
+ */
+export type VideoLlamaErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'FILE_NOT_FOUND'
+  | 'INVALID_MODEL'
+  | 'MISSING_TENSOR'
+  | 'TENSOR_SHAPE'
+  | 'UNSAFE_CHECKPOINT'
+  | 'DIMENSION_MISMATCH'
+  | 'CONTEXT_OVERFLOW'
+  | 'ABORTED'
+  | 'DISPOSED'
+  | 'MEDIA_DECODE'
+  | 'NO_VIDEO_STREAM'
+  | 'NO_AUDIO_STREAM'
+  | 'FFMPEG_NOT_FOUND'
+  | 'NATIVE';
+
+/**
+ * The error type of this library.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await VideoLlama.load({ llm: 'missing.gguf' });
+ * } catch (error) {
+ *   if (error instanceof VideoLlamaError && error.code === 'FILE_NOT_FOUND') console.error(error.message);
+ * }
+ * ```
+ */
+export class VideoLlamaError extends Error {
+  /** What went wrong; see {@link VideoLlamaErrorCode}. */
+  readonly code: VideoLlamaErrorCode;
+  /** Structured details (the thing that was wrong, what was expected, what was found). */
+  readonly details?: Readonly<Record<string, unknown>>;
+
+  constructor(code: VideoLlamaErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'VideoLlamaError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Describes a received value for an error message: `5 of type number`. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  const type = Array.isArray(value) ? 'array' : ArrayBuffer.isView(value) ? value.constructor.name : typeof value;
+  const text = typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+    : typeof value === 'number' || typeof value === 'boolean' ? String(value) : type;
+  return text === type ? `a value of type ${type}` : `${text} of type ${type}`;
+}
+
+/**
+ * The error for a bad argument, worded like sharp's:
+ * `Expected <what> for <name> but received <value> of type <type>`.
+ * @internal
+ */
+export function invalidArgument(name: string, expected: string, received: unknown): VideoLlamaError {
+  return new VideoLlamaError('INVALID_ARGUMENT', `Expected ${expected} for ${name} but received ${describeValue(received)}`, {
+    name,
+    expected,
+  });
+}
+
+/** The error for an operation cancelled through an AbortSignal. @internal */
+export function abortedError(what: string, signal?: AbortSignal): VideoLlamaError {
+  return new VideoLlamaError('ABORTED', `${what} was aborted`, undefined, { cause: signal?.reason });
+}
+
+/** Throws {@link abortedError} if the signal is already aborted. @internal */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw abortedError(what, signal);
+}
