@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * The `video-llama` command line.
+ * @internal
+ * @module
+ */
+import { VideoLlamaError } from '../errors.js';
+import { helpText, parseCommandArgs, type Command } from './command.js';
+
+const commands: Command[] = [];
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length), 8);
+  return [
+    'Usage: video-llama <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `video-llama <command> --help` for the options of a command.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 1;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`video-llama: unknown command '${name}'\n\n${usage()}`);
+    return 1;
+  }
+  const args = parseCommandArgs(command, rest);
+  if (args.help) {
+    console.log(helpText(command));
+    return 0;
+  }
+  await command.run(args);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (error: unknown) => {
+    const message = error instanceof VideoLlamaError ? `${error.code}: ${error.message}` : String((error as Error)?.stack ?? error);
+    console.error(`video-llama: ${message}`);
+    process.exitCode = 1;
+  },
+);
