@@ -51,7 +51,7 @@ export function parseCommandArgs(command: Command, argv: string[]): ParsedArgs &
   }
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values, positionals, help: values.help === true };
+    return { values: values as ParsedArgs['values'], positionals, help: values.help === true };
   } catch (error) {
     throw new VideoLlamaError('INVALID_ARGUMENT', `${(error as Error).message}\n\n${helpText(command)}`);
   }
