@@ -14,7 +14,7 @@ import { GgufWriter } from '../gguf/writer.js';
 import { openPth, type LazyTensor, type PthFile } from './pth.js';
 import {
   CheckpointSet, projectorMetadata, projectorTensors, readHparams, torchShape,
-  type CheckpointRole, type HeadOptions, type ProjectorHparams, type TensorSpec,
+  type BranchSelection, type CheckpointRole, type HeadOptions, type ProjectorHparams, type TensorSpec,
 } from './tensor-map.js';
 
 /** Weight type of the projector's big matrices. */
@@ -123,7 +123,7 @@ export async function convertCheckpoints(options: ConvertOptions): Promise<Conve
   }
 }
 
-function validateOptions(options: ConvertOptions): { type: ProjectorWeightType; branches: { vision: boolean; audio: boolean } } {
+function validateOptions(options: ConvertOptions): { type: ProjectorWeightType; branches: BranchSelection } {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   if (typeof options.out !== 'string' || options.out === '') throw invalidArgument('out', 'a non-empty path string', options.out);
   const type = options.type ?? 'f16';

@@ -13,7 +13,7 @@ import path from 'node:path';
 
 import { VideoLlamaError } from '../errors.js';
 import { PickleGlobal, unpickle } from './unpickle.js';
-import { ZipReader, type ZipEntry } from './zip.js';
+import { invalidCheckpoint, ZipReader, type ZipEntry } from './zip.js';
 
 /** Element types of torch storages. */
 export type TorchDtype = 'f64' | 'f32' | 'f16' | 'bf16' | 'i64' | 'i32' | 'i16' | 'i8' | 'u8' | 'bool';
@@ -78,11 +78,6 @@ export interface PthFile {
   /** Tensors by state-dict key, in file order (the `{"model": ...}` wrapper already removed). */
   readonly tensors: ReadonlyMap<string, LazyTensor>;
   close(): Promise<void>;
-}
-
-/** The error for a file that is not a usable checkpoint. */
-export function invalidCheckpoint(file: string, problem: string): VideoLlamaError {
-  return new VideoLlamaError('INVALID_MODEL', `${path.basename(file)} is not a valid PyTorch checkpoint: ${problem}`, { file });
 }
 
 /**

@@ -45,15 +45,15 @@ export interface ZipEntry {
   readonly localHeaderOffset: number;
 }
 
-/** The error for a file that is not a well-formed zip archive. */
-function invalidZip(file: string, problem: string): VideoLlamaError {
+/** The error for a file that is not a usable PyTorch checkpoint (INVALID_MODEL, naming the file). */
+export function invalidCheckpoint(file: string, problem: string): VideoLlamaError {
   return new VideoLlamaError('INVALID_MODEL', `${path.basename(file)} is not a valid PyTorch checkpoint: ${problem}`, { file });
 }
 
 /** Reads a little-endian u64 that must fit in a JS number (offsets in files below 8 PB do). */
 function readU64(buf: Buffer, offset: number, file: string): number {
   const value = buf.readBigUInt64LE(offset);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidZip(file, `64-bit field ${value} is out of range`);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidCheckpoint(file, `64-bit field ${value} is out of range`);
   return Number(value);
 }
 
@@ -105,14 +105,14 @@ export class ZipReader {
    */
   async readEntry(entry: ZipEntry, offset = 0, length = entry.size - offset): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > entry.size) {
-      throw invalidZip(this.file, `read of ${length} bytes at ${offset} is outside entry '${entry.name}' (${entry.size} bytes)`);
+      throw invalidCheckpoint(this.file, `read of ${length} bytes at ${offset} is outside entry '${entry.name}' (${entry.size} bytes)`);
     }
-    if (length > MAX_READ_BYTES) throw invalidZip(this.file, `entry '${entry.name}' needs a read of ${length} bytes, more than one buffer can hold`);
+    if (length > MAX_READ_BYTES) throw invalidCheckpoint(this.file, `entry '${entry.name}' needs a read of ${length} bytes, more than one buffer can hold`);
     const dataOffset = await this.dataOffset(entry);
     if (entry.method === METHOD_STORED) return this.readAt(dataOffset + offset, length);
     const inflated = zlib.inflateRawSync(await this.readAt(dataOffset, entry.compressedSize), { maxOutputLength: Math.max(entry.size, 1) });
     if (inflated.length !== entry.size) {
-      throw invalidZip(this.file, `entry '${entry.name}' inflates to ${inflated.length} bytes, its header says ${entry.size}`);
+      throw invalidCheckpoint(this.file, `entry '${entry.name}' inflates to ${inflated.length} bytes, its header says ${entry.size}`);
     }
     return inflated.subarray(offset, offset + length);
   }
@@ -122,10 +122,10 @@ export class ZipReader {
     const known = this.dataOffsets.get(entry.name);
     if (known !== undefined) return known;
     const header = Buffer.from(await this.readAt(entry.localHeaderOffset, LOCAL_HEADER_SIZE));
-    if (header.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw invalidZip(this.file, `entry '${entry.name}' has no local header`);
+    if (header.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) throw invalidCheckpoint(this.file, `entry '${entry.name}' has no local header`);
     const start = entry.localHeaderOffset + LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28);
     if (start + entry.compressedSize > this.fileSize) {
-      throw invalidZip(this.file, `entry '${entry.name}' runs past the end of the file (truncated download?)`);
+      throw invalidCheckpoint(this.file, `entry '${entry.name}' runs past the end of the file (truncated download?)`);
     }
     this.dataOffsets.set(entry.name, start);
     return start;
@@ -139,13 +139,13 @@ export class ZipReader {
 /** Reads exactly `length` bytes at `position` into a fresh (hence aligned) buffer. */
 async function readExactly(handle: fs.FileHandle, position: number, length: number, fileSize: number, file: string): Promise<Uint8Array> {
   if (position < 0 || position + length > fileSize) {
-    throw invalidZip(file, `needs bytes ${position}..${position + length} but the file has ${fileSize} (truncated?)`);
+    throw invalidCheckpoint(file, `needs bytes ${position}..${position + length} but the file has ${fileSize} (truncated?)`);
   }
   const out = new Uint8Array(length);
   let filled = 0;
   while (filled < length) {
     const { bytesRead } = await handle.read(out, filled, length - filled, position + filled);
-    if (bytesRead === 0) throw invalidZip(file, `unexpected end of file at byte ${position + filled}`);
+    if (bytesRead === 0) throw invalidCheckpoint(file, `unexpected end of file at byte ${position + filled}`);
     filled += bytesRead;
   }
   return out;
@@ -159,19 +159,19 @@ interface DirectoryLocation {
 
 async function readCentralDirectory(handle: fs.FileHandle, fileSize: number, file: string): Promise<Map<string, ZipEntry>> {
   const location = await locateCentralDirectory(handle, fileSize, file);
-  if (location.size > MAX_CENTRAL_DIRECTORY_BYTES) throw invalidZip(file, `central directory of ${location.size} bytes is implausibly large`);
+  if (location.size > MAX_CENTRAL_DIRECTORY_BYTES) throw invalidCheckpoint(file, `central directory of ${location.size} bytes is implausibly large`);
   const directory = Buffer.from(await readExactly(handle, location.offset, location.size, fileSize, file));
   const entries = new Map<string, ZipEntry>();
   let at = 0;
   for (let i = 0; i < location.entryCount; i++) {
     if (at + CENTRAL_HEADER_SIZE > directory.length || directory.readUInt32LE(at) !== CENTRAL_HEADER_SIGNATURE) {
-      throw invalidZip(file, `central directory entry ${i} is malformed`);
+      throw invalidCheckpoint(file, `central directory entry ${i} is malformed`);
     }
     const nameLength = directory.readUInt16LE(at + 28);
     const extraLength = directory.readUInt16LE(at + 30);
     const commentLength = directory.readUInt16LE(at + 32);
     const end = at + CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
-    if (end > directory.length) throw invalidZip(file, `central directory entry ${i} runs past the directory`);
+    if (end > directory.length) throw invalidCheckpoint(file, `central directory entry ${i} runs past the directory`);
     const entry = parseCentralEntry(directory, at, nameLength, extraLength, file);
     entries.set(entry.name, entry);
     at = end;
@@ -183,9 +183,9 @@ function parseCentralEntry(directory: Buffer, at: number, nameLength: number, ex
   const flags = directory.readUInt16LE(at + 8);
   const method = directory.readUInt16LE(at + 10);
   const name = directory.toString('utf8', at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
-  if (flags & 1) throw invalidZip(file, `entry '${name}' is encrypted`);
+  if (flags & 1) throw invalidCheckpoint(file, `entry '${name}' is encrypted`);
   if (method !== METHOD_STORED && method !== METHOD_DEFLATE) {
-    throw invalidZip(file, `entry '${name}' uses compression method ${method}; only stored (0) and deflate (8) are supported`);
+    throw invalidCheckpoint(file, `entry '${name}' uses compression method ${method}; only stored (0) and deflate (8) are supported`);
   }
   let compressedSize = directory.readUInt32LE(at + 20);
   let size = directory.readUInt32LE(at + 24);
@@ -196,7 +196,7 @@ function parseCentralEntry(directory: Buffer, at: number, nameLength: number, ex
   if (zip64) {
     let field = 0;
     const next = (): number => {
-      if (field + 8 > zip64.length) throw invalidZip(file, `entry '${name}' has a short zip64 extra field`);
+      if (field + 8 > zip64.length) throw invalidCheckpoint(file, `entry '${name}' has a short zip64 extra field`);
       const value = readU64(zip64, field, file);
       field += 8;
       return value;
@@ -206,7 +206,7 @@ function parseCentralEntry(directory: Buffer, at: number, nameLength: number, ex
     if (localHeaderOffset === 0xffffffff) localHeaderOffset = next();
   }
   if (method === METHOD_STORED && compressedSize !== size) {
-    throw invalidZip(file, `stored entry '${name}' has compressed size ${compressedSize} != size ${size}`);
+    throw invalidCheckpoint(file, `stored entry '${name}' has compressed size ${compressedSize} != size ${size}`);
   }
   return { name, method, compressedSize, size, localHeaderOffset };
 }
@@ -224,7 +224,7 @@ function findExtraField(extra: Buffer, id: number): Buffer | undefined {
 
 /** Finds the end-of-central-directory record (and its zip64 twin) at the end of the file. */
 async function locateCentralDirectory(handle: fs.FileHandle, fileSize: number, file: string): Promise<DirectoryLocation> {
-  if (fileSize < EOCD_SIZE) throw invalidZip(file, `only ${fileSize} bytes long`);
+  if (fileSize < EOCD_SIZE) throw invalidCheckpoint(file, `only ${fileSize} bytes long`);
   const tailLength = Math.min(fileSize, EOCD_SIZE + MAX_COMMENT + ZIP64_LOCATOR_SIZE);
   const tailStart = fileSize - tailLength;
   const tail = Buffer.from(await readExactly(handle, tailStart, tailLength, fileSize, file));
@@ -235,7 +235,7 @@ async function locateCentralDirectory(handle: fs.FileHandle, fileSize: number, f
       break;
     }
   }
-  if (eocd < 0) throw invalidZip(file, 'no zip end-of-central-directory record (not a zip archive, or truncated)');
+  if (eocd < 0) throw invalidCheckpoint(file, 'no zip end-of-central-directory record (not a zip archive, or truncated)');
   const location = {
     entryCount: tail.readUInt16LE(eocd + 10),
     size: tail.readUInt32LE(eocd + 12),
@@ -245,11 +245,11 @@ async function locateCentralDirectory(handle: fs.FileHandle, fileSize: number, f
   if (locator >= 0 && tail.readUInt32LE(locator) === ZIP64_LOCATOR_SIGNATURE) {
     const zip64Offset = readU64(tail, locator + 8, file);
     const record = Buffer.from(await readExactly(handle, zip64Offset, ZIP64_EOCD_SIZE, fileSize, file));
-    if (record.readUInt32LE(0) !== ZIP64_EOCD_SIGNATURE) throw invalidZip(file, 'zip64 end-of-central-directory record not found');
+    if (record.readUInt32LE(0) !== ZIP64_EOCD_SIGNATURE) throw invalidCheckpoint(file, 'zip64 end-of-central-directory record not found');
     location.entryCount = readU64(record, 32, file);
     location.size = readU64(record, 40, file);
     location.offset = readU64(record, 48, file);
   }
-  if (location.offset + location.size > fileSize) throw invalidZip(file, 'central directory lies outside the file (truncated?)');
+  if (location.offset + location.size > fileSize) throw invalidCheckpoint(file, 'central directory lies outside the file (truncated?)');
   return location;
 }

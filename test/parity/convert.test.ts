@@ -9,6 +9,8 @@ import path from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { beforeAll, expect, it } from 'vitest';
 
+import { parseCommandArgs } from '../../src/cli/command.js';
+import { convertCommand } from '../../src/cli/commands/convert.js';
 import { convertCheckpoints, type ConvertOptions, type ProjectorWeightType } from '../../src/convert/convert.js';
 import { openPth } from '../../src/convert/pth.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
@@ -282,5 +284,21 @@ describeWithFixtures(TINY_A, 'convertCheckpoints on the fixture checkpoints', ()
     const run = convertCheckpoints({ ...AUDIO, out: aborted, onProgress: (p) => { if (p.done === 3) controller.abort(); }, signal: controller.signal });
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
     expect(fs.existsSync(aborted) || fs.existsSync(`${aborted}.partial`)).toBe(false);
+  });
+
+  it('is wired to the CLI flags, heads options included', async () => {
+    const out = path.join(dir, 'cli.gguf');
+    const argv = ['--imagebind', AUDIO.imagebind, '--audio-branch', AUDIO.audioBranch, '--out', out, '--type', 'bf16', '--qformer-heads', '8', '--imagebind-heads', '6', '-q'];
+    const log = console.log;
+    console.log = () => {};
+    try {
+      await convertCommand.run(parseCommandArgs(convertCommand, argv));
+    } finally {
+      console.log = log;
+    }
+    const gguf = await readGguf(out);
+    expect(gguf.meta.vl).toMatchObject({ has_vision: false, audio_qformer: { heads: 8 }, imagebind: { heads: 6 } });
+    expect(gguf.meta.general.file_type).toBe(32);
+    expect(gguf.tensors.get('aqf.blk.0.self_q.weight')!.type).toBe(TYPE_ID.bf16);
   });
 });

@@ -44,6 +44,7 @@ function progressPrinter(): (p: ConvertProgress) => void {
   };
 }
 
+/** `video-llama convert`; see docs/converting.md. */
 export const convertCommand: Command = {
   name: 'convert',
   summary: 'Convert the original Video-LLaMA checkpoints (.pth) into one projector GGUF',
