@@ -21,7 +21,8 @@ import {
 export type ProjectorWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0';
 
 /** `general.file_type` values (llama.cpp's `llama_ftype`: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16). */
-const FILE_TYPES: Readonly<Record<ProjectorWeightType, number>> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
+/** `general.file_type` (ggml ftype numbers) of each projector weight type. @internal */
+export const FILE_TYPES: Readonly<Record<ProjectorWeightType, number>> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
 /** Progress of a conversion, reported after each tensor is written. */
 export interface ConvertProgress {
@@ -194,7 +195,7 @@ function planTensor(spec: TensorSpec, ckpts: CheckpointSet, type: ProjectorWeigh
  * Matrices take the requested type, except that a row length which is not a multiple of the
  * type's block size (e.g. 279 for q8_0's 32) falls back to f16; conv kernels are f32 or f16.
  */
-function outputType(spec: TensorSpec, type: ProjectorWeightType): GgmlType {
+export function outputType(spec: TensorSpec, type: ProjectorWeightType): GgmlType {
   if (spec.storage === 'f32') return 'f32';
   if (spec.storage === 'conv') return type === 'f32' ? 'f32' : 'f16';
   return spec.shape[0]! % GGML_TYPES[type].blockSize === 0 ? type : 'f16';
