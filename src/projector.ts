@@ -233,7 +233,6 @@ export class Projector {
   private async run(kind: Kind, tensor: Float32Array, shape: number[], options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
     const what = `encode${kind[0]!.toUpperCase()}${kind.slice(1)}`;
     throwIfAborted(options.signal, what);
-    if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
     const { AbortFlag } = loadAddon<ProjectorBinding>();
     const flag = options.signal ? new AbortFlag() : undefined;
     const onAbort = (): void => flag?.abort();

@@ -25,7 +25,7 @@ describeWithFixtures(TINY_A, 'audio parity (tiny-a)', () => {
 
   beforeAll(async () => {
     dir = tempDir('video-llama-audio-');
-    projector = await Projector.load(await convertFixture(TINY_A, 'f32', dir), { threads: 2 });
+    projector = await Projector.load(await convertFixture(TINY_A, 'f32', dir), { threads: 1 });
     fbank = readNpyF32(fixture(TINY_A, 'inputs/fbank.npy'));
   });
   afterAll(async () => projector?.dispose());
@@ -48,7 +48,7 @@ describeWithFixtures(TINY_A, 'audio parity (tiny-a)', () => {
   });
 
   it.each(['f16', 'q8_0'] as const)('stays within %s bounds of the reference', async (type) => {
-    await using quantized = await Projector.load(await convertFixture(TINY_A, type, dir), { threads: 2 });
+    await using quantized = await Projector.load(await convertFixture(TINY_A, type, dir), { threads: 1 });
     const { embedding, stages } = await quantized.encodeWithStages('audio', firstClips(fbank.shape[0]!));
     console.log(`-- ${type}`);
     for (const stage of STAGES) expectStage(TINY_A, stage, stages[stage]!.data, QUANTIZED_TOLERANCE[type]);

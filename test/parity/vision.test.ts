@@ -26,7 +26,7 @@ describeWithFixtures(TINY_A, 'vision parity (tiny-a)', () => {
 
   beforeAll(async () => {
     dir = tempDir('video-llama-vision-');
-    projector = await Projector.load(await convertFixture(TINY_A, 'f32', dir), { threads: 2 });
+    projector = await Projector.load(await convertFixture(TINY_A, 'f32', dir), { threads: 1 });
     frames = readNpyF32(fixture(TINY_A, 'inputs/frames.npy'));
   });
   afterAll(async () => projector?.dispose());
@@ -58,7 +58,7 @@ describeWithFixtures(TINY_A, 'vision parity (tiny-a)', () => {
   });
 
   it.each(['f16', 'q8_0'] as const)('stays within %s bounds of the reference', async (type) => {
-    await using quantized = await Projector.load(await convertFixture(TINY_A, type, dir), { threads: 2 });
+    await using quantized = await Projector.load(await convertFixture(TINY_A, type, dir), { threads: 1 });
     const { embedding, stages } = await quantized.encodeWithStages('video', firstFrames(frames.shape[0]!));
     console.log(`-- ${type}`);
     for (const stage of STAGES) expectStage(TINY_A, stage, stages[stage]!.data, QUANTIZED_TOLERANCE[type]);

@@ -97,9 +97,17 @@ function parseGguf(file: string): ParsedGguf {
   return { metadata, tensors };
 }
 
+/** A tensor's shape (ggml order) in a GGUF file. */
+export function tensorShape(file: string, name: string): number[] {
+  const tensor = parseGguf(file).tensors.find((t) => t.name === name);
+  if (!tensor) throw new Error(`no tensor '${name}' in ${file}`);
+  return tensor.shape;
+}
+
 /** What to change in {@link editGguf}'s copy. */
 export interface GgufEdit {
   dropTensor?: string;
+  dropKey?: string;
   /** A new shape with the same number of elements. */
   reshapeTensor?: { name: string; shape: number[] };
   setKey?: [string, GgufValue];
@@ -109,7 +117,7 @@ export interface GgufEdit {
 export async function editGguf(src: string, dst: string, edit: GgufEdit): Promise<void> {
   const { metadata, tensors } = parseGguf(src);
   const writer = new GgufWriter();
-  for (const [key, value] of metadata) writer.set(key, value);
+  for (const [key, value] of metadata) if (key !== edit.dropKey) writer.set(key, value);
   if (edit.setKey) writer.set(...edit.setKey);
   for (const t of tensors) {
     if (t.name === edit.dropTensor) continue;
