@@ -28,7 +28,7 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
   ProjectorLoader file(path);
   auto model = std::shared_ptr<ProjectorModel>(new ProjectorModel());
   ProjectorInfo& info = model->info_;
-  info.llm_width = static_cast<int>(file.u32("vl.llm_width"));
+  info.llm_width = file.size("vl.llm_width");
   info.file_type = file.u32("general.file_type");
   info.has_vision = file.boolean("vl.has_vision");
   info.has_audio = file.boolean("vl.has_audio");

@@ -67,6 +67,18 @@ uint32_t ProjectorLoader::u32(const std::string& key) const {
   return gguf_get_val_u32(gguf_.get(), key_of_type(key, GGUF_TYPE_UINT32));
 }
 
+static int bounded(const std::string& key, uint32_t value, uint32_t min, uint32_t max) {
+  if (value < min || value > max) {
+    throw Error("INVALID_MODEL", "key '" + key + "' is " + std::to_string(value) + ", expected " + std::to_string(min) +
+                                     ".." + std::to_string(max));
+  }
+  return static_cast<int>(value);
+}
+
+int ProjectorLoader::size(const std::string& key) const { return bounded(key, u32(key), 1, 1u << 24); }
+
+int ProjectorLoader::count(const std::string& key) const { return bounded(key, u32(key), 0, 4096); }
+
 float ProjectorLoader::f32(const std::string& key) const {
   return gguf_get_val_f32(gguf_.get(), key_of_type(key, GGUF_TYPE_FLOAT32));
 }

@@ -32,6 +32,10 @@ class ProjectorLoader {
   bool has_key(const std::string& key) const;
   uint32_t u32(const std::string& key) const;
   float f32(const std::string& key) const;
+  // A u32 used as a size: 1 ≤ value ≤ 2^24 (so that products of sizes fit), else INVALID_MODEL.
+  int size(const std::string& key) const;
+  // A u32 used as a layer count: 0 ≤ value ≤ 4096.
+  int count(const std::string& key) const;
   bool boolean(const std::string& key) const;
   std::string string(const std::string& key) const;
   std::vector<float> f32_array(const std::string& key, size_t expected_length) const;

@@ -84,6 +84,25 @@ describeWithFixtures(TINY_A, 'projector robustness (tiny-a)', () => {
     expect(error.message).toBe('Key not found: vl.imagebind.heads');
   });
 
+  it('rejects hyper-parameters that no graph can use', async () => {
+    const zeroQueries = variant('zero-queries.gguf');
+    await editGguf(good, zeroQueries, { setKey: ['vl.audio_qformer.queries', { type: 'u32', value: 0 }] });
+    const zero = await rejection(Projector.load(zeroQueries));
+    expect(zero.code).toBe('INVALID_MODEL');
+    expect(zero.message).toMatch(/^key 'vl\.audio_qformer\.queries' is 0, expected 1\.\./);
+
+    const width = tensorShape(good, 'qf.emb_ln.weight')[0]!;
+    const badHeads = variant('bad-heads.gguf');
+    await editGguf(good, badHeads, { setKey: ['vl.qformer.heads', { type: 'u32', value: width + 1 }] });
+    const heads = await rejection(Projector.load(badHeads));
+    expect(heads.code).toBe('INVALID_MODEL');
+    expect(heads.message).toMatch(/qformer hyper-parameters are inconsistent/);
+
+    const wrongType = variant('wrong-type.gguf');
+    await editGguf(good, wrongType, { setKey: ['vl.vision.width', { type: 'f32', value: width }] });
+    expect((await rejection(Projector.load(wrongType))).message).toBe("key 'vl.vision.width' has type f32, expected u32");
+  });
+
   it('reports a tensor of the wrong shape with the expected and found shapes', async () => {
     const file = variant('wrong-shape.gguf');
     const shape = tensorShape(good, 'v.pos_embd');

@@ -7,15 +7,15 @@ namespace vl::graph {
 
 EvaVit load_eva_vit(ProjectorLoader& file) {
   EvaVit vit;
-  vit.image_size = static_cast<int>(file.u32("vl.vision.image_size"));
-  vit.patch_size = static_cast<int>(file.u32("vl.vision.patch_size"));
-  vit.width = static_cast<int>(file.u32("vl.vision.width"));
-  vit.heads = static_cast<int>(file.u32("vl.vision.heads"));
-  vit.mlp_width = static_cast<int>(file.u32("vl.vision.mlp_width"));
+  vit.image_size = file.size("vl.vision.image_size");
+  vit.patch_size = file.size("vl.vision.patch_size");
+  vit.width = file.size("vl.vision.width");
+  vit.heads = file.size("vl.vision.heads");
+  vit.mlp_width = file.size("vl.vision.mlp_width");
   vit.eps = file.f32("vl.vision.eps");
   vit.ln_vision_eps = file.f32("vl.vision.ln_vision_eps");
-  const int depth = static_cast<int>(file.u32("vl.vision.depth"));
-  if (vit.patch_size <= 0 || vit.image_size < vit.patch_size || vit.heads <= 0 || vit.width % vit.heads != 0) {
+  const int depth = file.count("vl.vision.depth");
+  if (vit.image_size < vit.patch_size || vit.width % vit.heads != 0) {
     throw Error("INVALID_MODEL", "vision hyper-parameters are inconsistent: image_size " +
                                      std::to_string(vit.image_size) + ", patch_size " + std::to_string(vit.patch_size) +
                                      ", width " + std::to_string(vit.width) + ", heads " + std::to_string(vit.heads));

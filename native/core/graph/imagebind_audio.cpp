@@ -7,20 +7,19 @@ namespace vl::graph {
 
 ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
   ImageBindAudio ib;
-  ib.mel_bins = static_cast<int>(file.u32("vl.audio.mel_bins"));
-  ib.target_frames = static_cast<int>(file.u32("vl.audio.target_frames"));
-  ib.width = static_cast<int>(file.u32("vl.imagebind.width"));
-  ib.heads = static_cast<int>(file.u32("vl.imagebind.heads"));
-  ib.mlp_width = static_cast<int>(file.u32("vl.imagebind.mlp_width"));
-  ib.out_width = static_cast<int>(file.u32("vl.imagebind.out_width"));
-  ib.patch_size = static_cast<int>(file.u32("vl.imagebind.patch_size"));
-  ib.patch_stride = static_cast<int>(file.u32("vl.imagebind.patch_stride"));
+  ib.mel_bins = file.size("vl.audio.mel_bins");
+  ib.target_frames = file.size("vl.audio.target_frames");
+  ib.width = file.size("vl.imagebind.width");
+  ib.heads = file.size("vl.imagebind.heads");
+  ib.mlp_width = file.size("vl.imagebind.mlp_width");
+  ib.out_width = file.size("vl.imagebind.out_width");
+  ib.patch_size = file.size("vl.imagebind.patch_size");
+  ib.patch_stride = file.size("vl.imagebind.patch_stride");
   ib.stem_eps = file.f32("vl.imagebind.stem_eps");
   ib.eps = file.f32("vl.imagebind.eps");
   ib.logit_scale = file.f32("vl.imagebind.logit_scale");
-  const int depth = static_cast<int>(file.u32("vl.imagebind.depth"));
-  if (ib.heads <= 0 || ib.width % ib.heads != 0 || ib.patch_stride <= 0 || ib.patch_size <= 0 ||
-      ib.mel_bins < ib.patch_size || ib.target_frames < ib.patch_size) {
+  const int depth = file.count("vl.imagebind.depth");
+  if (ib.width % ib.heads != 0 || ib.mel_bins < ib.patch_size || ib.target_frames < ib.patch_size) {
     throw Error("INVALID_MODEL", "audio hyper-parameters are inconsistent: width " + std::to_string(ib.width) +
                                      ", heads " + std::to_string(ib.heads) + ", patch_size " +
                                      std::to_string(ib.patch_size) + ", patch_stride " +

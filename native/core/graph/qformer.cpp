@@ -18,15 +18,15 @@ QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::s
   const std::string k = "vl." + key + ".";
   QFormer qf;
   qf.prefix = prefix;
-  qf.width = static_cast<int>(file.u32(k + "width"));
-  qf.heads = static_cast<int>(file.u32(k + "heads"));
-  qf.queries = static_cast<int>(file.u32(k + "queries"));
-  qf.encoder_width = static_cast<int>(file.u32(k + "encoder_width"));
+  qf.width = file.size(k + "width");
+  qf.heads = file.size(k + "heads");
+  qf.queries = file.size(k + "queries");
+  qf.encoder_width = file.size(k + "encoder_width");
   qf.eps = file.f32(k + "eps");
-  const int layers = static_cast<int>(file.u32(k + "layers"));
-  const int ffn_width = static_cast<int>(file.u32(k + "ffn_width"));
-  const int cross_freq = static_cast<int>(file.u32(k + "cross_attention_freq"));
-  if (qf.heads <= 0 || qf.width % qf.heads != 0 || cross_freq <= 0) {
+  const int layers = file.count(k + "layers");
+  const int ffn_width = file.size(k + "ffn_width");
+  const int cross_freq = file.size(k + "cross_attention_freq");
+  if (qf.width % qf.heads != 0) {
     throw Error("INVALID_MODEL", key + " hyper-parameters are inconsistent: width " + std::to_string(qf.width) +
                                      ", heads " + std::to_string(qf.heads) + ", cross_attention_freq " +
                                      std::to_string(cross_freq));

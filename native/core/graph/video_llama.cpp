@@ -26,7 +26,7 @@ VisionBranch load_vision_branch(ProjectorLoader& file, int llm_width) {
   expect_same_width("vl.qformer.encoder_width", vb.qformer.encoder_width, "vl.vision.width", vb.vit.width);
   expect_same_width("vl.video_qformer.encoder_width", vb.video_qformer.encoder_width, "vl.qformer.width",
                     vb.qformer.width);
-  vb.max_frames = static_cast<int>(file.u32("vl.video.max_frames"));
+  vb.max_frames = file.size("vl.video.max_frames");
   vb.frame_pos_embd = file.tensor("vid.frame_pos_embd", {vb.qformer.width, vb.max_frames}, TensorKind::F32);
   vb.proj = load_linear(file, "vid.proj", vb.video_qformer.width, llm_width);
   vb.image_mean = rgb(file, "vl.vision.image_mean");
@@ -40,10 +40,10 @@ AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width) {
   ab.audio_qformer = load_qformer(file, "audio_qformer", "aqf");
   expect_same_width("vl.audio_qformer.encoder_width", ab.audio_qformer.encoder_width, "vl.imagebind.out_width",
                     ab.imagebind.out_width);
-  ab.max_clips = static_cast<int>(file.u32("vl.audio.max_clips"));
+  ab.max_clips = file.size("vl.audio.max_clips");
   ab.pos_embd = file.tensor("aud.pos_embd", {ab.imagebind.out_width, ab.max_clips}, TensorKind::F32);
   ab.proj = load_linear(file, "aud.proj", ab.audio_qformer.width, llm_width);
-  ab.sample_rate = static_cast<int>(file.u32("vl.audio.sample_rate"));
+  ab.sample_rate = file.size("vl.audio.sample_rate");
   ab.clip_seconds = file.f32("vl.audio.clip_seconds");
   ab.fbank_mean = file.f32("vl.audio.fbank_mean");
   ab.fbank_std = file.f32("vl.audio.fbank_std");
