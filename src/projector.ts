@@ -15,7 +15,9 @@ export interface ProjectorInfo {
   readonly llmWidth: number;
   /** `general.file_type`: 0 f32, 1 f16, 7 q8_0, 32 bf16. */
   readonly fileType: number;
+  /** Whether the file holds the vision branch (video and image encoders). */
   readonly hasVision: boolean;
+  /** Whether the file holds the audio branch. */
   readonly hasAudio: boolean;
   /** Side of the square frames the vision encoder takes (0 without vision). */
   readonly imageSize: number;
@@ -25,17 +27,23 @@ export interface ProjectorInfo {
   readonly maxFrames: number;
   /** Per-channel RGB normalisation: `(x / 255 - mean) / std`. */
   readonly imageMean: readonly [number, number, number];
+  /** See {@link ProjectorInfo.imageMean}. */
   readonly imageStd: readonly [number, number, number];
   /** Embedding rows of an audio track. */
   readonly audioQueries: number;
   /** Most audio clips (rows of the audio position embedding). */
   readonly maxClips: number;
-  /** fbank parameters: sample rate (Hz), mel bins, frames per clip, clip length (s), normalisation. */
+  /** Sample rate (Hz) the fbanks are computed at. */
   readonly sampleRate: number;
+  /** Mel bins of an fbank (its second-to-last dimension). */
   readonly melBins: number;
+  /** Frames of an fbank (its last dimension; shorter clips are padded). */
   readonly targetFrames: number;
+  /** Length of one audio clip in seconds. */
   readonly clipSeconds: number;
+  /** fbank normalisation: `(fbank - fbankMean) / fbankStd`. */
   readonly fbankMean: number;
+  /** See {@link ProjectorInfo.fbankMean}. */
   readonly fbankStd: number;
   /** The ggml backend the encoders run on, e.g. `"CPU"`. */
   readonly backend: string;
@@ -49,9 +57,14 @@ export interface ProjectorLoadOptions {
   gpu?: boolean;
 }
 
-/** A preprocessed input: a float tensor in C order with its shape. */
+/**
+ * A preprocessed input: a float tensor in C order with its shape. The tensor is read in place
+ * while the encode runs: do not modify it until the promise settles.
+ */
 export interface TensorInput {
+  /** The values, C order (last dimension contiguous). */
   tensor: Float32Array;
+  /** Its dimensions, outermost first (PyTorch order). */
   shape: readonly number[];
 }
 
@@ -74,12 +87,15 @@ export interface EncodeOptions {
 
 /** A named intermediate tensor (C order). @internal */
 export interface StageTensor {
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** Values, C order. */
   data: Float32Array;
 }
 
 /** An embedding with the intermediate tensors of every stage (for parity tests). @internal */
 export interface EmbeddingWithStages {
+  /** What the public encode method returns. */
   embedding: MediaEmbedding;
   /** vit, qformer, video_qformer_input, video_qformer / audio_imagebind_feature, audio_imagebind, audio_qformer_input, audio_qformer. */
   stages: Record<string, StageTensor>;
