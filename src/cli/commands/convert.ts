@@ -49,9 +49,9 @@ export const convertCommand: Command = {
   summary: 'Convert the original Video-LLaMA checkpoints (.pth) into one projector GGUF',
   options: {
     'eva-vit': { type: 'string', value: '<eva_vit_g.pth>', description: 'EVA ViT-g weights (vision; with --blip2 and --video-branch)' },
-    blip2: { type: 'string', value: '<blip2_pretrained_flant5xxl.pth>', description: 'BLIP-2 checkpoint: ln_vision, Q-Former, query tokens (vision)' },
+    blip2: { type: 'string', value: '<blip2_*.pth>', description: 'BLIP-2 checkpoint: ln_vision, Q-Former, query tokens (vision)' },
     'video-branch': { type: 'string', value: '<VL_*.pth>', description: 'Video-LLaMA vision-branch checkpoint (vision)' },
-    imagebind: { type: 'string', value: '<imagebind_huge.pth>', description: 'ImageBind-Huge weights (audio; with --audio-branch)' },
+    imagebind: { type: 'string', value: '<imagebind.pth>', description: 'ImageBind-Huge weights (audio; with --audio-branch)' },
     'audio-branch': { type: 'string', value: '<AL_*.pth>', description: 'Video-LLaMA audio-branch checkpoint (audio)' },
     out: { type: 'string', short: 'o', value: '<projector.gguf>', description: 'Output file (required)' },
     type: { type: 'string', value: 'f32|f16|bf16|q8_0', description: 'Type of the big matrices (default f16; q8_0 rows not a multiple of 32 stay f16)' },
