@@ -26,7 +26,7 @@ static bool is_cpu(ggml_backend_t backend) {
 std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, const ProjectorOptions& options) {
   ensure_backends_loaded();
   ProjectorLoader file(path);
-  auto model = std::shared_ptr<ProjectorModel>(new ProjectorModel());
+  auto model = std::make_shared<ProjectorModel>();
   ProjectorInfo& info = model->info_;
   info.llm_width = file.size("vl.llm_width");
   info.file_type = file.u32("general.file_type");
@@ -132,7 +132,11 @@ void ProjectorState::run_stage(const Stage& stage, const EncodeParams& params, E
   ggml_cgraph* gf = ggml_new_graph_custom(ctx.get(), static_cast<size_t>(model_->max_graph_nodes()), false);
   ggml_build_forward_expand(gf, output);
   if (params.collect_stages) {
-    for (const Stage::Tap& tap : stage.taps) ggml_set_output(ggml_graph_get_tensor(gf, tap.name));
+    for (const Stage::Tap& tap : stage.taps) {
+      ggml_tensor* t = ggml_graph_get_tensor(gf, tap.name);
+      if (!t) throw Error("NATIVE", std::string("stage '") + stage.name + "' has no node '" + tap.name + "'");
+      ggml_set_output(t);
+    }
   }
 
   ggml_backend_sched_reset(sched_.get());
