@@ -58,7 +58,7 @@ export async function decodeAudio(input: MediaInput, options: { signal?: AbortSi
   return withLocalFile(input, async (file) => {
     const source = await openAudioSource(file, options.signal);
     const chunks: Float32Array[] = [];
-    const frames = await streamPcm(source, (chunk) => chunks.push(chunk));
+    const frames = await streamPcm(source, (data) => chunks.push(toFloat32(data)));
     if (frames === 0) throw noSamples(file);
     const native = deinterleave(chunks, source.channels, frames);
     const resampler = source.sampleRate === AUDIO_SAMPLE_RATE ? undefined : new SincResampler(source.sampleRate, AUDIO_SAMPLE_RATE);
@@ -124,10 +124,10 @@ async function decodeClipSegments(source: AudioSource, options: ResolvedFbankCli
 Promise<{ segments: WaveformSegment[]; totalSamples: number }> {
   let buffered: Float32Array[] | undefined = [];
   let bufferedBytes = 0;
-  const nativeFrames = await streamPcm(source, (chunk) => {
+  const nativeFrames = await streamPcm(source, (data) => {
     if (!buffered) return;
-    bufferedBytes += chunk.byteLength;
-    if (bufferedBytes <= maxBufferedBytes) buffered.push(chunk);
+    bufferedBytes += data.length;
+    if (bufferedBytes <= maxBufferedBytes) buffered.push(toFloat32(data));
     else buffered = undefined; // too long to keep: measure only, decode again below
   });
   if (nativeFrames === 0) throw noSamples(source.file);
@@ -144,9 +144,14 @@ Promise<{ segments: WaveformSegment[]; totalSamples: number }> {
   const nativeRanges = windows.map((w) => (resampler ? resampler.inputRange(w.start, w.end, nativeFrames) : w));
   const collector = new WindowCollector(mergeRanges(nativeRanges), source.channels);
   if (buffered) {
-    for (const chunk of buffered) collector.push(chunk);
+    let position = 0;
+    for (const chunk of buffered) {
+      collector.push((i) => chunk[i]!, chunk.length, position);
+      position += chunk.length / source.channels;
+    }
   } else {
-    const again = await streamPcm(source, (chunk) => collector.push(chunk));
+    // read in place from the pipe chunk: only the samples inside the windows are copied
+    const again = await streamPcm(source, (data, firstFrame) => collector.push((i) => data.readFloatLE(4 * i), data.length / 4, firstFrame));
     if (again !== nativeFrames) {
       throw new VideoLlamaError('MEDIA_DECODE',
         `decoding the audio of ${source.file} twice gave ${nativeFrames} and then ${again} samples`, { file: source.file });
@@ -165,7 +170,6 @@ Promise<{ segments: WaveformSegment[]; totalSamples: number }> {
 /** Keeps the samples of a few sample ranges out of a stream of interleaved PCM chunks, per channel. */
 class WindowCollector {
   private readonly windows: Array<SampleRange & { channels: Float32Array[] }>;
-  private position = 0;
 
   constructor(ranges: readonly SampleRange[], private readonly channelCount: number) {
     this.windows = ranges.map((range) => ({
@@ -174,20 +178,20 @@ class WindowCollector {
     }));
   }
 
-  /** Takes the next chunk of interleaved frames. */
-  push(interleaved: Float32Array): void {
-    const frames = interleaved.length / this.channelCount;
-    const chunkStart = this.position;
-    const chunkEnd = chunkStart + frames;
+  /**
+   * Takes a chunk of `sampleCount` interleaved samples, read through `sample(i)`, whose first frame
+   * is frame `firstFrame` of the stream.
+   */
+  push(sample: (index: number) => number, sampleCount: number, firstFrame: number): void {
+    const chunkEnd = firstFrame + sampleCount / this.channelCount;
     for (const window of this.windows) {
-      const from = Math.max(window.start, chunkStart);
+      const from = Math.max(window.start, firstFrame);
       const to = Math.min(window.end, chunkEnd);
       for (let c = 0; c < this.channelCount; c++) {
         const channel = window.channels[c]!;
-        for (let i = from; i < to; i++) channel[i - window.start] = interleaved[(i - chunkStart) * this.channelCount + c]!;
+        for (let i = from; i < to; i++) channel[i - window.start] = sample((i - firstFrame) * this.channelCount + c);
       }
     }
-    this.position = chunkEnd;
   }
 
   /** The collected window that contains `range`. */
@@ -198,12 +202,20 @@ class WindowCollector {
   }
 }
 
+/** Copies whole float32 little-endian samples into a fresh (aligned) Float32Array. */
+function toFloat32(data: Buffer): Float32Array {
+  const samples = new Float32Array(data.length / 4);
+  for (let i = 0; i < samples.length; i++) samples[i] = data.readFloatLE(i * 4);
+  return samples;
+}
+
 /**
- * Decodes the audio stream to interleaved float32 frames at its native rate and channel count
- * (stated explicitly so that the byte layout is certain), handing over whole frames as they come.
+ * Decodes the audio stream to interleaved float32 little-endian frames at its native rate and
+ * channel count (stated explicitly so that the byte layout is certain), handing over whole frames
+ * as they come with the index of their first frame.
  * @returns the number of frames (samples per channel).
  */
-async function streamPcm(source: AudioSource, onFrames: (interleaved: Float32Array) => void): Promise<number> {
+async function streamPcm(source: AudioSource, consume: (data: Buffer, firstFrame: number) => void): Promise<number> {
   const frameBytes = 4 * source.channels;
   let carry = Buffer.alloc(0);
   let frames = 0;
@@ -217,11 +229,8 @@ async function streamPcm(source: AudioSource, onFrames: (interleaved: Float32Arr
       const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
       const usable = data.length - (data.length % frameBytes);
       if (usable > 0) {
-        // copy into a fresh, aligned buffer (pipe chunks have arbitrary offsets); f32le = host order on LE machines
-        const samples = new Float32Array(usable / 4);
-        new Uint8Array(samples.buffer).set(data.subarray(0, usable));
+        consume(data.subarray(0, usable), frames);
         frames += usable / frameBytes;
-        onFrames(samples);
       }
       carry = Buffer.from(data.subarray(usable));
     },
