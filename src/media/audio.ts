@@ -9,7 +9,7 @@
  * measures, so the result is exact for any length.
  * @module
  */
-import { VideoLlamaError } from '../errors.js';
+import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { mergeRanges, type SampleRange } from '../processors/clip-sampling.js';
 import {
   AUDIO_SAMPLE_RATE, clipRanges, clipsToFbank, type FbankClipOptions, MIN_SAMPLES, resolveFbankClipOptions,
@@ -100,8 +100,7 @@ Promise<{ tensor: Float32Array; clips: number; totalSamples: number }> {
   validateSignal(options.signal);
   const { signal, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES, ...fbankOptions } = options;
   if (!Number.isInteger(maxBufferedBytes) || maxBufferedBytes < 0) {
-    throw new VideoLlamaError('INVALID_ARGUMENT',
-      `Expected an integer ≥ 0 for options.maxBufferedBytes but received ${String(maxBufferedBytes)}`, { name: 'options.maxBufferedBytes' });
+    throw invalidArgument('options.maxBufferedBytes', 'an integer ≥ 0', maxBufferedBytes);
   }
   const resolved = resolveFbankClipOptions(fbankOptions);
   return withLocalFile(input, async (file) => {
@@ -118,22 +117,15 @@ async function openAudioSource(file: string, signal?: AbortSignal): Promise<Audi
 
 /**
  * Decodes only what the clips need: pass 1 measures the sample count (keeping the PCM if it fits
- * the budget), pass 2 (long audio only) keeps the native samples of the clip windows.
+ * the budget), pass 2 (long audio only) keeps the native samples of the clip windows; each window
+ * is then resampled to 16 kHz on its own, which gives exactly the samples a whole-file resampling
+ * would (the windows include the resampler's reach).
  */
 async function decodeClipSegments(source: AudioSource, options: ResolvedFbankClipOptions, maxBufferedBytes: number):
 Promise<{ segments: WaveformSegment[]; totalSamples: number }> {
-  let buffered: Float32Array[] | undefined = [];
-  let bufferedBytes = 0;
-  const nativeFrames = await streamPcm(source, (data) => {
-    if (!buffered) return;
-    bufferedBytes += data.length;
-    if (bufferedBytes <= maxBufferedBytes) buffered.push(toFloat32(data));
-    else buffered = undefined; // too long to keep: measure only, decode again below
-  });
-  if (nativeFrames === 0) throw noSamples(source.file);
-
+  const first = await measureAudio(source, maxBufferedBytes);
   const resampler = source.sampleRate === AUDIO_SAMPLE_RATE ? undefined : new SincResampler(source.sampleRate, AUDIO_SAMPLE_RATE);
-  const totalSamples = resampler ? resampler.outputLength(nativeFrames) : nativeFrames;
+  const totalSamples = resampler ? resampler.outputLength(first.frames) : first.frames;
   if (totalSamples < MIN_SAMPLES) {
     throw new VideoLlamaError('MEDIA_DECODE',
       `the audio of ${source.file} is too short: ${totalSamples} samples at 16 kHz, at least ${MIN_SAMPLES} (25 ms) are needed`,
@@ -141,30 +133,51 @@ Promise<{ segments: WaveformSegment[]; totalSamples: number }> {
   }
   // Clip windows at 16 kHz, and the native samples each one reads.
   const windows = mergeRanges(clipRanges(totalSamples, options).map((clip) => ({ start: clip.sampleStart, end: clip.sampleEnd })));
-  const nativeRanges = windows.map((w) => (resampler ? resampler.inputRange(w.start, w.end, nativeFrames) : w));
-  const collector = new WindowCollector(mergeRanges(nativeRanges), source.channels);
-  if (buffered) {
-    let position = 0;
-    for (const chunk of buffered) {
-      collector.push((i) => chunk[i]!, chunk.length, position);
-      position += chunk.length / source.channels;
-    }
-  } else {
-    // read in place from the pipe chunk: only the samples inside the windows are copied
-    const again = await streamPcm(source, (data, firstFrame) => collector.push((i) => data.readFloatLE(4 * i), data.length / 4, firstFrame));
-    if (again !== nativeFrames) {
-      throw new VideoLlamaError('MEDIA_DECODE',
-        `decoding the audio of ${source.file} twice gave ${nativeFrames} and then ${again} samples`, { file: source.file });
-    }
-  }
+  const nativeRanges = windows.map((w) => (resampler ? resampler.inputRange(w.start, w.end, first.frames) : w));
+  const collector = await collectWindows(source, mergeRanges(nativeRanges), first);
   const segments = windows.map((window, i): WaveformSegment => {
     const native = collector.windowHolding(nativeRanges[i]!);
     const channels = native.channels.map((channel) => (resampler
-      ? resampler.resampleRange(channel, native.start, nativeFrames, window.start, window.end)
+      ? resampler.resampleRange(channel, native.start, first.frames, window.start, window.end)
       : channel.subarray(window.start - native.start, window.end - native.start)));
     return { start: window.start, channels };
   });
   return { segments, totalSamples };
+}
+
+/** Pass 1: the exact number of frames, and the PCM itself while it stays within the budget. */
+async function measureAudio(source: AudioSource, maxBufferedBytes: number): Promise<{ frames: number; buffered?: Float32Array[] }> {
+  let buffered: Float32Array[] | undefined = [];
+  let bufferedBytes = 0;
+  const frames = await streamPcm(source, (data) => {
+    if (!buffered) return;
+    bufferedBytes += data.length;
+    if (bufferedBytes <= maxBufferedBytes) buffered.push(toFloat32(data));
+    else buffered = undefined; // too long to keep: only count, decode again later
+  });
+  if (frames === 0) throw noSamples(source.file);
+  return { frames, buffered };
+}
+
+/** The native samples of `ranges`, from the buffered PCM or from a second decoding pass. */
+async function collectWindows(source: AudioSource, ranges: readonly SampleRange[],
+  first: { frames: number; buffered?: Float32Array[] }): Promise<WindowCollector> {
+  const collector = new WindowCollector(ranges, source.channels);
+  if (first.buffered) {
+    let position = 0;
+    for (const chunk of first.buffered) {
+      collector.push((i) => chunk[i]!, chunk.length, position);
+      position += chunk.length / source.channels;
+    }
+    return collector;
+  }
+  // read in place from the pipe chunks: only the samples inside the windows are copied
+  const frames = await streamPcm(source, (data, firstFrame) => collector.push((i) => data.readFloatLE(4 * i), data.length / 4, firstFrame));
+  if (frames !== first.frames) {
+    throw new VideoLlamaError('MEDIA_DECODE',
+      `decoding the audio of ${source.file} twice gave ${first.frames} and then ${frames} samples`, { file: source.file });
+  }
+  return collector;
 }
 
 /** Keeps the samples of a few sample ranges out of a stream of interleaved PCM chunks, per channel. */

@@ -113,6 +113,13 @@ export async function runFfmpeg(args: readonly string[], options: RunFfmpegOptio
     };
     const onAbort = (): void => stop(abortedError(options.what, options.signal));
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort(); // aborted while ffmpeg was being located
+    // Settles only once ffmpeg has exited, so an ABORTED rejection means the process is gone.
+    const finish = (code: number | null): void => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (failure !== undefined) reject(failure);
+      else resolve({ code, stderr });
+    };
 
     child.stdout.on('data', (chunk: Buffer) => {
       if (failure !== undefined) return;
@@ -129,12 +136,9 @@ export async function runFfmpeg(args: readonly string[], options: RunFfmpegOptio
     child.on('error', (error: NodeJS.ErrnoException) => {
       failure ??= new VideoLlamaError('FFMPEG_NOT_FOUND', `could not run ffmpeg at ${executable}: ${error.message}`,
         { executable }, { cause: error });
+      if (child.pid === undefined) finish(null); // never started: no 'close' to wait for
     });
-    child.on('close', (code) => {
-      options.signal?.removeEventListener('abort', onAbort);
-      if (failure !== undefined) reject(failure);
-      else resolve({ code, stderr });
-    });
+    child.on('close', finish);
   });
 }
 

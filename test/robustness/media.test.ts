@@ -184,6 +184,8 @@ describe('a one-hour file', () => {
     setTimeout(() => controller.abort(), 100);
     await expectCode(pending, 'ABORTED', /decoding audio was aborted/);
     expect(performance.now() - started).toBeLessThan(2_000);
+    // the rejection comes after ffmpeg exited: no process is left decoding this file
+    expect(() => execFileSync('pgrep', ['-f', media.hour])).toThrow();
   });
 
   test('an already aborted signal rejects at once', async () => {
