@@ -77,7 +77,7 @@ describeWithFixtures(TINY_A, 'audio input path (load_and_transform_audio_data, c
   });
 
   test('clip.mp4 end to end (48 kHz AAC, resampled here like torchaudio): close to fbank.npy except in near-silent bins', async () => {
-    // fbank.npy was computed from audio.wav, which ffmpeg made from this mp4 with its own resampler
+    // fbank.npy is the reference for audio.wav, a 16 kHz 16-bit rendering of this mp4's audio made by ffmpeg's resampler
     // and 16-bit quantisation: the two waveforms differ by up to 1.8e-3, which shows only in bins
     // within a few log units of the floor. Measured: max 0.23, mean 8.5e-3 overall; max 1.3e-4 in
     // bins ≥ 18 log units above the floor.
