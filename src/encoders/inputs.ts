@@ -1,0 +1,82 @@
+/**
+ * Turns whatever a caller hands an encoder (a media file, its bytes, decoded pixels or PCM, or a
+ * preprocessed tensor) into the tensor the projector takes, with the sizes and normalisation
+ * constants of that projector file.
+ * @internal
+ * @module
+ */
+import { invalidArgument } from '../errors.js';
+import {
+  audioToFbank, decodeVideoFrames, loadAudioFbank, loadImageTensor, normalizeFrames,
+  type MediaInput, type RgbFrames,
+} from '../media/index.js';
+import type { ProjectorInfo, TensorInput } from '../projector.js';
+
+/** A video: a file path, the file's bytes, decoded RGB frames, or a tensor [T, 3, S, S]. */
+export type VideoInput = MediaInput | RgbFrames | TensorInput;
+/** An image: a file path, the file's bytes, one decoded RGB frame, or a tensor [1, 3, S, S]. */
+export type ImageInput = MediaInput | RgbFrames | TensorInput;
+/**
+ * Audio: a media file path (any container with an audio stream), its bytes, 16 kHz mono PCM in
+ * [-1, 1], or a normalised fbank tensor [M, 1, melBins, targetFrames].
+ */
+export type AudioInput = MediaInput | Float32Array | TensorInput;
+
+/** Options of the video decoding step. */
+export interface VideoInputOptions {
+  /** Frames sampled uniformly from a video file, as the original `load_video`; default 8. */
+  frames?: number;
+  signal?: AbortSignal;
+}
+
+/** Options of the audio decoding step. */
+export interface AudioInputOptions {
+  /** 2-second clips placed like ImageBind's clip sampler; default 8 (at most the file's `maxClips`). */
+  clips?: number;
+  signal?: AbortSignal;
+}
+
+export function isTensorInput(input: unknown): input is TensorInput {
+  return typeof input === 'object' && input !== null && 'tensor' in input && 'shape' in input;
+}
+
+function checkCount(value: number | undefined, name: string, max: number, fallback: number): number {
+  const count = value ?? Math.min(fallback, max);
+  if (!Number.isInteger(count) || count < 1 || count > max) throw invalidArgument(name, `an integer from 1 to ${max}`, value);
+  return count;
+}
+
+/** The [T, 3, S, S] tensor of a video input. */
+export async function videoTensor(input: VideoInput, info: ProjectorInfo, options: VideoInputOptions): Promise<TensorInput> {
+  if (isTensorInput(input)) return input;
+  const frames = checkCount(options.frames, 'options.frames', info.maxFrames, 8);
+  const size = info.imageSize;
+  const video = await decodeVideoFrames(input, { frames, size, signal: options.signal });
+  // The original's frame sampling can yield one frame more than asked (see uniformFrameIndices);
+  // the frame position embedding bounds what the model accepts.
+  if (video.frames > info.maxFrames) {
+    throw invalidArgument('options.frames', `a count whose sampling gives at most ${info.maxFrames} frames`, frames);
+  }
+  return { tensor: normalizeFrames(video.rgb, video.frames, size, info.imageMean, info.imageStd), shape: [video.frames, 3, size, size] };
+}
+
+/** The [1, 3, S, S] tensor of an image input (BLIP-2's image processor). */
+export async function imageTensor(input: ImageInput, info: ProjectorInfo, options: { signal?: AbortSignal }): Promise<TensorInput> {
+  if (isTensorInput(input)) return input;
+  const size = info.imageSize;
+  const tensor = await loadImageTensor(input, { size, mean: info.imageMean, std: info.imageStd, signal: options.signal });
+  return { tensor, shape: [1, 3, size, size] };
+}
+
+/** The [M, 1, melBins, targetFrames] fbank tensor of an audio input. */
+export async function audioTensor(input: AudioInput, info: ProjectorInfo, options: AudioInputOptions): Promise<TensorInput> {
+  if (isTensorInput(input)) return input;
+  const clips = checkCount(options.clips, 'options.clips', info.maxClips, 8);
+  const fbank = {
+    clips, melBins: info.melBins, targetFrames: info.targetFrames, clipSeconds: info.clipSeconds, mean: info.fbankMean, std: info.fbankStd,
+  };
+  const tensor = input instanceof Float32Array
+    ? audioToFbank(input, fbank)
+    : (await loadAudioFbank(input, { ...fbank, signal: options.signal })).tensor;
+  return { tensor, shape: [clips, 1, info.melBins, info.targetFrames] };
+}
