@@ -18,7 +18,10 @@ export interface VideoLlamaOptions {
   llm: string;
   /** CPU threads for decoding; default `os.availableParallelism()`. */
   threads?: number;
-  /** Positions of the context (prompt + reply); default the smaller of 2048 and the model's training context. */
+  /**
+   * Positions of the context (prompt + reply); default the smaller of 2048 and the model's
+   * training context. libllama may round it up (to a multiple of 256); see {@link VideoLlama.contextSize}.
+   */
   contextSize?: number;
   /** Layers to offload to a GPU (with a GPU build of libllama); default: libllama's choice. */
   gpuLayers?: number;

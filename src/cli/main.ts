@@ -6,8 +6,9 @@
  */
 import { VideoLlamaError } from '../errors.js';
 import { helpText, parseCommandArgs, type Command } from './command.js';
+import { chatCommand } from './commands/chat.js';
 
-const commands: Command[] = [];
+const commands: Command[] = [chatCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);
