@@ -14,15 +14,9 @@ import {
   type AddonGenerateResult,
 } from './binding.js';
 import type { LlmModel } from './model.js';
+import { itemLength, PositionRecord, runData, runsFrom, type PromptItem, type PromptRun } from './prompt-record.js';
 
-/**
- * One run of prompt positions: token ids, or `count` embedding vectors (`data` holds them row
- * after row). Cached positions are matched by token id, or by the identity of `data` and the
- * row index, so an embedding's `data` must not change once evaluated.
- */
-export type PromptItem =
-  | { readonly type: 'tokens'; readonly tokens: Int32Array }
-  | { readonly type: 'embeddings'; readonly data: Float32Array; readonly count: number };
+export type { PromptItem } from './prompt-record.js';
 
 /** What an evaluation did with the positions of a prompt. */
 export interface EvaluationStats {
@@ -39,70 +33,6 @@ export interface LlmContextOptions {
   contextSize: number;
   threads: number;
   batchSize?: number;
-}
-
-/** Parallel arrays: a token id with a null source, or row `value` of the `source` embeddings. */
-class PositionRecord {
-  private readonly sources: (Float32Array | null)[] = [];
-  private readonly values: number[] = [];
-
-  get length(): number {
-    return this.values.length;
-  }
-
-  truncate(length: number): void {
-    this.sources.length = length;
-    this.values.length = length;
-  }
-
-  append(item: PromptItem, count = itemLength(item)): void {
-    for (let i = 0; i < count; i++) {
-      this.sources.push(item.type === 'tokens' ? null : item.data);
-      this.values.push(item.type === 'tokens' ? item.tokens[i]! : i);
-    }
-  }
-
-  /** How many leading positions of `items` equal the recorded ones. */
-  commonPrefix(items: readonly PromptItem[]): number {
-    let position = 0;
-    for (const item of items) {
-      const n = itemLength(item);
-      for (let i = 0; i < n; i++, position++) {
-        if (position >= this.values.length) return position;
-        const matches = item.type === 'tokens'
-          ? this.sources[position] === null && this.values[position] === item.tokens[i]
-          : this.sources[position] === item.data && this.values[position] === i;
-        if (!matches) return position;
-      }
-    }
-    return position;
-  }
-}
-
-function itemLength(item: PromptItem): number {
-  return item.type === 'tokens' ? item.tokens.length : item.count;
-}
-
-/** `items` from position `start` on, as the typed arrays the addon decodes. */
-function partsFrom(items: readonly PromptItem[], start: number, width: number): { parts: (Int32Array | Float32Array)[]; items: PromptItem[] } {
-  const parts: (Int32Array | Float32Array)[] = [];
-  const rest: PromptItem[] = [];
-  let position = 0;
-  for (const item of items) {
-    const n = itemLength(item);
-    const skip = Math.max(0, Math.min(n, start - position));
-    position += n;
-    if (skip === n) continue;
-    if (item.type === 'tokens') {
-      const tokens = item.tokens.subarray(skip);
-      parts.push(tokens);
-      rest.push({ type: 'tokens', tokens });
-    } else {
-      parts.push(item.data.subarray(skip * width));
-      rest.push(item);
-    }
-  }
-  return { parts, items: rest };
 }
 
 /** Calls `onAbort` when `signal` aborts, until the returned function is called. */
@@ -123,7 +53,6 @@ export class LlmContext {
   private disposed = false;
 
   private constructor(
-    private readonly model: LlmModel,
     private readonly native: AddonContext,
     /** Positions the context holds. */
     readonly size: number,
@@ -133,7 +62,7 @@ export class LlmContext {
   static async create(model: LlmModel, options: LlmContextOptions): Promise<LlmContext> {
     const native = callNativeSync(() => new (llmBinding().AddonContext)(model.native, options));
     await callNative(() => native.init());
-    return new LlmContext(model, native, native.contextSize());
+    return new LlmContext(native, native.contextSize());
   }
 
   /** Positions now in the KV cache. */
@@ -170,15 +99,14 @@ export class LlmContext {
     const reused = Math.min(this.record.commonPrefix(items), total - 1);
     callNativeSync(() => this.native.truncate(reused));
     this.record.truncate(reused);
-    const width = this.model.info.embeddingWidth;
-    const { parts, items: rest } = partsFrom(items, reused, width);
+    const runs = runsFrom(items, reused);
     const stopListening = onAbort(signal, () => this.native.abort());
     try {
-      const { completed } = await callNative(() => this.native.evaluate(parts));
+      const { completed } = await callNative(() => this.native.evaluate(runs.map(runData)));
       if (!completed) throw abortedError('Prompt evaluation', signal);
     } finally {
       stopListening();
-      this.recordEvaluated(rest);
+      this.recordEvaluated(runs);
     }
     return { items: total, reused, evaluated: total - reused };
   }
@@ -196,7 +124,7 @@ export class LlmContext {
     const stopListening = onAbort(signal, () => this.native.abort());
     try {
       const result = await callNative(() => this.native.generate(options, onPiece));
-      this.record.append({ type: 'tokens', tokens: result.tokens });
+      this.record.append({ item: { type: 'tokens', tokens: result.tokens }, from: 0 });
       return result;
     } finally {
       stopListening();
@@ -221,13 +149,13 @@ export class LlmContext {
     this.native.dispose();
   }
 
-  /** Appends the leading part of `items` the native side reports as evaluated. */
-  private recordEvaluated(items: readonly PromptItem[]): void {
+  /** Records the leading part of `runs` the native side reports as evaluated. */
+  private recordEvaluated(runs: readonly PromptRun[]): void {
     let missing = this.native.position() - this.record.length;
-    for (const item of items) {
+    for (const run of runs) {
       if (missing <= 0) break;
-      const n = Math.min(missing, itemLength(item));
-      this.record.append(item, n);
+      const n = Math.min(missing, itemLength(run.item) - run.from);
+      this.record.append(run, n);
       missing -= n;
     }
     this.syncRecord();
