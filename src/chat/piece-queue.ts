@@ -5,6 +5,7 @@
  * @module
  */
 
+/** A single-consumer queue of text pieces that ends, or fails, once. */
 export class PieceQueue implements AsyncIterable<string> {
   private readonly pieces: string[] = [];
   private ended = false;

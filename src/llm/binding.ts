@@ -19,6 +19,7 @@ export interface AddonModelInfo {
   chatTemplate: string;
 }
 
+/** native AddonModel: a GGUF language model; `load()` must resolve before the other methods. */
 export interface AddonModel {
   load(onProgress?: (fraction: number) => void): Promise<void>;
   info(): AddonModelInfo;
@@ -34,6 +35,7 @@ export interface AddonModel {
 /** Why a generation ended. */
 export type NativeStopReason = 'eos' | 'stopString' | 'maxTokens' | 'contextFull' | 'aborted';
 
+/** Sampling and stopping parameters of {@link AddonContext.generate}. */
 export interface AddonGenerateOptions {
   maxTokens: number;
   temperature: number;
@@ -44,6 +46,7 @@ export interface AddonGenerateOptions {
   stopStrings: readonly string[];
 }
 
+/** What {@link AddonContext.generate} resolves to. */
 export interface AddonGenerateResult {
   /** Generated tokens that are now in the KV cache. */
   tokens: Int32Array;
@@ -53,6 +56,10 @@ export interface AddonGenerateResult {
   stopReason: NativeStopReason;
 }
 
+/**
+ * native AddonContext: one sequence in a libllama context; `init()` must resolve first. One job
+ * (evaluate / generate) at a time; `abort()` stops it within one token.
+ */
 export interface AddonContext {
   init(): Promise<void>;
   contextSize(): number;
@@ -66,6 +73,7 @@ export interface AddonContext {
   dispose(): void;
 }
 
+/** The constructors the addon exports. */
 export interface LlmBinding {
   AddonModel: new (path: string, options: { gpuLayers?: number }) => AddonModel;
   AddonContext: new (model: AddonModel, options: { contextSize?: number; threads?: number; batchSize?: number }) => AddonContext;
