@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { VideoLlama, type ChatTemplate } from '../../src/index.js';
+import { maxAbsDiff } from '../support/npy.js';
 import { GREEDY, loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
 
 /** No stop strings and EOS never wins on the tiny model: replies run to maxTokens. */
@@ -108,6 +109,24 @@ describe('abort and dispose', () => {
     const replay = fresh.createChat({ template: ENDLESS, history: chat.history.slice(0, 1) });
     expect(await replay.send('Short answer', { ...GREEDY, maxTokens: 10 })).toBe(next);
     await fresh.dispose();
+  });
+
+  it('an abort during prompt evaluation stops it mid-batch; what was cached stays usable', async () => {
+    const prompt = model.tokenize('the video shows a dog '.repeat(550));
+    expect(prompt.length).toBeLessThan(model.contextSize);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 10);
+    const started = performance.now();
+    await expect(model.nextTokenLogits([prompt], { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    const abortedMs = performance.now() - started;
+    const resumed = await model.nextTokenLogits([prompt]);
+    await model.nextTokenLogits([model.tokenize('something else')]);
+    const evaluationStarted = performance.now();
+    const fresh = await model.nextTokenLogits([prompt]);
+    const freshMs = performance.now() - evaluationStarted;
+    console.log(`prompt of ${prompt.length} tokens: aborted after ${abortedMs.toFixed(1)} ms, a whole evaluation takes ${freshMs.toFixed(1)} ms`);
+    expect(abortedMs).toBeLessThan(freshMs);
+    expect(maxAbsDiff(resumed, fresh)).toBeLessThan(1e-4);
   });
 
   it('leaving a stream loop early stops the generation without an error', async () => {

@@ -115,12 +115,12 @@ describe('bad input to a loaded model', () => {
   });
 
   it('a reply that fills the context stops with contextFull; the next turn overflows', async () => {
-    const chat = model.createChat({ template: 'vicuna' });
+    const noStops = { name: 'no-stops', stopStrings: [], defaultSystem: () => '', prompt: (_: string, turns: readonly { user: string; assistant?: string }[]) => turns.map((t) => `${t.user}\n${t.assistant ?? ''}`).join('\n') };
+    const chat = model.createChat({ template: noStops });
     await chat.send('Hello', { ...GREEDY, maxTokens: 1000 });
-    expect(chat.lastStats!.stopReason).toMatch(/contextFull|stopString/);
-    if (chat.lastStats!.stopReason === 'contextFull') {
-      await expect(chat.send('And?')).rejects.toMatchObject({ code: 'CONTEXT_OVERFLOW' });
-    }
+    expect(chat.lastStats).toMatchObject({ stopReason: 'contextFull' });
+    expect(chat.lastStats!.promptItems + chat.lastStats!.generatedTokens).toBe(model.contextSize + 1);
+    await expect(chat.send('And?')).rejects.toMatchObject({ code: 'CONTEXT_OVERFLOW' });
   });
 
   it('rejects bad options with INVALID_ARGUMENT, naming them', async () => {
