@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <mutex>
 
 #include "core/backend.h"
@@ -244,7 +245,7 @@ std::vector<float> Model::token_embeddings(const std::vector<llama_token>& token
                               ", which ggml cannot convert to f32");
   }
   const size_t row_bytes = ggml_row_size(token_embd_.type, token_embd_.row_length);
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path_.c_str(), "rb"), std::fclose);
+  std::ifstream file(path_, std::ios::binary);
   if (!file) throw Error("FILE_NOT_FOUND", "cannot reopen " + path_);
   std::vector<uint8_t> row(row_bytes);
   std::vector<float> out(tokens.size() * token_embd_.row_length);
@@ -253,8 +254,8 @@ std::vector<float> Model::token_embeddings(const std::vector<llama_token>& token
       throw Error("INVALID_ARGUMENT", "token id " + std::to_string(tokens[i]) + " is outside token_embd.weight");
     }
     const size_t at = token_embd_.offset + static_cast<size_t>(tokens[i]) * row_bytes;
-    if (std::fseek(file.get(), static_cast<long>(at), SEEK_SET) != 0 ||
-        std::fread(row.data(), 1, row_bytes, file.get()) != row_bytes) {
+    if (!file.seekg(static_cast<std::streamoff>(at)) ||
+        !file.read(reinterpret_cast<char*>(row.data()), static_cast<std::streamsize>(row_bytes))) {
       throw Error("INVALID_MODEL", "cannot read row " + std::to_string(tokens[i]) + " of token_embd.weight in " + path_);
     }
     float* dst = out.data() + i * token_embd_.row_length;

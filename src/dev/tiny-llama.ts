@@ -30,8 +30,10 @@ export interface TinyLlamaOptions {
   contextLength?: number;
   /** PRNG seed of the weights; default 1. */
   seed?: number;
-  /** Type of the attention and feed-forward matrices; default `'f32'`. `token_embd` stays f32. */
+  /** Type of the attention and feed-forward matrices; default `'f32'`. */
   weightType?: GgmlType;
+  /** Type of `token_embd.weight` (quantized in most released GGUFs); default `'f32'`. */
+  tokenEmbeddingType?: GgmlType;
   /** `tokenizer.chat_template` to store (e.g. a LLaMA-2 chat template); default none. */
   chatTemplate?: string;
 }
@@ -130,6 +132,7 @@ function resolve(options: TinyLlamaOptions): Required<Omit<TinyLlamaOptions, 'ch
     contextLength: options.contextLength ?? 2048,
     seed: options.seed ?? 1,
     weightType: options.weightType ?? 'f32',
+    tokenEmbeddingType: options.tokenEmbeddingType ?? 'f32',
     chatTemplate: options.chatTemplate,
   };
 }
@@ -184,7 +187,7 @@ export async function writeTinyLlama(file: string, options: TinyLlamaOptions = {
   const matrix = (rowLength: number, rows: number, type: GgmlType) => () =>
     quantizeRows(randomMatrix(normal, rowLength * rows, 1 / Math.sqrt(rowLength)), rowLength, type);
 
-  writer.addTensor('token_embd.weight', [E, V], 'f32', () => f32Bytes(randomMatrix(normal, E * V, 1)));
+  writer.addTensor('token_embd.weight', [E, V], o.tokenEmbeddingType, () => quantizeRows(randomMatrix(normal, E * V, 1), E, o.tokenEmbeddingType));
   for (let i = 0; i < o.layers; i++) {
     const blk = `blk.${i}`;
     writer

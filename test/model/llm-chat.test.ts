@@ -136,6 +136,20 @@ describe('chat with a tiny LLaMA', () => {
   });
 });
 
+describe('soft prompts with a quantized token embedding matrix', () => {
+  it('q8_0 token_embd rows, dequantized as libllama does, give the logits of the token ids', async () => {
+    const model = await loadTinyLlama({ model: { tokenEmbeddingType: 'q8_0', weightType: 'q8_0' } });
+    const tokens = model.tokenize('###Human: What do you hear?###Assistant:');
+    const fromTokens = await model.nextTokenLogits([tokens]);
+    const rows = await model.tokenEmbeddings(tokens);
+    const fromRows = await model.nextTokenLogits([{ kind: 'audio', tokens: tokens.length, dim: model.embeddingWidth, data: rows }]);
+    await model.dispose();
+    const diff = maxAbsDiff(fromTokens, fromRows);
+    console.log(`soft prompt, q8_0 token_embd: max |logit diff| = ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(LOGIT_TOLERANCE);
+  });
+});
+
 describe('default template from GGUF metadata', () => {
   it('is llama2 when the GGUF carries a LLaMA-2 chat template', async () => {
     const chatTemplate = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}<<SYS>>\\n{{ m['content'] }}\\n<</SYS>>\\n\\n" +
