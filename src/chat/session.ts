@@ -208,13 +208,19 @@ export class Chat {
     }
   }
 
+  /** Checks a message and its media (width included) and gives it one shape. */
   private normalize(message: ChatMessage, name: string): UserTurn {
-    const { text, media } = typeof message === 'string' ? { text: message, media: undefined } : (message ?? {}) as Exclude<ChatMessage, string>;
-    if (typeof text !== 'string') throw invalidArgument(typeof message === 'object' ? `${name}.text` : name, 'a string or { text, media? }', typeof message === 'object' ? text : message);
-    checkNoPlaceholder(text, name);
-    if (media !== undefined && !Array.isArray(media)) throw invalidArgument(`${name}.media`, 'an array of MediaEmbedding', media);
+    if (typeof message === 'string') {
+      checkNoPlaceholder(message, name);
+      return { text: message, media: [] };
+    }
+    if (typeof message !== 'object' || message === null) throw invalidArgument(name, 'a string or { text, media? }', message);
+    const { text, media = [] } = message;
+    if (typeof text !== 'string') throw invalidArgument(`${name}.text`, 'a string', text);
+    checkNoPlaceholder(text, `${name}.text`);
+    if (!Array.isArray(media)) throw invalidArgument(`${name}.media`, 'an array of MediaEmbedding', media);
     const width = this.backend.model.info.embeddingWidth;
-    return { text, media: (media ?? []).map((m, i) => validateMediaEmbedding(m, `${name}.media[${i}]`, width)) };
+    return { text, media: media.map((m, i) => validateMediaEmbedding(m, `${name}.media[${i}]`, width)) };
   }
 
   private systemPrompt(first: UserTurn): string {
