@@ -1,6 +1,7 @@
 /**
- * The hand-over between the media encoders and the language model: a run of vectors in the
- * LLM's embedding space that takes the place of one `<ImageHere>` in the prompt.
+ * The embeddings an encoder produces for one image, video or audio track: the hand-over
+ * between the projector and the language model, a run of vectors in the LLM's embedding
+ * space that takes the place of one `<ImageHere>` in the prompt.
  * @module
  */
 import { invalidArgument, VideoLlamaError } from './errors.js';
@@ -11,21 +12,22 @@ export type MediaKind = 'video' | 'audio' | 'image';
 const MEDIA_KINDS: readonly MediaKind[] = ['video', 'audio', 'image'];
 
 /**
- * `tokens` vectors of `dim` floats each, row after row (`data[t * dim + i]`), spliced into the
- * prompt where the media's placeholder is. `dim` must equal the language model's
- * `embeddingWidth`. The chat keeps a reference to `data` for later turns: do not modify it
- * after sending.
+ * Soft-prompt embeddings for the LLM: `tokens` vectors of `dim` floats each, row after row
+ * (`data[t * dim + i]`), spliced into the prompt where the media's placeholder is. `dim` must
+ * equal the language model's `embeddingWidth`. The chat keeps a reference to `data` for later
+ * turns: do not modify it after sending.
  *
  * @example
  * ```ts
- * const video: MediaEmbedding = { kind: 'video', tokens: 32, dim: 4096, data: new Float32Array(32 * 4096) };
+ * const video = await projector.encodeVideo({ tensor: frames, shape: [8, 3, 224, 224] });
+ * const firstToken = video.data.subarray(0, video.dim);
  * await chat.send({ text: 'What happens in this video?', media: [video] });
  * ```
  */
 export interface MediaEmbedding {
   /** What the vectors encode. */
   kind: MediaKind;
-  /** Number of vectors (prompt positions) this media occupies. */
+  /** Number of vectors (prompt positions) this media occupies: the branch's query count, e.g. 32 for video, 8 for audio. */
   tokens: number;
   /** Width of each vector. */
   dim: number;

@@ -23,6 +23,15 @@ void set_backend_threads(ggml_backend_t backend, int n_threads) {
   if (set_n_threads) set_n_threads(backend, n_threads);
 }
 
+void set_backend_abort_callback(ggml_backend_t backend, ggml_abort_callback callback, void* data) {
+  ggml_backend_dev_t dev = ggml_backend_get_device(backend);
+  ggml_backend_reg_t reg = dev ? ggml_backend_dev_backend_reg(dev) : nullptr;
+  if (!reg) return;
+  auto set_abort = reinterpret_cast<ggml_backend_set_abort_callback_t>(
+      ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_abort_callback"));
+  if (set_abort) set_abort(backend, callback, data);
+}
+
 std::string describe_devices() {
   ensure_backends_loaded();
   std::string out;

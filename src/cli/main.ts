@@ -7,8 +7,9 @@
 import { VideoLlamaError } from '../errors.js';
 import { helpText, parseCommandArgs, type Command } from './command.js';
 import { chatCommand } from './commands/chat.js';
+import { convertCommand } from './commands/convert.js';
 
-const commands: Command[] = [chatCommand];
+const commands: Command[] = [chatCommand, convertCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);

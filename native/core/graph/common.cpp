@@ -1,0 +1,83 @@
+#include "core/graph/common.h"
+
+#include <cmath>
+
+#include "core/projector_loader.h"
+
+namespace vl::graph {
+
+LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& prefix, int64_t width) {
+  return {file.tensor(prefix + ".weight", {width}, TensorKind::F32),
+          file.tensor(prefix + ".bias", {width}, TensorKind::F32)};
+}
+
+Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in, int64_t out, bool with_bias) {
+  Linear layer;
+  layer.weight = file.tensor(prefix + ".weight", {in, out}, TensorKind::Matrix);
+  if (with_bias) layer.bias = file.tensor(prefix + ".bias", {out}, TensorKind::F32);
+  return layer;
+}
+
+Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count) {
+  ggml_tensor* w = packed.weight;
+  Linear slice;
+  slice.weight = ggml_view_2d(ctx, w, w->ne[0], count, w->nb[1], first * w->nb[1]);
+  if (packed.bias) slice.bias = ggml_view_1d(ctx, packed.bias, count, first * packed.bias->nb[0]);
+  return slice;
+}
+
+ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm, float eps) {
+  x = ggml_norm(ctx, x, eps);
+  x = ggml_mul(ctx, x, norm.weight);
+  return ggml_add(ctx, x, norm.bias);
+}
+
+ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
+  x = ggml_mul_mat(ctx, layer.weight, x);
+  return layer.bias ? ggml_add(ctx, x, layer.bias) : x;
+}
+
+ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads) {
+  const int64_t width = q->ne[0], head_dim = width / heads, batch = q->ne[2];
+  const int64_t n_q = q->ne[1], n_kv = k->ne[1];
+  // [D, N, B] -> [head_dim, heads, N, B] -> [head_dim, N, heads, B]
+  q = ggml_permute(ctx, ggml_reshape_4d(ctx, q, head_dim, heads, n_q, batch), 0, 2, 1, 3);
+  k = ggml_permute(ctx, ggml_reshape_4d(ctx, k, head_dim, heads, n_kv, batch), 0, 2, 1, 3);
+  // v as [N_kv, head_dim, heads, B] so that it is the left operand of the second product
+  v = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, v, head_dim, heads, n_kv, batch), 1, 2, 0, 3));
+
+  ggml_tensor* scores = ggml_mul_mat(ctx, k, q);  // [N_kv, N_q, heads, B]
+  scores = ggml_soft_max_ext(ctx, scores, nullptr, 1.0f / std::sqrt(static_cast<float>(head_dim)), 0.0f);
+  ggml_tensor* context = ggml_mul_mat(ctx, v, scores);  // [head_dim, N_q, heads, B]
+  context = ggml_cont(ctx, ggml_permute(ctx, context, 0, 2, 1, 3));  // [head_dim, heads, N_q, B]
+  return ggml_reshape_3d(ctx, context, width, n_q, batch);
+}
+
+ggml_tensor* gelu_mlp(ggml_context* ctx, ggml_tensor* x, const Linear& up, const Linear& down) {
+  return linear(ctx, ggml_gelu_erf(ctx, linear(ctx, x, up)), down);
+}
+
+ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* kernel, int stride) {
+  // [K*K*C, OW, OH, B]; f32 so that the input keeps full precision whatever the kernel's type
+  ggml_tensor* columns = ggml_im2col(ctx, kernel, images, stride, stride, 0, 0, 1, 1, true, GGML_TYPE_F32);
+  const int64_t patch_len = columns->ne[0], n_patches = columns->ne[1] * columns->ne[2], batch = columns->ne[3];
+  ggml_tensor* kernel_rows = ggml_reshape_2d(ctx, kernel, patch_len, kernel->ne[3]);  // [K*K*C, D]
+  ggml_tensor* out = ggml_mul_mat(ctx, kernel_rows, ggml_reshape_2d(ctx, columns, patch_len, n_patches * batch));
+  return ggml_reshape_3d(ctx, out, kernel->ne[3], n_patches, batch);
+}
+
+ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls) {
+  const int64_t width = tokens->ne[0], batch = tokens->ne[2];
+  ggml_tensor* cls_per_item = ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, cls, width, 1, 1), width, 1, batch, 1);
+  return ggml_concat(ctx, cls_per_item, tokens, 1);
+}
+
+ggml_tensor* name(ggml_tensor* t, const std::string& prefix, int layer, const char* what) {
+  return ggml_format_name(t, "%s.%d.%s", prefix.c_str(), layer, what);
+}
+
+ggml_tensor* name(ggml_tensor* t, const char* full_name) {
+  return ggml_set_name(t, full_name);
+}
+
+}  // namespace vl::graph

@@ -1,0 +1,58 @@
+#pragma once
+// Builders shared by every encoder graph. Shapes are in ggml order: [width, tokens, batch]
+// (ne[0] first), i.e. a PyTorch [batch, tokens, width] tensor.
+#include <string>
+
+#include "ggml.h"
+
+namespace vl {
+class ProjectorLoader;
+}
+
+namespace vl::graph {
+
+// nn.LayerNorm's affine parameters.
+struct LayerNorm {
+  ggml_tensor* weight = nullptr;  // [D]
+  ggml_tensor* bias = nullptr;    // [D]
+};
+
+// nn.Linear; bias may be absent.
+struct Linear {
+  ggml_tensor* weight = nullptr;  // [in, out]
+  ggml_tensor* bias = nullptr;    // [out] or null
+};
+
+// Declares `<prefix>.weight` / `<prefix>.bias` ([width] each).
+LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& prefix, int64_t width);
+// Declares `<prefix>.weight` ([in, out]) and, when `with_bias`, `<prefix>.bias` ([out]).
+Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in, int64_t out, bool with_bias = true);
+
+// Output rows [first, first + count) of a layer whose outputs are packed (e.g. q, k, v in one matrix).
+Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count);
+
+// (x - mean) / sqrt(var + eps) * weight + bias over ne[0].
+ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm, float eps);
+
+// x·Wᵀ + b: [in, N, B] -> [out, N, B].
+ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
+
+// Multi-head softmax(q kᵀ / sqrt(head_dim)) v, no mask. q: [D, Nq, B], k and v: [D, Nk, B] ->
+// [D, Nq, B]. Heads are consecutive slices of D (PyTorch's view(B, N, heads, head_dim)).
+ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads);
+
+// up -> exact (erf) GELU -> down, the MLP of EVA, BERT and ImageBind (nn.GELU() / "gelu").
+ggml_tensor* gelu_mlp(ggml_context* ctx, ggml_tensor* x, const Linear& up, const Linear& down);
+
+// Patch embedding as a convolution without padding: images [W, H, C, B] with kernel [K, K, C, D]
+// and stride `stride` -> [D, OW * OH, B], patches in row-major order (PyTorch's flatten(2)).
+ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* kernel, int stride);
+
+// Prepends the class token to every sequence: tokens [D, N, B], cls [D] -> [D, N + 1, B].
+ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls);
+
+// Names a node after the reference module it mirrors, e.g. name(t, "v.blk", 3, "attn_out").
+ggml_tensor* name(ggml_tensor* t, const std::string& prefix, int layer, const char* what);
+ggml_tensor* name(ggml_tensor* t, const char* full_name);
+
+}  // namespace vl::graph

@@ -1,0 +1,73 @@
+#include "core/graph/eva_vit.h"
+
+#include "core/error.h"
+#include "core/projector_loader.h"
+
+namespace vl::graph {
+
+EvaVit load_eva_vit(ProjectorLoader& file) {
+  EvaVit vit;
+  vit.image_size = file.size("vl.vision.image_size");
+  vit.patch_size = file.size("vl.vision.patch_size");
+  vit.width = file.size("vl.vision.width");
+  vit.heads = file.size("vl.vision.heads");
+  vit.mlp_width = file.size("vl.vision.mlp_width");
+  vit.eps = file.f32("vl.vision.eps");
+  vit.ln_vision_eps = file.f32("vl.vision.ln_vision_eps");
+  const int depth = file.count("vl.vision.depth");
+  if (vit.image_size < vit.patch_size || vit.width % vit.heads != 0) {
+    throw Error("INVALID_MODEL", "vision hyper-parameters are inconsistent: image_size " +
+                                     std::to_string(vit.image_size) + ", patch_size " + std::to_string(vit.patch_size) +
+                                     ", width " + std::to_string(vit.width) + ", heads " + std::to_string(vit.heads));
+  }
+  const int64_t d = vit.width, p = vit.patch_size;
+  vit.patch_kernel = file.tensor("v.patch_embd.weight", {p, p, 3, d}, TensorKind::Float);
+  vit.patch_bias = file.tensor("v.patch_embd.bias", {d}, TensorKind::F32);
+  vit.cls_token = file.tensor("v.cls_token", {d}, TensorKind::F32);
+  vit.pos_embd = file.tensor("v.pos_embd", {d, vit.tokens()}, TensorKind::F32);
+  for (int i = 0; i < depth; ++i) {
+    const std::string blk = "v.blk." + std::to_string(i);
+    EvaVitBlock b;
+    b.ln1 = load_layer_norm(file, blk + ".ln1", d);
+    b.ln2 = load_layer_norm(file, blk + ".ln2", d);
+    b.qkv_weight = file.tensor(blk + ".attn_qkv.weight", {d, 3 * d}, TensorKind::Matrix);
+    b.q_bias = file.tensor(blk + ".attn_q.bias", {d}, TensorKind::F32);
+    b.v_bias = file.tensor(blk + ".attn_v.bias", {d}, TensorKind::F32);
+    b.attn_out = load_linear(file, blk + ".attn_out", d, d);
+    b.ffn_up = load_linear(file, blk + ".ffn_up", d, vit.mlp_width);
+    b.ffn_down = load_linear(file, blk + ".ffn_down", vit.mlp_width, d);
+    vit.blocks.push_back(b);
+  }
+  vit.ln_vision = load_layer_norm(file, "v.ln_vision", d);
+  return vit;
+}
+
+// eva_vit.py:Attention.forward: qkv = linear(x, qkv.weight, cat(q_bias, 0, v_bias)).
+static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVitBlock& b, int heads, int il) {
+  const int64_t d = x->ne[0];
+  const Linear qkv = {b.qkv_weight, nullptr};
+  ggml_tensor* q = linear(ctx, x, {output_slice(ctx, qkv, 0, d).weight, b.q_bias});
+  ggml_tensor* k = linear(ctx, x, output_slice(ctx, qkv, d, d));
+  ggml_tensor* v = linear(ctx, x, {output_slice(ctx, qkv, 2 * d, d).weight, b.v_bias});
+  ggml_tensor* context = name(attention(ctx, q, k, v, heads), "v.blk", il, "attn");
+  return name(linear(ctx, context, b.attn_out), "v.blk", il, "attn_out");
+}
+
+ggml_tensor* build_eva_vit(ggml_context* ctx, const EvaVit& vit, ggml_tensor* frames) {
+  // PatchEmbed: Conv2d(3, D, k=s=P) with bias -> [D, N, T]
+  ggml_tensor* x = ggml_add(ctx, conv_patches(ctx, frames, vit.patch_kernel, vit.patch_size), vit.patch_bias);
+  x = prepend_token(ctx, x, vit.cls_token);
+  x = name(ggml_add(ctx, x, vit.pos_embd), "v.pos_embd_out");  // [D, N + 1, T]
+
+  for (size_t il = 0; il < vit.blocks.size(); ++il) {
+    const EvaVitBlock& b = vit.blocks[il];
+    const int i = static_cast<int>(il);
+    x = ggml_add(ctx, x, eva_attention(ctx, layer_norm(ctx, x, b.ln1, vit.eps), b, vit.heads, i));
+    x = ggml_add(ctx, x, gelu_mlp(ctx, layer_norm(ctx, x, b.ln2, vit.eps), b.ffn_up, b.ffn_down));
+    name(x, "v.blk", i, "out");
+  }
+  // No final norm (commented out in eva_vit.py); BLIP-2's ln_vision follows.
+  return name(layer_norm(ctx, x, vit.ln_vision, vit.ln_vision_eps), "vit");
+}
+
+}  // namespace vl::graph

@@ -1,0 +1,96 @@
+#include "core/graph/imagebind_audio.h"
+
+#include "core/error.h"
+#include "core/projector_loader.h"
+
+namespace vl::graph {
+
+ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
+  ImageBindAudio ib;
+  ib.mel_bins = file.size("vl.audio.mel_bins");
+  ib.target_frames = file.size("vl.audio.target_frames");
+  ib.width = file.size("vl.imagebind.width");
+  ib.heads = file.size("vl.imagebind.heads");
+  ib.mlp_width = file.size("vl.imagebind.mlp_width");
+  ib.out_width = file.size("vl.imagebind.out_width");
+  ib.patch_size = file.size("vl.imagebind.patch_size");
+  ib.patch_stride = file.size("vl.imagebind.patch_stride");
+  ib.stem_eps = file.f32("vl.imagebind.stem_eps");
+  ib.eps = file.f32("vl.imagebind.eps");
+  ib.logit_scale = file.f32("vl.imagebind.logit_scale");
+  const int depth = file.count("vl.imagebind.depth");
+  if (ib.width % ib.heads != 0 || ib.mel_bins < ib.patch_size || ib.target_frames < ib.patch_size) {
+    throw Error("INVALID_MODEL", "audio hyper-parameters are inconsistent: width " + std::to_string(ib.width) +
+                                     ", heads " + std::to_string(ib.heads) + ", patch_size " +
+                                     std::to_string(ib.patch_size) + ", patch_stride " +
+                                     std::to_string(ib.patch_stride) + ", mel_bins " + std::to_string(ib.mel_bins) +
+                                     ", target_frames " + std::to_string(ib.target_frames));
+  }
+  const int64_t d = ib.width, k = ib.patch_size;
+  ib.patch_kernel = file.tensor("a.patch_embd.weight", {k, k, 1, d}, TensorKind::Float);
+  ib.patch_ln = load_layer_norm(file, "a.patch_ln", d);
+  ib.cls_token = file.tensor("a.cls_token", {d}, TensorKind::F32);
+  ib.pos_embd = file.tensor("a.pos_embd", {d, 1 + ib.patches()}, TensorKind::F32);
+  for (int i = 0; i < depth; ++i) {
+    const std::string blk = "a.blk." + std::to_string(i);
+    ImageBindBlock b;
+    b.ln1 = load_layer_norm(file, blk + ".ln1", d);
+    b.ln2 = load_layer_norm(file, blk + ".ln2", d);
+    b.in_proj = load_linear(file, blk + ".attn_qkv", d, 3 * d);
+    b.bias_k = file.tensor(blk + ".attn_bias_k", {d}, TensorKind::F32);
+    b.bias_v = file.tensor(blk + ".attn_bias_v", {d}, TensorKind::F32);
+    b.attn_out = load_linear(file, blk + ".attn_out", d, d);
+    b.ffn_up = load_linear(file, blk + ".ffn_up", d, ib.mlp_width);
+    b.ffn_down = load_linear(file, blk + ".ffn_down", ib.mlp_width, d);
+    ib.blocks.push_back(b);
+  }
+  ib.head_ln = load_layer_norm(file, "a.head_ln", d);
+  ib.head_proj = load_linear(file, "a.head_proj", d, ib.out_width, /*with_bias=*/false);
+  return ib;
+}
+
+// Appends one learned position to every sequence: x [D, L, B], extra [D] -> [D, L + 1, B]
+// (nn.MultiheadAttention's add_bias_kv: cat([k, bias_k.repeat(1, bsz, 1)]) after the in-projection).
+static ggml_tensor* append_position(ggml_context* ctx, ggml_tensor* x, ggml_tensor* extra) {
+  const int64_t width = x->ne[0], batch = x->ne[2];
+  ggml_tensor* per_item = ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, extra, width, 1, 1), width, 1, batch, 1);
+  return ggml_concat(ctx, x, per_item, 1);
+}
+
+// nn.MultiheadAttention(bias=True, add_bias_kv=True), attn_mask None: L queries, L + 1 keys.
+static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const ImageBindBlock& b, int heads, int il) {
+  const int64_t d = x->ne[0];
+  ggml_tensor* q = linear(ctx, x, output_slice(ctx, b.in_proj, 0, d));
+  ggml_tensor* k = append_position(ctx, linear(ctx, x, output_slice(ctx, b.in_proj, d, d)), b.bias_k);
+  ggml_tensor* v = append_position(ctx, linear(ctx, x, output_slice(ctx, b.in_proj, 2 * d, d)), b.bias_v);
+  ggml_tensor* context = name(attention(ctx, q, k, v, heads), "a.blk", il, "attn");
+  return name(linear(ctx, context, b.attn_out), "a.blk", il, "attn_out");
+}
+
+ImageBindAudioOutput build_imagebind_audio(ggml_context* ctx, const ImageBindAudio& ib, ggml_tensor* fbank) {
+  // PatchEmbedGeneric: Conv2d(1, Da, k, stride, bias=False) -> flatten(2).transpose -> LayerNorm
+  ggml_tensor* x = conv_patches(ctx, fbank, ib.patch_kernel, ib.patch_stride);  // [Da, patches, M]
+  x = layer_norm(ctx, x, ib.patch_ln, ib.stem_eps);
+  x = prepend_token(ctx, x, ib.cls_token);
+  x = name(ggml_add(ctx, x, ib.pos_embd), "a.pos_embd_out");  // [Da, 1 + patches, M]
+
+  for (size_t il = 0; il < ib.blocks.size(); ++il) {
+    const ImageBindBlock& b = ib.blocks[il];
+    const int i = static_cast<int>(il);
+    x = ggml_add(ctx, x, mha_with_bias_kv(ctx, layer_norm(ctx, x, b.ln1, ib.eps), b, ib.heads, i));
+    x = ggml_add(ctx, x, gelu_mlp(ctx, layer_norm(ctx, x, b.ln2, ib.eps), b.ffn_up, b.ffn_down));
+    name(x, "a.blk", i, "out");
+  }
+
+  // Head: LayerNorm -> SelectElement(index=0) -> Linear(bias=False)
+  x = layer_norm(ctx, x, ib.head_ln, ib.eps);
+  const int64_t clips = x->ne[2];
+  ggml_tensor* feature = ggml_cont(ctx, ggml_view_2d(ctx, x, ib.width, clips, x->nb[2], 0));  // [Da, M]
+  name(feature, "audio_imagebind_feature");
+  // Postprocessor: Normalize(dim=-1) (F.normalize, eps 1e-12) -> LearnableLogitScaling (fixed ×scale)
+  ggml_tensor* embedding = ggml_l2_norm(ctx, linear(ctx, feature, ib.head_proj), 1e-12f);
+  embedding = name(ggml_scale(ctx, embedding, ib.logit_scale), "audio_imagebind");
+  return {feature, embedding};
+}
+
+}  // namespace vl::graph

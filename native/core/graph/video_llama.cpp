@@ -1,0 +1,87 @@
+#include "core/graph/video_llama.h"
+
+#include "core/error.h"
+#include "core/projector_loader.h"
+
+namespace vl::graph {
+
+// Two parts must agree on a width that each reads from its own key.
+static void expect_same_width(const std::string& key, int value, const std::string& other_key, int other) {
+  if (value != other) {
+    throw Error("INVALID_MODEL", key + " is " + std::to_string(value) + " but " + other_key + " is " +
+                                     std::to_string(other) + "; they must be equal");
+  }
+}
+
+static std::array<float, 3> rgb(ProjectorLoader& file, const std::string& key) {
+  const std::vector<float> v = file.f32_array(key, 3);
+  return {v[0], v[1], v[2]};
+}
+
+VisionBranch load_vision_branch(ProjectorLoader& file, int llm_width) {
+  VisionBranch vb;
+  vb.vit = load_eva_vit(file);
+  vb.qformer = load_qformer(file, "qformer", "qf");
+  vb.video_qformer = load_qformer(file, "video_qformer", "vqf");
+  expect_same_width("vl.qformer.encoder_width", vb.qformer.encoder_width, "vl.vision.width", vb.vit.width);
+  expect_same_width("vl.video_qformer.encoder_width", vb.video_qformer.encoder_width, "vl.qformer.width",
+                    vb.qformer.width);
+  vb.max_frames = file.size("vl.video.max_frames");
+  vb.frame_pos_embd = file.tensor("vid.frame_pos_embd", {vb.qformer.width, vb.max_frames}, TensorKind::F32);
+  vb.proj = load_linear(file, "vid.proj", vb.video_qformer.width, llm_width);
+  vb.image_mean = rgb(file, "vl.vision.image_mean");
+  vb.image_std = rgb(file, "vl.vision.image_std");
+  return vb;
+}
+
+AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width) {
+  AudioBranch ab;
+  ab.imagebind = load_imagebind_audio(file);
+  ab.audio_qformer = load_qformer(file, "audio_qformer", "aqf");
+  expect_same_width("vl.audio_qformer.encoder_width", ab.audio_qformer.encoder_width, "vl.imagebind.out_width",
+                    ab.imagebind.out_width);
+  ab.max_clips = file.size("vl.audio.max_clips");
+  ab.pos_embd = file.tensor("aud.pos_embd", {ab.imagebind.out_width, ab.max_clips}, TensorKind::F32);
+  ab.proj = load_linear(file, "aud.proj", ab.audio_qformer.width, llm_width);
+  ab.sample_rate = file.size("vl.audio.sample_rate");
+  ab.clip_seconds = file.f32("vl.audio.clip_seconds");
+  ab.fbank_mean = file.f32("vl.audio.fbank_mean");
+  ab.fbank_std = file.f32("vl.audio.fbank_std");
+  return ab;
+}
+
+// Rows [0, count) of an embedding table [width, rows] as [width, 1, count]: one row per batch item.
+static ggml_tensor* first_rows_per_item(ggml_context* ctx, ggml_tensor* table, int64_t count) {
+  return ggml_view_3d(ctx, table, table->ne[0], 1, count, table->nb[1], table->nb[1], 0);
+}
+
+ggml_tensor* build_vit_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* frames) {
+  return build_eva_vit(ctx, vb.vit, frames);
+}
+
+ggml_tensor* build_qformer_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* vit) {
+  return name(build_qformer(ctx, vb.qformer, vit), "qformer");
+}
+
+ggml_tensor* build_video_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* qformer) {
+  const int64_t width = qformer->ne[0], queries = qformer->ne[1], frames = qformer->ne[2];
+  ggml_tensor* x = ggml_add(ctx, qformer, first_rows_per_item(ctx, vb.frame_pos_embd, frames));
+  // 'b t q h -> b (t q) h': frame-major, one sequence
+  x = name(ggml_reshape_3d(ctx, x, width, queries * frames, 1), "video_qformer_input");
+  x = name(build_qformer(ctx, vb.video_qformer, x), "video_qformer");
+  return name(linear(ctx, x, vb.proj), "video_embeds");
+}
+
+ggml_tensor* build_imagebind_stage(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* fbank) {
+  return build_imagebind_audio(ctx, ab.imagebind, fbank).embedding;
+}
+
+ggml_tensor* build_audio_qformer_stage(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* imagebind) {
+  const int64_t width = imagebind->ne[0], clips = imagebind->ne[1];
+  ggml_tensor* positions = ggml_view_2d(ctx, ab.pos_embd, width, clips, ab.pos_embd->nb[1], 0);
+  ggml_tensor* x = name(ggml_add(ctx, imagebind, positions), "audio_qformer_input");  // [Do, M]
+  x = name(build_qformer(ctx, ab.audio_qformer, ggml_reshape_3d(ctx, x, width, clips, 1)), "audio_qformer");
+  return name(linear(ctx, x, ab.proj), "audio_embeds");
+}
+
+}  // namespace vl::graph

@@ -1,0 +1,252 @@
+#include "core/projector.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/projector_loader.h"
+
+namespace vl {
+
+// ---------------------------------------------------------------------------------------------
+// Model
+
+static ggml_backend_ptr init_backend(bool gpu) {
+  ggml_backend_t backend = gpu ? ggml_backend_init_best() : ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+  if (!backend) throw Error("NATIVE", "no ggml backend could be initialised");
+  return ggml_backend_ptr(backend);
+}
+
+static bool is_cpu(ggml_backend_t backend) {
+  ggml_backend_dev_t dev = ggml_backend_get_device(backend);
+  return dev && ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU;
+}
+
+std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, const ProjectorOptions& options) {
+  ensure_backends_loaded();
+  ProjectorLoader file(path);
+  auto model = std::make_shared<ProjectorModel>();
+  ProjectorInfo& info = model->info_;
+  info.llm_width = file.size("vl.llm_width");
+  info.file_type = file.u32("general.file_type");
+  info.has_vision = file.boolean("vl.has_vision");
+  info.has_audio = file.boolean("vl.has_audio");
+  if (!info.has_vision && !info.has_audio) {
+    throw Error("INVALID_MODEL", "'" + path + "' holds neither a vision nor an audio branch (vl.has_vision and "
+                                              "vl.has_audio are both false)");
+  }
+
+  int deepest = 0;  // layers of the largest stage graph, to size graphs
+  if (info.has_vision) {
+    const graph::VisionBranch& vb = model->vision_.emplace(graph::load_vision_branch(file, info.llm_width));
+    info.image_size = vb.vit.image_size;
+    info.video_queries = vb.video_qformer.queries;
+    info.max_frames = vb.max_frames;
+    info.image_mean = vb.image_mean;
+    info.image_std = vb.image_std;
+    deepest = std::max({deepest, static_cast<int>(vb.vit.blocks.size()), static_cast<int>(vb.qformer.layers.size()),
+                        static_cast<int>(vb.video_qformer.layers.size())});
+  }
+  if (info.has_audio) {
+    const graph::AudioBranch& ab = model->audio_.emplace(graph::load_audio_branch(file, info.llm_width));
+    info.audio_queries = ab.audio_qformer.queries;
+    info.max_clips = ab.max_clips;
+    info.sample_rate = ab.sample_rate;
+    info.mel_bins = ab.imagebind.mel_bins;
+    info.target_frames = ab.imagebind.target_frames;
+    info.clip_seconds = ab.clip_seconds;
+    info.fbank_mean = ab.fbank_mean;
+    info.fbank_std = ab.fbank_std;
+    deepest = std::max({deepest, static_cast<int>(ab.imagebind.blocks.size()),
+                        static_cast<int>(ab.audio_qformer.layers.size())});
+  }
+  // A Q-Former layer is ~70 nodes and leaves, an EVA or ImageBind block fewer; the rest is small.
+  model->max_graph_nodes_ = 128 * deepest + 1024;
+
+  model->primary_ = init_backend(options.gpu);
+  if (!is_cpu(model->primary_.get())) model->cpu_ = init_backend(false);
+  const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  set_backend_threads(model->cpu_backend(), threads);
+  info.backend = ggml_backend_name(model->primary_.get());
+
+  file.load(model->primary_.get(), model->weights_ctx_, model->weights_buffer_);
+  return model;
+}
+
+std::vector<ggml_backend_t> ProjectorModel::backends() const {
+  std::vector<ggml_backend_t> list = {primary_.get()};
+  if (cpu_) list.push_back(cpu_.get());
+  return list;
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+// One graph of a branch: a single f32 input, a single output, optional debug taps.
+struct ProjectorState::Stage {
+  struct Tap {
+    const char* name;  // graph node name (after the reference tensor)
+    int rank;          // dimensions reported (ggml ne[0..rank), reversed to C order)
+  };
+  const char* name;
+  int index, total;
+  std::array<int64_t, 4> input_ne;
+  const float* input;
+  std::function<ggml_tensor*(ggml_context*, ggml_tensor*)> build;
+  std::vector<Tap> taps;
+  float* output;  // receives the whole output tensor
+};
+
+ProjectorState::ProjectorState(std::shared_ptr<const ProjectorModel> model) : model_(std::move(model)) {
+  std::vector<ggml_backend_t> backends = model_->backends();
+  const size_t nodes = static_cast<size_t>(model_->max_graph_nodes());
+  sched_.reset(ggml_backend_sched_new(backends.data(), nullptr, static_cast<int>(backends.size()), nodes,
+                                      /*parallel=*/false, /*op_offload=*/false));
+  if (!sched_) throw Error("NATIVE", "could not create the graph scheduler");
+  graph_meta_.resize(ggml_tensor_overhead() * nodes + ggml_graph_overhead_custom(nodes, false));
+}
+
+static StageTensor read_tap(ggml_tensor* t, int rank) {
+  StageTensor out;
+  for (int i = rank - 1; i >= 0; --i) out.shape.push_back(t->ne[i]);
+  out.data.resize(static_cast<size_t>(ggml_nelements(t)));
+  ggml_backend_tensor_get(t, out.data.data(), 0, ggml_nbytes(t));
+  return out;
+}
+
+static bool poll_abort(void* flag) { return static_cast<const std::atomic<bool>*>(flag)->load(); }
+
+static void throw_if_aborted(const EncodeParams& params, const char* stage) {
+  if (params.abort && params.abort->load()) throw Error("ABORTED", std::string("encoding was aborted before ") + stage);
+}
+
+void ProjectorState::run_stage(const Stage& stage, const EncodeParams& params, EncodeResult& result) {
+  throw_if_aborted(params, stage.name);
+  ggml_context_ptr ctx(ggml_init({graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true}));
+  ggml_tensor* input = ggml_new_tensor(ctx.get(), GGML_TYPE_F32, 4, stage.input_ne.data());
+  ggml_set_name(input, "input");
+  ggml_set_input(input);
+  ggml_tensor* output = stage.build(ctx.get(), input);
+  ggml_set_output(output);
+  ggml_cgraph* gf = ggml_new_graph_custom(ctx.get(), static_cast<size_t>(model_->max_graph_nodes()), false);
+  ggml_build_forward_expand(gf, output);
+  if (params.collect_stages) {
+    for (const Stage::Tap& tap : stage.taps) {
+      ggml_tensor* t = ggml_graph_get_tensor(gf, tap.name);
+      if (!t) throw Error("NATIVE", std::string("stage '") + stage.name + "' has no node '" + tap.name + "'");
+      ggml_set_output(t);
+    }
+  }
+
+  ggml_backend_sched_reset(sched_.get());
+  if (!ggml_backend_sched_alloc_graph(sched_.get(), gf)) {
+    throw Error("NATIVE", std::string("could not allocate the compute buffers of stage '") + stage.name + "'");
+  }
+  ggml_backend_tensor_set(input, stage.input, 0, ggml_nbytes(input));
+  set_backend_abort_callback(model_->cpu_backend(), params.abort ? poll_abort : nullptr,
+                             const_cast<std::atomic<bool>*>(params.abort));
+  const ggml_status status = ggml_backend_sched_graph_compute(sched_.get(), gf);
+  set_backend_abort_callback(model_->cpu_backend(), nullptr, nullptr);
+  if (status == GGML_STATUS_ABORTED) throw Error("ABORTED", std::string("encoding was aborted in ") + stage.name);
+  if (status != GGML_STATUS_SUCCESS) {
+    throw Error("NATIVE", std::string("stage '") + stage.name + "' failed: " + ggml_status_to_string(status));
+  }
+
+  ggml_backend_tensor_get(output, stage.output, 0, ggml_nbytes(output));
+  if (params.collect_stages) {
+    for (const Stage::Tap& tap : stage.taps) {
+      result.stages[tap.name] = read_tap(ggml_graph_get_tensor(gf, tap.name), tap.rank);
+    }
+  }
+  if (params.on_progress) params.on_progress({stage.name, stage.index + 1, stage.total});
+}
+
+static std::string format_dims(const std::vector<int64_t>& dims) {
+  std::string out = "[";
+  for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
+}
+
+// `shape` must be [count, rest...] with 1 <= count <= max_count and the rest exactly as given.
+static void check_shape(const char* what, const std::vector<int64_t>& shape, int max_count,
+                        const std::vector<int64_t>& rest) {
+  bool ok = shape.size() == rest.size() + 1 && shape[0] >= 1 && shape[0] <= max_count;
+  for (size_t i = 0; ok && i < rest.size(); ++i) ok = shape[i + 1] == rest[i];
+  if (!ok) {
+    std::vector<int64_t> expected = {max_count};
+    expected.insert(expected.end(), rest.begin(), rest.end());
+    throw Error("INVALID_ARGUMENT", std::string("Expected a ") + what + " of shape " + format_dims(expected) +
+                                        " (first dimension 1.." + std::to_string(max_count) + ") but received " +
+                                        format_dims(shape));
+  }
+}
+
+size_t ProjectorState::video_output_size() const {
+  const ProjectorInfo& info = model_->info();
+  return static_cast<size_t>(info.video_queries) * info.llm_width;
+}
+
+size_t ProjectorState::audio_output_size() const {
+  const ProjectorInfo& info = model_->info();
+  return static_cast<size_t>(info.audio_queries) * info.llm_width;
+}
+
+EncodeResult ProjectorState::encode_video(const float* frames, const std::vector<int64_t>& shape, float* out,
+                                          const EncodeParams& params) {
+  if (!model_->vision()) throw Error("INVALID_ARGUMENT", "this projector has no vision branch (vl.has_vision is false)");
+  const graph::VisionBranch& vb = *model_->vision();
+  const int64_t s = vb.vit.image_size;
+  check_shape("frames tensor", shape, vb.max_frames, {3, s, s});
+  const int64_t t = shape[0];
+  std::lock_guard<std::mutex> lock(busy_);
+
+  const int64_t d = vb.vit.width, tokens = vb.vit.tokens(), h = vb.qformer.width, q = vb.qformer.queries;
+  stage_a_.resize(static_cast<size_t>(d * tokens * t));
+  stage_b_.resize(static_cast<size_t>(h * q * t));
+  EncodeResult result;
+  run_stage({"vit", 0, 3, {s, s, 3, t}, frames,
+             [&vb](ggml_context* ctx, ggml_tensor* in) { return graph::build_vit_stage(ctx, vb, in); },
+             {{"vit", 3}}, stage_a_.data()},
+            params, result);
+  run_stage({"qformer", 1, 3, {d, tokens, t, 1}, stage_a_.data(),
+             [&vb](ggml_context* ctx, ggml_tensor* in) { return graph::build_qformer_stage(ctx, vb, in); },
+             {{"qformer", 3}}, stage_b_.data()},
+            params, result);
+  run_stage({"video_qformer", 2, 3, {h, q, t, 1}, stage_b_.data(),
+             [&vb](ggml_context* ctx, ggml_tensor* in) { return graph::build_video_stage(ctx, vb, in); },
+             {{"video_qformer_input", 2}, {"video_qformer", 2}}, out},
+            params, result);
+  result.tokens = vb.video_qformer.queries;
+  result.dim = model_->info().llm_width;
+  return result;
+}
+
+EncodeResult ProjectorState::encode_audio(const float* fbank, const std::vector<int64_t>& shape, float* out,
+                                          const EncodeParams& params) {
+  if (!model_->audio()) throw Error("INVALID_ARGUMENT", "this projector has no audio branch (vl.has_audio is false)");
+  const graph::AudioBranch& ab = *model_->audio();
+  const int64_t mel = ab.imagebind.mel_bins, frames = ab.imagebind.target_frames;
+  check_shape("fbank tensor", shape, ab.max_clips, {1, mel, frames});
+  const int64_t m = shape[0];
+  std::lock_guard<std::mutex> lock(busy_);
+
+  const int64_t width = ab.imagebind.out_width;
+  stage_a_.resize(static_cast<size_t>(width * m));
+  EncodeResult result;
+  run_stage({"imagebind", 0, 2, {frames, mel, 1, m}, fbank,
+             [&ab](ggml_context* ctx, ggml_tensor* in) { return graph::build_imagebind_stage(ctx, ab, in); },
+             {{"audio_imagebind_feature", 2}, {"audio_imagebind", 2}}, stage_a_.data()},
+            params, result);
+  run_stage({"audio_qformer", 1, 2, {width, m, 1, 1}, stage_a_.data(),
+             [&ab](ggml_context* ctx, ggml_tensor* in) {
+               return graph::build_audio_qformer_stage(ctx, ab, ggml_reshape_2d(ctx, in, in->ne[0], in->ne[1]));
+             },
+             {{"audio_qformer_input", 2}, {"audio_qformer", 2}}, out},
+            params, result);
+  result.tokens = ab.audio_qformer.queries;
+  result.dim = model_->info().llm_width;
+  return result;
+}
+
+}  // namespace vl

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs: ffmpeg (from the system's packages when ffmpeg-static
+# cannot download its binary), then the npm dependencies, which build the native addon.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v ffmpeg >/dev/null 2>&1 && [ -z "${FFMPEG_PATH:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq ffmpeg >/dev/null
+  elif command -v brew >/dev/null 2>&1; then
+    brew install ffmpeg
+  else
+    echo "setup: ffmpeg not found; install it or set FFMPEG_PATH (ffmpeg-static may also provide it)" >&2
+  fi
+fi
+
+npm ci --no-fund --no-audit

@@ -1,0 +1,231 @@
+/**
+ * `convertCheckpoints`: the original Video-LLaMA release checkpoints → one projector GGUF
+ * (docs/projector-format.md). Tensors are read, converted and written one at a time, so memory
+ * stays near the largest tensor rather than the checkpoints' size.
+ * @module
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+import { invalidArgument, throwIfAborted, VideoLlamaError } from '../errors.js';
+import { quantizeRows } from '../gguf/quantize.js';
+import { GGML_TYPES, tensorBytes, type GgmlType } from '../gguf/types.js';
+import { GgufWriter } from '../gguf/writer.js';
+import { openPth, type LazyTensor, type PthFile } from './pth.js';
+import {
+  CheckpointSet, projectorMetadata, projectorTensors, readHparams, torchShape,
+  type BranchSelection, type CheckpointRole, type HeadOptions, type ProjectorHparams, type TensorSpec,
+} from './tensor-map.js';
+
+/** Weight type of the projector's big matrices. */
+export type ProjectorWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0';
+
+/** `general.file_type` values (llama.cpp's `llama_ftype`: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16). */
+/** `general.file_type` (ggml ftype numbers) of each projector weight type. @internal */
+export const FILE_TYPES: Readonly<Record<ProjectorWeightType, number>> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
+
+/** Progress of a conversion, reported after each tensor is written. */
+export interface ConvertProgress {
+  /** GGUF name of the tensor just converted. */
+  tensor: string;
+  /** Tensors done so far (1-based) and in total. */
+  done: number;
+  total: number;
+  /** Tensor-data bytes written so far and in total. */
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/**
+ * Input files and settings of {@link convertCheckpoints}. The vision files (`evaVit`, `blip2`,
+ * `videoBranch`) and the audio files (`imagebind`, `audioBranch`) each form a group that is
+ * either complete or absent; at least one group is needed.
+ */
+export interface ConvertOptions {
+  /** EVA ViT-g state dict, `eva_vit_g.pth` (LAVIS BLIP-2 release). */
+  evaVit?: string;
+  /** BLIP-2 checkpoint, `blip2_pretrained_flant5xxl.pth` (LAVIS): `ln_vision`, Q-Former, query tokens. */
+  blip2?: string;
+  /** Video-LLaMA vision-branch checkpoint, e.g. `VL_LLaMA_2_7B_Finetuned.pth`. */
+  videoBranch?: string;
+  /** ImageBind-Huge state dict, `imagebind_huge.pth`. */
+  imagebind?: string;
+  /** Video-LLaMA audio-branch checkpoint, e.g. `AL_LLaMA_2_7B_Finetuned.pth`. */
+  audioBranch?: string;
+  /** Output GGUF path (written through a temporary file, renamed when complete). */
+  out: string;
+  /** Type of the big matrices; default `'f16'`. */
+  type?: ProjectorWeightType;
+  /** Attention head counts (not recoverable from shapes); defaults in `defaultHeads` / docs/converting.md. */
+  heads?: HeadOptions;
+  /** Called after each tensor is written. */
+  onProgress?: (progress: ConvertProgress) => void;
+  /** Cancels the conversion (ABORTED); the partial output is removed. */
+  signal?: AbortSignal;
+}
+
+/** What {@link convertCheckpoints} wrote. */
+export interface ConvertReport {
+  out: string;
+  type: ProjectorWeightType;
+  hasVision: boolean;
+  hasAudio: boolean;
+  /** Every size read from the checkpoints (and the head counts used). */
+  hparams: ProjectorHparams;
+  tensorCount: number;
+  /** Size of the GGUF file. */
+  fileBytes: number;
+  seconds: number;
+}
+
+const VISION_FILES = [['evaVit', 'eva-vit'], ['blip2', 'blip2'], ['videoBranch', 'video-branch']] as const;
+const AUDIO_FILES = [['imagebind', 'imagebind'], ['audioBranch', 'audio-branch']] as const;
+
+/**
+ * Converts the original Video-LLaMA checkpoints into one projector GGUF holding the vision
+ * branch, the audio branch, or both.
+ *
+ * @example
+ * ```ts
+ * const report = await convertCheckpoints({
+ *   evaVit: 'eva_vit_g.pth', blip2: 'blip2_pretrained_flant5xxl.pth', videoBranch: 'VL_LLaMA_2_7B_Finetuned.pth',
+ *   imagebind: 'imagebind_huge.pth', audioBranch: 'AL_LLaMA_2_7B_Finetuned.pth',
+ *   out: 'projector.gguf', type: 'q8_0',
+ *   onProgress: (p) => console.log(`${p.done}/${p.total} ${p.tensor}`),
+ * });
+ * ```
+ */
+export async function convertCheckpoints(options: ConvertOptions): Promise<ConvertReport> {
+  const started = performance.now();
+  const { type, branches } = validateOptions(options);
+  throwIfAborted(options.signal, 'convert');
+  const files = await openAll(options);
+  try {
+    const ckpts = new CheckpointSet(files);
+    const hparams = await readHparams(ckpts, branches, options.heads ?? {});
+    const plan = projectorTensors(hparams).map((spec) => planTensor(spec, ckpts, type));
+    const writer = new GgufWriter();
+    for (const [key, value] of projectorMetadata(hparams)) writer.set(key, value);
+    writer.set('general.file_type', { type: 'u32', value: FILE_TYPES[type] });
+    addTensors(writer, plan, options);
+    const fileBytes = await writeAtomically(writer, options.out, options.signal);
+    return {
+      out: options.out,
+      type,
+      hasVision: branches.vision,
+      hasAudio: branches.audio,
+      hparams,
+      tensorCount: plan.length,
+      fileBytes,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await Promise.all(Object.values(files).map((f) => f.close()));
+  }
+}
+
+function validateOptions(options: ConvertOptions): { type: ProjectorWeightType; branches: BranchSelection } {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+  if (typeof options.out !== 'string' || options.out === '') throw invalidArgument('out', 'a non-empty path string', options.out);
+  const type = options.type ?? 'f16';
+  if (!(type in FILE_TYPES)) throw invalidArgument('type', `one of ${Object.keys(FILE_TYPES).join(', ')}`, type);
+  for (const [key] of [...VISION_FILES, ...AUDIO_FILES]) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) throw invalidArgument(key, 'a path string', value);
+  }
+  const branches = { vision: groupGiven(options, VISION_FILES, 'vision'), audio: groupGiven(options, AUDIO_FILES, 'audio') };
+  if (!branches.vision && !branches.audio) {
+    throw new VideoLlamaError('INVALID_ARGUMENT', 'nothing to convert: give the vision files (--eva-vit, --blip2, --video-branch), the audio files (--imagebind, --audio-branch), or both');
+  }
+  return { type, branches };
+}
+
+/** Whether a group of files is given; all or none of a group may be. */
+function groupGiven(options: ConvertOptions, group: readonly (readonly [CheckpointRole, string])[], branch: string): boolean {
+  const missing = group.filter(([key]) => options[key] === undefined).map(([, flag]) => `--${flag}`);
+  if (missing.length === group.length) return false;
+  if (missing.length > 0) {
+    throw new VideoLlamaError('INVALID_ARGUMENT', `the ${branch} branch needs ${group.map(([, flag]) => `--${flag}`).join(', ')}; missing ${missing.join(', ')}`, { missing });
+  }
+  return true;
+}
+
+async function openAll(options: ConvertOptions): Promise<Partial<Record<CheckpointRole, PthFile>>> {
+  const roles = [...VISION_FILES, ...AUDIO_FILES].map(([role]) => role).filter((role) => options[role] !== undefined);
+  const opened = await Promise.allSettled(roles.map((role) => openPth(options[role]!)));
+  const files: Partial<Record<CheckpointRole, PthFile>> = {};
+  opened.forEach((result, i) => {
+    if (result.status === 'fulfilled') files[roles[i]!] = result.value;
+  });
+  const failure = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    await Promise.all(Object.values(files).map((f) => f.close()));
+    throw failure.reason;
+  }
+  return files;
+}
+
+/** A tensor ready to write: its checkpoint source and output type. */
+interface PlannedTensor {
+  spec: TensorSpec;
+  source: LazyTensor;
+  type: GgmlType;
+}
+
+/** Finds a spec's tensor and checks its shape and dtype before anything is written. */
+function planTensor(spec: TensorSpec, ckpts: CheckpointSet, type: ProjectorWeightType): PlannedTensor {
+  const { tensor, file } = ckpts.require(spec.home, spec.key);
+  const expected = torchShape(spec);
+  if (tensor.shape.length !== expected.length || tensor.shape.some((d, i) => d !== expected[i])) {
+    throw new VideoLlamaError(
+      'TENSOR_SHAPE',
+      `tensor '${spec.key}' in ${path.basename(file)} has shape [${tensor.shape.join(', ')}]; expected [${expected.join(', ')}] (for ${spec.name})`,
+      { key: spec.key, file, expected, found: tensor.shape },
+    );
+  }
+  if (!['f32', 'f16', 'bf16', 'f64'].includes(tensor.dtype)) {
+    throw new VideoLlamaError('INVALID_MODEL', `tensor '${spec.key}' in ${path.basename(file)} has dtype ${tensor.dtype}; expected a floating-point tensor`, {
+      key: spec.key, file,
+    });
+  }
+  return { spec, source: tensor, type: outputType(spec, type) };
+}
+
+/**
+ * Matrices take the requested type, except that a row length which is not a multiple of the
+ * type's block size (e.g. 279 for q8_0's 32) falls back to f16; conv kernels are f32 or f16.
+ */
+export function outputType(spec: TensorSpec, type: ProjectorWeightType): GgmlType {
+  if (spec.storage === 'f32') return 'f32';
+  if (spec.storage === 'conv') return type === 'f32' ? 'f32' : 'f16';
+  return spec.shape[0]! % GGML_TYPES[type].blockSize === 0 ? type : 'f16';
+}
+
+function addTensors(writer: GgufWriter, plan: readonly PlannedTensor[], options: ConvertOptions): void {
+  const sizes = plan.map((t) => tensorBytes(t.type, t.spec.shape));
+  const bytesTotal = sizes.reduce((a, b) => a + b, 0);
+  let bytesDone = 0;
+  plan.forEach(({ spec, source, type }, i) => {
+    writer.addTensor(spec.name, spec.shape, type, async () => {
+      throwIfAborted(options.signal, 'convert');
+      const data = quantizeRows(await source.read(), spec.shape[0]!, type);
+      bytesDone += sizes[i]!;
+      options.onProgress?.({ tensor: spec.name, done: i + 1, total: plan.length, bytesDone, bytesTotal });
+      return data;
+    });
+  });
+}
+
+/** Writes to `<out>.partial` and renames, so `out` is never a half-written file. Returns its size. */
+async function writeAtomically(writer: GgufWriter, out: string, signal: AbortSignal | undefined): Promise<number> {
+  const partial = `${out}.partial`;
+  try {
+    await writer.write(partial);
+    throwIfAborted(signal, 'convert');
+    await fs.rename(partial, out);
+  } catch (error) {
+    await fs.rm(partial, { force: true });
+    throw error;
+  }
+  return (await fs.stat(out)).size;
+}
