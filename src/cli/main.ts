@@ -6,9 +6,10 @@
  */
 import { VideoLlamaError } from '../errors.js';
 import { helpText, parseCommandArgs, type Command } from './command.js';
+import { chatCommand } from './commands/chat.js';
 import { convertCommand } from './commands/convert.js';
 
-const commands: Command[] = [convertCommand];
+const commands: Command[] = [chatCommand, convertCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);
