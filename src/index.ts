@@ -26,4 +26,25 @@ export {
   type TemplateTurn,
 } from './chat/templates.js';
 export type { MediaEmbedding, MediaKind } from './media-embedding.js';
+export {
+  Projector,
+  type AudioEncodeOptions,
+  type EncodeOptions,
+  type EncodeProgress,
+  type MediaEncodeOptions,
+  type ProjectorInfo,
+  type ProjectorLoadOptions,
+  type TensorInput,
+  type VideoEncodeOptions,
+} from './projector.js';
+export type { AudioInput, AudioInputOptions, ImageInput, VideoInput, VideoInputOptions } from './encoders/inputs.js';
+export type { MediaInput, RgbFrames } from './media/index.js';
+export {
+  convertCheckpoints,
+  type ConvertOptions,
+  type ConvertProgress,
+  type ConvertReport,
+  type ProjectorWeightType,
+} from './convert/convert.js';
+export type { HeadOptions } from './convert/tensor-map.js';
 export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';

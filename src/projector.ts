@@ -5,7 +5,13 @@
  */
 import fs from 'node:fs';
 
+import {
+  audioTensor, imageTensor, videoTensor,
+  type AudioInput, type AudioInputOptions, type ImageInput, type VideoInput, type VideoInputOptions,
+} from './encoders/inputs.js';
 import { abortedError, invalidArgument, throwIfAborted, VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
+import { probeMedia, type MediaInput } from './media/index.js';
+import { withLocalFile } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
 import { loadAddon } from './native.js';
 
@@ -83,6 +89,18 @@ export interface EncodeOptions {
   signal?: AbortSignal;
   /** Called after each stage, before the promise resolves. */
   onProgress?: (progress: EncodeProgress) => void;
+}
+
+/** Options of {@link Projector.encodeVideo}. */
+export interface VideoEncodeOptions extends EncodeOptions, VideoInputOptions {}
+
+/** Options of {@link Projector.encodeAudio}. */
+export interface AudioEncodeOptions extends EncodeOptions, AudioInputOptions {}
+
+/** Options of {@link Projector.encodeMedia}. */
+export interface MediaEncodeOptions extends EncodeOptions, VideoInputOptions, AudioInputOptions {
+  /** Encode the sound too when the file has an audio track and the projector an audio branch; default true. */
+  audio?: boolean;
 }
 
 /** A named intermediate tensor (C order). @internal */
@@ -194,24 +212,65 @@ export class Projector {
   }
 
   /**
-   * Encodes a video: `shape` [T, 3, S, S] (normalised frames, C order), 1 ≤ T ≤ `info.maxFrames`,
-   * S = `info.imageSize`. Returns `info.videoQueries` rows of `info.llmWidth`.
+   * Encodes a video into `info.videoQueries` rows of `info.llmWidth`. The input is a media file
+   * (path or bytes: `options.frames` frames, default 8, are sampled and decoded as the original
+   * `load_video` does), decoded RGB frames, or a normalised tensor [T, 3, S, S] (C order) with
+   * 1 ≤ T ≤ `info.maxFrames` and S = `info.imageSize`. From a file, the result's `description`
+   * says which moments were sampled.
+   *
+   * @example
+   * ```ts
+   * const video = await projector.encodeVideo('clip.mp4', { frames: 8 });
+   * ```
    */
-  encodeVideo(input: TensorInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.encode('video', input, options, false).then((r) => r.embedding);
-  }
-
-  /** Encodes one image as a 1-frame video: `shape` [1, 3, S, S] or [3, S, S]. */
-  encodeImage(input: TensorInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.encode('image', input, options, false).then((r) => r.embedding);
+  async encodeVideo(input: VideoInput, options: VideoEncodeOptions = {}): Promise<MediaEmbedding> {
+    this.checkBranch('video', options);
+    const { input: tensor, description } = await videoTensor(input, this.info, options);
+    const { embedding } = await this.encode('video', tensor, options, false);
+    return description === undefined ? embedding : { ...embedding, description };
   }
 
   /**
-   * Encodes audio clips: `shape` [M, 1, melBins, targetFrames] (normalised fbanks), 1 ≤ M ≤
-   * `info.maxClips`. Returns `info.audioQueries` rows of `info.llmWidth`.
+   * Encodes one image as a 1-frame video. The input is an image file (path or bytes; any format
+   * ffmpeg reads, resized like BLIP-2's image processor), one decoded RGB frame, or a normalised
+   * tensor [1, 3, S, S] or [3, S, S].
    */
-  encodeAudio(input: TensorInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.encode('audio', input, options, false).then((r) => r.embedding);
+  async encodeImage(input: ImageInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
+    this.checkBranch('image', options);
+    return (await this.encode('image', await imageTensor(input, this.info, options), options, false)).embedding;
+  }
+
+  /**
+   * Encodes audio into `info.audioQueries` rows of `info.llmWidth`. The input is a media file
+   * with an audio track (path or bytes: `options.clips` 2-second clips, default 8, as ImageBind
+   * places them), 16 kHz mono PCM, or a normalised fbank tensor [M, 1, melBins, targetFrames]
+   * with 1 ≤ M ≤ `info.maxClips`. A file without sound rejects with NO_AUDIO_STREAM.
+   */
+  async encodeAudio(input: AudioInput, options: AudioEncodeOptions = {}): Promise<MediaEmbedding> {
+    this.checkBranch('audio', options);
+    return (await this.encode('audio', await audioTensor(input, this.info, options), options, false)).embedding;
+  }
+
+  /**
+   * Encodes what a media file shows and, when it has sound and the projector an audio branch,
+   * what it sounds like, writing bytes to disk at most once. Returns the embeddings in the
+   * order the original's audio-visual prompt uses them: `[audio, video]`, or `[video]` for a
+   * silent file (the original demo's fallback to vision only).
+   *
+   * @example
+   * ```ts
+   * const media = await projector.encodeMedia('clip.mp4');
+   * await chat.send({ text: 'What is going on?', media });
+   * ```
+   */
+  async encodeMedia(input: MediaInput, options: MediaEncodeOptions = {}): Promise<MediaEmbedding[]> {
+    this.checkBranch('video', options);
+    return withLocalFile(input, async (file) => {
+      const probe = await probeMedia(file, { signal: options.signal });
+      const video = await this.encodeVideo(file, options);
+      if (!probe.hasAudio || !this.info.hasAudio || options.audio === false) return [video];
+      return [await this.encodeAudio(file, options), video];
+    });
   }
 
   /** Like the encode methods, also returning every stage's intermediate tensor. @internal */
@@ -230,6 +289,13 @@ export class Projector {
   /** `await using projector = await Projector.load(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
+  }
+
+  /** Fails early (before any decoding) when disposed, or when the file lacks the branch or options are bad. */
+  private checkBranch(kind: Kind, options: EncodeOptions): void {
+    if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
+    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+    this.expectedShape(kind);
   }
 
   private encode(kind: Kind, input: TensorInput, options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {

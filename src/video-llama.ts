@@ -10,14 +10,27 @@ import { Chat, type ChatBackend, type ChatOptions } from './chat/session.js';
 import { defaultTemplateName, type TemplateName } from './chat/templates.js';
 import { LlmContext, type PromptItem } from './llm/context.js';
 import { LlmModel } from './llm/model.js';
+import type { AudioInput, ImageInput, VideoInput } from './encoders/inputs.js';
+import type { MediaInput } from './media/index.js';
 import { validateMediaEmbedding, type MediaEmbedding } from './media-embedding.js';
+import {
+  Projector, type AudioEncodeOptions, type EncodeOptions, type MediaEncodeOptions, type ProjectorLoadOptions, type VideoEncodeOptions,
+} from './projector.js';
 
 /** Options of {@link VideoLlama.load}. */
 export interface VideoLlamaOptions {
   /** Path of the language model GGUF (any LLaMA-family model libllama reads; memory-mapped). */
   llm: string;
-  /** CPU threads for decoding; default `os.availableParallelism()`. */
+  /**
+   * Path of the projector GGUF (`video-llama convert`) whose encoders make the media
+   * embeddings; its `vl.llm_width` must equal the LLM's embedding width. Without it, chats
+   * still take {@link MediaEmbedding}s made elsewhere.
+   */
+  projector?: string;
+  /** CPU threads for decoding and encoding; default `os.availableParallelism()`. */
   threads?: number;
+  /** Run the encoders on a GPU when the linked libraries have one; default true. */
+  gpu?: boolean;
   /**
    * Positions of the context (prompt + reply); default the smaller of 2048 and the model's
    * training context. libllama may round it up (to a multiple of 256); see {@link VideoLlama.contextSize}.
@@ -47,9 +60,22 @@ function validateOptions(options: VideoLlamaOptions): void {
   checkInteger(options.threads, 'options.threads', 1);
   checkInteger(options.contextSize, 'options.contextSize', 1);
   checkInteger(options.gpuLayers, 'options.gpuLayers', 0);
+  if (options.projector !== undefined && (typeof options.projector !== 'string' || options.projector === '')) {
+    throw invalidArgument('options.projector', 'the path of a projector GGUF file', options.projector);
+  }
+  if (options.gpu !== undefined && typeof options.gpu !== 'boolean') throw invalidArgument('options.gpu', 'a boolean', options.gpu);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw invalidArgument('options.onProgress', 'a function', options.onProgress);
   }
+}
+
+/** A projector must produce vectors of the LLM's width. */
+function checkProjectorWidth(projector: Projector | undefined, llmWidth: number, options: VideoLlamaOptions): void {
+  if (!projector || projector.info.llmWidth === llmWidth) return;
+  throw new VideoLlamaError('DIMENSION_MISMATCH',
+    `the projector ${options.projector} makes embeddings of width ${projector.info.llmWidth}, but the LLM ${options.llm} ` +
+    `has embedding width ${llmWidth}: they belong to different model sizes`,
+    { projector: options.projector, llm: options.llm, expected: llmWidth, found: projector.info.llmWidth });
 }
 
 function tokenArray(tokens: readonly number[] | Int32Array, name: string): Int32Array {
@@ -80,6 +106,7 @@ export class VideoLlama implements AsyncDisposable {
   private constructor(
     private readonly model: LlmModel,
     private readonly context: LlmContext,
+    private readonly encoders: Projector | undefined,
   ) {
     this.defaultTemplate = defaultTemplateName(model.info.chatTemplate);
   }
@@ -91,15 +118,60 @@ export class VideoLlama implements AsyncDisposable {
    */
   static async load(options: VideoLlamaOptions): Promise<VideoLlama> {
     validateOptions(options);
-    const model = await LlmModel.load(options.llm, { gpuLayers: options.gpuLayers, onProgress: options.onProgress });
+    const threads = options.threads ?? os.availableParallelism();
+    const projector = options.projector === undefined ? undefined
+      : await Projector.load(options.projector, { threads, gpu: options.gpu });
+    let model: LlmModel | undefined;
     try {
+      model = await LlmModel.load(options.llm, { gpuLayers: options.gpuLayers, onProgress: options.onProgress });
+      checkProjectorWidth(projector, model.info.embeddingWidth, options);
       const contextSize = options.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.info.trainContextSize);
-      const context = await LlmContext.create(model, { contextSize, threads: options.threads ?? os.availableParallelism() });
-      return new VideoLlama(model, context);
+      const context = await LlmContext.create(model, { contextSize, threads });
+      return new VideoLlama(model, context, projector);
     } catch (error) {
-      model.dispose();
+      model?.dispose();
+      await projector?.dispose();
       throw error;
     }
+  }
+
+  /**
+   * Loads only the encoders of a projector GGUF, to make media embeddings without an LLM
+   * (e.g. in another process or service). Same as {@link Projector.load}.
+   *
+   * @example
+   * ```ts
+   * const projector = await VideoLlama.loadProjector('video-llama.gguf');
+   * const video = await projector.encodeVideo('clip.mp4');
+   * ```
+   */
+  static loadProjector(path: string, options: ProjectorLoadOptions = {}): Promise<Projector> {
+    return Projector.load(path, options);
+  }
+
+  /** The loaded encoders (`options.projector`), or undefined. */
+  get projector(): Projector | undefined {
+    return this.encoders;
+  }
+
+  /** {@link Projector.encodeVideo} of the loaded projector. */
+  async encodeVideo(input: VideoInput, options?: VideoEncodeOptions): Promise<MediaEmbedding> {
+    return this.requireProjector().encodeVideo(input, options);
+  }
+
+  /** {@link Projector.encodeImage} of the loaded projector. */
+  async encodeImage(input: ImageInput, options?: EncodeOptions): Promise<MediaEmbedding> {
+    return this.requireProjector().encodeImage(input, options);
+  }
+
+  /** {@link Projector.encodeAudio} of the loaded projector. */
+  async encodeAudio(input: AudioInput, options?: AudioEncodeOptions): Promise<MediaEmbedding> {
+    return this.requireProjector().encodeAudio(input, options);
+  }
+
+  /** {@link Projector.encodeMedia} of the loaded projector: `[audio, video]`, or `[video]` for a silent file. */
+  async encodeMedia(input: MediaInput, options?: MediaEncodeOptions): Promise<MediaEmbedding[]> {
+    return this.requireProjector().encodeMedia(input, options);
   }
 
   /** Width of the LLM's input embeddings: every {@link MediaEmbedding} must have this `dim`. */
@@ -193,11 +265,18 @@ export class VideoLlama implements AsyncDisposable {
     this.disposed = true;
     await this.context.dispose();
     this.model.dispose();
+    await this.encoders?.dispose();
   }
 
   /** `await using model = await VideoLlama.load(...)` disposes it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
+  }
+
+  private requireProjector(): Projector {
+    this.throwIfDisposed();
+    if (!this.encoders) throw new VideoLlamaError('INVALID_ARGUMENT', 'no projector is loaded: pass options.projector to VideoLlama.load');
+    return this.encoders;
   }
 
   private throwIfDisposed(): void {

@@ -46,9 +46,19 @@ function checkCount(value: number | undefined, name: string, max: number, fallba
   return count;
 }
 
-/** The [T, 3, S, S] tensor of a video input. */
-export async function videoTensor(input: VideoInput, info: ProjectorInfo, options: VideoInputOptions): Promise<TensorInput> {
-  if (isTensorInput(input)) return input;
+/**
+ * `load_video`'s message about the sampled frames, which the original puts after a video's
+ * placeholder: "The video contains 8 frames sampled at 0.0, 0.5, … seconds. ".
+ */
+function framesDescription(indices: readonly number[], fps: number): string | undefined {
+  if (!(fps > 0)) return undefined;
+  const seconds = indices.map((index) => (index / fps).toFixed(1)).join(', ');
+  return `The video contains ${indices.length} frames sampled at ${seconds} seconds. `;
+}
+
+/** The [T, 3, S, S] tensor of a video input, and the description of its frames when decoded from a file. */
+export async function videoTensor(input: VideoInput, info: ProjectorInfo, options: VideoInputOptions): Promise<{ input: TensorInput; description?: string }> {
+  if (isTensorInput(input)) return { input };
   const frames = checkCount(options.frames, 'options.frames', info.maxFrames, 8);
   const size = info.imageSize;
   const video = await decodeVideoFrames(input, { frames, size, signal: options.signal });
@@ -57,7 +67,10 @@ export async function videoTensor(input: VideoInput, info: ProjectorInfo, option
   if (video.frames > info.maxFrames) {
     throw invalidArgument('options.frames', `a count whose sampling gives at most ${info.maxFrames} frames`, frames);
   }
-  return { tensor: normalizeFrames(video.rgb, video.frames, size, info.imageMean, info.imageStd), shape: [video.frames, 3, size, size] };
+  return {
+    input: { tensor: normalizeFrames(video.rgb, video.frames, size, info.imageMean, info.imageStd), shape: [video.frames, 3, size, size] },
+    description: framesDescription(video.indices, video.fps),
+  };
 }
 
 /** The [1, 3, S, S] tensor of an image input (BLIP-2's image processor). */

@@ -29,7 +29,7 @@ export interface StreamInfo {
 
 /** What {@link probeMedia} found in a media file. */
 export interface MediaProbe {
-  /** Whether the file has a video stream (attached cover pictures do not count). */
+  /** Whether the file has a video stream (attached cover pictures and text rendered as video do not count). */
   hasVideo: boolean;
   /** Whether the file has an audio stream. */
   hasAudio: boolean;
@@ -76,7 +76,7 @@ export function parseProbe(stderr: string): MediaProbe | undefined {
   const section = stderr.slice(start, end < 0 ? undefined : start + end);
   const streams = [...section.matchAll(/^\s*Stream #0:(\d+)\S*: (\w+): (.*)$/gm)]
     .map((match) => parseStream(Number(match[1]), match[2]!, match[3]!));
-  const video = streams.find((stream) => stream.type === 'video' && !stream.attachedPicture);
+  const video = streams.find((stream) => stream.type === 'video' && !stream.attachedPicture && !TEXT_AS_VIDEO_CODECS.has(stream.codec));
   const audio = streams.find((stream) => stream.type === 'audio');
   const duration = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(section);
   return {
@@ -117,6 +117,12 @@ const LAYOUT_CHANNELS: Readonly<Record<string, number>> = {
   '7.1': 8, '7.1(wide)': 8, '7.1(wide-side)': 8, '5.1.2': 8, '7.1(top)': 8, 'octagonal': 8, 'cube': 8,
   '5.1.4': 10, '7.1.2': 10, '7.1.4': 12, '7.2.3': 12, '9.1.4': 14, 'hexadecagonal': 16, '22.2': 24,
 };
+
+/**
+ * "Video" codecs of ffmpeg's text demuxers (tty renders any text file as ANSI art): a text file
+ * is not a video to a user, so these streams do not count as one.
+ */
+const TEXT_AS_VIDEO_CODECS: ReadonlySet<string> = new Set(['ansi', 'bintext', 'xbin', 'idf']);
 
 /** Channel count from the field after "<rate> Hz, ": a layout name, "N channels", or "FL+FR+LFE". */
 function parseChannels(description: string): number | undefined {
