@@ -164,6 +164,11 @@ function fromNative(error: unknown): VideoLlamaError {
 
 type Kind = MediaEmbedding['kind'];
 
+/** `encodeVideo`, `encodeImage`, `encodeAudio`: for error messages. */
+function operationName(kind: Kind): string {
+  return `encode${kind[0]!.toUpperCase()}${kind.slice(1)}`;
+}
+
 /**
  * Video-LLaMA's encoders: frames or fbanks in, LLM-width embeddings out. One encode runs at a
  * time per projector (calls queue); weights are loaded once and compute buffers are reused.
@@ -223,11 +228,8 @@ export class Projector {
    * const video = await projector.encodeVideo('clip.mp4', { frames: 8 });
    * ```
    */
-  async encodeVideo(input: VideoInput, options: VideoEncodeOptions = {}): Promise<MediaEmbedding> {
-    this.checkBranch('video', options);
-    const { input: tensor, description } = await videoTensor(input, this.info, options);
-    const { embedding } = await this.encode('video', tensor, options, false);
-    return description === undefined ? embedding : { ...embedding, description };
+  encodeVideo(input: VideoInput, options: VideoEncodeOptions = {}): Promise<MediaEmbedding> {
+    return this.schedule('video', options, () => this.videoNow(input, options));
   }
 
   /**
@@ -235,9 +237,8 @@ export class Projector {
    * ffmpeg reads, resized like BLIP-2's image processor), one decoded RGB frame, or a normalised
    * tensor [1, 3, S, S] or [3, S, S].
    */
-  async encodeImage(input: ImageInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
-    this.checkBranch('image', options);
-    return (await this.encode('image', await imageTensor(input, this.info, options), options, false)).embedding;
+  encodeImage(input: ImageInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
+    return this.schedule('image', options, async () => (await this.run('image', await imageTensor(input, this.info, options), options, false)).embedding);
   }
 
   /**
@@ -246,9 +247,8 @@ export class Projector {
    * places them), 16 kHz mono PCM, or a normalised fbank tensor [M, 1, melBins, targetFrames]
    * with 1 ≤ M ≤ `info.maxClips`. A file without sound rejects with NO_AUDIO_STREAM.
    */
-  async encodeAudio(input: AudioInput, options: AudioEncodeOptions = {}): Promise<MediaEmbedding> {
-    this.checkBranch('audio', options);
-    return (await this.encode('audio', await audioTensor(input, this.info, options), options, false)).embedding;
+  encodeAudio(input: AudioInput, options: AudioEncodeOptions = {}): Promise<MediaEmbedding> {
+    return this.schedule('audio', options, () => this.audioNow(input, options));
   }
 
   /**
@@ -263,19 +263,18 @@ export class Projector {
    * await chat.send({ text: 'What is going on?', media });
    * ```
    */
-  async encodeMedia(input: MediaInput, options: MediaEncodeOptions = {}): Promise<MediaEmbedding[]> {
-    this.checkBranch('video', options);
-    return withLocalFile(input, async (file) => {
+  encodeMedia(input: MediaInput, options: MediaEncodeOptions = {}): Promise<MediaEmbedding[]> {
+    return this.schedule('video', options, () => withLocalFile(input, async (file) => {
       const probe = await probeMedia(file, { signal: options.signal });
-      const video = await this.encodeVideo(file, options);
+      const video = await this.videoNow(file, options);
       if (!probe.hasAudio || !this.info.hasAudio || options.audio === false) return [video];
-      return [await this.encodeAudio(file, options), video];
-    });
+      return [await this.audioNow(file, options), video];
+    }));
   }
 
   /** Like the encode methods, also returning every stage's intermediate tensor. @internal */
   encodeWithStages(kind: Kind, input: TensorInput, options: EncodeOptions = {}): Promise<EmbeddingWithStages> {
-    return this.encode(kind, input, options, true);
+    return this.schedule(kind, options, () => this.run(kind, input, options, true));
   }
 
   /** Frees the weights and buffers once pending encodes have finished; later calls throw DISPOSED. */
@@ -291,29 +290,40 @@ export class Projector {
     await this.dispose();
   }
 
-  /** Fails early (before any decoding) when disposed, or when the file lacks the branch or options are bad. */
-  private checkBranch(kind: Kind, options: EncodeOptions): void {
-    if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
-    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-    this.expectedShape(kind);
-  }
-
-  private encode(kind: Kind, input: TensorInput, options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
+  /**
+   * Runs `work` after the encodes queued before it (one at a time: decoding included, so results
+   * come back in call order). Checks what can be checked at once, so a disposed projector, a
+   * missing branch, bad options or an aborted signal reject without waiting.
+   */
+  private schedule<T>(kind: Kind, options: EncodeOptions, work: () => Promise<T>): Promise<T> {
     try {
       if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
       if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-      const shape = this.validateInput(kind, input);
-      throwIfAborted(options.signal, `encode${kind[0]!.toUpperCase()}${kind.slice(1)}`);
-      const run = this.queue.catch(() => undefined).then(() => this.run(kind, input.tensor, shape, options, stages));
-      this.queue = run;
-      return run;
+      this.expectedShape(kind);
+      throwIfAborted(options.signal, operationName(kind));
     } catch (error) {
       return Promise.reject(error);
     }
+    const run = this.queue.catch(() => undefined).then(work);
+    this.queue = run;
+    return run;
   }
 
-  private async run(kind: Kind, tensor: Float32Array, shape: number[], options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
-    const what = `encode${kind[0]!.toUpperCase()}${kind.slice(1)}`;
+  private async videoNow(input: VideoInput, options: VideoEncodeOptions): Promise<MediaEmbedding> {
+    const { input: tensor, description } = await videoTensor(input, this.info, options);
+    const { embedding } = await this.run('video', tensor, options, false);
+    return description === undefined ? embedding : { ...embedding, description };
+  }
+
+  private async audioNow(input: AudioInput, options: AudioEncodeOptions): Promise<MediaEmbedding> {
+    return (await this.run('audio', await audioTensor(input, this.info, options), options, false)).embedding;
+  }
+
+  /** Encodes a tensor input now (the caller holds the queue). */
+  private async run(kind: Kind, input: TensorInput, options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
+    const what = operationName(kind);
+    const shape = this.validateInput(kind, input);
+    const tensor = input.tensor;
     throwIfAborted(options.signal, what);
     const { AbortFlag } = loadAddon<ProjectorBinding>();
     const flag = options.signal ? new AbortFlag() : undefined;

@@ -6,13 +6,10 @@
  * @internal
  * @module
  */
-import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-
 import { quantizeRows } from '../gguf/quantize.js';
 import { f32Bytes, GgufWriter } from '../gguf/writer.js';
 import type { GgmlType } from '../gguf/types.js';
+import { cachedFile, normalSource, randomMatrix } from './random.js';
 
 /** Sizes and content of a tiny LLaMA. Every field has a default. */
 export interface TinyLlamaOptions {
@@ -100,25 +97,6 @@ export function tinyLlamaVocabulary(): Vocabulary {
   }
   const scores = tokens.map((_, id) => (types[id] === TokenType.NORMAL ? -id : 0));
   return { tokens, scores, types };
-}
-
-/** mulberry32: a small, fast, seedable PRNG; normal draws by Box-Muller. */
-function normalSource(seed: number): () => number {
-  let state = seed >>> 0;
-  const uniform = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
-function randomMatrix(normal: () => number, count: number, std: number): Float32Array {
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = normal() * std;
-  return out;
 }
 
 function resolve(options: TinyLlamaOptions): Required<Omit<TinyLlamaOptions, 'chatTemplate'>> & Pick<TinyLlamaOptions, 'chatTemplate'> {
@@ -217,18 +195,6 @@ export async function writeTinyLlama(file: string, options: TinyLlamaOptions = {
  * The path of a tiny LLaMA with these options in `cacheDir`, generating it on first use.
  * The file name holds a hash of the options and the generator version.
  */
-export async function cachedTinyLlama(cacheDir: string, options: TinyLlamaOptions = {}): Promise<string> {
-  const key = createHash('sha256').update(JSON.stringify({ v: GENERATOR_VERSION, ...resolve(options) })).digest('hex').slice(0, 16);
-  const file = path.join(cacheDir, `tiny-llama-${key}.gguf`);
-  try {
-    await fs.access(file);
-    return file;
-  } catch {
-    await fs.mkdir(cacheDir, { recursive: true });
-    // Written under a unique name and renamed, so concurrent test processes never see half a file.
-    const partial = `${file}.${process.pid}.${Date.now()}.partial`;
-    await writeTinyLlama(partial, options);
-    await fs.rename(partial, file);
-    return file;
-  }
+export function cachedTinyLlama(cacheDir: string, options: TinyLlamaOptions = {}): Promise<string> {
+  return cachedFile(cacheDir, 'tiny-llama', { v: GENERATOR_VERSION, ...resolve(options) }, (file) => writeTinyLlama(file, options));
 }

@@ -1,19 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import { describe, expect, it } from 'vitest';
 
+import { cli } from '../support/cli.js';
 import { loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** Runs the CLI from source, as `video-llama <args>`, with `input` on stdin. */
-function cli(args: string[], input = ''): { status: number | null; stdout: string; stderr: string } {
-  const viteNode = path.join(repoRoot, 'node_modules', '.bin', 'vite-node');
-  const result = spawnSync(viteNode, [path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args], { input, encoding: 'utf8', cwd: repoRoot, timeout: 60_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
 
 describe('video-llama chat', () => {
   it('answers each piped line with the same reply as the library', async () => {

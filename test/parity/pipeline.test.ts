@@ -12,6 +12,7 @@ import { VideoLlama, VideoLlamaError, type MediaEmbedding, type Projector } from
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
 import { maxAbsDiff, readNpyF32 } from '../support/npy.js';
 import { convertFixture, tempDir } from '../support/projector-files.js';
+import { cli } from '../support/cli.js';
 import { GREEDY, loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
 import { runFfmpeg } from '../../src/media/ffmpeg.js';
 
@@ -106,6 +107,33 @@ describeWithFixtures(TINY_A, 'pipeline from media files (tiny-a)', () => {
       await expect(textOnly.encodeVideo(clip)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /no projector/ });
     } finally {
       await textOnly.dispose();
+    }
+  });
+
+  it('converts with the CLI and describes clip.mp4 with the CLI, streaming the same answer as the library', async () => {
+    const checkpoint = (name: string) => fixture(TINY_A, `checkpoints/${name}`);
+    const out = path.join(dir, 'cli-projector.gguf');
+    const converted = cli(['convert', '--eva-vit', checkpoint('eva_vit_g.pth'), '--blip2', checkpoint('blip2_pretrained.pth'),
+      '--video-branch', checkpoint('VL_finetuned.pth'), '--imagebind', checkpoint('imagebind_huge.pth'),
+      '--audio-branch', checkpoint('AL_finetuned.pth'), '--out', out, '--type', 'f32']);
+    expect(converted.status, converted.stderr).toBe(0);
+    const fromCli = await VideoLlama.loadProjector(out, { threads: 1 });
+    try {
+      expect(maxAbsDiff((await fromCli.encodeVideo(clip)).data, expected('video_embeds'))).toBeLessThanOrEqual(1e-4);
+    } finally {
+      await fromCli.dispose();
+    }
+
+    const llm = await tinyLlamaFile();
+    const described = cli(['describe', clip, '--llm', llm, '--projector', out, '--temperature', '0', '--max-tokens', '6', '--threads', '1']);
+    expect(described.status, described.stderr).toBe(0);
+    expect(described.stderr).toMatch(/encoded audio \+ video in/);
+    const model = await VideoLlama.load({ llm, projector: out, threads: 1 });
+    try {
+      const reply = await model.createChat().send({ text: 'Describe this video in detail.', media: await model.encodeMedia(clip) }, { ...GREEDY, maxTokens: 6 });
+      expect(described.stdout).toBe(`${reply}\n`);
+    } finally {
+      await model.dispose();
     }
   });
 });
