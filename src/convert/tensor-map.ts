@@ -201,7 +201,7 @@ export interface QformerHparams {
   ffnWidth: number;
   /** Learned query tokens: the rows of its output. */
   queries: number;
-  /** Every how many layers one cross-attends to the encoder output (BERT's `cross_attention_freq`). */
+  /** Layer `i` cross-attends to the encoder output when `i % crossAttentionFreq == 0` (BERT's `cross_attention_freq`). */
   crossAttentionFreq: number;
   /** Input width of the cross-attention key/value. */
   encoderWidth: number;
