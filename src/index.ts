@@ -46,5 +46,5 @@ export {
   type ConvertReport,
   type ProjectorWeightType,
 } from './convert/convert.js';
-export type { HeadOptions } from './convert/tensor-map.js';
+export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, VitHparams } from './convert/tensor-map.js';
 export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';

@@ -6,7 +6,7 @@
  */
 import { invalidArgument, VideoLlamaError } from './errors.js';
 
-/** What a {@link MediaEmbedding} was made from; decides the wording around its placeholder. */
+/** What a {@link MediaEmbedding} was made from; decides the wording around its placeholder (docs/chat.md). */
 export type MediaKind = 'video' | 'audio' | 'image';
 
 const MEDIA_KINDS: readonly MediaKind[] = ['video', 'audio', 'image'];
@@ -14,13 +14,15 @@ const MEDIA_KINDS: readonly MediaKind[] = ['video', 'audio', 'image'];
 /**
  * Soft-prompt embeddings for the LLM: `tokens` vectors of `dim` floats each, row after row
  * (`data[t * dim + i]`), spliced into the prompt where the media's placeholder is. `dim` must
- * equal the language model's `embeddingWidth`. The chat keeps a reference to `data` for later
- * turns: do not modify it after sending.
+ * equal the language model's {@link VideoLlama.embeddingWidth} (else DIMENSION_MISMATCH); a
+ * malformed one is INVALID_ARGUMENT. The chat keeps a reference to `data` for later turns: do
+ * not modify it after sending. It is plain data: it can be made by a {@link Projector} in
+ * another process and sent over (e.g. `data` as bytes, the rest as JSON).
  *
  * @example
  * ```ts
- * const video = await projector.encodeVideo({ tensor: frames, shape: [8, 3, 224, 224] });
- * const firstToken = video.data.subarray(0, video.dim);
+ * const video = await projector.encodeVideo('clip.mp4');
+ * const firstVector = video.data.subarray(0, video.dim);
  * await chat.send({ text: 'What happens in this video?', media: [video] });
  * ```
  */
@@ -29,7 +31,7 @@ export interface MediaEmbedding {
   kind: MediaKind;
   /** Number of vectors (prompt positions) this media occupies: the branch's query count, e.g. 32 for video, 8 for audio. */
   tokens: number;
-  /** Width of each vector. */
+  /** Width of each vector: the LLM's embedding width (the projector's {@link ProjectorInfo.llmWidth}). */
   dim: number;
   /** `tokens * dim` floats, one vector after another. */
   data: Float32Array;

@@ -15,7 +15,10 @@ import { withLocalFile } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
 import { loadAddon } from './native.js';
 
-/** Sizes and constants of a projector file, for preparing its inputs. */
+/**
+ * Sizes and constants of a projector file ({@link Projector.info}), for preparing its inputs.
+ * The sizes come from the file: nothing here is fixed by the library.
+ */
 export interface ProjectorInfo {
   /** Width of the produced embeddings (the LLM's hidden size). */
   readonly llmWidth: number;
@@ -55,17 +58,25 @@ export interface ProjectorInfo {
   readonly backend: string;
 }
 
-/** Options of {@link Projector.load}. */
+/** Options of {@link Projector.load} and {@link VideoLlama.loadProjector}; an invalid value throws INVALID_ARGUMENT. */
 export interface ProjectorLoadOptions {
-  /** CPU threads; default: all hardware threads. */
+  /** CPU threads of the encoders (an integer >= 0); default (or 0): all hardware threads. */
   threads?: number;
   /** Use the best backend available (a GPU if there is one); default `true`. `false` forces the CPU. */
   gpu?: boolean;
 }
 
 /**
- * A preprocessed input: a float tensor in C order with its shape. The tensor is read in place
- * while the encode runs: do not modify it until the promise settles.
+ * A preprocessed input: a float tensor in C order with its shape, already resized and
+ * normalised (see {@link ProjectorInfo}). The tensor is read in place while the encode runs:
+ * do not modify it until the promise settles. A wrong shape or length is INVALID_ARGUMENT.
+ *
+ * @example
+ * ```ts
+ * const { imageSize: s } = projector.info;
+ * const frames = new Float32Array(8 * 3 * s * s); // fill with (x / 255 - imageMean) / imageStd per channel
+ * const video = await projector.encodeVideo({ tensor: frames, shape: [8, 3, s, s] });
+ * ```
  */
 export interface TensorInput {
   /** The values, C order (last dimension contiguous). */
@@ -78,23 +89,24 @@ export interface TensorInput {
 export interface EncodeProgress {
   /** `"vit"`, `"qformer"`, `"video_qformer"` (vision) or `"imagebind"`, `"audio_qformer"` (audio). */
   stage: string;
-  /** Stages finished so far and in total. */
+  /** Stages finished so far, this one included. */
   completed: number;
+  /** Stages of this encode. */
   total: number;
 }
 
-/** Options of the encode methods. */
+/** Options of the encode methods of {@link Projector} (and of {@link VideoLlama}). */
 export interface EncodeOptions {
   /** Cancels the encode (between stages and between graph nodes); the promise rejects with ABORTED. */
   signal?: AbortSignal;
-  /** Called after each stage, before the promise resolves. */
+  /** Called after each stage, before the promise resolves; default none. */
   onProgress?: (progress: EncodeProgress) => void;
 }
 
-/** Options of {@link Projector.encodeVideo}. */
+/** Options of {@link Projector.encodeVideo}: encoding plus, for a file or frames, decoding. */
 export interface VideoEncodeOptions extends EncodeOptions, VideoInputOptions {}
 
-/** Options of {@link Projector.encodeAudio}. */
+/** Options of {@link Projector.encodeAudio}: encoding plus, for a file or PCM, fbank making. */
 export interface AudioEncodeOptions extends EncodeOptions, AudioInputOptions {}
 
 /** Options of {@link Projector.encodeMedia}. */
@@ -170,15 +182,21 @@ function operationName(kind: Kind): string {
 }
 
 /**
- * Video-LLaMA's encoders: frames or fbanks in, LLM-width embeddings out. One encode runs at a
- * time per projector (calls queue); weights are loaded once and compute buffers are reused.
+ * Video-LLaMA's encoders: media files, frames, PCM or tensors in, LLM-width
+ * {@link MediaEmbedding}s out. One encode runs at a time per projector (calls queue, decoding
+ * included, and resolve in call order); weights are loaded once and compute buffers are
+ * reused. Load it with {@link Projector.load}, free it with {@link Projector.dispose} (or
+ * `await using`). It needs no language model: a service can encode media with it and hand the
+ * embeddings to a {@link Chat} elsewhere (see {@link MediaEmbedding}).
  *
  * @example
  * ```ts
- * await using projector = await Projector.load('projector.gguf', { threads: 4 });
- * const { imageSize, maxFrames } = projector.info;
- * const video = await projector.encodeVideo({ tensor: frames, shape: [8, 3, imageSize, imageSize] });
- * console.log(video.tokens, video.dim); // 32 4096
+ * import { Projector } from 'video-llama';
+ *
+ * await using projector = await Projector.load('video-llama.gguf');
+ * const video = await projector.encodeVideo('clip.mp4');     // 8 frames sampled as the original
+ * const audio = await projector.encodeAudio('clip.mp4');     // 8 clips of 2 s
+ * console.log(video.tokens, video.dim, video.description);  // e.g. 32 4096 "The video contains 8 frames …"
  * ```
  */
 export class Projector {
@@ -194,8 +212,18 @@ export class Projector {
   }
 
   /**
-   * Loads a projector GGUF (see docs/projector-format.md) without blocking the event loop.
-   * Rejects with FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated), MISSING_TENSOR or TENSOR_SHAPE.
+   * Loads a projector GGUF (`video-llama convert`; docs/projector-format.md) without blocking
+   * the event loop. Throws INVALID_ARGUMENT for a bad path or options; rejects with
+   * FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated), MISSING_TENSOR, TENSOR_SHAPE or
+   * NATIVE (the addon failed, e.g. out of memory).
+   *
+   * @example
+   * ```ts
+   * import { Projector } from 'video-llama';
+   *
+   * const projector = await Projector.load('video-llama.gguf', { threads: 4 });
+   * console.log(projector.info.backend, projector.info.llmWidth); // e.g. CPU 4096
+   * ```
    */
   static async load(path: string, options: ProjectorLoadOptions = {}): Promise<Projector> {
     if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a non-empty path string', path);
@@ -220,8 +248,13 @@ export class Projector {
    * Encodes a video into `info.videoQueries` rows of `info.llmWidth`. The input is a media file
    * (path or bytes: `options.frames` frames, default 8, are sampled and decoded as the original
    * `load_video` does), decoded RGB frames, or a normalised tensor [T, 3, S, S] (C order) with
-   * 1 ≤ T ≤ `info.maxFrames` and S = `info.imageSize`. From a file, the result's `description`
-   * says which moments were sampled.
+   * 1 ≤ T ≤ `info.maxFrames` and S = `info.imageSize`. Decoded frames (`{ rgb, width, height,
+   * frames }`) are sampled like a file's and resized bilinearly. From a file, the result's
+   * `description` says which moments were sampled.
+   *
+   * Rejects with INVALID_ARGUMENT (bad input, shape or options, or a projector without the
+   * vision branch), FILE_NOT_FOUND, NO_VIDEO_STREAM, MEDIA_DECODE, FFMPEG_NOT_FOUND, ABORTED
+   * (`options.signal`), DISPOSED or NATIVE.
    *
    * @example
    * ```ts
@@ -233,9 +266,16 @@ export class Projector {
   }
 
   /**
-   * Encodes one image as a 1-frame video. The input is an image file (path or bytes; any format
-   * ffmpeg reads, resized like BLIP-2's image processor), one decoded RGB frame, or a normalised
-   * tensor [1, 3, S, S] or [3, S, S].
+   * Encodes one image as a 1-frame video, into `info.videoQueries` rows of `info.llmWidth`. The
+   * input is an image file (path or bytes; any format ffmpeg reads, or a video's first frame;
+   * resized bicubically like BLIP-2's image processor), one decoded RGB frame
+   * (`{ rgb, width, height, frames: 1 }`), or a normalised tensor [1, 3, S, S] or [3, S, S].
+   * Rejects with the errors of {@link Projector.encodeVideo}.
+   *
+   * @example
+   * ```ts
+   * const image = await projector.encodeImage('cat.jpg');
+   * ```
    */
   encodeImage(input: ImageInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
     return this.schedule('image', options, async () => (await this.run('image', await imageTensor(input, this.info, options), options, false)).embedding);
@@ -245,7 +285,16 @@ export class Projector {
    * Encodes audio into `info.audioQueries` rows of `info.llmWidth`. The input is a media file
    * with an audio track (path or bytes: `options.clips` 2-second clips, default 8, as ImageBind
    * places them), 16 kHz mono PCM, or a normalised fbank tensor [M, 1, melBins, targetFrames]
-   * with 1 ≤ M ≤ `info.maxClips`. A file without sound rejects with NO_AUDIO_STREAM.
+   * with 1 ≤ M ≤ `info.maxClips`. PCM at another rate must be resampled first.
+   *
+   * Rejects with INVALID_ARGUMENT (bad input, shape or options, or a projector without the
+   * audio branch), FILE_NOT_FOUND, NO_AUDIO_STREAM (a file without sound), MEDIA_DECODE,
+   * FFMPEG_NOT_FOUND, ABORTED (`options.signal`), DISPOSED or NATIVE.
+   *
+   * @example
+   * ```ts
+   * const audio = await projector.encodeAudio('speech.wav', { clips: 4 });
+   * ```
    */
   encodeAudio(input: AudioInput, options: AudioEncodeOptions = {}): Promise<MediaEmbedding> {
     return this.schedule('audio', options, () => this.audioNow(input, options));
@@ -255,7 +304,9 @@ export class Projector {
    * Encodes what a media file shows and, when it has sound and the projector an audio branch,
    * what it sounds like, writing bytes to disk at most once. Returns the embeddings in the
    * order the original's audio-visual prompt uses them: `[audio, video]`, or `[video]` for a
-   * silent file (the original demo's fallback to vision only).
+   * silent file (the original demo's fallback to vision only). Pass them as one message's
+   * `media`: the chat wraps them in the original's audio-visual wording (docs/chat.md).
+   * Rejects with the errors of {@link Projector.encodeVideo} and {@link Projector.encodeAudio}.
    *
    * @example
    * ```ts
@@ -285,7 +336,7 @@ export class Projector {
     this.native.dispose();
   }
 
-  /** `await using projector = await Projector.load(...)`. */
+  /** `await using projector = await Projector.load(...)` disposes it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }

@@ -17,7 +17,7 @@ import {
   Projector, type AudioEncodeOptions, type EncodeOptions, type MediaEncodeOptions, type ProjectorLoadOptions, type VideoEncodeOptions,
 } from './projector.js';
 
-/** Options of {@link VideoLlama.load}. */
+/** Options of {@link VideoLlama.load}; an invalid value rejects with INVALID_ARGUMENT. */
 export interface VideoLlamaOptions {
   /** Path of the language model GGUF (any LLaMA-family model libllama reads; memory-mapped). */
   llm: string;
@@ -27,9 +27,12 @@ export interface VideoLlamaOptions {
    * still take {@link MediaEmbedding}s made elsewhere.
    */
   projector?: string;
-  /** CPU threads for decoding and encoding; default `os.availableParallelism()`. */
+  /** CPU threads of the LLM context and of the encoders; default `os.availableParallelism()`. */
   threads?: number;
-  /** Run the encoders on a GPU when the linked libraries have one; default true. */
+  /**
+   * Run the encoders on a GPU when the linked libraries have one (a GPU build:
+   * `VIDEO_LLAMA_GPU` at install time); default true. `false` forces the CPU.
+   */
   gpu?: boolean;
   /**
    * Positions of the context (prompt + reply); default the smaller of 2048 and the model's
@@ -38,11 +41,14 @@ export interface VideoLlamaOptions {
   contextSize?: number;
   /** Layers to offload to a GPU (with a GPU build of libllama); default: libllama's choice. */
   gpuLayers?: number;
-  /** Called with the loading progress, 0 to 1. */
+  /** Called with the language model's loading progress, 0 to 1; default none. */
   onProgress?: (fraction: number) => void;
 }
 
-/** A piece of a raw prompt for {@link VideoLlama.nextTokenLogits}: token ids or a media embedding. */
+/**
+ * A piece of a raw prompt for {@link VideoLlama.nextTokenLogits}: token ids (integers), or a
+ * media embedding of the LLM's width whose vectors take `tokens` positions.
+ */
 export type PromptPart = readonly number[] | Int32Array | MediaEmbedding;
 
 /** Default context size: the original's `max_length` is 2000. */
@@ -86,20 +92,27 @@ function tokenArray(tokens: readonly number[] | Int32Array, name: string): Int32
 }
 
 /**
- * A loaded language model and its context. Create it with {@link VideoLlama.load}; talk to it
- * through {@link VideoLlama.createChat}; free it with {@link VideoLlama.dispose} (or `await using`).
+ * A loaded language model and its context, with the projector's encoders when one is given.
+ * Create it with {@link VideoLlama.load}; encode media with {@link VideoLlama.encodeMedia} (or
+ * one modality with `encodeVideo` / `encodeImage` / `encodeAudio`); talk to it through
+ * {@link VideoLlama.createChat}; free it with {@link VideoLlama.dispose} (or `await using`).
+ * After `dispose`, every method throws or rejects with DISPOSED.
  *
  * @example
  * ```ts
  * import { VideoLlama } from 'video-llama';
  *
- * await using model = await VideoLlama.load({ llm: 'llama-2-7b-chat.Q4_K_M.gguf' });
+ * await using model = await VideoLlama.load({ llm: 'llama-2-7b-chat.Q4_K_M.gguf', projector: 'video-llama.gguf' });
+ * const media = await model.encodeMedia('clip.mp4'); // [audio, video], or [video] for a silent file
  * const chat = model.createChat();
- * for await (const piece of chat.stream('Hello!')) process.stdout.write(piece);
+ * for await (const piece of chat.stream({ text: 'What happens in this video?', media })) process.stdout.write(piece);
  * ```
  */
 export class VideoLlama implements AsyncDisposable {
-  /** The template chats use unless told otherwise, judged from the GGUF's chat template. */
+  /**
+   * The template chats use unless told otherwise, judged from the GGUF's
+   * `tokenizer.chat_template` by {@link defaultTemplateName}: `'llama2'` or `'vicuna'`.
+   */
   readonly defaultTemplate: TemplateName;
   private disposed = false;
 
@@ -112,9 +125,23 @@ export class VideoLlama implements AsyncDisposable {
   }
 
   /**
-   * Loads the language model and creates its context, on worker threads.
-   * Rejects with FILE_NOT_FOUND, or INVALID_MODEL for a file that is not a loadable
-   * LLaMA-family GGUF (truncated, corrupt, or a projector).
+   * Loads the language model (and the projector, when `options.projector` is given) and
+   * creates the model's context, on worker threads.
+   *
+   * Rejects with INVALID_ARGUMENT (bad options), FILE_NOT_FOUND, INVALID_MODEL for a file that
+   * is not a loadable LLaMA-family GGUF (truncated, corrupt, or a projector) or not a projector,
+   * the projector's MISSING_TENSOR / TENSOR_SHAPE, DIMENSION_MISMATCH when the projector was
+   * made for an LLM of another width, or NATIVE. Nothing stays loaded after a failure.
+   *
+   * @example
+   * ```ts
+   * const model = await VideoLlama.load({
+   *   llm: 'llama-2-7b-chat.Q4_K_M.gguf',
+   *   projector: 'video-llama.gguf',
+   *   threads: 4,
+   *   onProgress: (fraction) => console.log(`loading ${Math.round(fraction * 100)}%`),
+   * });
+   * ```
    */
   static async load(options: VideoLlamaOptions): Promise<VideoLlama> {
     validateOptions(options);
@@ -137,7 +164,7 @@ export class VideoLlama implements AsyncDisposable {
 
   /**
    * Loads only the encoders of a projector GGUF, to make media embeddings without an LLM
-   * (e.g. in another process or service). Same as {@link Projector.load}.
+   * (e.g. in another process or service). Same as {@link Projector.load}, with its errors.
    *
    * @example
    * ```ts
@@ -154,7 +181,10 @@ export class VideoLlama implements AsyncDisposable {
     return this.encoders;
   }
 
-  /** {@link Projector.encodeVideo} of the loaded projector. */
+  /**
+   * {@link Projector.encodeVideo} of the loaded projector. Without `options.projector` at
+   * load time, this and the other encode methods reject with INVALID_ARGUMENT.
+   */
   async encodeVideo(input: VideoInput, options?: VideoEncodeOptions): Promise<MediaEmbedding> {
     return this.requireProjector().encodeVideo(input, options);
   }
@@ -169,7 +199,16 @@ export class VideoLlama implements AsyncDisposable {
     return this.requireProjector().encodeAudio(input, options);
   }
 
-  /** {@link Projector.encodeMedia} of the loaded projector: `[audio, video]`, or `[video]` for a silent file. */
+  /**
+   * {@link Projector.encodeMedia} of the loaded projector: `[audio, video]`, or `[video]` for a
+   * silent file; pass them as one message's `media`.
+   *
+   * @example
+   * ```ts
+   * const media = await model.encodeMedia('clip.mp4', { frames: 8, clips: 8 });
+   * const reply = await model.createChat().send({ text: 'What do you see and hear?', media });
+   * ```
+   */
   async encodeMedia(input: MediaInput, options?: MediaEncodeOptions): Promise<MediaEmbedding[]> {
     return this.requireProjector().encodeMedia(input, options);
   }
@@ -179,7 +218,7 @@ export class VideoLlama implements AsyncDisposable {
     return this.model.info.embeddingWidth;
   }
 
-  /** Positions (tokens and media vectors) the context holds. */
+  /** Positions (tokens and media vectors) the context holds: `options.contextSize`, possibly rounded up by libllama. */
   get contextSize(): number {
     return this.context.size;
   }
@@ -201,7 +240,14 @@ export class VideoLlama implements AsyncDisposable {
 
   /**
    * Starts a conversation. Chats of one model share its context: their turns run one at a
-   * time, and switching between chats re-evaluates what differs in the cache.
+   * time, and switching between chats re-evaluates what differs in the cache. Throws
+   * INVALID_ARGUMENT for bad options, DISPOSED after {@link VideoLlama.dispose}.
+   *
+   * @example
+   * ```ts
+   * const chat = model.createChat({ template: 'llama2', system: 'Answer in one sentence.' });
+   * console.log(await chat.send('Who are you?'));
+   * ```
    */
   createChat(options: ChatOptions = {}): Chat {
     this.throwIfDisposed();
@@ -210,7 +256,10 @@ export class VideoLlama implements AsyncDisposable {
   }
 
   /**
-   * Token ids of `text` with the model's tokenizer.
+   * Token ids of `text` with the model's tokenizer. Throws INVALID_ARGUMENT when `text` is not
+   * a string.
+   * @param text - the text to tokenize
+   * @param options - tokenizer switches
    * @param options.addBos - prepend BOS when the model uses one; default true
    * @param options.special - parse special-token text such as `</s>`; default false
    */
@@ -221,7 +270,9 @@ export class VideoLlama implements AsyncDisposable {
   }
 
   /**
-   * The text of token ids.
+   * The text of token ids. Throws INVALID_ARGUMENT for anything but integer token ids.
+   * @param tokens - token ids of this model's vocabulary
+   * @param options - detokenizer switches
    * @param options.special - render special tokens (BOS, EOS) as text; default false
    */
   detokenize(tokens: readonly number[] | Int32Array, options: { special?: boolean } = {}): string {
@@ -232,7 +283,8 @@ export class VideoLlama implements AsyncDisposable {
   /**
    * The rows of the token embedding matrix for `tokens`, as f32 (`embeddingWidth` values per
    * token): what the model's input layer looks up for them. Passed as a {@link MediaEmbedding},
-   * they act exactly like the tokens themselves.
+   * they act exactly like the tokens themselves. Rejects with INVALID_ARGUMENT for anything
+   * but integer token ids.
    */
   async tokenEmbeddings(tokens: readonly number[] | Int32Array): Promise<Float32Array> {
     this.throwIfDisposed();
@@ -243,7 +295,16 @@ export class VideoLlama implements AsyncDisposable {
    * Low level: evaluates `prompt` (token ids and embeddings in order, no template, no BOS
    * added) in the model's context and returns the logits of the next token
    * (`vocabularySize` values). Shares the context with the chats: positions in common with
-   * what is cached are reused.
+   * what is cached are reused. Rejects with INVALID_ARGUMENT (an empty or malformed prompt),
+   * DIMENSION_MISMATCH (an embedding of another width), CONTEXT_OVERFLOW (longer than the
+   * context), ABORTED (`options.signal`) or DISPOSED.
+   *
+   * @example
+   * ```ts
+   * const logits = await model.nextTokenLogits([model.tokenize('The capital of France is')]);
+   * const best = logits.indexOf(Math.max(...logits));
+   * console.log(model.detokenize([best]));
+   * ```
    */
   async nextTokenLogits(prompt: readonly PromptPart[], options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
     this.throwIfDisposed();
@@ -259,7 +320,7 @@ export class VideoLlama implements AsyncDisposable {
     });
   }
 
-  /** Stops any running generation and frees the context and the model. Idempotent. */
+  /** Stops any running generation and frees the context, the model and the projector. Idempotent. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;

@@ -11,30 +11,49 @@ import { PieceQueue } from './piece-queue.js';
 import { ReplyText } from './reply-text.js';
 import { MEDIA_PLACEHOLDER, orderMedia, TEMPLATES, userMessage, type ChatTemplate, type TemplateName } from './templates.js';
 
-/** A user message: text, or text with media embeddings (placed in the template's media wording). */
-export type ChatMessage = string | { text: string; media?: readonly MediaEmbedding[] };
+/**
+ * A user message: text, or text with media embeddings (placed in the template's media wording,
+ * see docs/chat.md). The text may not contain {@link MEDIA_PLACEHOLDER} (INVALID_ARGUMENT).
+ *
+ * @example
+ * ```ts
+ * await chat.send('Hello!');
+ * await chat.send({ text: 'What happens in this video?', media: await model.encodeMedia('clip.mp4') });
+ * ```
+ */
+export type ChatMessage = string | {
+  /** The user's words. */
+  text: string;
+  /**
+   * Media the message is about, each of the LLM's width (else DIMENSION_MISMATCH); default
+   * none. An audio and a video embedding together get the original's audio-visual wording.
+   */
+  media?: readonly MediaEmbedding[];
+};
 
-/** A completed exchange. */
+/** A completed exchange, as {@link Chat.history} returns it and {@link ChatOptions.history} takes it. */
 export interface ChatTurn {
+  /** What the user sent. */
   user: ChatMessage;
+  /** The model's reply (the text `send` resolved to). */
   assistant: string;
 }
 
-/** Options of `VideoLlama.createChat`. */
+/** Options of {@link VideoLlama.createChat}. Every invalid value throws INVALID_ARGUMENT. */
 export interface ChatOptions {
   /**
    * `'vicuna'` (Video-LLaMA's `default_conversation`), `'llama2'` (`conv_llava_llama_2`) or a
    * custom {@link ChatTemplate}. Default: chosen from the GGUF's `tokenizer.chat_template`
-   * (see `VideoLlama.defaultTemplate`).
+   * (see {@link VideoLlama.defaultTemplate}).
    */
   template?: TemplateName | ChatTemplate;
   /** System prompt. Default: the template's choice for the first message's media (see {@link ChatTemplate.defaultSystem}). */
   system?: string;
-  /** Earlier exchanges to continue from. */
+  /** Earlier exchanges to continue from (their media are checked like a message's); default none. */
   history?: readonly ChatTurn[];
 }
 
-/** Sampling and control options of one reply. */
+/** Sampling and control options of one reply ({@link Chat.send}, {@link Chat.stream}); an invalid value throws INVALID_ARGUMENT. */
 export interface GenerateOptions {
   /** Most tokens to generate; default 300 (the original's `max_new_tokens`). */
   maxTokens?: number;
@@ -52,7 +71,11 @@ export interface GenerateOptions {
   signal?: AbortSignal;
 }
 
-/** Why a reply ended. */
+/**
+ * Why a reply ended: `'eos'` the model's end-of-sequence token, `'stopString'` one of the
+ * template's {@link ChatTemplate.stopStrings}, `'maxTokens'` {@link GenerateOptions.maxTokens}
+ * reached, `'contextFull'` no position left in the context.
+ */
 export type StopReason = 'eos' | 'stopString' | 'maxTokens' | 'contextFull';
 
 /** What a turn cost. Items are prompt positions: one per text token or media vector. */
@@ -65,6 +88,7 @@ export interface TurnStats {
   evaluatedItems: number;
   /** Tokens sampled for the reply (a final EOS included). */
   generatedTokens: number;
+  /** Why the reply ended. */
   stopReason: StopReason;
   /** Milliseconds spent evaluating the prompt. */
   promptMs: number;
@@ -131,9 +155,10 @@ function validateGenerateOptions(options: GenerateOptions): void {
 }
 
 /**
- * A conversation. Turns run one at a time per model (a turn waits for other chats' turns);
- * the KV cache keeps the evaluated prompt, so a turn evaluates only what is new since the
- * last one of the same chat.
+ * A conversation, made by {@link VideoLlama.createChat}. Turns run one at a time per model (a
+ * turn waits for other chats' turns); the KV cache keeps the evaluated prompt, so a turn
+ * evaluates only what is new since the last one of the same chat. A chat lives as long as its
+ * model: after {@link VideoLlama.dispose} its turns reject with DISPOSED.
  *
  * @example
  * ```ts
@@ -170,15 +195,25 @@ export class Chat {
     return this.turns.map((t) => ({ user: { text: t.user.text, media: [...t.user.media] }, assistant: t.assistant }));
   }
 
-  /** Statistics of the last completed turn. */
+  /** Statistics of the last completed turn; undefined before the first. */
   get lastStats(): TurnStats | undefined {
     return this.stats;
   }
 
   /**
-   * Sends a message and resolves to the whole reply. Rejects with ABORTED when
-   * `options.signal` aborts (the turn is then not kept), DIMENSION_MISMATCH for media of the
-   * wrong width, CONTEXT_OVERFLOW when the conversation no longer fits.
+   * Sends a message and resolves to the whole reply (the text before any stop string,
+   * whitespace-trimmed); the exchange is then added to {@link Chat.history}.
+   *
+   * Rejects with INVALID_ARGUMENT (bad message or options), DIMENSION_MISMATCH (media of
+   * the wrong width), ABORTED when `options.signal` aborts (the turn is then not kept),
+   * CONTEXT_OVERFLOW when the conversation no longer fits in the context, DISPOSED after the
+   * model was disposed.
+   *
+   * @example
+   * ```ts
+   * const reply = await chat.send({ text: 'Describe the video.', media }, { temperature: 0, maxTokens: 100 });
+   * console.log(reply, chat.lastStats?.stopReason);
+   * ```
    */
   async send(message: ChatMessage, options: GenerateOptions = {}): Promise<string> {
     validateGenerateOptions(options);
@@ -187,8 +222,19 @@ export class Chat {
   }
 
   /**
-   * Sends a message and yields the reply as it is generated (pieces of text, in order).
-   * Leaving the loop early stops the generation; such a turn is not kept.
+   * Sends a message and yields the reply as it is generated (pieces of text, in order; joined
+   * they are what {@link Chat.send} would resolve to). Leaving the loop early stops the
+   * generation; such a turn is not kept. Errors are those of {@link Chat.send}, thrown from the
+   * loop.
+   *
+   * @example
+   * ```ts
+   * const controller = new AbortController();
+   * setTimeout(() => controller.abort(), 10_000);
+   * for await (const piece of chat.stream({ text: 'What happens?', media }, { signal: controller.signal })) {
+   *   process.stdout.write(piece);
+   * }
+   * ```
    */
   async *stream(message: ChatMessage, options: GenerateOptions = {}): AsyncGenerator<string, void, undefined> {
     validateGenerateOptions(options);

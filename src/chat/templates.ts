@@ -14,6 +14,7 @@ export const MEDIA_PLACEHOLDER = '<ImageHere>';
 export interface TemplateTurn {
   /** The user's message, media wording (with placeholders) included. */
   user: string;
+  /** The model's reply; undefined for the turn being answered. */
   assistant?: string;
 }
 
@@ -117,11 +118,12 @@ export const LLAMA2_TEMPLATE: ChatTemplate = Object.freeze({
   },
 });
 
-/** The built-in templates by name. */
+/** The built-in templates by name: `TEMPLATES.llama2` is {@link LLAMA2_TEMPLATE}, `TEMPLATES.vicuna` {@link VICUNA_TEMPLATE}. */
 export const TEMPLATES: Readonly<Record<TemplateName, ChatTemplate>> = Object.freeze({ llama2: LLAMA2_TEMPLATE, vicuna: VICUNA_TEMPLATE });
 
 /**
- * The built-in template that suits a model, judged from its GGUF `tokenizer.chat_template`:
+ * The built-in template that suits a model, judged from its GGUF `tokenizer.chat_template`
+ * (what {@link VideoLlama.defaultTemplate} holds):
  * a LLaMA-2 chat template (`[INST]` with `<<SYS>>`) means `'llama2'`; anything else `'vicuna'`
  * (Video-LLaMA's default, for Vicuna-based releases).
  */

@@ -17,22 +17,26 @@ import {
   type BranchSelection, type CheckpointRole, type HeadOptions, type ProjectorHparams, type TensorSpec,
 } from './tensor-map.js';
 
-/** Weight type of the projector's big matrices. */
+/** Weight type of the projector's big matrices (see docs/converting.md, `--type`). */
 export type ProjectorWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0';
 
-/** `general.file_type` values (llama.cpp's `llama_ftype`: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16). */
-/** `general.file_type` (ggml ftype numbers) of each projector weight type. @internal */
+/**
+ * `general.file_type` of each projector weight type (llama.cpp's `llama_ftype`: ALL_F32,
+ * MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16). @internal
+ */
 export const FILE_TYPES: Readonly<Record<ProjectorWeightType, number>> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
 /** Progress of a conversion, reported after each tensor is written. */
 export interface ConvertProgress {
   /** GGUF name of the tensor just converted. */
   tensor: string;
-  /** Tensors done so far (1-based) and in total. */
+  /** Tensors done so far (1-based). */
   done: number;
+  /** Tensors in the output. */
   total: number;
-  /** Tensor-data bytes written so far and in total. */
+  /** Tensor-data bytes written so far. */
   bytesDone: number;
+  /** Tensor-data bytes of the output. */
   bytesTotal: number;
 }
 
@@ -56,9 +60,9 @@ export interface ConvertOptions {
   out: string;
   /** Type of the big matrices; default `'f16'`. */
   type?: ProjectorWeightType;
-  /** Attention head counts (not recoverable from shapes); defaults in `defaultHeads` / docs/converting.md. */
+  /** Attention head counts (not recoverable from shapes); default: the release's, see {@link HeadOptions}. */
   heads?: HeadOptions;
-  /** Called after each tensor is written. */
+  /** Called after each tensor is written; default none. */
   onProgress?: (progress: ConvertProgress) => void;
   /** Cancels the conversion (ABORTED); the partial output is removed. */
   signal?: AbortSignal;
@@ -66,15 +70,21 @@ export interface ConvertOptions {
 
 /** What {@link convertCheckpoints} wrote. */
 export interface ConvertReport {
+  /** The output path ({@link ConvertOptions.out}). */
   out: string;
+  /** The weight type of the big matrices. */
   type: ProjectorWeightType;
+  /** Whether the file holds the vision branch. */
   hasVision: boolean;
+  /** Whether the file holds the audio branch. */
   hasAudio: boolean;
   /** Every size read from the checkpoints (and the head counts used). */
   hparams: ProjectorHparams;
+  /** Tensors written. */
   tensorCount: number;
   /** Size of the GGUF file. */
   fileBytes: number;
+  /** Wall-clock time of the conversion. */
   seconds: number;
 }
 
@@ -83,7 +93,12 @@ const AUDIO_FILES = [['imagebind', 'imagebind'], ['audioBranch', 'audio-branch']
 
 /**
  * Converts the original Video-LLaMA checkpoints into one projector GGUF holding the vision
- * branch, the audio branch, or both.
+ * branch, the audio branch, or both (what `video-llama convert` does; docs/converting.md).
+ * Every size is read from the checkpoints. Rejects with INVALID_ARGUMENT (bad options: an
+ * incomplete group of files, an unknown type, a head count that does not divide a width),
+ * FILE_NOT_FOUND, INVALID_MODEL (not a `torch.save` archive, or not Video-LLaMA's layout),
+ * UNSAFE_CHECKPOINT, MISSING_TENSOR, TENSOR_SHAPE or ABORTED; a failed conversion leaves no
+ * partial file.
  *
  * @example
  * ```ts

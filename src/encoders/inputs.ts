@@ -12,30 +12,47 @@ import {
 } from '../media/index.js';
 import type { ProjectorInfo, TensorInput } from '../projector.js';
 
-/** A video: a file path, the file's bytes, decoded RGB frames, or a tensor [T, 3, S, S]. */
+/**
+ * A video for {@link Projector.encodeVideo}: a file path, the file's bytes, decoded RGB frames
+ * (any size; sampled and resized), or a normalised tensor [T, 3, S, S] (S = {@link ProjectorInfo.imageSize}).
+ */
 export type VideoInput = MediaInput | RgbFrames | TensorInput;
-/** An image: a file path, the file's bytes, one decoded RGB frame, or a tensor [1, 3, S, S]. */
+/**
+ * An image for {@link Projector.encodeImage}: a file path, the file's bytes, one decoded RGB
+ * frame (any size; resized), or a normalised tensor [1, 3, S, S] or [3, S, S].
+ */
 export type ImageInput = MediaInput | RgbFrames | TensorInput;
 /**
- * Audio: a media file path (any container with an audio stream), its bytes, 16 kHz mono PCM in
- * [-1, 1], or a normalised fbank tensor [M, 1, melBins, targetFrames].
+ * Audio for {@link Projector.encodeAudio}: a media file path (any container with an audio
+ * stream, any sample rate), its bytes, 16 kHz mono PCM in [-1, 1] (a Float32Array), or a
+ * normalised fbank tensor [M, 1, melBins, targetFrames].
  */
 export type AudioInput = MediaInput | Float32Array | TensorInput;
 
-/** Options of the video decoding step. */
+/** Options of the video decoding step (ignored for a tensor input). */
 export interface VideoInputOptions {
-  /** Frames sampled uniformly from a video file, as the original `load_video`; default 8. */
+  /**
+   * Frames sampled uniformly from a video file or decoded frames, as the original
+   * `load_video`; default 8 (or the projector's `maxFrames` if smaller). An integer from 1 to
+   * {@link ProjectorInfo.maxFrames}, else INVALID_ARGUMENT.
+   */
   frames?: number;
+  /** Cancels decoding and encoding; the promise rejects with ABORTED. */
   signal?: AbortSignal;
 }
 
-/** Options of the audio decoding step. */
+/** Options of the audio decoding step (ignored for a tensor input). */
 export interface AudioInputOptions {
-  /** 2-second clips placed like ImageBind's clip sampler; default 8 (at most the file's `maxClips`). */
+  /**
+   * 2-second clips placed like ImageBind's clip sampler; default 8 (or the projector's
+   * `maxClips` if smaller). An integer from 1 to {@link ProjectorInfo.maxClips}, else INVALID_ARGUMENT.
+   */
   clips?: number;
+  /** Cancels decoding and encoding; the promise rejects with ABORTED. */
   signal?: AbortSignal;
 }
 
+/** Whether an encoder input is a {@link TensorInput} (rather than a file, bytes, frames or PCM). */
 export function isTensorInput(input: unknown): input is TensorInput {
   return typeof input === 'object' && input !== null && 'tensor' in input && 'shape' in input;
 }

@@ -18,11 +18,23 @@ import { decodeFailure, passthroughFrameArgs, runFfmpeg } from './ffmpeg.js';
 import { type MediaInput, validateMediaInput, validateSignal, withLocalFile } from './input.js';
 import { countPackets, probeFile, requireVideoStream } from './probe.js';
 
-/** Already-decoded RGB frames: `frames` images of width × height, H,W,C order, one after the other. */
+/**
+ * Already-decoded RGB frames: `frames` images of width × height, H,W,C order, one after the
+ * other. A size that does not match `rgb` is INVALID_ARGUMENT.
+ *
+ * @example
+ * ```ts
+ * const image: RgbFrames = { rgb: new Uint8Array(640 * 480 * 3), width: 640, height: 480, frames: 1 };
+ * ```
+ */
 export interface RgbFrames {
+  /** `frames × height × width × 3` bytes, 8-bit RGB. */
   rgb: Uint8Array;
+  /** Width of each frame in pixels. */
   width: number;
+  /** Height of each frame in pixels. */
   height: number;
+  /** Number of frames (1 for an image). */
   frames: number;
   /** Frame rate, when known (reported back as `fps`). */
   fps?: number;
