@@ -11,7 +11,7 @@ import {
 } from './encoders/inputs.js';
 import { abortedError, invalidArgument, throwIfAborted, VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
 import { probeMedia, type MediaInput } from './media/index.js';
-import { withLocalFile } from './media/input.js';
+import { validateMediaInput, validateSignal, withLocalFile } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
 import { loadAddon } from './native.js';
 
@@ -315,6 +315,11 @@ export class Projector {
    * ```
    */
   encodeMedia(input: MediaInput, options: MediaEncodeOptions = {}): Promise<MediaEmbedding[]> {
+    try {
+      validateMediaInput(input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.schedule('video', options, () => withLocalFile(input, async (file) => {
       const probe = await probeMedia(file, { signal: options.signal });
       const video = await this.videoNow(file, options);
@@ -350,6 +355,10 @@ export class Projector {
     try {
       if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
       if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+      validateSignal(options.signal);
+      if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+        throw invalidArgument('options.onProgress', 'a function', options.onProgress);
+      }
       this.expectedShape(kind);
       throwIfAborted(options.signal, operationName(kind));
     } catch (error) {

@@ -148,11 +148,29 @@ function validateOptions(options: ConvertOptions): { type: ProjectorWeightType; 
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) throw invalidArgument(key, 'a path string', value);
   }
+  validateHeads(options.heads);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw invalidArgument('onProgress', 'a function', options.onProgress);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidArgument('signal', 'an AbortSignal', options.signal);
   const branches = { vision: groupGiven(options, VISION_FILES, 'vision'), audio: groupGiven(options, AUDIO_FILES, 'audio') };
   if (!branches.vision && !branches.audio) {
     throw new VideoLlamaError('INVALID_ARGUMENT', 'nothing to convert: give the vision files (--eva-vit, --blip2, --video-branch), the audio files (--imagebind, --audio-branch), or both');
   }
   return { type, branches };
+}
+
+/** The keys of {@link HeadOptions}. */
+const HEAD_KEYS: readonly (keyof HeadOptions)[] = ['vit', 'qformer', 'videoQformer', 'audioQformer', 'imagebind'];
+
+/** `heads` is undefined or an object of head counts; each count's fit to its width is checked once the widths are read. */
+function validateHeads(heads: unknown): void {
+  if (heads === undefined) return;
+  if (typeof heads !== 'object' || heads === null || Array.isArray(heads)) throw invalidArgument('heads', 'an object of head counts', heads);
+  for (const [key, value] of Object.entries(heads)) {
+    if (!HEAD_KEYS.includes(key as keyof HeadOptions)) throw invalidArgument(`heads.${key}`, `one of the keys ${HEAD_KEYS.join(', ')}`, key);
+    if (value !== undefined && !(Number.isInteger(value) && (value as number) > 0)) throw invalidArgument(`heads.${key}`, 'a positive integer', value);
+  }
 }
 
 /** Whether a group of files is given; all or none of a group may be. */
