@@ -142,7 +142,7 @@ export async function convertCheckpoints(options: ConvertOptions): Promise<Conve
 function validateOptions(options: ConvertOptions): { type: ProjectorWeightType; branches: BranchSelection } {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   if (typeof options.out !== 'string' || options.out === '') throw invalidArgument('out', 'a non-empty path string', options.out);
-  const type = options.type ?? 'f16';
+  const type = options.type === undefined ? 'f16' : options.type;
   if (!(type in FILE_TYPES)) throw invalidArgument('type', `one of ${Object.keys(FILE_TYPES).join(', ')}`, type);
   for (const [key] of [...VISION_FILES, ...AUDIO_FILES]) {
     const value = options[key];

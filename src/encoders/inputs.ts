@@ -58,7 +58,7 @@ export function isTensorInput(input: unknown): input is TensorInput {
 }
 
 function checkCount(value: number | undefined, name: string, max: number, fallback: number): number {
-  const count = value ?? Math.min(fallback, max);
+  const count = value === undefined ? Math.min(fallback, max) : value;
   if (!Number.isInteger(count) || count < 1 || count > max) throw invalidArgument(name, `an integer from 1 to ${max}`, value);
   return count;
 }

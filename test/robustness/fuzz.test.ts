@@ -1,0 +1,315 @@
+/**
+ * Fuzzing every public entry point: GGUF files cut short or with hostile header fields,
+ * checkpoints and media with bytes replaced, wrong-typed arguments, and abort / dispose at
+ * seeded moments. Every case must end in success or a VideoLlamaError with a fitting code —
+ * never a crash, a hang, or a plain Error / TypeError from the internals. Seeds are fixed, so a
+ * failure names a case that reproduces. (Explored first in child processes, far more cases;
+ * none crashed the process.)
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+import {
+  convertCheckpoints, Projector, VideoLlama, VideoLlamaError, type MediaEmbedding, type VideoLlamaErrorCode,
+} from '../../src/index.js';
+import { ggufHeaderFields, pick, uniformSource, withHostileField, withRandomBytes, type GgufField } from '../support/corrupt.js';
+import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
+import { convertFixture, tempDir } from '../support/projector-files.js';
+import { tinyLlamaFile } from '../support/tiny-llama.js';
+
+/** How a case ended: `'ok'`, or the code of the VideoLlamaError it rejected with. */
+type Outcome = 'ok' | VideoLlamaErrorCode;
+
+/**
+ * Runs a case and returns how it ended; fails the test if it threw anything but a
+ * VideoLlamaError of an `allowed` code with a message.
+ */
+async function outcome(label: string, allowed: readonly VideoLlamaErrorCode[], run: () => unknown): Promise<Outcome> {
+  try {
+    await run();
+    return 'ok';
+  } catch (error) {
+    expect(error, `${label}: ${String(error)}`).toBeInstanceOf(VideoLlamaError);
+    const { code, message } = error as VideoLlamaError;
+    expect(allowed, `${label}: ${code} ${message}`).toContain(code);
+    expect(message.length, label).toBeGreaterThan(10);
+    return code;
+  }
+}
+
+/** How often each outcome happened, for the log and for checks that the cases bite. */
+function tally(outcomes: readonly Outcome[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const o of outcomes) counts[o] = (counts[o] ?? 0) + 1;
+  return counts;
+}
+
+/** A corrupted variant of a file: its name (for messages) and its bytes. */
+interface Variant {
+  name: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * Seeded variants of a GGUF: cut at header offsets (each field's first byte plus one, random
+ * points) and in the tensor data; every field kind set to hostile values; random bytes in the
+ * header.
+ */
+function ggufVariants(bytes: Uint8Array, seed: number): Variant[] {
+  const random = uniformSource(seed);
+  const { fields, dataOffset } = ggufHeaderFields(bytes);
+  const cuts = new Set([0, 3, 4, 8, 20, dataOffset - 1, dataOffset, bytes.length - 1]);
+  for (const f of fields.slice(0, 12)) cuts.add(f.offset + 1);
+  for (let i = 0; i < 8; i++) cuts.add(pick(random, dataOffset));
+  for (let i = 0; i < 4; i++) cuts.add(dataOffset + pick(random, bytes.length - dataOffset));
+  const variants: Variant[] = [...cuts].map((cut) => ({ name: `cut at ${cut}`, bytes: bytes.subarray(0, cut) }));
+  const byKind = new Map<string, GgufField[]>();
+  for (const f of fields) byKind.set(f.kind, [...(byKind.get(f.kind) ?? []), f]);
+  for (const [kind, list] of byKind) {
+    for (let i = 0; i < 3; i++) {
+      const f = list[pick(random, list.length)]!;
+      variants.push({ name: `${kind} at ${f.offset} hostile`, bytes: withHostileField(bytes, f, random) });
+    }
+  }
+  for (let i = 0; i < 10; i++) {
+    variants.push({ name: `random header bytes #${i}`, bytes: withRandomBytes(bytes, 0, dataOffset, 1 + pick(random, 4), random) });
+  }
+  return variants;
+}
+
+describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a VideoLlamaError', () => {
+  const dir = tempDir('video-llama-fuzz-');
+  const clip = fixture(TINY_A, 'inputs/clip.mp4');
+  const wav = fixture(TINY_A, 'inputs/audio.wav');
+  const checkpoint = (name: string): string => fixture(TINY_A, `checkpoints/${name}`);
+  let llmFile: string;
+  let projectorFile: string;
+  let projector: Projector;
+  let model: VideoLlama;
+
+  /** Writes a variant to a file of its own. */
+  let written = 0;
+  const write = (bytes: Uint8Array | string, ext: string): string => {
+    const file = path.join(dir, `case-${written++}.${ext}`);
+    fs.writeFileSync(file, bytes);
+    return file;
+  };
+
+  beforeAll(async () => {
+    llmFile = await tinyLlamaFile();
+    projectorFile = await convertFixture(TINY_A, 'f32', dir);
+    projector = await Projector.load(projectorFile, { threads: 1 });
+    model = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256 });
+  });
+  afterAll(async () => {
+    await projector?.dispose();
+    await model?.dispose();
+  });
+
+  it('corrupt language-model GGUFs: INVALID_MODEL, or a model that loads and chats', async () => {
+    const outcomes: Outcome[] = [];
+    for (const variant of ggufVariants(fs.readFileSync(llmFile), 1)) {
+      const file = write(variant.bytes, 'gguf');
+      outcomes.push(await outcome(`LLM ${variant.name}`, ['INVALID_MODEL'], async () => {
+        await using loaded = await VideoLlama.load({ llm: file, threads: 1, contextSize: 64 });
+        await loaded.createChat().send('hello', { maxTokens: 2, temperature: 0 });
+      }));
+    }
+    console.log('LLM GGUF variants:', tally(outcomes));
+    expect(outcomes.filter((o) => o === 'INVALID_MODEL').length).toBeGreaterThan(outcomes.length / 2);
+    // The good model is unaffected.
+    expect(await model.createChat().send('hello', { maxTokens: 2, temperature: 0 })).toEqual(expect.any(String));
+  });
+
+  it('corrupt projector GGUFs: INVALID_MODEL / MISSING_TENSOR / TENSOR_SHAPE, or a projector that encodes', async () => {
+    const outcomes: Outcome[] = [];
+    for (const variant of ggufVariants(fs.readFileSync(projectorFile), 2)) {
+      const file = write(variant.bytes, 'gguf');
+      outcomes.push(await outcome(`projector ${variant.name}`, ['INVALID_MODEL', 'MISSING_TENSOR', 'TENSOR_SHAPE'], async () => {
+        await using loaded = await VideoLlama.loadProjector(file, { threads: 1 });
+        const { imageSize: s, melBins, targetFrames } = loaded.info;
+        if (loaded.info.hasVision) await loaded.encodeImage({ tensor: new Float32Array(3 * s * s), shape: [3, s, s] });
+        if (loaded.info.hasAudio) await loaded.encodeAudio({ tensor: new Float32Array(melBins * targetFrames), shape: [1, 1, melBins, targetFrames] });
+      }));
+    }
+    console.log('projector GGUF variants:', tally(outcomes));
+    expect(outcomes.filter((o) => o !== 'ok').length).toBeGreaterThan(outcomes.length / 2);
+  });
+
+  it('corrupt .pth checkpoints (zip records, pickle, truncation): INVALID_MODEL and the like, never a stray error', async () => {
+    const random = uniformSource(3);
+    const vision = { evaVit: checkpoint('eva_vit_g.pth'), blip2: checkpoint('blip2_pretrained.pth'), videoBranch: checkpoint('VL_finetuned.pth') };
+    const audio = { imagebind: checkpoint('imagebind_huge.pth'), audioBranch: checkpoint('AL_finetuned.pth') };
+    const outcomes: Outcome[] = [];
+    for (const [role, file] of Object.entries({ ...vision, ...audio })) {
+      const bytes = fs.readFileSync(file);
+      const pickle = bytes.indexOf('data.pkl');
+      const central = bytes.indexOf(Buffer.from('PK\u0001\u0002', 'latin1'));
+      const end = bytes.lastIndexOf(Buffer.from('PK\u0005\u0006', 'latin1'));
+      const regions: [string, number, number][] = [
+        ['local header', 0, 64], ['pickle', pickle, pickle + 2000], ['central directory', central, end], ['end record', end, bytes.length],
+      ];
+      const variants: Variant[] = [0, 10, pickle + 40, central + 10, end + 5, bytes.length - 1]
+        .map((cut) => ({ name: `cut at ${cut}`, bytes: bytes.subarray(0, cut) }));
+      for (const [region, start, stop] of regions) {
+        for (let i = 0; i < 3; i++) variants.push({ name: `${region} bytes #${i}`, bytes: withRandomBytes(bytes, start, stop, 1 + pick(random, 3), random) });
+      }
+      const branch = role in vision ? vision : audio;
+      for (const variant of variants) {
+        const corrupt = write(variant.bytes, 'pth');
+        outcomes.push(await outcome(`${role} ${variant.name}`, ['INVALID_MODEL', 'UNSAFE_CHECKPOINT', 'MISSING_TENSOR', 'TENSOR_SHAPE'],
+          () => convertCheckpoints({ ...branch, [role]: corrupt, out: path.join(dir, 'converted.gguf'), type: 'f32' })));
+      }
+    }
+    console.log('checkpoint variants:', tally(outcomes));
+    expect(outcomes.filter((o) => o === 'INVALID_MODEL').length).toBeGreaterThan(outcomes.length / 3);
+    // A failed conversion leaves no partial file behind.
+    expect(fs.readdirSync(dir).filter((name) => name.includes('converted.gguf') && name !== 'converted.gguf')).toEqual([]);
+  });
+
+  it('corrupt media (cut, bytes replaced, empty, text, a broken PNG) through every encode method', async () => {
+    const random = uniformSource(4);
+    const bytes = fs.readFileSync(clip);
+    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452ffffffff00000000', 'hex'), Buffer.alloc(8)]);
+    const inputs: [string, string | Uint8Array][] = [
+      ['empty file', write(new Uint8Array(0), 'mp4')],
+      ['empty bytes', new Uint8Array(0)],
+      ['text file', write('just some text\n'.repeat(40), 'mp4')],
+      ['PNG with a broken header', write(png, 'png')],
+      ['a folder', dir],
+      ...[1000, 60_000, bytes.length - 10].map((cut): [string, string] => [`clip cut at ${cut}`, write(bytes.subarray(0, cut), 'mp4')]),
+      ['clip with header bytes replaced (as bytes)', new Uint8Array(withRandomBytes(bytes, 0, 4096, 8, random))],
+      ['clip with bytes replaced', write(withRandomBytes(bytes, 0, bytes.length, 30, random), 'mp4')],
+    ];
+    const allowed: VideoLlamaErrorCode[] = ['MEDIA_DECODE', 'FILE_NOT_FOUND', 'NO_VIDEO_STREAM', 'NO_AUDIO_STREAM'];
+    const outcomes: Outcome[] = [];
+    for (const [name, input] of inputs) {
+      outcomes.push(
+        await outcome(`encodeVideo ${name}`, allowed, () => projector.encodeVideo(input, { frames: 2 })),
+        await outcome(`encodeImage ${name}`, allowed, () => projector.encodeImage(input)),
+        await outcome(`encodeAudio ${name}`, allowed, () => projector.encodeAudio(input, { clips: 2 })),
+        await outcome(`encodeMedia ${name}`, allowed, () => projector.encodeMedia(input, { frames: 2, clips: 2 })),
+      );
+    }
+    console.log('media variants:', tally(outcomes));
+    expect(outcomes.filter((o) => o === 'MEDIA_DECODE').length).toBeGreaterThan(outcomes.length / 2);
+    expect((await projector.encodeVideo(clip, { frames: 2 })).tokens).toBe(projector.info.videoQueries);
+  });
+
+  it('wrong-typed arguments to every entry point give INVALID_ARGUMENT (sharp-style) before any work', async () => {
+    const values: unknown[] = [null, 42, NaN, -1, 1.5, true, {}, [], [1, 2], new Float64Array(4), () => 1, Symbol('s'), 10n, 'x'];
+    const audioFiles = { imagebind: checkpoint('imagebind_huge.pth'), audioBranch: checkpoint('AL_finetuned.pth'), out: path.join(dir, 'never.gguf') };
+    const calls: [string, (value: unknown) => unknown][] = [
+      ['VideoLlama.load(options)', (v) => VideoLlama.load(v as never)],
+      ['VideoLlama.load llm', (v) => VideoLlama.load({ llm: v } as never)],
+      ['VideoLlama.load threads', (v) => VideoLlama.load({ llm: llmFile, threads: v } as never)],
+      ['VideoLlama.load projector', (v) => VideoLlama.load({ llm: llmFile, projector: v } as never)],
+      ['VideoLlama.loadProjector path', (v) => VideoLlama.loadProjector(v as never)],
+      ['VideoLlama.loadProjector threads', (v) => VideoLlama.loadProjector(projectorFile, { threads: v } as never)],
+      ['encodeVideo input', (v) => projector.encodeVideo(v as never)],
+      ['encodeImage input', (v) => projector.encodeImage(v as never)],
+      ['encodeAudio input', (v) => projector.encodeAudio(v as never)],
+      ['encodeMedia input', (v) => projector.encodeMedia(v as never)],
+      ['encodeVideo frames', (v) => projector.encodeVideo(clip, { frames: v } as never)],
+      ['encodeAudio clips', (v) => projector.encodeAudio(wav, { clips: v } as never)],
+      ['encodeMedia signal', (v) => projector.encodeMedia(clip, { signal: v } as never)],
+      ['encodeAudio onProgress', (v) => projector.encodeAudio(wav, { onProgress: v } as never)],
+      ['convertCheckpoints(options)', (v) => convertCheckpoints(v as never)],
+      ['convertCheckpoints out', (v) => convertCheckpoints({ ...audioFiles, out: v } as never)],
+      ['convertCheckpoints imagebind', (v) => convertCheckpoints({ ...audioFiles, imagebind: v } as never)],
+      ['convertCheckpoints type', (v) => convertCheckpoints({ ...audioFiles, type: v } as never)],
+      ['convertCheckpoints heads', (v) => convertCheckpoints({ ...audioFiles, heads: v } as never)],
+      ['convertCheckpoints onProgress', (v) => convertCheckpoints({ ...audioFiles, onProgress: v } as never)],
+      ['Chat.send message', (v) => model.createChat().send(v as never)],
+      ['Chat.send media', (v) => model.createChat().send({ text: 'hi', media: [v] } as never)],
+      ['Chat.send temperature', (v) => model.createChat().send('hi', { temperature: v } as never)],
+      ['Chat.stream maxTokens', async (v) => { for await (const _ of model.createChat().stream('hi', { maxTokens: v } as never)); }],
+    ];
+    // Values a parameter legitimately accepts (a string path, a number of threads, …) are not cases.
+    const accepts = (call: string, value: unknown): boolean =>
+      (typeof value === 'string' && /llm|projector|path|input|message|out$|imagebind/.test(call)) ||
+      (value === 42 && /threads|frames|clips|maxTokens|temperature/.test(call)) ||
+      (typeof value === 'function' && /onProgress/.test(call)) ||
+      (value === true && /temperature/.test(call)) ||
+      (value === 1.5 && /temperature/.test(call)) ||
+      (Array.isArray(value) && value.length === 0 && /heads$/.test(call)) ||
+      (typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value) && /heads$|Chat.send message/.test(call));
+    let cases = 0;
+    const wrong: string[] = [];
+    for (const [call, run] of calls) {
+      for (const value of values) {
+        if (accepts(call, value)) continue;
+        cases++;
+        const error = await Promise.resolve().then(() => run(value)).then(() => undefined, (e: unknown) => e);
+        const ok = error instanceof VideoLlamaError && error.code === 'INVALID_ARGUMENT' && /^Expected .* but received /.test(error.message);
+        if (!ok) wrong.push(`${call} = ${typeof value === 'symbol' ? 'a symbol' : String(value)}: ${error === undefined ? 'accepted' : String(error)}`);
+      }
+    }
+    console.log(`wrong-typed arguments: ${cases} cases`);
+    expect(wrong).toEqual([]);
+    expect(fs.existsSync(audioFiles.out)).toBe(false);
+  });
+
+  it('abort and dispose at seeded moments during encodes: ABORTED / DISPOSED, and the objects go on working', async () => {
+    const random = uniformSource(5);
+    const methods = ['encodeVideo', 'encodeImage', 'encodeAudio', 'encodeMedia'] as const;
+    const run = (p: Projector, method: (typeof methods)[number], signal?: AbortSignal): Promise<unknown> =>
+      method === 'encodeAudio' ? p.encodeAudio(wav, { clips: 2, signal }) : p[method](clip, { frames: 2, clips: 2, signal });
+    for (let i = 0; i < 8; i++) {
+      const method = methods[i % methods.length]!;
+      const controller = new AbortController();
+      const pending = run(projector, method, controller.signal);
+      setTimeout(() => controller.abort(), pick(random, 300));
+      expect(['ok', 'ABORTED']).toContain(await outcome(`${method} aborted`, ['ABORTED'], () => pending));
+    }
+    expect((await projector.encodeVideo(clip, { frames: 2 })).tokens).toBe(projector.info.videoQueries);
+
+    for (let i = 0; i < 4; i++) {
+      const method = methods[i]!;
+      const doomed = await Projector.load(projectorFile, { threads: 1 });
+      const running = [run(doomed, method), run(doomed, 'encodeAudio')];
+      await new Promise((resolve) => setTimeout(resolve, pick(random, 300)));
+      await doomed.dispose();
+      // dispose waits for what was queued: those encodes still complete
+      for (const r of running) expect(await outcome(`${method} during dispose`, [], () => r)).toBe('ok');
+      for (const m of methods) expect(await outcome(`${m} after dispose`, ['DISPOSED'], () => run(doomed, m))).toBe('DISPOSED');
+    }
+  });
+
+  it('abort and dispose at seeded moments during chat generation: the chat continues, a disposed model throws DISPOSED', async () => {
+    const random = uniformSource(6);
+    const chat = model.createChat();
+    for (let i = 0; i < 6; i++) {
+      const controller = new AbortController();
+      const stopAfter = pick(random, 12);
+      let pieces = 0;
+      const streamed = outcome('stream aborted', ['ABORTED'], async () => {
+        for await (const _ of chat.stream(`tell me more, part ${i}`, { maxTokens: 40, temperature: 0, signal: controller.signal })) {
+          if (++pieces > stopAfter) controller.abort();
+        }
+      });
+      expect(['ok', 'ABORTED']).toContain(await streamed);
+      // Leaving a stream early stops it too.
+      for await (const _ of chat.stream('again', { maxTokens: 40 })) if (pick(random, 3) === 0) break;
+      expect(await chat.send('still there?', { maxTokens: 3, temperature: 0 })).toEqual(expect.any(String));
+    }
+
+    const embedding: MediaEmbedding = { kind: 'video', tokens: 2, dim: model.embeddingWidth, data: new Float32Array(2 * model.embeddingWidth) };
+    for (let i = 0; i < 4; i++) {
+      const doomed = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256 });
+      const doomedChat = doomed.createChat();
+      const replies = [
+        doomedChat.send({ text: 'hello', media: [embedding] }, { maxTokens: 100 }),
+        doomed.createChat().send('another', { maxTokens: 100 }),
+      ];
+      await new Promise((resolve) => setTimeout(resolve, pick(random, 20)));
+      await doomed.dispose();
+      for (const reply of replies) await outcome('chat during dispose', ['DISPOSED', 'ABORTED'], () => reply);
+      expect(await outcome('send after dispose', ['DISPOSED'], () => doomedChat.send('x'))).toBe('DISPOSED');
+      expect(await outcome('createChat after dispose', ['DISPOSED'], () => doomed.createChat())).toBe('DISPOSED');
+      expect(await outcome('tokenize after dispose', ['DISPOSED'], () => doomed.tokenize('x'))).toBe('DISPOSED');
+    }
+  });
+});
