@@ -13,6 +13,7 @@ import { abortedError, invalidArgument, throwIfAborted, VideoLlamaError, type Vi
 import { probeMedia, type MediaInput } from './media/index.js';
 import { validateMediaInput, validateSignal, withLocalFile } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
+import { checkGgufHeader } from './gguf/header-check.js';
 import { loadAddon } from './native.js';
 
 /**
@@ -234,6 +235,8 @@ export class Projector {
     }
     if (gpu !== undefined && typeof gpu !== 'boolean') throw invalidArgument('gpu', 'a boolean', gpu);
     if (!fs.existsSync(path)) throw new VideoLlamaError('FILE_NOT_FOUND', `projector file '${path}' does not exist`, { path });
+    // gguf.h only says "invalid"; this names the fault and its offset.
+    await checkGgufHeader(path, 'projector');
     const { AddonProjector } = loadAddon<ProjectorBinding>();
     const native = new AddonProjector(path, { threads, gpu });
     try {

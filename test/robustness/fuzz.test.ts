@@ -138,6 +138,34 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     expect(outcomes.filter((o) => o !== 'ok').length).toBeGreaterThan(outcomes.length / 2);
   });
 
+  it('a corrupt projector header is reported with its fault and byte offset, before native code reads it', async () => {
+    const bytes = fs.readFileSync(projectorFile);
+    const { fields, dataOffset } = ggufHeaderFields(bytes);
+    const first = (kind: GgufField['kind']): GgufField => fields.find((f) => f.kind === kind)!;
+    const set = (field: GgufField, value: bigint): Buffer => {
+      const copy = Buffer.from(bytes);
+      if (field.size === 8) copy.writeBigUInt64LE(value, field.offset);
+      else copy.writeUInt32LE(Number(value), field.offset);
+      return copy;
+    };
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['cut in the header', bytes.subarray(0, dataOffset - 100), /the file ends after \d+ bytes, inside the header \(truncated\)/],
+      ['2^32 tensors', set(first('tensor_count'), 1n << 32n), /the tensor count is 4294967296, but the \d+ bytes left hold at most \d+ .*\(at byte 8\)/],
+      ['a 2^62-byte key', set(first('key_length'), 1n << 62n), /length of metadata key 0 is \d+, more than any file holds \(at byte 24\)/],
+      ['an unknown value type', set(first('value_type'), 99n), /has unknown value type 99/],
+      ['7 dimensions', set(first('n_dims'), 7n), /has 7 dimensions, expected 1..4/],
+      ['an unknown tensor type', set(first('tensor_type'), 77n), /has type id 77, not one of/],
+      ['a tensor offset out of order', set(fields.filter((f) => f.kind === 'tensor_offset')[1]!, 64n), /has data offset 64, expected \d+/],
+    ];
+    for (const [name, variant, message] of cases) {
+      const error = await VideoLlama.loadProjector(write(variant, 'gguf')).then(() => undefined, (e: unknown) => e);
+      expect(error, name).toBeInstanceOf(VideoLlamaError);
+      expect((error as VideoLlamaError).code, name).toBe('INVALID_MODEL');
+      expect((error as VideoLlamaError).message, name).toMatch(/^The projector file .* is not a valid GGUF file: /);
+      expect((error as VideoLlamaError).message, name).toMatch(message);
+    }
+  });
+
   it('corrupt .pth checkpoints (zip records, pickle, truncation): INVALID_MODEL and the like, never a stray error', async () => {
     const random = uniformSource(3);
     const vision = { evaVit: checkpoint('eva_vit_g.pth'), blip2: checkpoint('blip2_pretrained.pth'), videoBranch: checkpoint('VL_finetuned.pth') };
