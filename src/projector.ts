@@ -175,6 +175,21 @@ function fromNative(error: unknown): VideoLlamaError {
     message, undefined, { cause: error });
 }
 
+/**
+ * Hyper-parameters ggml asserts on rather than reports (a negative or NaN layer-norm epsilon,
+ * a Q-Former without layers), checked before the native loader sees them.
+ */
+function checkHparamRanges(path: string, metadata: ReadonlyMap<string, number>): void {
+  for (const [key, value] of metadata) {
+    if (!key.startsWith('vl.')) continue;
+    const fault = /eps$/.test(key) && !(Number.isFinite(value) && value >= 0) ? 'a finite number >= 0'
+      : key.endsWith('.layers') && value < 1 ? 'at least 1' : undefined;
+    if (fault) {
+      throw new VideoLlamaError('INVALID_MODEL', `The projector file ${path} has ${key} = ${value}, expected ${fault}`, { path, key, found: value });
+    }
+  }
+}
+
 type Kind = MediaEmbedding['kind'];
 
 /** `encodeVideo`, `encodeImage`, `encodeAudio`: for error messages. */
@@ -236,7 +251,7 @@ export class Projector {
     if (gpu !== undefined && typeof gpu !== 'boolean') throw invalidArgument('gpu', 'a boolean', gpu);
     if (!fs.existsSync(path)) throw new VideoLlamaError('FILE_NOT_FOUND', `projector file '${path}' does not exist`, { path });
     // gguf.h only says "invalid"; this names the fault and its offset.
-    await checkGgufHeader(path, 'projector');
+    checkHparamRanges(path, await checkGgufHeader(path, 'projector'));
     const { AddonProjector } = loadAddon<ProjectorBinding>();
     const native = new AddonProjector(path, { threads, gpu });
     try {

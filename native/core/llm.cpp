@@ -1,6 +1,7 @@
 #include "core/llm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -122,6 +123,31 @@ void check_is_llm(const gguf_context* ctx, const std::string& path) {
   }
 }
 
+// libllama GGML_ASSERTs (aborting the process) on some out-of-range hyper-parameters instead of
+// failing the load: a block count outside 1..LLAMA_MAX_LAYERS (512 in llama-hparams.h) at load,
+// a negative or NaN norm epsilon at the first decode. Reject those here with the key and value.
+void check_hparams(const gguf_context* ctx, const std::string& arch, const std::string& path) {
+  constexpr uint32_t kMaxLayers = 512;
+  const std::string blocks_key = arch + ".block_count";
+  const int64_t blocks = gguf_find_key(ctx, blocks_key.c_str());
+  if (blocks >= 0 && gguf_get_kv_type(ctx, blocks) == GGUF_TYPE_UINT32) {
+    const uint32_t n = gguf_get_val_u32(ctx, blocks);
+    if (n < 1 || n > kMaxLayers) {
+      throw Error("INVALID_MODEL", path + " has " + blocks_key + " = " + std::to_string(n) + ", expected 1.." +
+                                       std::to_string(kMaxLayers));
+    }
+  }
+  for (const char* suffix : {".attention.layer_norm_rms_epsilon", ".attention.layer_norm_epsilon"}) {
+    const std::string key = arch + suffix;
+    const int64_t id = gguf_find_key(ctx, key.c_str());
+    if (id < 0 || gguf_get_kv_type(ctx, id) != GGUF_TYPE_FLOAT32) continue;
+    const float eps = gguf_get_val_f32(ctx, id);
+    if (!std::isfinite(eps) || eps < 0.0f) {
+      throw Error("INVALID_MODEL", path + " has " + key + " = " + std::to_string(eps) + ", expected a finite number >= 0");
+    }
+  }
+}
+
 TensorLocation locate_token_embd(const gguf_context* ctx) {
   const int64_t id = gguf_find_tensor(ctx, "token_embd.weight");
   const int64_t* ne = gguf_get_tensor_ne(ctx, id);
@@ -149,6 +175,7 @@ std::shared_ptr<Model> Model::load(const ModelParams& params) {
     throw Error("INVALID_MODEL", with_log(params.path + " is not a readable GGUF file (truncated or corrupt)", mark));
   }
   check_is_llm(meta.get(), params.path);
+  check_hparams(meta.get(), gguf_string(meta.get(), "general.architecture"), params.path);
 
   llama_model_params mp = llama_model_default_params();
   if (params.gpu_layers >= 0) mp.n_gpu_layers = params.gpu_layers;

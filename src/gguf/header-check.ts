@@ -85,6 +85,10 @@ class HeaderReader {
     await this.take(bytes);
   }
 
+  bytes(n: number): Promise<Buffer> {
+    return this.take(n);
+  }
+
   /** The next `n` bytes; a fault if the file ends first. */
   private async take(n: number): Promise<Buffer> {
     if (n > this.remaining) throw new HeaderFault(this.pos, `the file ends after ${this.size} bytes, inside the header (truncated)`);
@@ -101,8 +105,11 @@ class HeaderReader {
 }
 
 /** Reads one metadata value of `type`, checking nested types and counts. */
-async function readValue(reader: HeaderReader, type: number, key: string): Promise<void> {
-  if (type === STRING) return void (await reader.string(`the string of '${key}'`));
+async function readValue(reader: HeaderReader, type: number, key: string): Promise<number | undefined> {
+  if (type === STRING) {
+    await reader.string(`the string of '${key}'`);
+    return undefined;
+  }
   if (type === ARRAY) {
     const at = reader.pos;
     const elementType = await reader.u32();
@@ -110,12 +117,29 @@ async function readValue(reader: HeaderReader, type: number, key: string): Promi
       throw new HeaderFault(at, `'${key}' is an array of unknown type ${elementType}`);
     }
     const n = await reader.count(`the element count of '${key}'`, elementType === STRING ? 8 : FIXED_SIZES[elementType]!);
-    if (elementType !== STRING) return reader.skip(n * FIXED_SIZES[elementType]!);
-    for (let i = 0; i < n; i++) await reader.string(`element ${i} of '${key}'`);
-    return;
+    if (elementType !== STRING) await reader.skip(n * FIXED_SIZES[elementType]!);
+    else for (let i = 0; i < n; i++) await reader.string(`element ${i} of '${key}'`);
+    return undefined;
   }
   if (!(type in FIXED_SIZES)) throw new HeaderFault(reader.pos - 4, `'${key}' has unknown value type ${type}`);
-  await reader.skip(FIXED_SIZES[type]!);
+  return readScalar(reader, type);
+}
+
+/** A fixed-size value as a number (64-bit integers beyond 2^53 lose precision). */
+async function readScalar(reader: HeaderReader, type: number): Promise<number> {
+  const bytes = await reader.bytes(FIXED_SIZES[type]!);
+  switch (type) {
+    case 1: return bytes.readInt8(0);
+    case 2: return bytes.readUInt16LE(0);
+    case 3: return bytes.readInt16LE(0);
+    case 4: return bytes.readUInt32LE(0);
+    case 5: return bytes.readInt32LE(0);
+    case 6: return bytes.readFloatLE(0);
+    case 10: return Number(bytes.readBigUInt64LE(0));
+    case 11: return Number(bytes.readBigInt64LE(0));
+    case 12: return bytes.readDoubleLE(0);
+    default: return bytes[0]!; // u8, bool
+  }
 }
 
 /** `general.alignment`: a u32 power of two. */
@@ -153,7 +177,7 @@ async function readTensorInfo(reader: HeaderReader, index: number, state: Header
   state.nextOffset = offset + Math.ceil(bytes / state.alignment) * state.alignment;
 }
 
-async function walkHeader(reader: HeaderReader): Promise<void> {
+async function walkHeader(reader: HeaderReader): Promise<Map<string, number>> {
   const magic = await reader.u32();
   if (magic !== 0x46554747) throw new HeaderFault(0, 'it does not start with "GGUF"');
   const version = await reader.u32();
@@ -162,25 +186,28 @@ async function walkHeader(reader: HeaderReader): Promise<void> {
   const kvs = await reader.count('the metadata count', MIN_KV_BYTES);
   const state: HeaderState = { alignment: DEFAULT_ALIGNMENT, nextOffset: 0, names: new Set() };
   const keys = new Set<string>();
+  const scalars = new Map<string, number>();
   for (let i = 0; i < kvs; i++) {
     const key = await reader.string(`metadata key ${i}`);
     if (keys.has(key)) throw new HeaderFault(reader.pos, `metadata key '${key}' appears twice`);
     keys.add(key);
     const type = await reader.u32();
     if (key === 'general.alignment') state.alignment = await readAlignment(reader, type);
-    else await readValue(reader, type, key);
+    const value = key === 'general.alignment' ? state.alignment : await readValue(reader, type, key);
+    if (value !== undefined) scalars.set(key, value);
   }
   for (let i = 0; i < tensors; i++) await readTensorInfo(reader, i, state);
+  return scalars;
 }
 
 /**
  * Rejects with INVALID_MODEL, naming the fault and its byte offset, when `file`'s GGUF header
  * is malformed: bad magic or version, counts or lengths larger than the file, unknown value
  * or tensor types, duplicate keys or tensor names, impossible tensor shapes, tensor offsets out
- * of order, or a header cut short. FILE_NOT_FOUND when it cannot be
- * opened.
+ * of order, or a header cut short. FILE_NOT_FOUND when it cannot be opened. Resolves to the
+ * metadata's numeric and boolean values by key (strings and arrays are checked, not kept).
  */
-export async function checkGgufHeader(file: string, what: string): Promise<void> {
+export async function checkGgufHeader(file: string, what: string): Promise<Map<string, number>> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, 'r');
@@ -189,7 +216,7 @@ export async function checkGgufHeader(file: string, what: string): Promise<void>
   }
   try {
     const { size } = await handle.stat();
-    await walkHeader(new HeaderReader(handle, size));
+    return await walkHeader(new HeaderReader(handle, size));
   } catch (error) {
     if (!(error instanceof HeaderFault)) throw error;
     throw new VideoLlamaError('INVALID_MODEL', `The ${what} file ${file} is not a valid GGUF file: ${error.message} (at byte ${error.at})`,

@@ -14,7 +14,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   convertCheckpoints, Projector, VideoLlama, VideoLlamaError, type MediaEmbedding, type VideoLlamaErrorCode,
 } from '../../src/index.js';
-import { ggufHeaderFields, pick, uniformSource, withHostileField, withRandomBytes, type GgufField } from '../support/corrupt.js';
+import {
+  ggufHeaderFields, pick, uniformSource, withFieldValue, withHostileField, withRandomBytes, type GgufField,
+} from '../support/corrupt.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
 import { convertFixture, tempDir } from '../support/projector-files.js';
 import { tinyLlamaFile } from '../support/tiny-llama.js';
@@ -79,6 +81,14 @@ function ggufVariants(bytes: Uint8Array, seed: number): Variant[] {
   return variants;
 }
 
+/** A copy of a GGUF with the scalar metadata value of `key` set to `value`. */
+function withKey(bytes: Uint8Array, key: string, value: bigint): Buffer {
+  const at = Buffer.from(bytes).indexOf(key) + key.length + 4; // after the key and its value type
+  const field = ggufHeaderFields(bytes).fields.find((f) => f.kind === 'scalar' && f.offset === at);
+  if (!field) throw new Error(`no scalar key ${key}`);
+  return withFieldValue(bytes, field, value);
+}
+
 describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a VideoLlamaError', () => {
   const dir = tempDir('video-llama-fuzz-');
   const clip = fixture(TINY_A, 'inputs/clip.mp4');
@@ -138,16 +148,44 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     expect(outcomes.filter((o) => o !== 'ok').length).toBeGreaterThan(outcomes.length / 2);
   });
 
+  it('every numeric hyper-parameter set to 0, 2^31 or all ones (NaN as f32): an error naming the key, never a native assert', async () => {
+    // Found by this sweep: libllama aborts the process on llama.block_count = 0 or > 512 and on
+    // a NaN norm epsilon, ggml on a projector's NaN epsilon or a Q-Former with 0 layers.
+    const outcomes: Outcome[] = [];
+    const sweep = async (file: string, load: (variant: string) => Promise<void>, allowed: VideoLlamaErrorCode[]): Promise<void> => {
+      const bytes = fs.readFileSync(file);
+      for (const field of ggufHeaderFields(bytes).fields.filter((f) => f.kind === 'scalar')) {
+        for (const value of [0n, 0x8000_0000n, 0xffff_ffff_ffff_ffffn]) {
+          const variant = write(withFieldValue(bytes, field, value), 'gguf');
+          outcomes.push(await outcome(`${path.basename(file)} value at ${field.offset} = ${value}`, allowed, () => load(variant)));
+        }
+      }
+    };
+    await sweep(llmFile, async (variant) => {
+      await using loaded = await VideoLlama.load({ llm: variant, threads: 1, contextSize: 64 });
+      await loaded.createChat().send('hello', { maxTokens: 2, temperature: 0 });
+    }, ['INVALID_MODEL']);
+    await sweep(projectorFile, async (variant) => {
+      await using loaded = await VideoLlama.loadProjector(variant, { threads: 1 });
+      const { imageSize: s, melBins, targetFrames } = loaded.info;
+      if (loaded.info.hasVision) await loaded.encodeImage({ tensor: new Float32Array(3 * s * s), shape: [3, s, s] });
+      if (loaded.info.hasAudio) await loaded.encodeAudio({ tensor: new Float32Array(melBins * targetFrames), shape: [1, 1, melBins, targetFrames] });
+    }, ['INVALID_MODEL', 'MISSING_TENSOR', 'TENSOR_SHAPE']);
+    console.log('hyper-parameter sweep:', tally(outcomes));
+
+    const llmBytes = fs.readFileSync(llmFile);
+    const llmError = await VideoLlama.load({ llm: write(withKey(llmBytes, 'llama.block_count', 0n), 'gguf') }).catch((e: unknown) => e);
+    expect(llmError).toMatchObject({ code: 'INVALID_MODEL', message: expect.stringMatching(/has llama.block_count = 0, expected 1..512$/) });
+    const projectorBytes = fs.readFileSync(projectorFile);
+    const projectorError = await VideoLlama.loadProjector(write(withKey(projectorBytes, 'vl.qformer.eps', 0xffff_ffffn), 'gguf')).catch((e: unknown) => e);
+    expect(projectorError).toMatchObject({ code: 'INVALID_MODEL', message: expect.stringMatching(/has vl.qformer.eps = NaN, expected a finite number >= 0$/) });
+  });
+
   it('a corrupt projector header is reported with its fault and byte offset, before native code reads it', async () => {
     const bytes = fs.readFileSync(projectorFile);
     const { fields, dataOffset } = ggufHeaderFields(bytes);
     const first = (kind: GgufField['kind']): GgufField => fields.find((f) => f.kind === kind)!;
-    const set = (field: GgufField, value: bigint): Buffer => {
-      const copy = Buffer.from(bytes);
-      if (field.size === 8) copy.writeBigUInt64LE(value, field.offset);
-      else copy.writeUInt32LE(Number(value), field.offset);
-      return copy;
-    };
+    const set = (field: GgufField, value: bigint): Buffer => withFieldValue(bytes, field, value);
     const cases: [string, Uint8Array, RegExp][] = [
       ['cut in the header', bytes.subarray(0, dataOffset - 100), /the file ends after \d+ bytes, inside the header \(truncated\)/],
       ['2^32 tensors', set(first('tensor_count'), 1n << 32n), /the tensor count is 4294967296, but the \d+ bytes left hold at most \d+ .*\(at byte 8\)/],

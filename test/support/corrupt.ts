@@ -86,13 +86,17 @@ export function ggufHeaderFields(bytes: Uint8Array): { fields: GgufField[]; data
 /** Values that break readers: all ones, sign bits, just past 32 bits, zero, one. */
 const HOSTILE_VALUES = [0xffff_ffff_ffff_ffffn, 0x7fff_ffff_ffff_ffffn, 0x1_0000_0000n, 0xffff_ffffn, 0x8000_0000n, 1n << 40n, 0n, 1n];
 
-/** A copy of `bytes` with `field` set to a hostile value. */
-export function withHostileField(bytes: Uint8Array, field: GgufField, random: () => number): Buffer {
+/** A copy of `bytes` with `field` set to `value` (its low bytes, for fields under 8 bytes). */
+export function withFieldValue(bytes: Uint8Array, field: GgufField, value: bigint): Buffer {
   const copy = Buffer.from(bytes);
-  const value = HOSTILE_VALUES[pick(random, HOSTILE_VALUES.length)]!;
   if (field.size === 8) copy.writeBigUInt64LE(value, field.offset);
   else copy.writeUIntLE(Number(value & ((1n << BigInt(8 * field.size)) - 1n)), field.offset, field.size);
   return copy;
+}
+
+/** A copy of `bytes` with `field` set to a hostile value. */
+export function withHostileField(bytes: Uint8Array, field: GgufField, random: () => number): Buffer {
+  return withFieldValue(bytes, field, HOSTILE_VALUES[pick(random, HOSTILE_VALUES.length)]!);
 }
 
 /** A copy of `bytes` with `count` random bytes in [start, end) replaced by random values. */
