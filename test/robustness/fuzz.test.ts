@@ -318,6 +318,38 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     expect(fs.existsSync(audioFiles.out)).toBe(false);
   });
 
+  it('non-finite and extreme values, odd views and detached buffers: a result or INVALID_ARGUMENT / CONTEXT_OVERFLOW', async () => {
+    const width = model.embeddingWidth;
+    const filled = (value: number, tokens = 4): MediaEmbedding => ({ kind: 'video', tokens, dim: width, data: new Float32Array(tokens * width).fill(value) });
+    const s = projector.info.imageSize;
+    const frame = (): Float32Array => new Float32Array(3 * s * s);
+    const detached = (): Float32Array => {
+      const tensor = frame();
+      structuredClone(tensor.buffer, { transfer: [tensor.buffer] });
+      return tensor;
+    };
+    const cases: [string, VideoLlamaErrorCode[], () => Promise<unknown>][] = [
+      ['NaN embedding, greedy', [], () => model.createChat().send({ text: 'x', media: [filled(NaN)] }, { maxTokens: 3, temperature: 0 })],
+      ['infinite embedding, sampled', [], () => model.createChat().send({ text: 'x', media: [filled(Infinity)] }, { maxTokens: 3, temperature: 0.8, topK: 5 })],
+      ['3e38 embedding with a repeat penalty', [], () => model.createChat().send({ text: 'x', media: [filled(3e38)] }, { maxTokens: 3, repeatPenalty: 1.3 })],
+      ['an embedding longer than the context', ['CONTEXT_OVERFLOW'], () => model.createChat().send({ text: 'x', media: [filled(0, model.contextSize + 1)] })],
+      ['lone surrogates and NUL in the text', [], () => model.createChat().send('\ud800 \udfff \u0000 é', { maxTokens: 3 })],
+      ['token id -2^31', ['INVALID_ARGUMENT'], () => model.nextTokenLogits([new Int32Array([-(2 ** 31)])])],
+      ['token ids past the vocabulary', ['INVALID_ARGUMENT'], () => model.tokenEmbeddings([model.vocabularySize])],
+      ['NaN PCM', [], () => projector.encodeAudio(new Float32Array(32_000).fill(NaN), { clips: 1 })],
+      ['10 samples of PCM', ['INVALID_ARGUMENT'], () => projector.encodeAudio(new Float32Array(10))],
+      ['a NaN tensor', [], () => projector.encodeImage({ tensor: frame().fill(NaN), shape: [3, s, s] })],
+      ['a tensor that is a view into a larger buffer', [], () => projector.encodeImage({ tensor: new Float32Array(3 * s * s + 7).subarray(7), shape: [3, s, s] })],
+      ['a detached tensor', ['INVALID_ARGUMENT'], () => projector.encodeImage({ tensor: detached(), shape: [3, s, s] })],
+      ['1e9 × 1e9 RGB frames', ['INVALID_ARGUMENT'], () => projector.encodeVideo({ rgb: new Uint8Array(12), width: 1e9, height: 1e9, frames: 1 })],
+      ['a 1 × 1 RGB image', [], () => projector.encodeImage({ rgb: new Uint8Array(3), width: 1, height: 1, frames: 1 })],
+    ];
+    for (const [name, allowed, run] of cases) {
+      const ended = await outcome(name, allowed, run);
+      expect(allowed.length === 0 ? ended === 'ok' : allowed.includes(ended as VideoLlamaErrorCode), `${name} ended with ${ended}`).toBe(true);
+    }
+  });
+
   it('abort and dispose at seeded moments during encodes: ABORTED / DISPOSED, and the objects go on working', async () => {
     const random = uniformSource(5);
     const methods = ['encodeVideo', 'encodeImage', 'encodeAudio', 'encodeMedia'] as const;
