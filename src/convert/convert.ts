@@ -95,10 +95,10 @@ const AUDIO_FILES = [['imagebind', 'imagebind'], ['audioBranch', 'audio-branch']
  * Converts the original Video-LLaMA checkpoints into one projector GGUF holding the vision
  * branch, the audio branch, or both (what `video-llama convert` does; docs/converting.md).
  * Every size is read from the checkpoints. Rejects with INVALID_ARGUMENT (bad options: an
- * incomplete group of files, an unknown type, a head count that does not divide a width),
- * FILE_NOT_FOUND, INVALID_MODEL (not a `torch.save` archive, or not Video-LLaMA's layout),
- * UNSAFE_CHECKPOINT, MISSING_TENSOR, TENSOR_SHAPE or ABORTED; a failed conversion leaves no
- * partial file.
+ * incomplete group of files, an unknown type, a head count that does not divide a width, an
+ * `out` that is a folder, an input or in a missing folder), FILE_NOT_FOUND, INVALID_MODEL (not
+ * a `torch.save` archive, or not Video-LLaMA's layout), UNSAFE_CHECKPOINT, MISSING_TENSOR,
+ * TENSOR_SHAPE, WRITE_FAILED (disk full) or ABORTED; a failed conversion leaves no partial file.
  *
  * @example
  * ```ts
@@ -113,6 +113,7 @@ const AUDIO_FILES = [['imagebind', 'imagebind'], ['audioBranch', 'audio-branch']
 export async function convertCheckpoints(options: ConvertOptions): Promise<ConvertReport> {
   const started = performance.now();
   const { type, branches } = validateOptions(options);
+  await checkOutputPath(options);
   throwIfAborted(options.signal, 'convert');
   const files = await openAll(options);
   try {
@@ -249,7 +250,23 @@ function addTensors(writer: GgufWriter, plan: readonly PlannedTensor[], options:
   });
 }
 
-/** Writes to `<out>.partial` and renames, so `out` is never a half-written file. Returns its size. */
+/** `out` must name a file (not a folder, not one of the inputs) in an existing, writable folder. */
+async function checkOutputPath(options: ConvertOptions): Promise<void> {
+  const out = path.resolve(options.out);
+  const expected = 'the path of a new file in an existing, writable folder, other than the inputs';
+  const inputs = [...VISION_FILES, ...AUDIO_FILES].map(([role]) => options[role]).filter((f) => f !== undefined);
+  if (inputs.some((input) => path.resolve(input) === out)) throw invalidArgument('out', `${expected} (it is an input)`, options.out);
+  const isDirectory = await fs.stat(out).then((s) => s.isDirectory(), () => false);
+  if (isDirectory) throw invalidArgument('out', `${expected} (it is a folder)`, options.out);
+  await fs.access(path.dirname(out), fs.constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+    throw invalidArgument('out', `${expected} (${path.dirname(out)}: ${error.code})`, options.out);
+  });
+}
+
+/**
+ * Writes to `<out>.partial` and renames, so `out` is never a half-written file. Returns its
+ * size. A failed write (disk full, permissions) is WRITE_FAILED.
+ */
 async function writeAtomically(writer: GgufWriter, out: string, signal: AbortSignal | undefined): Promise<number> {
   const partial = `${out}.partial`;
   try {
@@ -258,7 +275,8 @@ async function writeAtomically(writer: GgufWriter, out: string, signal: AbortSig
     await fs.rename(partial, out);
   } catch (error) {
     await fs.rm(partial, { force: true });
-    throw error;
+    if (error instanceof VideoLlamaError || !(error as NodeJS.ErrnoException).code) throw error;
+    throw new VideoLlamaError('WRITE_FAILED', `could not write ${out}: ${(error as Error).message}`, { out }, { cause: error });
   }
   return (await fs.stat(out)).size;
 }

@@ -235,6 +235,29 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     expect(fs.readdirSync(dir).filter((name) => name.includes('converted.gguf') && name !== 'converted.gguf')).toEqual([]);
   });
 
+  it('unusable conversion paths: a folder, a missing folder, an input as the output, an unwritable place', async () => {
+    const audioBranch = path.join(dir, 'audio-branch.pth');
+    fs.copyFileSync(checkpoint('AL_finetuned.pth'), audioBranch);
+    const before = fs.readFileSync(audioBranch);
+    const convert = (paths: { imagebind?: string; audioBranch?: string; out: string }): Promise<unknown> =>
+      convertCheckpoints({ imagebind: checkpoint('imagebind_huge.pth'), audioBranch, ...paths });
+    const cases: [string, VideoLlamaErrorCode[], RegExp, () => Promise<unknown>][] = [
+      ['out is a folder', ['INVALID_ARGUMENT'], /\(it is a folder\) for out/, () => convert({ out: dir })],
+      ['out in a missing folder', ['INVALID_ARGUMENT'], /\(.*no-such-folder: ENOENT\) for out/, () => convert({ out: path.join(dir, 'no-such-folder', 'p.gguf') })],
+      ['out is an input', ['INVALID_ARGUMENT'], /\(it is an input\) for out/, () => convert({ out: audioBranch })],
+      ['an input is a folder', ['FILE_NOT_FOUND'], /is not a file/, () => convert({ imagebind: dir, out: path.join(dir, 'p.gguf') })],
+      // writable for root (the write fails), not for others (rejected up front)
+      ['out in /proc', ['WRITE_FAILED', 'INVALID_ARGUMENT'], /proc/, () => convert({ out: '/proc/projector.gguf' })],
+    ];
+    for (const [name, allowed, message, run] of cases) {
+      const error = await run().then(() => undefined, (e: unknown) => e);
+      expect(error, name).toBeInstanceOf(VideoLlamaError);
+      expect(allowed, `${name}: ${(error as Error).message}`).toContain((error as VideoLlamaError).code);
+      expect((error as Error).message, name).toMatch(message);
+    }
+    expect(fs.readFileSync(audioBranch).equals(before)).toBe(true);
+  });
+
   it('corrupt media (cut, bytes replaced, empty, text, a broken PNG) through every encode method', async () => {
     const random = uniformSource(4);
     const bytes = fs.readFileSync(clip);
