@@ -230,8 +230,9 @@ export class Projector {
   /**
    * Loads a projector GGUF (`video-llama convert`; docs/projector-format.md) without blocking
    * the event loop. Throws INVALID_ARGUMENT for a bad path or options; rejects with
-   * FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated), MISSING_TENSOR, TENSOR_SHAPE or
-   * NATIVE (the addon failed, e.g. out of memory).
+   * FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated, a corrupt header — the message
+   * names the fault and its byte offset — or impossible hyper-parameters such as a NaN
+   * epsilon), MISSING_TENSOR, TENSOR_SHAPE or NATIVE (the addon failed, e.g. out of memory).
    *
    * @example
    * ```ts
