@@ -183,7 +183,8 @@ describe('a one-hour file', () => {
     const started = performance.now();
     const pending = loadAudioFbank(media.hour, { signal: controller.signal, maxBufferedBytes: 0 });
     setTimeout(() => controller.abort(), 100);
-    await expectCode(pending, 'ABORTED', /decoding audio was aborted/);
+    // On a loaded machine the 100 ms can still fall in the probing pass; either stage must stop.
+    await expectCode(pending, 'ABORTED', /(probing|decoding audio) was aborted/);
     expect(performance.now() - started).toBeLessThan(2_000);
     // the rejection comes after ffmpeg exited: no process is left decoding this file
     expect(() => execFileSync('pgrep', ['-f', media.hour])).toThrow();
