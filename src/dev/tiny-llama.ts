@@ -31,6 +31,21 @@ export interface TinyLlamaOptions {
   weightType?: GgmlType;
   /** Type of `token_embd.weight` (quantized in most released GGUFs); default `'f32'`. */
   tokenEmbeddingType?: GgmlType;
+  /** Type of `output.weight`; default `'f32'`. */
+  outputType?: GgmlType;
+  /**
+   * Tokens in the vocabulary: the tiny vocabulary padded with never-matched pieces `[pad<i>]`
+   * (e.g. 32000, LLaMA's, so that the output layer and sampling cost what they do in a real
+   * model); default the tiny vocabulary's own size. Smaller than it: RangeError.
+   */
+  vocabularySize?: number;
+  /**
+   * Build every matrix from a pool of {@link POOL_ROWS} random rows, quantized once and copied
+   * in a pseudo-random order, instead of drawing every value: a 7B-shaped file then takes about
+   * as long as writing it. Values keep their scale (no NaN/inf); only their independence is
+   * lost, which speed and memory measurements cannot see. Default false.
+   */
+  pooledWeights?: boolean;
   /** `tokenizer.chat_template` to store (e.g. a LLaMA-2 chat template); default none. */
   chatTemplate?: string;
 }
@@ -38,6 +53,8 @@ export interface TinyLlamaOptions {
 const RMS_EPS = 1e-5;
 /** Bumped whenever the generated file changes for the same options, to invalidate caches. */
 const GENERATOR_VERSION = 1;
+/** Distinct random rows per (row length, type, scale) when {@link TinyLlamaOptions.pooledWeights} is on. */
+export const POOL_ROWS = 512;
 
 /** GGUF `tokenizer.ggml.token_type` values (llama.h `enum llama_token_type`). */
 const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, BYTE: 6 } as const;
@@ -81,7 +98,7 @@ function prefixes(piece: string): string[] {
  * and the prefix chains of {@link WORDS} and {@link INNER_PIECES}. Scores fall with the id,
  * as in SentencePiece models converted to GGUF.
  */
-export function tinyLlamaVocabulary(): Vocabulary {
+export function tinyLlamaVocabulary(size?: number): Vocabulary {
   const tokens = ['<unk>', '<s>', '</s>'];
   const types: number[] = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL];
   for (let b = 0; b < 256; b++) {
@@ -95,11 +112,21 @@ export function tinyLlamaVocabulary(): Vocabulary {
     tokens.push(piece);
     types.push(TokenType.NORMAL);
   }
+  if (size !== undefined && size < tokens.length) throw new RangeError(`vocabularySize ${size} is below the tiny vocabulary's ${tokens.length} tokens`);
+  // "[p" is no piece, so SentencePiece's merges can never build a padding piece from text.
+  for (let i = 0; tokens.length < (size ?? 0); i++) {
+    tokens.push(`[pad${i}]`);
+    types.push(TokenType.NORMAL);
+  }
   const scores = tokens.map((_, id) => (types[id] === TokenType.NORMAL ? -id : 0));
   return { tokens, scores, types };
 }
 
-function resolve(options: TinyLlamaOptions): Required<Omit<TinyLlamaOptions, 'chatTemplate'>> & Pick<TinyLlamaOptions, 'chatTemplate'> {
+type ResolvedOptions = Required<Omit<TinyLlamaOptions, 'chatTemplate' | 'vocabularySize' | 'outputType' | 'pooledWeights'>> &
+  Pick<TinyLlamaOptions, 'chatTemplate' | 'vocabularySize' | 'outputType' | 'pooledWeights'>;
+
+/** The options with their defaults; the new options stay absent when unset, so older cache keys still hold. */
+function resolve(options: TinyLlamaOptions): ResolvedOptions {
   const heads = options.heads ?? 6;
   return {
     embeddingWidth: options.embeddingWidth ?? 96,
@@ -112,6 +139,48 @@ function resolve(options: TinyLlamaOptions): Required<Omit<TinyLlamaOptions, 'ch
     weightType: options.weightType ?? 'f32',
     tokenEmbeddingType: options.tokenEmbeddingType ?? 'f32',
     chatTemplate: options.chatTemplate,
+    vocabularySize: options.vocabularySize,
+    outputType: options.outputType,
+    pooledWeights: options.pooledWeights,
+  };
+}
+
+/** Makes the bytes of a random matrix: `rows` rows of `rowLength` values of standard deviation `std`, as `type`. */
+type MatrixSource = (rowLength: number, rows: number, type: GgmlType, std: number) => Uint8Array;
+
+/** Every value drawn from `normal`, in file order. */
+function drawnMatrices(normal: () => number): MatrixSource {
+  return (rowLength, rows, type, std) => quantizeRows(randomMatrix(normal, rowLength * rows, std), rowLength, type);
+}
+
+/**
+ * Rows copied from pools of {@link POOL_ROWS} drawn rows (one pool per row length, type and
+ * scale), picked by a xorshift generator: fast enough for billions of weights.
+ */
+function pooledMatrices(normal: () => number, seed: number): MatrixSource {
+  const pools = new Map<string, Uint8Array>();
+  let state = (seed * 2654435761) >>> 0 || 1;
+  const nextRow = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state % POOL_ROWS;
+  };
+  return (rowLength, rows, type, std) => {
+    const key = `${rowLength}/${type}/${std}`;
+    let pool = pools.get(key);
+    if (!pool) {
+      pool = quantizeRows(randomMatrix(normal, rowLength * POOL_ROWS, std), rowLength, type);
+      pools.set(key, pool);
+    }
+    const rowBytes = pool.byteLength / POOL_ROWS;
+    const out = new Uint8Array(rowBytes * rows);
+    for (let r = 0; r < rows; r++) {
+      const from = nextRow() * rowBytes;
+      out.set(pool.subarray(from, from + rowBytes), r * rowBytes);
+    }
+    return out;
   };
 }
 
@@ -132,9 +201,10 @@ export async function writeTinyLlama(file: string, options: TinyLlamaOptions = {
     throw new RangeError(`embeddingWidth ${E}, heads ${o.heads} and kvHeads ${o.kvHeads} do not divide evenly`);
   }
   const kvWidth = headSize * o.kvHeads;
-  const vocab = tinyLlamaVocabulary();
+  const vocab = tinyLlamaVocabulary(o.vocabularySize);
   const V = vocab.tokens.length;
   const normal = normalSource(o.seed);
+  const random = o.pooledWeights ? pooledMatrices(normal, o.seed) : drawnMatrices(normal);
   const writer = new GgufWriter();
   const u32 = (value: number) => ({ type: 'u32', value }) as const;
 
@@ -162,10 +232,9 @@ export async function writeTinyLlama(file: string, options: TinyLlamaOptions = {
 
   // Tensors are drawn in file order from one PRNG stream, so the file is a function of the options.
   const ones = (n: number) => () => f32Bytes(new Float32Array(n).fill(1));
-  const matrix = (rowLength: number, rows: number, type: GgmlType) => () =>
-    quantizeRows(randomMatrix(normal, rowLength * rows, 1 / Math.sqrt(rowLength)), rowLength, type);
+  const matrix = (rowLength: number, rows: number, type: GgmlType) => () => random(rowLength, rows, type, 1 / Math.sqrt(rowLength));
 
-  writer.addTensor('token_embd.weight', [E, V], o.tokenEmbeddingType, () => quantizeRows(randomMatrix(normal, E * V, 1), E, o.tokenEmbeddingType));
+  writer.addTensor('token_embd.weight', [E, V], o.tokenEmbeddingType, () => random(E, V, o.tokenEmbeddingType, 1));
   for (let i = 0; i < o.layers; i++) {
     const blk = `blk.${i}`;
     writer
@@ -180,13 +249,15 @@ export async function writeTinyLlama(file: string, options: TinyLlamaOptions = {
       .addTensor(`${blk}.ffn_down.weight`, [o.feedForwardWidth, E], o.weightType, matrix(o.feedForwardWidth, E, o.weightType));
   }
   writer.addTensor('output_norm.weight', [E], 'f32', ones(E));
-  writer.addTensor('output.weight', [E, V], 'f32', () => {
+  const outputType = o.outputType ?? 'f32';
+  writer.addTensor('output.weight', [E, V], outputType, () => {
     // Logits with a standard deviation of ~3 make greedy replies varied rather than flat. The
-    // end-of-sequence row is zero, so random replies run to maxTokens instead of stopping at
-    // a random point (tests of stopping use stop strings or maxTokens).
-    const out = randomMatrix(normal, E * V, 3 / Math.sqrt(E));
-    out.fill(0, 2 * E, 3 * E);
-    return f32Bytes(out);
+    // end-of-sequence row (id 2) is zero, so random replies run to maxTokens instead of
+    // stopping at a random point (tests of stopping use stop strings or maxTokens).
+    const out = random(E, V, outputType, 3 / Math.sqrt(E));
+    const rowBytes = out.byteLength / V;
+    out.set(quantizeRows(new Float32Array(E), E, outputType), 2 * rowBytes);
+    return out;
   });
   await writer.write(file);
 }

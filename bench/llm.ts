@@ -1,0 +1,361 @@
+/**
+ * The LLM half of the performance goals: prefill, soft-prompt prefill and decode speed of our
+ * chat against node-llama-cpp's own on the same GGUF and settings, in the same process with the
+ * runs interleaved; time to first token after `chat.send` with an encoded video; peak RSS of
+ * encode + chat against the bytes in use; RSS over 100 consecutive encodes.
+ *
+ *   npm run bench:llm -- [--shape 7b|3b|1b|tiny] [--reps 3] [--prompt 512] [--generate 128]
+ *                        [--threads N] [--context 2048] [--batch 512] [--no-memory]
+ *
+ * The model is a LLaMA-shaped GGUF with random weights (q4_K matrices, q6_K output), generated
+ * once into `.cache/`. Prints the machine, the command and the numbers (medians) as Markdown.
+ * Not part of `npm test`.
+ */
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { getLlama, type LlamaContextSequence, type Token } from 'node-llama-cpp';
+
+import { cachedRandomProjector, tinyProjector } from '../src/dev/random-projector.js';
+import { cachedTinyLlama, type TinyLlamaOptions } from '../src/dev/tiny-llama.js';
+import { VideoLlama, type MediaEmbedding } from '../src/index.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CACHE_DIR = path.join(repoRoot, '.cache');
+
+/** LLaMA shapes (width, blocks, heads, feed-forward); matrices are q4_K, so widths are multiples of 256. */
+const SHAPES: Record<string, TinyLlamaOptions> = {
+  '7b': { embeddingWidth: 4096, layers: 32, heads: 32, feedForwardWidth: 11008 },
+  '3b': { embeddingWidth: 2560, layers: 32, heads: 20, feedForwardWidth: 6912 },
+  '1b': { embeddingWidth: 2048, layers: 22, heads: 16, feedForwardWidth: 5632 },
+  tiny: { embeddingWidth: 256, layers: 2, heads: 4, feedForwardWidth: 512 },
+};
+
+const { values: args } = parseArgs({
+  options: {
+    shape: { type: 'string', default: '7b' },
+    reps: { type: 'string', default: '3' },
+    prompt: { type: 'string', default: '512' },
+    generate: { type: 'string', default: '128' },
+    threads: { type: 'string', default: String(os.availableParallelism()) },
+    context: { type: 'string', default: '2048' },
+    batch: { type: 'string', default: '512' },
+    'no-memory': { type: 'boolean', default: false },
+    child: { type: 'string' },
+  },
+});
+
+const shape = SHAPES[args.shape!];
+if (!shape) throw new Error(`--shape must be one of ${Object.keys(SHAPES).join(', ')}`);
+const REPS = Number(args.reps);
+const PROMPT = Number(args.prompt);
+const GENERATE = Number(args.generate);
+const THREADS = Number(args.threads);
+const CONTEXT = Number(args.context);
+const BATCH = Number(args.batch);
+/** Video-LLaMA's video branch: 32 query vectors per clip of frames; 8 of them make a 256-vector soft prompt. */
+const SOFT_VECTORS = 256;
+const ENCODE_CALLS = 100;
+/** Words of the chat message the decode runs after (the prompt is a little longer: the template). */
+const DECODE_PROMPT = 64;
+
+const MODEL_OPTIONS: TinyLlamaOptions = {
+  ...shape, vocabularySize: 32000, weightType: 'q4_K', tokenEmbeddingType: 'q4_K', outputType: 'q6_K', pooledWeights: true,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const fmt = (x: number, digits = 1) => x.toFixed(digits);
+const mib = (bytes: number) => bytes / 2 ** 20;
+
+/** A seeded xorshift stream of integers in [lo, hi). */
+function integers(seed: number, lo: number, hi: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return lo + (s % (hi - lo));
+  };
+}
+
+/** `n` token ids that are plain pieces (not BOS/EOS/unknown), different for each seed. */
+function randomTokens(n: number, seed: number, vocabularySize: number): number[] {
+  const next = integers(seed, 3, vocabularySize);
+  return Array.from({ length: n }, next);
+}
+
+/** Vectors of the scale of LLaMA's input embeddings (std ~0.02): what a projector hands the LLM. */
+function randomEmbedding(tokens: number, dim: number, seed: number): MediaEmbedding {
+  const next = integers(seed, 0, 2 ** 20);
+  const data = new Float32Array(tokens * dim);
+  for (let i = 0; i < data.length; i++) data[i] = ((next() / 2 ** 20) - 0.5) * 0.07;
+  return { kind: 'video', tokens, dim, data };
+}
+
+/** VmRSS and VmHWM of this process, in bytes. */
+function rss(): { current: number; peak: number } {
+  const status = fs.readFileSync('/proc/self/status', 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) * 1024;
+  return { current: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+function machine(): string[] {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const field = (key: string) => new RegExp(`^${key}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1] ?? '?';
+  const flags = field('flags').split(' ');
+  const simd = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16'].filter((f) => flags.includes(f)).join(' ');
+  let commit = '?';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  } catch { /* not a git checkout */ }
+  return [
+    `CPU: ${field('model name')}, family ${field('cpu family')} model ${field('model')}, ${os.availableParallelism()} logical cores, ${simd}`,
+    `Memory: ${fmt(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; ${os.type()} ${os.release()}; commit ${commit}`,
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two engines, behind one shape
+
+interface Engine {
+  name: string;
+  /** Evaluates `tokens` from an empty cache; returns milliseconds. */
+  prefill(tokens: number[]): Promise<number>;
+  /** Evaluates a prompt of `promptLength` items, then generates `n` tokens greedily; returns decode tokens/s. */
+  decode(promptLength: number, n: number, seed: number): Promise<number>;
+}
+
+function ours(model: VideoLlama): Engine & { softPrefill(tokens: number[], media: MediaEmbedding, at: number): Promise<number> } {
+  return {
+    name: 'ours',
+    async prefill(tokens) {
+      const started = performance.now();
+      await model.nextTokenLogits([tokens]);
+      return performance.now() - started;
+    },
+    async softPrefill(tokens, media, at) {
+      const started = performance.now();
+      await model.nextTokenLogits([tokens.slice(0, at), media, tokens.slice(at)]);
+      return performance.now() - started;
+    },
+    async decode(promptLength, n, seed) {
+      // Through the chat, as a user gets it; "▁the" is one token, so the prompt is about promptLength long.
+      void seed;
+      const chat = model.createChat({ template: 'vicuna', system: '' });
+      await chat.send(Array.from({ length: promptLength }, () => 'the').join(' '), { temperature: 0, maxTokens: n });
+      const stats = chat.lastStats!;
+      if (stats.generatedTokens !== n) throw new Error(`ours generated ${stats.generatedTokens} tokens (${stats.stopReason}), not ${n}`);
+      lastPromptItems = stats.promptItems;
+      return (n - 1) / (stats.generationMs / 1000);
+    },
+  };
+}
+
+/** Prompt length of our last chat turn, so that node-llama-cpp decodes from the same position. */
+let lastPromptItems = 0;
+
+function nodeLlamaCpp(sequence: LlamaContextSequence, vocabularySize: number): Engine {
+  return {
+    name: 'node-llama-cpp',
+    async prefill(tokens) {
+      await sequence.clearHistory();
+      const started = performance.now();
+      await sequence.evaluateWithoutGeneratingNewTokens(tokens as Token[]);
+      return performance.now() - started;
+    },
+    async decode(promptLength, n, seed) {
+      await sequence.clearHistory();
+      const prompt = randomTokens(promptLength, seed, vocabularySize) as Token[];
+      let count = 0;
+      let first = 0;
+      for await (const token of sequence.evaluate(prompt, { temperature: 0 })) {
+        void token;
+        if (++count === 1) first = performance.now();
+        if (count === n) break;
+      }
+      return (n - 1) / ((performance.now() - first) / 1000);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Speed (main process)
+
+interface Samples { [metric: string]: { ours: number[]; nlc: number[] } }
+
+async function speed(llmFile: string, projectorFile: string): Promise<{ samples: Samples; ttft: { ms: number[]; prompt: number[]; items: number } }> {
+  const model = await VideoLlama.load({ llm: llmFile, projector: projectorFile, threads: THREADS, contextSize: CONTEXT, gpu: false });
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
+  const nlcModel = await llama.loadModel({ modelPath: llmFile, gpuLayers: 0 });
+  const nlcContext = await nlcModel.createContext({ contextSize: CONTEXT, batchSize: BATCH, threads: THREADS, sequences: 1, flashAttention: 'auto' as never });
+  const nlcSequence = nlcContext.getSequence();
+  const mine = ours(model);
+  const theirs = nodeLlamaCpp(nlcSequence, model.vocabularySize);
+  const samples: Samples = {};
+  const add = (metric: string, who: 'ours' | 'nlc', value: number) => {
+    samples[metric] ??= { ours: [], nlc: [] };
+    samples[metric]![who].push(value);
+  };
+
+  // One untimed round each: page the weights in, warm the thread pools.
+  await mine.prefill(randomTokens(32, 999, model.vocabularySize));
+  await theirs.prefill(randomTokens(32, 999, model.vocabularySize));
+
+  const video = await model.encodeVideo({ tensor: new Float32Array(8 * 3 * 224 * 224).fill(0.1), shape: [8, 3, 224, 224] });
+  const ttft = { ms: [] as number[], prompt: [] as number[], items: 0 };
+  for (let rep = 0; rep < REPS; rep++) {
+    // Alternate who goes first, so that neither always runs while the other's pages are hot.
+    const order = rep % 2 === 0 ? [mine, theirs] : [theirs, mine];
+    const tokens = randomTokens(PROMPT, 1000 + rep, model.vocabularySize);
+    for (const engine of order) {
+      const who = engine === mine ? 'ours' : 'nlc';
+      add('prefill tok/s', who, PROMPT / ((await engine.prefill(tokens)) / 1000));
+      if (engine === mine) {
+        const soft = randomEmbedding(SOFT_VECTORS, model.embeddingWidth, 2000 + rep);
+        add('soft-prompt prefill tok/s', 'ours', PROMPT / ((await mine.softPrefill(tokens.slice(0, PROMPT - SOFT_VECTORS), soft, 16)) / 1000));
+      }
+    }
+    for (const engine of order) {
+      const who = engine === mine ? 'ours' : 'nlc';
+      add('decode tok/s', who, await engine.decode(lastPromptItems || DECODE_PROMPT, GENERATE, 3000 + rep));
+    }
+    // Time to the first piece of a reply about an already-encoded video.
+    // A copy of the embedding is a new video to the KV cache: only the system prompt before it is reused.
+    const chat = model.createChat();
+    const started = performance.now();
+    for await (const piece of chat.stream({ text: 'What happens in this video?', media: [{ ...video, data: video.data.slice() }] }, { temperature: 0, maxTokens: 16 })) {
+      void piece;
+      ttft.ms.push(performance.now() - started);
+      break;
+    }
+    const counted = model.createChat();
+    await counted.send({ text: 'What happens in this video?', media: [{ ...video, data: video.data.slice() }] }, { temperature: 0, maxTokens: 1 });
+    ttft.prompt.push(counted.lastStats!.promptMs);
+    ttft.items = counted.lastStats!.evaluatedItems;
+    process.stderr.write(`rep ${rep + 1}/${REPS} done\n`);
+  }
+  await nlcContext.dispose();
+  await nlcModel.dispose();
+  await llama.dispose();
+  await model.dispose();
+  return { samples, ttft };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory (a child process each, so that node-llama-cpp's copy of the model is not counted)
+
+interface MemoryReport {
+  afterLoad: number; afterEncode: number; afterChat: number; peak: number;
+  encodeRss: number[];
+  progress: string[];
+}
+
+async function memoryChild(llmFile: string, projectorFile: string): Promise<void> {
+  const model = await VideoLlama.load({ llm: llmFile, projector: projectorFile, threads: THREADS, contextSize: CONTEXT, gpu: false });
+  const report: MemoryReport = { afterLoad: rss().current, afterEncode: 0, afterChat: 0, peak: 0, encodeRss: [], progress: [] };
+  const tensor = { tensor: new Float32Array(8 * 3 * 224 * 224).fill(0.1), shape: [8, 3, 224, 224] };
+  const video = await model.encodeVideo(tensor, { onProgress: (p) => report.progress.push(`${p.stage} ${p.completed}/${p.total}`) });
+  report.afterEncode = rss().current;
+  const chat = model.createChat();
+  await chat.send({ text: 'What happens in this video?', media: [video] }, { temperature: 0, maxTokens: GENERATE });
+  await chat.send(randomTokens(PROMPT, 5, model.vocabularySize).map(() => 'the').join(' '), { temperature: 0, maxTokens: GENERATE });
+  report.afterChat = rss().current;
+  for (let i = 1; i <= ENCODE_CALLS; i++) {
+    await model.encodeVideo(tensor);
+    if (i % 10 === 0) report.encodeRss.push(rss().current);
+  }
+  report.peak = rss().peak;
+  await model.dispose();
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+/** Runs the memory child; returns its report and libllama's buffer sizes from its log. */
+function memory(): Promise<{ report: MemoryReport; buffers: Map<string, number> }> {
+  return new Promise((resolve, reject) => {
+    const runner = path.join(repoRoot, 'node_modules', '.bin', 'vite-node');
+    const childArgs = [path.join(repoRoot, 'bench', 'llm.ts'), '--', ...process.argv.slice(2).filter((a) => a !== '--'), '--child', 'memory'];
+    const child = spawn(runner, childArgs, { cwd: repoRoot, env: { ...process.env, VIDEO_LLAMA_LOG: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d; });
+    child.stderr.on('data', (d: Buffer) => { err += d; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !line.startsWith('{')) return reject(new Error(`memory child failed (${code}): ${err.slice(-2000)}`));
+      // e.g. "llama_kv_cache:        CPU KV buffer size =  1024.00 MiB"
+      const buffers = new Map<string, number>();
+      for (const m of err.matchAll(/(\w+):\s+(\S+) (KV|compute|output) buffer size =\s+([\d.]+) MiB/g)) {
+        const key = `${m[1]} ${m[2]} ${m[3]}`;
+        buffers.set(key, (buffers.get(key) ?? 0) + Number(m[4]) * 2 ** 20);
+      }
+      resolve({ report: JSON.parse(line) as MemoryReport, buffers });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const generating = performance.now();
+  const llmFile = await cachedTinyLlama(CACHE_DIR, MODEL_OPTIONS);
+  const projectorFile = await cachedRandomProjector(CACHE_DIR, tinyProjector(shape!.embeddingWidth!));
+  const generatedMs = performance.now() - generating;
+  if (args.child === 'memory') return memoryChild(llmFile, projectorFile);
+
+  const llmBytes = fs.statSync(llmFile).size;
+  const projectorBytes = fs.statSync(projectorFile).size;
+  const lines = [
+    `# LLM benchmark (${new Date().toISOString()})`, '',
+    ...machine().map((l) => `- ${l}`),
+    `- Command: \`npm run bench:llm -- ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}\``,
+    `- Model: ${args.shape}-shaped LLaMA, random weights, ${JSON.stringify(MODEL_OPTIONS)}; ${fmt(mib(llmBytes))} MiB (${path.basename(llmFile)}; ready in ${fmt(generatedMs / 1000)} s)`,
+    `- Projector: tiny random (tinyProjector(${shape!.embeddingWidth})), ${fmt(mib(projectorBytes))} MiB`,
+    `- Settings (both): threads ${THREADS}, context ${CONTEXT}, batch = ubatch ${BATCH}, flash attention auto, greedy; prompt ${PROMPT} tokens, ` +
+      `soft prompt ${SOFT_VECTORS} vectors + ${PROMPT - SOFT_VECTORS} tokens, ${GENERATE} generated tokens; ${REPS} interleaved repetitions, medians`,
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  const { samples, ttft } = await speed(llmFile, projectorFile);
+  const table = ['| metric | ours | node-llama-cpp | ours / node-llama-cpp | ours (all runs) | node-llama-cpp (all runs) |', '|---|---|---|---|---|---|'];
+  for (const [metric, { ours: o, nlc: n }] of Object.entries(samples)) {
+    const ratio = n.length ? fmt(median(o) / median(n), 3) : '–';
+    table.push(`| ${metric} | ${fmt(median(o), 2)} | ${n.length ? fmt(median(n), 2) : '–'} | ${ratio} | ${o.map((x) => fmt(x, 2)).join(', ')} | ${n.map((x) => fmt(x, 2)).join(', ')} |`);
+  }
+  const textPrefill = median(samples['prefill tok/s']!.ours);
+  const softPrefill = median(samples['soft-prompt prefill tok/s']!.ours);
+  table.push(`| soft / text prefill (ours) | ${fmt(softPrefill / textPrefill, 3)} | | | | |`);
+  table.push(`| time to first piece after chat.stream, encoded video (ms) | ${fmt(median(ttft.ms), 0)} | | | ${ttft.ms.map((x) => fmt(x, 0)).join(', ')} | |`);
+  table.push(`| prompt evaluation of such a turn, ${ttft.items} new items (ms) | ${fmt(median(ttft.prompt), 0)} | | | ${ttft.prompt.map((x) => fmt(x, 0)).join(', ')} | |`);
+  process.stdout.write(`${table.join('\n')}\n\n`);
+
+  if (args['no-memory']) return;
+  const { report, buffers } = await memory();
+  const bufferBytes = [...buffers.values()].reduce((a, b) => a + b, 0);
+  const budget = llmBytes + projectorBytes + bufferBytes;
+  const growth = report.encodeRss.at(-1)! - report.encodeRss[0]!;
+  const memLines = [
+    '| memory (separate process: load, encode a video, two chat turns, 100 encodes) | MiB |', '|---|---|',
+    `| weights: LLM GGUF + projector GGUF | ${fmt(mib(llmBytes + projectorBytes))} |`,
+    ...[...buffers].map(([k, v]) => `| buffer: ${k} | ${fmt(mib(v))} |`),
+    `| RSS after load / after encode / after chat | ${fmt(mib(report.afterLoad))} / ${fmt(mib(report.afterEncode))} / ${fmt(mib(report.afterChat))} |`,
+    `| peak RSS (VmHWM) | ${fmt(mib(report.peak))} |`,
+    `| peak RSS / (weights + buffers) | ${fmt(report.peak / budget, 3)} |`,
+    `| RSS after encode 10, 20, … ${ENCODE_CALLS} | ${report.encodeRss.map((x) => fmt(mib(x), 0)).join(', ')} |`,
+    `| RSS growth from encode 10 to ${ENCODE_CALLS} | ${fmt(mib(growth), 1)} |`,
+    '', `Encode progress reported to the caller: ${report.progress.join('; ')}`,
+  ];
+  process.stdout.write(`${memLines.join('\n')}\n`);
+}
+
+await main();
