@@ -190,7 +190,11 @@ std::shared_ptr<Model> Model::load(const ModelParams& params) {
 }
 
 Model::Model(llama_model* model, std::string path, TensorLocation token_embd)
-    : model_(model), vocab_(llama_model_get_vocab(model)), path_(std::move(path)), token_embd_(token_embd) {}
+    : model_(model), vocab_(llama_model_get_vocab(model)), path_(std::move(path)), token_embd_(token_embd) {
+  // Other architectures may add inputs derived from the ids (e.g. Gemma 3n's per-layer
+  // embeddings): keep their tokens as ids.
+  tokens_are_rows_ = meta("general.architecture") == "llama" && token_embd_.row_length == n_embd();
+}
 
 Model::~Model() { llama_model_free(model_); }
 
@@ -450,12 +454,38 @@ bool Context::evaluate(const std::vector<Part>& parts) {
     throw Error("CONTEXT_OVERFLOW", "the prompt needs " + std::to_string(n_past_ + total) +
                                         " positions but the context holds " + std::to_string(n_ctx()));
   }
+  if (abort_.load()) return false;
+  // libllama takes a batch of ids or of embeddings, never both: a soft prompt such as
+  // [40 tokens][32 vectors][20 tokens] would cost three passes over the weights, each at a
+  // small batch, where a text prompt of the same length costs one. Decoded as rows, it costs
+  // what the text does (the rows are what the input layer would look up).
+  const bool mixed = std::any_of(parts.begin(), parts.end(), [](const Part& p) { return p.embeddings; }) &&
+                     std::any_of(parts.begin(), parts.end(), [](const Part& p) { return p.tokens; });
+  if (mixed && model_->tokens_are_rows()) {
+    const std::vector<float> rows = as_embedding_rows(parts, total);
+    return decode(nullptr, rows.data(), total, true);
+  }
   for (size_t i = 0; i < parts.size(); ++i) {
     if (abort_.load()) return false;
     const Part& part = parts[i];
     if (!decode(part.tokens, part.embeddings, part.n, i + 1 == parts.size())) return false;
   }
   return true;
+}
+
+std::vector<float> Context::as_embedding_rows(const std::vector<Part>& parts, int64_t total) const {
+  const int64_t width = model_->n_embd();
+  std::vector<float> rows;
+  rows.reserve(static_cast<size_t>(total * width));
+  for (const Part& part : parts) {
+    if (part.embeddings) {
+      rows.insert(rows.end(), part.embeddings, part.embeddings + part.n * width);
+    } else {
+      const std::vector<float> looked_up = model_->token_embeddings(std::vector<llama_token>(part.tokens, part.tokens + part.n));
+      rows.insert(rows.end(), looked_up.begin(), looked_up.end());
+    }
+  }
+  return rows;
 }
 
 GenerateResult Context::generate(const GenerateParams& params, const std::function<void(const std::string&)>& on_piece) {

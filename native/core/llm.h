@@ -83,6 +83,9 @@ class Model {
   // Rows of token_embd.weight for `tokens`, as f32: [n_embd, tokens.size()] (ggml order),
   // i.e. what the model's input layer looks up for these ids.
   std::vector<float> token_embeddings(const std::vector<llama_token>& tokens) const;
+  // Whether the input layer is nothing but that lookup (LLaMA: no per-token extras, no scale
+  // applied to ids only), so that a token may be decoded as its row with the same result.
+  bool tokens_are_rows() const { return tokens_are_rows_; }
 
  private:
   Model(llama_model* model, std::string path, TensorLocation token_embd);
@@ -90,6 +93,7 @@ class Model {
   const llama_vocab* vocab_;
   std::string path_;
   TensorLocation token_embd_;
+  bool tokens_are_rows_;
 };
 
 struct ContextParams {
@@ -162,6 +166,8 @@ class Context {
 
  private:
   bool decode(const llama_token* tokens, const float* embeddings, int64_t n, bool logits_for_last);
+  // `parts` as one run of embedding rows ([n_embd, total] in ggml order), tokens looked up.
+  std::vector<float> as_embedding_rows(const std::vector<Part>& parts, int64_t total) const;
   void sync_position_after_failure();
 
   std::shared_ptr<Model> model_;
