@@ -126,36 +126,52 @@ function machine(): string[] {
 // ---------------------------------------------------------------------------------------------
 // The two engines, behind one shape
 
-interface Engine {
-  name: string;
-  /** Evaluates `tokens` from an empty cache; returns milliseconds. */
-  prefill(tokens: number[]): Promise<number>;
-  /** Evaluates a prompt of `promptLength` items, then generates `n` tokens greedily; returns decode tokens/s. */
-  decode(promptLength: number, n: number, seed: number): Promise<number>;
+/** Wall-clock and CPU seconds (all threads of the process) of one timed step, and the items it processed. */
+interface Timing { items: number; wall: number; cpu: number }
+
+/**
+ * Times `job`. CPU time is the second measure because the machine is shared: when another job
+ * takes the cores, wall-clock time grows for whoever runs then, while the CPU time a step needs
+ * grows much less (only through spinning at ggml's barriers while a thread is descheduled).
+ */
+async function timed(items: number, job: () => Promise<unknown>): Promise<Timing> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await job();
+  const wall = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { items, wall, cpu: (used.user + used.system) / 1e6 };
 }
 
-function ours(model: VideoLlama): Engine & { softPrefill(tokens: number[], media: MediaEmbedding, at: number): Promise<number> } {
+interface Engine {
+  name: string;
+  /** Evaluates `tokens` from an empty cache. */
+  prefill(tokens: number[]): Promise<Timing>;
+  /**
+   * From the logits of a prompt of about `promptLength` items, `n` greedy tokens: n samples and
+   * n decodes (the prompt's last position, evaluated again, then n - 1 generated tokens).
+   */
+  decode(promptLength: number, n: number, seed: number): Promise<Timing>;
+}
+
+function ours(model: VideoLlama): Engine & { softPrefill(tokens: number[], media: MediaEmbedding, at: number): Promise<Timing> } {
   return {
     name: 'ours',
-    async prefill(tokens) {
-      const started = performance.now();
-      await model.nextTokenLogits([tokens]);
-      return performance.now() - started;
-    },
-    async softPrefill(tokens, media, at) {
-      const started = performance.now();
-      await model.nextTokenLogits([tokens.slice(0, at), media, tokens.slice(at)]);
-      return performance.now() - started;
-    },
-    async decode(promptLength, n, seed) {
-      // Through the chat, as a user gets it; "▁the" is one token, so the prompt is about promptLength long.
-      void seed;
+    prefill: (tokens) => timed(tokens.length, () => model.nextTokenLogits([tokens])),
+    softPrefill: (tokens, media, at) => timed(tokens.length + media.tokens, () => model.nextTokenLogits([tokens.slice(0, at), media, tokens.slice(at)])),
+    async decode(promptLength, n) {
+      // Through the chat, as a user gets it ("▁the" is one token). The untimed first turn puts
+      // the prompt in the KV cache; the timed one then evaluates only its last position again.
+      const message = Array.from({ length: promptLength }, () => 'the').join(' ');
+      await model.createChat({ template: 'vicuna', system: '' }).send(message, { temperature: 0, maxTokens: 1 });
       const chat = model.createChat({ template: 'vicuna', system: '' });
-      await chat.send(Array.from({ length: promptLength }, () => 'the').join(' '), { temperature: 0, maxTokens: n });
+      const timing = await timed(n, () => chat.send(message, { temperature: 0, maxTokens: n }));
       const stats = chat.lastStats!;
-      if (stats.generatedTokens !== n) throw new Error(`ours generated ${stats.generatedTokens} tokens (${stats.stopReason}), not ${n}`);
+      if (stats.generatedTokens !== n || stats.evaluatedItems !== 1) {
+        throw new Error(`ours generated ${stats.generatedTokens} tokens (${stats.stopReason}) after ${stats.evaluatedItems} items, not ${n} after 1`);
+      }
       lastPromptItems = stats.promptItems;
-      return (n - 1) / (stats.generationMs / 1000);
+      return timing;
     },
   };
 }
@@ -168,23 +184,19 @@ function nodeLlamaCpp(sequence: LlamaContextSequence, vocabularySize: number): E
     name: 'node-llama-cpp',
     async prefill(tokens) {
       await sequence.clearHistory();
-      const started = performance.now();
-      await sequence.evaluateWithoutGeneratingNewTokens(tokens as Token[]);
-      return performance.now() - started;
+      return timed(tokens.length, () => sequence.evaluateWithoutGeneratingNewTokens(tokens as Token[]));
     },
     async decode(promptLength, n, seed) {
-      // Timed like ours: from the prompt's logits to the n-th token (n samples, n decodes of
-      // which the first is the prompt's last token, where ours has n - 1).
       await sequence.clearHistory();
       const prompt = randomTokens(promptLength, seed, vocabularySize) as Token[];
       await sequence.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
-      let count = 0;
-      const started = performance.now();
-      for await (const token of sequence.evaluate(prompt.slice(-1), { temperature: 0 })) {
-        void token;
-        if (++count === n) break;
-      }
-      return n / ((performance.now() - started) / 1000);
+      return timed(n, async () => {
+        let count = 0;
+        for await (const token of sequence.evaluate(prompt.slice(-1), { temperature: 0 })) {
+          void token;
+          if (++count === n) break;
+        }
+      });
     },
   };
 }
@@ -194,7 +206,7 @@ function nodeLlamaCpp(sequence: LlamaContextSequence, vocabularySize: number): E
 
 interface Samples { [metric: string]: { ours: number[]; nlc: number[] } }
 
-async function speed(llmFile: string, projectorFile: string): Promise<{ samples: Samples; ttft: { ms: number[]; prompt: number[]; items: number } }> {
+async function speed(llmFile: string, projectorFile: string): Promise<{ samples: Samples; ttft: { ms: number[]; prompt: number[]; first: number[]; items: number } }> {
   const model = await VideoLlama.load({ llm: llmFile, projector: projectorFile, threads: THREADS, contextSize: CONTEXT, gpu: false });
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
   const nlcModel = await llama.loadModel({ modelPath: llmFile, gpuLayers: 0 });
@@ -203,9 +215,11 @@ async function speed(llmFile: string, projectorFile: string): Promise<{ samples:
   const mine = ours(model);
   const theirs = nodeLlamaCpp(nlcSequence, model.vocabularySize);
   const samples: Samples = {};
-  const add = (metric: string, who: 'ours' | 'nlc', value: number) => {
-    samples[metric] ??= { ours: [], nlc: [] };
-    samples[metric]![who].push(value);
+  const add = (metric: string, who: 'ours' | 'nlc', { items, wall, cpu }: Timing) => {
+    for (const [name, value] of [[`${metric} tok/s`, items / wall], [`${metric} tok/CPU-s`, items / cpu]] as const) {
+      samples[name] ??= { ours: [], nlc: [] };
+      samples[name]![who].push(value);
+    }
   };
 
   // One untimed round each: page the weights in, warm the thread pools.
@@ -213,22 +227,22 @@ async function speed(llmFile: string, projectorFile: string): Promise<{ samples:
   await theirs.prefill(randomTokens(32, 999, model.vocabularySize));
 
   const video = await model.encodeVideo({ tensor: new Float32Array(8 * 3 * 224 * 224).fill(0.1), shape: [8, 3, 224, 224] });
-  const ttft = { ms: [] as number[], prompt: [] as number[], items: 0 };
+  const ttft = { ms: [] as number[], prompt: [] as number[], first: [] as number[], items: 0 };
   for (let rep = 0; rep < REPS; rep++) {
     // Alternate who goes first, so that neither always runs while the other's pages are hot.
     const order = rep % 2 === 0 ? [mine, theirs] : [theirs, mine];
     const tokens = randomTokens(PROMPT, 1000 + rep, model.vocabularySize);
     for (const engine of order) {
       const who = engine === mine ? 'ours' : 'nlc';
-      add('prefill tok/s', who, PROMPT / ((await engine.prefill(tokens)) / 1000));
+      add('prefill', who, await engine.prefill(tokens));
       if (engine === mine) {
         const soft = randomEmbedding(SOFT_VECTORS, model.embeddingWidth, 2000 + rep);
-        add('soft-prompt prefill tok/s', 'ours', PROMPT / ((await mine.softPrefill(tokens.slice(0, PROMPT - SOFT_VECTORS), soft, 16)) / 1000));
+        add('soft-prompt prefill', 'ours', await mine.softPrefill(tokens.slice(0, PROMPT - SOFT_VECTORS), soft, 16));
       }
     }
     for (const engine of order) {
       const who = engine === mine ? 'ours' : 'nlc';
-      add('decode tok/s', who, await engine.decode(lastPromptItems || DECODE_PROMPT, GENERATE, 3000 + rep));
+      add('decode', who, await engine.decode(lastPromptItems || DECODE_PROMPT, GENERATE, 3000 + rep));
     }
     // Time to the first piece of a reply about an already-encoded video.
     // A copy of the embedding is a new video to the KV cache: only the system prompt before it is reused.
@@ -242,6 +256,7 @@ async function speed(llmFile: string, projectorFile: string): Promise<{ samples:
     const counted = model.createChat();
     await counted.send({ text: 'What happens in this video?', media: [{ ...video, data: video.data.slice() }] }, { temperature: 0, maxTokens: 1 });
     ttft.prompt.push(counted.lastStats!.promptMs);
+    ttft.first.push(counted.lastStats!.firstTokenMs);
     ttft.items = counted.lastStats!.evaluatedItems;
     process.stderr.write(`rep ${rep + 1}/${REPS} done\n`);
   }
@@ -340,9 +355,12 @@ async function main(): Promise<void> {
     const ratio = n.length ? `${fmt(median(pairRatios(o, n)), 3)} (${pairRatios(o, n).map((x) => fmt(x, 3)).join(', ')})` : '–';
     table.push(`| ${metric} | ${fmt(median(o), 2)} | ${n.length ? fmt(median(n), 2) : '–'} | ${ratio} | ${all(o)} | ${all(n)} |`);
   }
-  const softRatios = pairRatios(samples['soft-prompt prefill tok/s']!.ours, samples['prefill tok/s']!.ours);
-  table.push(`| soft-prompt / text prefill, ours (median of per-repetition ratios) | ${fmt(median(softRatios), 3)} | | | ${softRatios.map((x) => fmt(x, 3)).join(', ')} | |`);
+  for (const unit of ['tok/s', 'tok/CPU-s']) {
+    const softRatios = pairRatios(samples[`soft-prompt prefill ${unit}`]!.ours, samples[`prefill ${unit}`]!.ours);
+    table.push(`| soft-prompt / text prefill ${unit}, ours (median of per-repetition ratios) | ${fmt(median(softRatios), 3)} | | | ${softRatios.map((x) => fmt(x, 3)).join(', ')} | |`);
+  }
   table.push(`| time to first piece after chat.stream, encoded video (ms) | ${fmt(median(ttft.ms), 0)} | | | ${ttft.ms.map((x) => fmt(x, 0)).join(', ')} | |`);
+  table.push(`| chat.lastStats.firstTokenMs of such a turn (ms) | ${fmt(median(ttft.first), 0)} | | | ${ttft.first.map((x) => fmt(x, 0)).join(', ')} | |`);
   table.push(`| prompt evaluation of such a turn, ${ttft.items} new items (ms) | ${fmt(median(ttft.prompt), 0)} | | | ${ttft.prompt.map((x) => fmt(x, 0)).join(', ')} | |`);
   process.stdout.write(`${table.join('\n')}\n\n`);
 

@@ -94,6 +94,13 @@ export interface TurnStats {
   promptMs: number;
   /** Milliseconds spent generating the reply. */
   generationMs: number;
+  /**
+   * Milliseconds from the start of the turn (after waiting for other chats' turns) to the
+   * first generated token reaching JavaScript: prompt evaluation plus one token. The reply's
+   * first text can come later, when that token is whitespace or may begin a stop string. With
+   * no token generated, the whole turn.
+   */
+  firstTokenMs: number;
 }
 
 /** The model-side services a chat uses; provided by `VideoLlama`. @internal */
@@ -304,6 +311,7 @@ export class Chat {
       const reply = new ReplyText(this.template.stopStrings);
       const decoder = new TextDecoder('utf-8');
       const emit = (text: string) => text && onText(text);
+      let firstTokenAt: number | undefined;
       const result = await context.generate({
         maxTokens: options.maxTokens ?? DEFAULTS.maxTokens,
         temperature: options.temperature ?? DEFAULTS.temperature,
@@ -312,7 +320,11 @@ export class Chat {
         repeatPenalty: options.repeatPenalty ?? DEFAULTS.repeatPenalty,
         seed: options.seed,
         stopStrings: this.template.stopStrings,
-      }, (bytes) => emit(reply.push(decoder.decode(bytes, { stream: true }))), signal);
+      }, (bytes) => {
+        firstTokenAt ??= performance.now();
+        emit(reply.push(decoder.decode(bytes, { stream: true })));
+      }, signal);
+      const finished = performance.now();
       if (result.stopReason === 'aborted') throw abortedError('The reply', signal);
       emit(reply.push(decoder.decode()));
       emit(reply.finish());
@@ -324,7 +336,8 @@ export class Chat {
         generatedTokens: result.sampled,
         stopReason: result.stopReason,
         promptMs: evaluated - started,
-        generationMs: performance.now() - evaluated,
+        generationMs: finished - evaluated,
+        firstTokenMs: (firstTokenAt ?? finished) - started,
       };
       return reply.text;
     });

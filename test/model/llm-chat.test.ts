@@ -114,6 +114,9 @@ describe('chat with a tiny LLaMA', () => {
     const chat = model.createChat({ template: 'llama2' });
     await chat.send({ text: 'What happens?', media: [video, audio] }, { ...GREEDY, maxTokens: 6 });
     const turn1 = chat.lastStats!;
+    // The first token comes after the prompt and before the end of the generation.
+    expect(turn1.firstTokenMs).toBeGreaterThanOrEqual(turn1.promptMs);
+    expect(turn1.firstTokenMs).toBeLessThanOrEqual(turn1.promptMs + turn1.generationMs);
     // The media add their vectors (12) and the audio-visual wording to the prompt.
     expect(turn1.promptItems).toBeGreaterThan(textOnly.lastStats!.promptItems + 12);
     await chat.send('And then?', { ...GREEDY, maxTokens: 6 });
