@@ -5,7 +5,7 @@
  * encode + chat against the bytes in use; RSS over 100 consecutive encodes.
  *
  *   npm run bench:llm -- [--shape 7b|3b|1b|tiny] [--reps 3] [--prompt 512] [--generate 128]
- *                        [--threads N] [--context 2048] [--batch 512] [--no-memory]
+ *                        [--threads N] [--context 2048] [--batch 512] [--no-memory] [--no-speed]
  *
  * The model is a LLaMA-shaped GGUF with random weights (q4_K matrices, q6_K output), generated
  * once into `.cache/`. Prints the machine, the command and the numbers (medians) as Markdown.
@@ -46,6 +46,7 @@ const { values: args } = parseArgs({
     context: { type: 'string', default: '2048' },
     batch: { type: 'string', default: '512' },
     'no-memory': { type: 'boolean', default: false },
+    'no-speed': { type: 'boolean', default: false },
     child: { type: 'string' },
   },
 });
@@ -209,7 +210,8 @@ interface Samples { [metric: string]: { ours: number[]; nlc: number[] } }
 async function speed(llmFile: string, projectorFile: string): Promise<{ samples: Samples; ttft: { ms: number[]; prompt: number[]; first: number[]; items: number } }> {
   const model = await VideoLlama.load({ llm: llmFile, projector: projectorFile, threads: THREADS, contextSize: CONTEXT, gpu: false });
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
-  const nlcModel = await llama.loadModel({ modelPath: llmFile, gpuLayers: 0 });
+  // Read rather than mapped, as ours loads it (docs/performance-llm.md).
+  const nlcModel = await llama.loadModel({ modelPath: llmFile, gpuLayers: 0, useMmap: false });
   const nlcContext = await nlcModel.createContext({ contextSize: CONTEXT, batchSize: BATCH, threads: THREADS, sequences: 1, flashAttention: 'auto' as never });
   const nlcSequence = nlcContext.getSequence();
   const mine = ours(model);
@@ -337,12 +339,17 @@ async function main(): Promise<void> {
     `- Command: \`npm run bench:llm -- ${process.argv.slice(2).filter((a) => a !== '--').join(' ')}\``,
     `- Model: ${args.shape}-shaped LLaMA, random weights, ${JSON.stringify(MODEL_OPTIONS)}; ${fmt(mib(llmBytes))} MiB (${path.basename(llmFile)}; ready in ${fmt(generatedMs / 1000)} s)`,
     `- Projector: tiny random (tinyProjector(${shape!.embeddingWidth})), ${fmt(mib(projectorBytes))} MiB`,
-    `- Settings (both): threads ${THREADS}, context ${CONTEXT}, batch = ubatch ${BATCH}, flash attention auto, greedy; prompt ${PROMPT} tokens, ` +
+    `- Settings (both): threads ${THREADS}, context ${CONTEXT}, batch = ubatch ${BATCH}, flash attention auto, weights read (no mmap), greedy; prompt ${PROMPT} tokens, ` +
       `soft prompt ${SOFT_VECTORS} vectors + ${PROMPT - SOFT_VECTORS} tokens, ${GENERATE} generated tokens; ${REPS} interleaved repetitions, medians`,
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
+  if (!args['no-speed']) await printSpeed(llmFile, projectorFile);
+  if (!args['no-memory']) await printMemory(llmFile, projectorFile);
+}
+
+async function printSpeed(llmFile: string, projectorFile: string): Promise<void> {
   const { samples, ttft } = await speed(llmFile, projectorFile);
   // Ratios of the two runs of the same repetition (adjacent in time, so under the same load).
   const pairRatios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
@@ -364,7 +371,11 @@ async function main(): Promise<void> {
   table.push(`| prompt evaluation of such a turn, ${ttft.items} new items (ms) | ${fmt(median(ttft.prompt), 0)} | | | ${ttft.prompt.map((x) => fmt(x, 0)).join(', ')} | |`);
   process.stdout.write(`${table.join('\n')}\n\n`);
 
-  if (args['no-memory']) return;
+}
+
+async function printMemory(llmFile: string, projectorFile: string): Promise<void> {
+  const llmBytes = fs.statSync(llmFile).size;
+  const projectorBytes = fs.statSync(projectorFile).size;
   const { report, buffers } = await memory();
   const bufferBytes = [...buffers.values()].reduce((a, b) => a + b, 0);
   const budget = llmBytes + projectorBytes + bufferBytes;
