@@ -19,7 +19,7 @@ import {
 
 /** Options of {@link VideoLlama.load}; an invalid value rejects with INVALID_ARGUMENT. */
 export interface VideoLlamaOptions {
-  /** Path of the language model GGUF (any LLaMA-family model libllama reads; memory-mapped). */
+  /** Path of the language model GGUF (any LLaMA-family model libllama reads; read into memory, not mapped). */
   llm: string;
   /**
    * Path of the projector GGUF (`video-llama convert`) whose encoders make the media

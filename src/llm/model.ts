@@ -1,5 +1,5 @@
 /**
- * A loaded GGUF language model: weights (memory-mapped) and tokenizer.
+ * A loaded GGUF language model: weights (read into memory once, see docs/performance-llm.md) and tokenizer.
  * @internal
  * @module
  */
