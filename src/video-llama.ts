@@ -41,6 +41,13 @@ export interface VideoLlamaOptions {
   contextSize?: number;
   /** Layers to offload to a GPU (with a GPU build of libllama); default: libllama's choice. */
   gpuLayers?: number;
+  /**
+   * Memory-map the LLM file instead of reading it; default false. On CPUs where ggml repacks
+   * the weights (AVX2, AVX-512, NEON) a mapping keeps the file's pages resident next to the
+   * repacked copy, doubling memory (docs/performance-llm.md); mapping pays when the layers go
+   * to a GPU or several processes share one file.
+   */
+  mmap?: boolean;
   /** Called with the language model's loading progress, 0 to 1; default none. */
   onProgress?: (fraction: number) => void;
 }
@@ -66,6 +73,7 @@ function validateOptions(options: VideoLlamaOptions): void {
   checkInteger(options.threads, 'options.threads', 1);
   checkInteger(options.contextSize, 'options.contextSize', 1);
   checkInteger(options.gpuLayers, 'options.gpuLayers', 0);
+  if (options.mmap !== undefined && typeof options.mmap !== 'boolean') throw invalidArgument('options.mmap', 'a boolean', options.mmap);
   if (options.projector !== undefined && (typeof options.projector !== 'string' || options.projector === '')) {
     throw invalidArgument('options.projector', 'the path of a projector GGUF file', options.projector);
   }
@@ -150,7 +158,7 @@ export class VideoLlama implements AsyncDisposable {
       : await Projector.load(options.projector, { threads, gpu: options.gpu });
     let model: LlmModel | undefined;
     try {
-      model = await LlmModel.load(options.llm, { gpuLayers: options.gpuLayers, onProgress: options.onProgress });
+      model = await LlmModel.load(options.llm, { gpuLayers: options.gpuLayers, mmap: options.mmap, onProgress: options.onProgress });
       checkProjectorWidth(projector, model.info.embeddingWidth, options);
       const contextSize = options.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.info.trainContextSize);
       const context = await LlmContext.create(model, { contextSize, threads });

@@ -102,7 +102,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
                         InstanceMethod<&AddonModel::Dispose>("dispose")});
   }
 
-  // new AddonModel(path, { gpuLayers? })
+  // new AddonModel(path, { gpuLayers?, mmap? })
   explicit AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonModel>(info) {
     if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) {
       throw Napi::TypeError::New(info.Env(), "new AddonModel(path: string, options: object)");
@@ -110,6 +110,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     params_.path = info[0].As<Napi::String>();
     Napi::Value layers = info[1].As<Napi::Object>().Get("gpuLayers");
     if (layers.IsNumber()) params_.gpu_layers = layers.As<Napi::Number>().Int32Value();
+    params_.mmap = info[1].As<Napi::Object>().Get("mmap").ToBoolean();
   }
 
   // The loaded model, or a DISPOSED / NATIVE error for JS.

@@ -179,11 +179,12 @@ std::shared_ptr<Model> Model::load(const ModelParams& params) {
 
   llama_model_params mp = llama_model_default_params();
   if (params.gpu_layers >= 0) mp.n_gpu_layers = params.gpu_layers;
-  // Read the weights instead of mapping them. On CPUs with ggml's repacked layouts (AVX2,
-  // AVX-512, NEON) the matrices are copied into a repacked buffer anyway, and with a mapping
-  // the file's pages stay in the process too: resident memory came to twice the weights
-  // (docs/performance-llm.md). Read, every weight is in memory once.
-  mp.load_mode = LLAMA_LOAD_MODE_NONE;
+  // Read the weights by default instead of mapping them. On CPUs with ggml's repacked layouts
+  // (AVX2, AVX-512, NEON) the matrices are copied into a repacked buffer anyway, and with a
+  // mapping the file's pages stay in the process too: resident memory came to twice the
+  // weights (docs/performance-llm.md). Read, every weight is in memory once. Mapping still
+  // pays when most layers go to a GPU, or several processes share one file.
+  mp.load_mode = params.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
   ProgressBridge bridge{&params.on_progress};
   if (params.on_progress) {
     mp.progress_callback = ProgressBridge::call;

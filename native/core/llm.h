@@ -36,6 +36,8 @@ struct ModelParams {
   std::string path;
   // Layers to offload to a GPU; a negative value keeps libllama's default.
   int gpu_layers = -1;
+  // Map the file instead of reading it (see Model::load for why reading is the default).
+  bool mmap = false;
   // Called from the loading thread with 0..1; returning false cancels the load.
   std::function<bool(float)> on_progress;
 };

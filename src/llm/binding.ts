@@ -75,7 +75,7 @@ export interface AddonContext {
 
 /** The constructors the addon exports. */
 export interface LlmBinding {
-  AddonModel: new (path: string, options: { gpuLayers?: number }) => AddonModel;
+  AddonModel: new (path: string, options: { gpuLayers?: number; mmap?: boolean }) => AddonModel;
   AddonContext: new (model: AddonModel, options: { contextSize?: number; threads?: number; batchSize?: number }) => AddonContext;
 }
 

@@ -13,6 +13,7 @@ const GGUF_MAGIC = Buffer.from('GGUF', 'latin1');
 /** Options of {@link LlmModel.load}. */
 export interface LlmModelOptions {
   gpuLayers?: number;
+  mmap?: boolean;
   onProgress?: (fraction: number) => void;
 }
 
@@ -60,7 +61,7 @@ export class LlmModel {
   /** Loads `file` on a worker thread (FILE_NOT_FOUND / INVALID_MODEL for bad files). */
   static async load(file: string, options: LlmModelOptions = {}): Promise<LlmModel> {
     await checkGgufFile(file, 'language model');
-    const native = new (llmBinding().AddonModel)(file, { gpuLayers: options.gpuLayers });
+    const native = new (llmBinding().AddonModel)(file, { gpuLayers: options.gpuLayers, mmap: options.mmap });
     await callNative(() => native.load(options.onProgress));
     return new LlmModel(native, file);
   }
