@@ -71,6 +71,10 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
   info.backend = ggml_backend_name(model->primary_.get());
 
   file.load(model->primary_.get(), model->weights_ctx_, model->weights_buffer_);
+  if (is_cpu(model->primary_.get())) {
+    if (model->vision_) graph::pack_for_cpu(*model->vision_);
+    if (model->audio_) graph::pack_for_cpu(*model->audio_);
+  }
   return model;
 }
 

@@ -1,8 +1,14 @@
 #include "core/graph/common.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
+#include "core/kernels/bf16_gemm.h"
+#include "core/error.h"
 #include "core/projector_loader.h"
+#include "ggml-backend.h"
 
 namespace vl::graph {
 
@@ -18,9 +24,28 @@ Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in,
   return layer;
 }
 
+// VIDEO_LLAMA_KERNELS=ggml keeps every product on ggml's own kernels (to compare them).
+static bool own_kernels_enabled() {
+  const char* choice = std::getenv("VIDEO_LLAMA_KERNELS");
+  return !(choice && std::strcmp(choice, "ggml") == 0) && kernels::bf16_gemm_available();
+}
+
+void pack_for_cpu(Linear& layer) {
+  ggml_tensor* w = layer.weight;
+  if (layer.packed || w->type != GGML_TYPE_BF16 || !own_kernels_enabled()) return;
+  if (!ggml_is_contiguous(w) || !w->buffer || !ggml_backend_buffer_is_host(w->buffer)) return;
+  if (!kernels::bf16_packable(w->ne[0], w->ne[1]) || w->ne[2] != 1 || w->ne[3] != 1) return;
+  kernels::pack_bf16_panels(static_cast<uint16_t*>(w->data), w->ne[0], w->ne[1]);
+  layer.packed = true;
+}
+
 Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count) {
   ggml_tensor* w = packed.weight;
+  if (packed.packed && (first % kernels::kPanel != 0 || count % kernels::kPanel != 0)) {
+    throw Error("NATIVE", "a slice of a repacked weight must cover whole panels");
+  }
   Linear slice;
+  slice.packed = packed.packed;
   slice.weight = ggml_view_2d(ctx, w, w->ne[0], count, w->nb[1], first * w->nb[1]);
   if (packed.bias) slice.bias = ggml_view_1d(ctx, packed.bias, count, first * packed.bias->nb[0]);
   return slice;
@@ -32,9 +57,44 @@ ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm
   return ggml_add(ctx, x, norm.bias);
 }
 
+// dst [N, M] = epilogue(src0 [K, M] (bf16) · src1ᵀ (packed [K, N]) + src2 [N] (optional)).
+static void bf16_gemm_op(ggml_tensor* dst, int ith, int nth, void* epilogue) {
+  const ggml_tensor* x = dst->src[0];
+  const ggml_tensor* w = dst->src[1];
+  const ggml_tensor* bias = dst->src[2];
+  kernels::Bf16GemmArgs args;
+  args.x = static_cast<const uint16_t*>(x->data);
+  args.x_stride = static_cast<int64_t>(x->nb[1] / sizeof(uint16_t));
+  args.w = static_cast<const uint16_t*>(w->data);
+  args.bias = bias ? static_cast<const float*>(bias->data) : nullptr;
+  args.y = static_cast<float*>(dst->data);
+  args.y_stride = static_cast<int64_t>(dst->nb[1] / sizeof(float));
+  args.m = dst->ne[1];
+  args.n = dst->ne[0];
+  args.k = x->ne[0];
+  args.epilogue = static_cast<kernels::Epilogue>(reinterpret_cast<intptr_t>(epilogue));
+  kernels::bf16_gemm(args, ith, nth);
+}
+
+// The product of a packed layer: x [K, N, B] -> [out, N, B], rounding x to bf16 first.
+static ggml_tensor* packed_linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer, kernels::Epilogue epilogue) {
+  const int64_t k = x->ne[0], rows = ggml_nelements(x) / k, out = layer.weight->ne[1];
+  ggml_tensor* x_bf16 = ggml_cpy(ctx, x, ggml_new_tensor_2d(ctx, GGML_TYPE_BF16, k, rows));
+  ggml_tensor* args[] = {x_bf16, layer.weight, layer.bias};
+  ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, out, rows, 1, 1, args, layer.bias ? 3 : 2, bf16_gemm_op,
+                                  GGML_N_TASKS_MAX, reinterpret_cast<void*>(static_cast<intptr_t>(epilogue)));
+  return ggml_reshape_4d(ctx, y, out, x->ne[1], x->ne[2], x->ne[3]);
+}
+
 ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
+  if (layer.packed) return packed_linear(ctx, x, layer, kernels::Epilogue::None);
   x = ggml_mul_mat(ctx, layer.weight, x);
   return layer.bias ? ggml_add(ctx, x, layer.bias) : x;
+}
+
+ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
+  if (layer.packed) return packed_linear(ctx, x, layer, kernels::Epilogue::GeluErf);
+  return ggml_gelu_erf(ctx, linear(ctx, x, layer));
 }
 
 ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads) {
@@ -54,7 +114,7 @@ ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_t
 }
 
 ggml_tensor* gelu_mlp(ggml_context* ctx, ggml_tensor* x, const Linear& up, const Linear& down) {
-  return linear(ctx, ggml_gelu_erf(ctx, linear(ctx, x, up)), down);
+  return linear(ctx, linear_gelu(ctx, x, up), down);
 }
 
 ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* kernel, int stride) {

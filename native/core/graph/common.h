@@ -21,12 +21,19 @@ struct LayerNorm {
 struct Linear {
   ggml_tensor* weight = nullptr;  // [in, out]
   ggml_tensor* bias = nullptr;    // [out] or null
+  // The weight's bytes are in kernels::bf16_gemm's panel layout (CPU only, see pack_for_cpu): the
+  // product runs as our own op instead of ggml_mul_mat, which could not read them.
+  bool packed = false;
 };
 
 // Declares `<prefix>.weight` / `<prefix>.bias` ([width] each).
 LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& prefix, int64_t width);
 // Declares `<prefix>.weight` ([in, out]) and, when `with_bias`, `<prefix>.bias` ([out]).
 Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in, int64_t out, bool with_bias = true);
+
+// Repacks the weight for kernels::bf16_gemm, in place, when that kernel can run it: a bf16 weight in
+// host memory, a CPU with AVX-512 BF16, sizes it handles. After this, only linear() may read it.
+void pack_for_cpu(Linear& layer);
 
 // Output rows [first, first + count) of a layer whose outputs are packed (e.g. q, k, v in one matrix).
 Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count);
@@ -40,6 +47,9 @@ ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
 // Multi-head softmax(q kᵀ / sqrt(head_dim)) v, no mask. q: [D, Nq, B], k and v: [D, Nk, B] ->
 // [D, Nq, B]. Heads are consecutive slices of D (PyTorch's view(B, N, heads, head_dim)).
 ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads);
+
+// gelu(x·Wᵀ + b) with exact (erf) GELU; one fused op when the weight is packed.
+ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
 
 // up -> exact (erf) GELU -> down, the MLP of EVA, BERT and ImageBind (nn.GELU() / "gelu").
 ggml_tensor* gelu_mlp(ggml_context* ctx, ggml_tensor* x, const Linear& up, const Linear& down);

@@ -30,7 +30,7 @@ EvaVit load_eva_vit(ProjectorLoader& file) {
     EvaVitBlock b;
     b.ln1 = load_layer_norm(file, blk + ".ln1", d);
     b.ln2 = load_layer_norm(file, blk + ".ln2", d);
-    b.qkv_weight = file.tensor(blk + ".attn_qkv.weight", {d, 3 * d}, TensorKind::Matrix);
+    b.qkv = load_linear(file, blk + ".attn_qkv", d, 3 * d, /*with_bias=*/false);
     b.q_bias = file.tensor(blk + ".attn_q.bias", {d}, TensorKind::F32);
     b.v_bias = file.tensor(blk + ".attn_v.bias", {d}, TensorKind::F32);
     b.attn_out = load_linear(file, blk + ".attn_out", d, d);
@@ -42,13 +42,21 @@ EvaVit load_eva_vit(ProjectorLoader& file) {
   return vit;
 }
 
+void pack_for_cpu(EvaVit& vit) {
+  for (EvaVitBlock& b : vit.blocks) {
+    for (Linear* layer : {&b.qkv, &b.attn_out, &b.ffn_up, &b.ffn_down}) pack_for_cpu(*layer);
+  }
+}
+
 // eva_vit.py:Attention.forward: qkv = linear(x, qkv.weight, cat(q_bias, 0, v_bias)).
 static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVitBlock& b, int heads, int il) {
   const int64_t d = x->ne[0];
-  const Linear qkv = {b.qkv_weight, nullptr};
-  ggml_tensor* q = linear(ctx, x, {output_slice(ctx, qkv, 0, d).weight, b.q_bias});
-  ggml_tensor* k = linear(ctx, x, output_slice(ctx, qkv, d, d));
-  ggml_tensor* v = linear(ctx, x, {output_slice(ctx, qkv, 2 * d, d).weight, b.v_bias});
+  Linear q_proj = output_slice(ctx, b.qkv, 0, d), v_proj = output_slice(ctx, b.qkv, 2 * d, d);
+  q_proj.bias = b.q_bias;
+  v_proj.bias = b.v_bias;
+  ggml_tensor* q = linear(ctx, x, q_proj);
+  ggml_tensor* k = linear(ctx, x, output_slice(ctx, b.qkv, d, d));
+  ggml_tensor* v = linear(ctx, x, v_proj);
   ggml_tensor* context = name(attention(ctx, q, k, v, heads), "v.blk", il, "attn");
   return name(linear(ctx, context, b.attn_out), "v.blk", il, "attn_out");
 }

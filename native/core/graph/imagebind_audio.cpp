@@ -49,6 +49,13 @@ ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
   return ib;
 }
 
+void pack_for_cpu(ImageBindAudio& ib) {
+  for (ImageBindBlock& b : ib.blocks) {
+    for (Linear* layer : {&b.in_proj, &b.attn_out, &b.ffn_up, &b.ffn_down}) pack_for_cpu(*layer);
+  }
+  pack_for_cpu(ib.head_proj);
+}
+
 // Appends one learned position to every sequence: x [D, L, B], extra [D] -> [D, L + 1, B]
 // (nn.MultiheadAttention's add_bias_kv: cat([k, bias_k.repeat(1, bsz, 1)]) after the in-projection).
 static ggml_tensor* append_position(ggml_context* ctx, ggml_tensor* x, ggml_tensor* extra) {

@@ -48,6 +48,17 @@ QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::s
   return qf;
 }
 
+void pack_for_cpu(QFormer& qf) {
+  for (QFormerLayer& layer : qf.layers) {
+    for (BertAttention* a : {&layer.self_attn, &layer.cross_attn}) {
+      if (a == &layer.cross_attn && !layer.has_cross) continue;
+      for (Linear* l : {&a->q, &a->k, &a->v, &a->out}) pack_for_cpu(*l);
+    }
+    pack_for_cpu(layer.ffn_up);
+    pack_for_cpu(layer.ffn_down);
+  }
+}
+
 // BertAttention + BertSelfOutput (post-LN): LN(dense(softmax(q kᵀ/√hd) v) + x).
 static ggml_tensor* bert_attention(ggml_context* ctx, ggml_tensor* x, ggml_tensor* kv_source, const BertAttention& a,
                                    int heads, float eps) {
