@@ -79,7 +79,8 @@ static void bf16_gemm_op(ggml_tensor* dst, int ith, int nth, void* epilogue) {
 // The product of a packed layer: x [K, N, B] -> [out, N, B], rounding x to bf16 first.
 static ggml_tensor* packed_linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer, kernels::Epilogue epilogue) {
   const int64_t k = x->ne[0], rows = ggml_nelements(x) / k, out = layer.weight->ne[1];
-  ggml_tensor* x_bf16 = ggml_cpy(ctx, x, ggml_new_tensor_2d(ctx, GGML_TYPE_BF16, k, rows));
+  // ggml_cast, not ggml_cpy into a new tensor: that tensor would be a leaf the allocator never frees
+  ggml_tensor* x_bf16 = ggml_reshape_2d(ctx, ggml_cast(ctx, x, GGML_TYPE_BF16), k, rows);
   ggml_tensor* args[] = {x_bf16, layer.weight, layer.bias};
   ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, out, rows, 1, 1, args, layer.bias ? 3 : 2, bf16_gemm_op,
                                   GGML_N_TASKS_MAX, reinterpret_cast<void*>(static_cast<intptr_t>(epilogue)));
@@ -97,8 +98,35 @@ ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer)
   return ggml_gelu_erf(ctx, linear(ctx, x, layer));
 }
 
-ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads) {
+// dst [D, Nq, B] = attention(src0 q [D, Nq, B], src1 k, src2 v [D, Nk, B]); userdata: the head count.
+static void bf16_attention_op(ggml_tensor* dst, int ith, int nth, void* heads) {
+  const auto operand = [](const ggml_tensor* t) {
+    return kernels::AttentionOperand{static_cast<const float*>(t->data), static_cast<int64_t>(t->nb[1] / sizeof(float)),
+                                     static_cast<int64_t>(t->nb[2] / sizeof(float))};
+  };
+  kernels::Bf16AttentionArgs args;
+  args.q = operand(dst->src[0]);
+  args.k = operand(dst->src[1]);
+  args.v = operand(dst->src[2]);
+  args.out = static_cast<float*>(dst->data);
+  args.n_q = dst->ne[1];
+  args.n_kv = dst->src[1]->ne[1];
+  args.batch = dst->ne[2];
+  args.heads = static_cast<int64_t>(reinterpret_cast<intptr_t>(heads));
+  args.head_dim = dst->ne[0] / args.heads;
+  args.scale = 1.0f / std::sqrt(static_cast<float>(args.head_dim));
+  kernels::bf16_attention(args, ith, nth);
+}
+
+static bool is_f32_rows(const ggml_tensor* t) { return t->type == GGML_TYPE_F32 && t->nb[0] == sizeof(float); }
+
+ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads, bool bf16) {
   const int64_t width = q->ne[0], head_dim = width / heads, batch = q->ne[2];
+  if (bf16 && kernels::bf16_attention_supports(head_dim) && is_f32_rows(q) && is_f32_rows(k) && is_f32_rows(v)) {
+    ggml_tensor* args[] = {q, k, v};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, width, q->ne[1], batch, 1, args, 3, bf16_attention_op, GGML_N_TASKS_MAX,
+                          reinterpret_cast<void*>(static_cast<intptr_t>(heads)));
+  }
   const int64_t n_q = q->ne[1], n_kv = k->ne[1];
   // [D, N, B] -> [head_dim, heads, N, B] -> [head_dim, N, heads, B]
   q = ggml_permute(ctx, ggml_reshape_4d(ctx, q, head_dim, heads, n_q, batch), 0, 2, 1, 3);

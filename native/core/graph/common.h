@@ -46,7 +46,9 @@ ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
 
 // Multi-head softmax(q kᵀ / sqrt(head_dim)) v, no mask. q: [D, Nq, B], k and v: [D, Nk, B] ->
 // [D, Nq, B]. Heads are consecutive slices of D (PyTorch's view(B, N, heads, head_dim)).
-ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads);
+// `bf16` (for blocks whose weights are packed, so on a CPU with AVX-512 BF16): one op of ours,
+// kernels::bf16_attention, instead of ggml's f32 products.
+ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads, bool bf16 = false);
 
 // gelu(x·Wᵀ + b) with exact (erf) GELU; one fused op when the weight is packed.
 ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer);

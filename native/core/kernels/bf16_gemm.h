@@ -45,4 +45,26 @@ struct Bf16GemmArgs {
 // Requires bf16_gemm_available().
 void bf16_gemm(const Bf16GemmArgs& args, int ith, int nth);
 
+// One f32 operand of attention: rows of `heads * head_dim` values, heads side by side.
+struct AttentionOperand {
+  const float* data = nullptr;
+  int64_t row_stride = 0;    // elements between consecutive tokens
+  int64_t batch_stride = 0;  // elements between batch items
+};
+
+struct Bf16AttentionArgs {
+  AttentionOperand q, k, v;
+  float* out = nullptr;  // [batch][n_q][heads * head_dim], contiguous
+  int64_t n_q = 0, n_kv = 0, batch = 0, heads = 0, head_dim = 0;
+  float scale = 1;  // applied to q·k before the softmax
+};
+
+// Whether bf16_attention handles this head size.
+inline bool bf16_attention_supports(int64_t head_dim) { return head_dim % 2 == 0 && head_dim > 0; }
+
+// softmax(scale · q kᵀ) v per batch item and head, with q, k, softmax weights and v rounded to
+// bf16 and f32 accumulation; the share `ith` of `nth` workers (split by batch item x head).
+// Requires bf16_gemm_available().
+void bf16_attention(const Bf16AttentionArgs& args, int ith, int nth);
+
 }  // namespace vl::kernels
