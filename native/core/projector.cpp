@@ -75,9 +75,10 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
   info.backend = ggml_backend_name(model->primary_.get());
 
   file.load(model->primary_.get(), model->weights_ctx_, model->weights_buffer_);
+  info.weight_bytes = ggml_backend_buffer_get_size(model->weights_buffer_.get());
   if (is_cpu(model->primary_.get())) {
-    if (model->vision_) graph::pack_for_cpu(*model->vision_);
-    if (model->audio_) graph::pack_for_cpu(*model->audio_);
+    if (model->vision_) info.own_kernel_layers += graph::pack_for_cpu(*model->vision_);
+    if (model->audio_) info.own_kernel_layers += graph::pack_for_cpu(*model->audio_);
   }
   return model;
 }
@@ -144,6 +145,7 @@ class NodeProfiler {
     const auto now = std::chrono::steady_clock::now();
     std::string op = ggml_op_desc(t);
     if (t->op == GGML_OP_CPY || t->op == GGML_OP_MUL_MAT) op += std::string("(") + ggml_type_name(t->src[0]->type) + ")";
+    if (const char* own = graph::own_kernel_name(t)) op = own;
     p->totals_[op] += std::chrono::duration<double>(now - p->last_).count();
     p->last_ = now;
     return true;
@@ -200,10 +202,7 @@ void ProjectorState::run_stage(const Stage& stage, const EncodeParams& params, E
   if (NodeProfiler::enabled()) {
     ggml_backend_sched_set_eval_callback(sched_.get(), nullptr, nullptr);
     profiler.report(stage.name);
-    for (ggml_backend_t backend : model_->backends()) {
-      std::fprintf(stderr, "[profile]   compute buffer on %s: %.1f MiB\n", ggml_backend_name(backend),
-                   ggml_backend_sched_get_buffer_size(sched_.get(), backend) / 1048576.0);
-    }
+    std::fprintf(stderr, "[profile]   compute buffers: %.1f MiB\n", compute_bytes() / 1048576.0);
   }
   set_backend_abort_callback(model_->cpu_backend(), nullptr, nullptr);
   if (status == GGML_STATUS_ABORTED) throw Error("ABORTED", std::string("encoding was aborted in ") + stage.name);
@@ -238,6 +237,12 @@ static void check_shape(const char* what, const std::vector<int64_t>& shape, int
                                         " (first dimension 1.." + std::to_string(max_count) + ") but received " +
                                         format_dims(shape));
   }
+}
+
+size_t ProjectorState::compute_bytes() const {
+  size_t total = 0;
+  for (ggml_backend_t backend : model_->backends()) total += ggml_backend_sched_get_buffer_size(sched_.get(), backend);
+  return total;
 }
 
 size_t ProjectorState::video_output_size() const {

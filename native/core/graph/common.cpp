@@ -30,13 +30,14 @@ static bool own_kernels_enabled() {
   return !(choice && std::strcmp(choice, "ggml") == 0) && kernels::bf16_gemm_available();
 }
 
-void pack_for_cpu(Linear& layer) {
+bool pack_for_cpu(Linear& layer) {
   ggml_tensor* w = layer.weight;
-  if (layer.packed || w->type != GGML_TYPE_BF16 || !own_kernels_enabled()) return;
-  if (!ggml_is_contiguous(w) || !w->buffer || !ggml_backend_buffer_is_host(w->buffer)) return;
-  if (!kernels::bf16_packable(w->ne[0], w->ne[1]) || w->ne[2] != 1 || w->ne[3] != 1) return;
+  if (layer.packed || w->type != GGML_TYPE_BF16 || !own_kernels_enabled()) return false;
+  if (!ggml_is_contiguous(w) || !w->buffer || !ggml_backend_buffer_is_host(w->buffer)) return false;
+  if (!kernels::bf16_packable(w->ne[0], w->ne[1]) || w->ne[2] != 1 || w->ne[3] != 1) return false;
   kernels::pack_bf16_panels(static_cast<uint16_t*>(w->data), w->ne[0], w->ne[1]);
   layer.packed = true;
+  return true;
 }
 
 Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count) {
@@ -158,6 +159,16 @@ ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* 
   const int64_t width = tokens->ne[0], batch = tokens->ne[2];
   ggml_tensor* cls_per_item = ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, cls, width, 1, 1), width, 1, batch, 1);
   return ggml_concat(ctx, cls_per_item, tokens, 1);
+}
+
+const char* own_kernel_name(const ggml_tensor* node) {
+  if (node->op != GGML_OP_CUSTOM) return nullptr;
+  // ggml_custom_4d stores its function pointer first in op_params (struct ggml_custom_op_params)
+  ggml_custom_op_t fun = nullptr;
+  std::memcpy(&fun, node->op_params, sizeof(fun));
+  if (fun == bf16_gemm_op) return "bf16_gemm";
+  if (fun == bf16_attention_op) return "bf16_attention";
+  return nullptr;
 }
 
 ggml_tensor* name(ggml_tensor* t, const std::string& prefix, int layer, const char* what) {

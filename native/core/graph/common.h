@@ -33,7 +33,8 @@ Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in,
 
 // Repacks the weight for kernels::bf16_gemm, in place, when that kernel can run it: a bf16 weight in
 // host memory, a CPU with AVX-512 BF16, sizes it handles. After this, only linear() may read it.
-void pack_for_cpu(Linear& layer);
+// Returns whether it did.
+bool pack_for_cpu(Linear& layer);
 
 // Output rows [first, first + count) of a layer whose outputs are packed (e.g. q, k, v in one matrix).
 Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count);
@@ -62,6 +63,9 @@ ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* k
 
 // Prepends the class token to every sequence: tokens [D, N, B], cls [D] -> [D, N + 1, B].
 ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls);
+
+// "bf16_gemm" or "bf16_attention" for a node that runs one of our kernels, else null (for profiles).
+const char* own_kernel_name(const ggml_tensor* node);
 
 // Names a node after the reference module it mirrors, e.g. name(t, "v.blk", 3, "attn_out").
 ggml_tensor* name(ggml_tensor* t, const std::string& prefix, int layer, const char* what);

@@ -42,10 +42,12 @@ EvaVit load_eva_vit(ProjectorLoader& file) {
   return vit;
 }
 
-void pack_for_cpu(EvaVit& vit) {
+int pack_for_cpu(EvaVit& vit) {
+  int packed = 0;
   for (EvaVitBlock& b : vit.blocks) {
-    for (Linear* layer : {&b.qkv, &b.attn_out, &b.ffn_up, &b.ffn_down}) pack_for_cpu(*layer);
+    for (Linear* layer : {&b.qkv, &b.attn_out, &b.ffn_up, &b.ffn_down}) packed += pack_for_cpu(*layer);
   }
+  return packed;
 }
 
 // eva_vit.py:Attention.forward: qkv = linear(x, qkv.weight, cat(q_bias, 0, v_bias)).

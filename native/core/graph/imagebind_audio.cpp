@@ -49,11 +49,12 @@ ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
   return ib;
 }
 
-void pack_for_cpu(ImageBindAudio& ib) {
+int pack_for_cpu(ImageBindAudio& ib) {
+  int packed = 0;
   for (ImageBindBlock& b : ib.blocks) {
-    for (Linear* layer : {&b.in_proj, &b.attn_out, &b.ffn_up, &b.ffn_down}) pack_for_cpu(*layer);
+    for (Linear* layer : {&b.in_proj, &b.attn_out, &b.ffn_up, &b.ffn_down}) packed += pack_for_cpu(*layer);
   }
-  pack_for_cpu(ib.head_proj);
+  return packed + pack_for_cpu(ib.head_proj);
 }
 
 // Appends one learned position to every sequence: x [D, L, B], extra [D] -> [D, L + 1, B]

@@ -48,15 +48,17 @@ QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::s
   return qf;
 }
 
-void pack_for_cpu(QFormer& qf) {
+int pack_for_cpu(QFormer& qf) {
+  int packed = 0;
   for (QFormerLayer& layer : qf.layers) {
     for (BertAttention* a : {&layer.self_attn, &layer.cross_attn}) {
       if (a == &layer.cross_attn && !layer.has_cross) continue;
-      for (Linear* l : {&a->q, &a->k, &a->v, &a->out}) pack_for_cpu(*l);
+      for (Linear* l : {&a->q, &a->k, &a->v, &a->out}) packed += pack_for_cpu(*l);
     }
-    pack_for_cpu(layer.ffn_up);
-    pack_for_cpu(layer.ffn_down);
+    packed += pack_for_cpu(layer.ffn_up);
+    packed += pack_for_cpu(layer.ffn_down);
   }
+  return packed;
 }
 
 // BertAttention + BertSelfOutput (post-LN): LN(dense(softmax(q kᵀ/√hd) v) + x).

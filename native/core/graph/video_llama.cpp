@@ -50,17 +50,12 @@ AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width) {
   return ab;
 }
 
-void pack_for_cpu(VisionBranch& vb) {
-  pack_for_cpu(vb.vit);
-  pack_for_cpu(vb.qformer);
-  pack_for_cpu(vb.video_qformer);
-  pack_for_cpu(vb.proj);
+int pack_for_cpu(VisionBranch& vb) {
+  return pack_for_cpu(vb.vit) + pack_for_cpu(vb.qformer) + pack_for_cpu(vb.video_qformer) + pack_for_cpu(vb.proj);
 }
 
-void pack_for_cpu(AudioBranch& ab) {
-  pack_for_cpu(ab.imagebind);
-  pack_for_cpu(ab.audio_qformer);
-  pack_for_cpu(ab.proj);
+int pack_for_cpu(AudioBranch& ab) {
+  return pack_for_cpu(ab.imagebind) + pack_for_cpu(ab.audio_qformer) + pack_for_cpu(ab.proj);
 }
 
 // Rows [0, count) of an embedding table [width, rows] as [width, 1, count]: one row per batch item.
