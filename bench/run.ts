@@ -96,11 +96,20 @@ interface Config {
   videoReps: number;
 }
 
-/** ggml's kernels for every type (the baselines; one run each, they are slow), ours for bf16. */
+/** Weight types our kernels run (bf16: AVX-512 BF16; q8_0: AVX-512 VNNI). */
+const OWN_TYPES: readonly ProjectorWeightType[] = ['bf16', 'q8_0'];
+
+/** ggml's kernels for every type (the baselines; one video run each, they are slow), then ours. */
 function configs(): Config[] {
   const list: Config[] = types.map((type) => ({ name: `${type}-ggml`, type, kernels: 'ggml', videoReps: 1 }));
-  if (types.includes('bf16')) list.push({ name: 'bf16-own', type: 'bf16', kernels: 'own', videoReps: reps });
+  for (const type of OWN_TYPES.filter((t) => types.includes(t))) list.push({ name: `${type}-own`, type, kernels: 'own', videoReps: reps });
   return list;
+}
+
+/** The peak a kernel is compared against: the instruction its inner loop is made of. */
+function peakKind(kernel: { type: string; own: boolean }): string {
+  if (!kernel.own) return 'f32-fma';
+  return kernel.type === 'q8_0' ? 'int8-dot' : 'bf16-dot';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,7 +203,7 @@ async function main(): Promise<void> {
     { name: 'MLP down (fc2)', k: vit.mlpWidth, n: vit.width },
   ];
   const kernels = [...types.map((type) => ({ label: `ggml ${type}`, type: type as string, own: false })), { label: 'ggml q4_0', type: 'q4_0', own: false }];
-  if (types.includes('bf16')) kernels.push({ label: 'ours bf16', type: 'bf16', own: true });
+  for (const type of OWN_TYPES.filter((t) => types.includes(t))) kernels.push({ label: `ours ${type}`, type, own: true });
   const matmul: Record<string, Record<string, number>> = {};
   const matmulRows: (string | number)[][] = [];
   for (const kernel of kernels) {
@@ -205,13 +214,13 @@ async function main(): Promise<void> {
       const seconds = bench.benchMatmul({ m, k: shape.k, n: shape.n, type: kernel.type, ownKernel: kernel.own, threads, reps: 3 });
       const gflops = (2 * m * shape.k * shape.n) / seconds / 1e9;
       matmul[kernel.label]![shape.name] = gflops;
-      row.push(`${fmt(gflops, 0)} (${fmt((100 * gflops * 1e9) / peak[kernel.own ? 'bf16-dot' : 'f32-fma']!, 0)} %)`);
+      row.push(`${fmt(gflops, 0)} (${fmt((100 * gflops * 1e9) / peak[peakKind(kernel)]!, 0)} %)`);
     }
     row.push(ISSUE_MLP_GFLOPS[kernel.label.replace('ggml ', '')]?.toString() ?? '');
     matmulRows.push(row);
   }
   console.log(table(['kernel', ...shapes.map((s) => `${s.name} GFLOP/s (% of peak)`), 'issue: MLP up, zen4'], matmulRows));
-  console.log(`\n(% of the f32-fma peak for ggml's kernels, of the bf16-dot peak for ours; the issue measured PyTorch/oneDNN f32 at ${ISSUE_MLP_GFLOPS['pytorch f32']} GFLOP/s on the MLP-up shape.)`);
+  console.log(`\n(% of the f32-fma peak for ggml's kernels, of the bf16-dot / int8-dot peak for ours (bf16 / q8_0); the issue measured PyTorch/oneDNN f32 at ${ISSUE_MLP_GFLOPS['pytorch f32']} GFLOP/s on the MLP-up shape.)`);
 
   console.log(`\n## Encoders (${frames}-frame video, ${clips}-clip audio, ${threads} threads)\n`);
   const reports = new Map<string, WorkerReport>();
@@ -219,7 +228,7 @@ async function main(): Promise<void> {
     process.stdout.write(`running ${config.name}...`);
     const options: WorkerOptions = {
       projector: files.get(config.type)!, threads, frames, clips, videoReps: config.videoReps, audioReps: reps,
-      growthCalls: config.kernels === 'own' ? growth : 0, outPrefix: path.join(outDir, config.name),
+      growthCalls: config.name === 'bf16-own' ? growth : 0, outPrefix: path.join(outDir, config.name),
     };
     const env: Record<string, string> = config.kernels === 'ggml' ? { VIDEO_LLAMA_KERNELS: 'ggml' } : {};
     const { report } = await runWorker(config.name, options, env);
@@ -227,13 +236,13 @@ async function main(): Promise<void> {
     console.log(` video ${fmt(median(report.video.map((v) => v.seconds)))} s, audio ${fmt(median(report.audio.map((a) => a.seconds)))} s`);
   }
   // Where the ViT's time goes with our kernels (node-by-node timing, so a little slower than the runs above).
-  let vitProfile: Record<string, number> = {};
-  if (types.includes('bf16')) {
-    process.stdout.write('profiling bf16-own...');
-    const { stderr } = await runWorker('bf16-own-profile', {
-      projector: files.get('bf16')!, threads, frames, clips, videoReps: 2, audioReps: 0, growthCalls: 0, outPrefix: path.join(outDir, 'bf16-own-profile'),
+  const vitProfiles: Record<string, Record<string, number>> = {};
+  for (const type of OWN_TYPES.filter((t) => types.includes(t))) {
+    process.stdout.write(`profiling ${type}-own...`);
+    const { stderr } = await runWorker(`${type}-own-profile`, {
+      projector: files.get(type)!, threads, frames, clips, videoReps: 2, audioReps: 0, growthCalls: 0, outPrefix: path.join(outDir, `${type}-own-profile`),
     }, { VIDEO_LLAMA_PROFILE: '1' });
-    vitProfile = profileOf(stderr, 'vit');
+    vitProfiles[type] = profileOf(stderr, 'vit');
     console.log(' done');
   }
 
@@ -264,21 +273,23 @@ async function main(): Promise<void> {
   console.log(`"vs PyTorch": that time / ours; in parentheses, with PyTorch assumed ${fmt(machineFactor, 2)}x faster here (this machine's ggml f32 on the MLP-up shape / the issue's ${ISSUE_MLP_GFLOPS.f32} GFLOP/s).\n`);
   console.log(table(['config', 'video s (median)', 'vit s', 'qformer s', 'video_qformer+proj s', 'ViT GFLOP/s', 'vs PyTorch', 'audio s (median)', 'vs PyTorch', 'min cos vs f32 (video / audio)', 'peak RSS', 'load s'], rows));
 
-  if (Object.keys(vitProfile).length > 0) {
+  for (const [type, profile] of Object.entries(vitProfiles)) {
     const { linear, attention } = vitFlop(frames);
-    const gemm = vitProfile.bf16_gemm ?? 0, attn = vitProfile.bf16_attention ?? 0;
-    const total = Object.values(vitProfile).reduce((s, x) => s + x, 0);
-    console.log('\n## Inside the ViT with our kernels (bf16, node-by-node timing)\n');
-    console.log(table(['operation', 'seconds', 'share', 'GFLOP/s', '% of bf16-dot peak'], Object.entries(vitProfile).filter(([, s]) => s >= 0.001).map(([op, s]) => {
-      const flop = op === 'bf16_gemm' ? linear : op === 'bf16_attention' ? attention : 0;
-      return [op, fmt(s, 3), `${fmt((100 * s) / total, 1)} %`, flop ? fmt(flop / s / 1e9, 0) : '', flop ? `${fmt((100 * flop) / s / peak['bf16-dot']!, 0)} %` : ''];
+    const total = Object.values(profile).reduce((s, x) => s + x, 0);
+    const gemmOp = type === 'q8_0' ? 'int8_gemm' : 'bf16_gemm', gemmPeak = type === 'q8_0' ? 'int8-dot' : 'bf16-dot';
+    console.log(`\n## Inside the ViT with our kernels (${type}, ${frames} frames, node-by-node timing)\n`);
+    console.log(table(['operation', 'seconds', 'share', 'GFLOP/s', '% of its peak'], Object.entries(profile).filter(([, s]) => s >= 0.001).map(([op, s]) => {
+      const flop = op === gemmOp ? linear : op === 'bf16_attention' ? attention : 0;
+      const of = op === gemmOp ? gemmPeak : 'bf16-dot';
+      return [op, fmt(s, 3), `${fmt((100 * s) / total, 1)} %`, flop ? fmt(flop / s / 1e9, 0) : '', flop ? `${fmt((100 * flop) / s / peak[of]!, 0)} % of ${of}` : ''];
     })));
-    console.log(`\nViT linear layers: ${fmt(linear / 1e12, 2)} TFLOP in ${fmt(gemm, 2)} s; attention: ${fmt(attention / 1e9, 0)} GFLOP in ${fmt(attn, 2)} s.`);
+    console.log(`\nViT linear layers: ${fmt(linear / 1e12, 2)} TFLOP in ${fmt(profile[gemmOp] ?? 0, 2)} s; attention: ${fmt(attention / 1e9, 0)} GFLOP in ${fmt(profile.bf16_attention ?? 0, 2)} s.`);
   }
 
-  const own = reports.get('bf16-own');
-  if (own) {
-    console.log('\n## Memory (bf16, our kernels)\n');
+  for (const type of OWN_TYPES) {
+    const own = reports.get(`${type}-own`);
+    if (!own) continue;
+    console.log(`\n## Memory (${type}, our kernels)\n`);
     const used = own.peakRss - own.rssBeforeLoad;
     console.log(table(['weights', 'compute buffers', 'RSS before load', 'peak RSS', '(peak - before load) / (weights + compute)', `RSS after 10 / ${own.rssGrowth.calls} encodes`], [[
       gib(own.weightBytes), mib(own.computeBytes), mib(own.rssBeforeLoad), gib(own.peakRss), fmt(used / (own.weightBytes + own.computeBytes), 3),
@@ -286,7 +297,7 @@ async function main(): Promise<void> {
     ]]));
   }
 
-  const results = { machine: info, peak, matmul, reports: Object.fromEntries(reports), vitProfile };
+  const results = { machine: info, peak, matmul, reports: Object.fromEntries(reports), vitProfiles };
   fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(results, null, 2));
   console.log(`\nRaw results: ${path.relative(repoRoot, path.join(outDir, 'results.json'))}`);
 }

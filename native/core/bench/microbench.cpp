@@ -108,7 +108,7 @@ double matmul_seconds(const MatmulCase& c) {
   graph::Linear layer{w, nullptr};
   if (c.own_kernel) {
     graph::pack_for_cpu(layer);
-    if (!layer.packed) throw Error("INVALID_ARGUMENT", "the bf16 kernel cannot run this case on this CPU");
+    if (!layer.on_own_kernel()) throw Error("INVALID_ARGUMENT", "our kernels cannot run this case on this CPU");
   }
   const size_t meta = ggml_tensor_overhead() * 16 + ggml_graph_overhead();
   ggml_context_ptr ctx(ggml_init({meta, nullptr, true}));

@@ -1,11 +1,13 @@
 #include "core/graph/common.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
 #include "core/kernels/bf16_gemm.h"
+#include "core/kernels/int8_gemm.h"
 #include "core/error.h"
 #include "core/projector_loader.h"
 #include "ggml-backend.h"
@@ -27,22 +29,31 @@ Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in,
 // VIDEO_LLAMA_KERNELS=ggml keeps every product on ggml's own kernels (to compare them).
 static bool own_kernels_enabled() {
   const char* choice = std::getenv("VIDEO_LLAMA_KERNELS");
-  return !(choice && std::strcmp(choice, "ggml") == 0) && kernels::bf16_gemm_available();
+  return !(choice && std::strcmp(choice, "ggml") == 0);
 }
 
 bool pack_for_cpu(Linear& layer) {
   ggml_tensor* w = layer.weight;
-  if (layer.packed || w->type != GGML_TYPE_BF16 || !own_kernels_enabled()) return false;
+  if (layer.on_own_kernel() || !own_kernels_enabled()) return false;
   if (!ggml_is_contiguous(w) || !w->buffer || !ggml_backend_buffer_is_host(w->buffer)) return false;
-  if (!kernels::bf16_packable(w->ne[0], w->ne[1]) || w->ne[2] != 1 || w->ne[3] != 1) return false;
-  kernels::pack_bf16_panels(static_cast<uint16_t*>(w->data), w->ne[0], w->ne[1]);
-  layer.packed = true;
-  return true;
+  if (w->ne[2] != 1 || w->ne[3] != 1) return false;
+  const int64_t k = w->ne[0], n = w->ne[1];
+  if (w->type == GGML_TYPE_BF16 && kernels::bf16_gemm_available() && kernels::bf16_packable(k, n)) {
+    kernels::pack_bf16_panels(static_cast<uint16_t*>(w->data), k, n);
+    layer.packed = Linear::Packed::Bf16;
+    return true;
+  }
+  if (w->type == GGML_TYPE_Q8_0 && kernels::int8_gemm_available() && kernels::int8_packable(k, n)) {
+    kernels::pack_q8_0_panels(w->data, k, n);
+    layer.packed = Linear::Packed::Int8;
+    return true;
+  }
+  return false;
 }
 
 Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count) {
   ggml_tensor* w = packed.weight;
-  if (packed.packed && (first % kernels::kPanel != 0 || count % kernels::kPanel != 0)) {
+  if (packed.on_own_kernel() && (first % kernels::kPanel != 0 || count % kernels::kPanel != 0)) {
     throw Error("NATIVE", "a slice of a repacked weight must cover whole panels");
   }
   Linear slice;
@@ -77,25 +88,64 @@ static void bf16_gemm_op(ggml_tensor* dst, int ith, int nth, void* epilogue) {
   kernels::bf16_gemm(args, ith, nth);
 }
 
-// The product of a packed layer: x [K, N, B] -> [out, N, B], rounding x to bf16 first.
+// dst [row bytes, M] (i8) = src0 [K, M] (f32) quantized per token and block (kernels::quantize_rows_u8).
+static void int8_quantize_op(ggml_tensor* dst, int ith, int nth, void*) {
+  const ggml_tensor* x = dst->src[0];
+  const int64_t rows = x->ne[1], per = (rows + nth - 1) / nth;
+  const int64_t begin = std::min(rows, ith * per), end = std::min(rows, begin + per);
+  kernels::quantize_rows_u8(static_cast<const float*>(x->data), static_cast<int64_t>(x->nb[1] / sizeof(float)), x->ne[0],
+                            begin, end, static_cast<uint8_t*>(dst->data));
+}
+
+// dst [N, M] = epilogue(src0 (quantized [K, M]) · src1ᵀ (packed q8_0 [K, N]) + src2 [N] (optional)).
+static void int8_gemm_op(ggml_tensor* dst, int ith, int nth, void* epilogue) {
+  const ggml_tensor* bias = dst->src[2];
+  kernels::Int8GemmArgs args;
+  args.x = static_cast<const uint8_t*>(dst->src[0]->data);
+  args.w = static_cast<const uint8_t*>(dst->src[1]->data);
+  args.bias = bias ? static_cast<const float*>(bias->data) : nullptr;
+  args.y = static_cast<float*>(dst->data);
+  args.y_stride = static_cast<int64_t>(dst->nb[1] / sizeof(float));
+  args.m = dst->ne[1];
+  args.n = dst->ne[0];
+  args.k = dst->src[1]->ne[0];
+  args.epilogue = static_cast<kernels::Epilogue>(reinterpret_cast<intptr_t>(epilogue));
+  kernels::int8_gemm(args, ith, nth);
+}
+
+// The activations of a packed layer as its kernel reads them: x [K, ...] -> rows of bf16 or of
+// quantized bytes.
+static ggml_tensor* kernel_input(ggml_context* ctx, ggml_tensor* x, Linear::Packed packed) {
+  const int64_t k = x->ne[0], rows = ggml_nelements(x) / k;
+  if (packed == Linear::Packed::Bf16) {
+    // ggml_cast, not ggml_cpy into a new tensor: that tensor would be a leaf the allocator never frees
+    return ggml_reshape_2d(ctx, ggml_cast(ctx, x, GGML_TYPE_BF16), k, rows);
+  }
+  if (!ggml_is_contiguous(x)) x = ggml_cont(ctx, x);
+  ggml_tensor* args[] = {ggml_reshape_2d(ctx, x, k, rows)};
+  return ggml_custom_4d(ctx, GGML_TYPE_I8, static_cast<int64_t>(kernels::int8_row_bytes(k)), rows, 1, 1, args, 1,
+                        int8_quantize_op, GGML_N_TASKS_MAX, nullptr);
+}
+
+// The product of a packed layer: x [K, N, B] -> [out, N, B].
 static ggml_tensor* packed_linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer, kernels::Epilogue epilogue) {
-  const int64_t k = x->ne[0], rows = ggml_nelements(x) / k, out = layer.weight->ne[1];
-  // ggml_cast, not ggml_cpy into a new tensor: that tensor would be a leaf the allocator never frees
-  ggml_tensor* x_bf16 = ggml_reshape_2d(ctx, ggml_cast(ctx, x, GGML_TYPE_BF16), k, rows);
-  ggml_tensor* args[] = {x_bf16, layer.weight, layer.bias};
-  ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, out, rows, 1, 1, args, layer.bias ? 3 : 2, bf16_gemm_op,
+  const int64_t out = layer.weight->ne[1];
+  ggml_tensor* input = kernel_input(ctx, x, layer.packed);
+  ggml_tensor* args[] = {input, layer.weight, layer.bias};
+  ggml_custom_op_t op = layer.packed == Linear::Packed::Bf16 ? bf16_gemm_op : int8_gemm_op;
+  ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, out, input->ne[1], 1, 1, args, layer.bias ? 3 : 2, op,
                                   GGML_N_TASKS_MAX, reinterpret_cast<void*>(static_cast<intptr_t>(epilogue)));
   return ggml_reshape_4d(ctx, y, out, x->ne[1], x->ne[2], x->ne[3]);
 }
 
 ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
-  if (layer.packed) return packed_linear(ctx, x, layer, kernels::Epilogue::None);
+  if (layer.on_own_kernel()) return packed_linear(ctx, x, layer, kernels::Epilogue::None);
   x = ggml_mul_mat(ctx, layer.weight, x);
   return layer.bias ? ggml_add(ctx, x, layer.bias) : x;
 }
 
 ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
-  if (layer.packed) return packed_linear(ctx, x, layer, kernels::Epilogue::GeluErf);
+  if (layer.on_own_kernel()) return packed_linear(ctx, x, layer, kernels::Epilogue::GeluErf);
   return ggml_gelu_erf(ctx, linear(ctx, x, layer));
 }
 
@@ -121,9 +171,10 @@ static void bf16_attention_op(ggml_tensor* dst, int ith, int nth, void* heads) {
 
 static bool is_f32_rows(const ggml_tensor* t) { return t->type == GGML_TYPE_F32 && t->nb[0] == sizeof(float); }
 
-ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads, bool bf16) {
+ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads, bool own_kernel) {
   const int64_t width = q->ne[0], head_dim = width / heads, batch = q->ne[2];
-  if (bf16 && kernels::bf16_attention_supports(head_dim) && is_f32_rows(q) && is_f32_rows(k) && is_f32_rows(v)) {
+  if (own_kernel && kernels::bf16_gemm_available() && kernels::bf16_attention_supports(head_dim) && is_f32_rows(q) &&
+      is_f32_rows(k) && is_f32_rows(v)) {
     ggml_tensor* args[] = {q, k, v};
     return ggml_custom_4d(ctx, GGML_TYPE_F32, width, q->ne[1], batch, 1, args, 3, bf16_attention_op, GGML_N_TASKS_MAX,
                           reinterpret_cast<void*>(static_cast<intptr_t>(heads)));
@@ -167,6 +218,8 @@ const char* own_kernel_name(const ggml_tensor* node) {
   ggml_custom_op_t fun = nullptr;
   std::memcpy(&fun, node->op_params, sizeof(fun));
   if (fun == bf16_gemm_op) return "bf16_gemm";
+  if (fun == int8_gemm_op) return "int8_gemm";
+  if (fun == int8_quantize_op) return "int8_quantize";
   if (fun == bf16_attention_op) return "bf16_attention";
   return nullptr;
 }

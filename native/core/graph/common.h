@@ -21,9 +21,11 @@ struct LayerNorm {
 struct Linear {
   ggml_tensor* weight = nullptr;  // [in, out]
   ggml_tensor* bias = nullptr;    // [out] or null
-  // The weight's bytes are in kernels::bf16_gemm's panel layout (CPU only, see pack_for_cpu): the
+  // The weight's bytes are in one of our kernels' panel layouts (CPU only, see pack_for_cpu): the
   // product runs as our own op instead of ggml_mul_mat, which could not read them.
-  bool packed = false;
+  enum class Packed { No, Bf16, Int8 } packed = Packed::No;
+
+  bool on_own_kernel() const { return packed != Packed::No; }
 };
 
 // Declares `<prefix>.weight` / `<prefix>.bias` ([width] each).
@@ -31,9 +33,10 @@ LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& prefix, int6
 // Declares `<prefix>.weight` ([in, out]) and, when `with_bias`, `<prefix>.bias` ([out]).
 Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in, int64_t out, bool with_bias = true);
 
-// Repacks the weight for kernels::bf16_gemm, in place, when that kernel can run it: a bf16 weight in
-// host memory, a CPU with AVX-512 BF16, sizes it handles. After this, only linear() may read it.
-// Returns whether it did.
+// Repacks the weight in place for one of our kernels when one can run it: a weight in host memory,
+// bf16 on a CPU with AVX-512 BF16 (kernels::bf16_gemm) or q8_0 on a CPU with AVX-512 VNNI
+// (kernels::int8_gemm), sizes the kernel handles. After this, only linear() may read it.
+// VIDEO_LLAMA_KERNELS=ggml turns this off. Returns whether it repacked.
 bool pack_for_cpu(Linear& layer);
 
 // Output rows [first, first + count) of a layer whose outputs are packed (e.g. q, k, v in one matrix).
@@ -47,9 +50,10 @@ ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
 
 // Multi-head softmax(q kᵀ / sqrt(head_dim)) v, no mask. q: [D, Nq, B], k and v: [D, Nk, B] ->
 // [D, Nq, B]. Heads are consecutive slices of D (PyTorch's view(B, N, heads, head_dim)).
-// `bf16` (for blocks whose weights are packed, so on a CPU with AVX-512 BF16): one op of ours,
-// kernels::bf16_attention, instead of ggml's f32 products.
-ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads, bool bf16 = false);
+// `own_kernel` (for blocks whose weights run on our kernels): one op of ours,
+// kernels::bf16_attention, instead of ggml's f32 products, when the CPU has AVX-512 BF16.
+ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads,
+                       bool own_kernel = false);
 
 // gelu(x·Wᵀ + b) with exact (erf) GELU; one fused op when the weight is packed.
 ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
@@ -64,7 +68,8 @@ ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* k
 // Prepends the class token to every sequence: tokens [D, N, B], cls [D] -> [D, N + 1, B].
 ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls);
 
-// "bf16_gemm" or "bf16_attention" for a node that runs one of our kernels, else null (for profiles).
+// "bf16_gemm", "int8_gemm", "int8_quantize" or "bf16_attention" for a node that runs one of our
+// kernels, else null (for profiles).
 const char* own_kernel_name(const ggml_tensor* node);
 
 // Names a node after the reference module it mirrors, e.g. name(t, "v.blk", 3, "attn_out").

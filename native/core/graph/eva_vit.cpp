@@ -59,7 +59,7 @@ static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVi
   ggml_tensor* q = linear(ctx, x, q_proj);
   ggml_tensor* k = linear(ctx, x, output_slice(ctx, b.qkv, d, d));
   ggml_tensor* v = linear(ctx, x, v_proj);
-  ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.qkv.packed), "v.blk", il, "attn");
+  ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.qkv.on_own_kernel()), "v.blk", il, "attn");
   return name(linear(ctx, context, b.attn_out), "v.blk", il, "attn_out");
 }
 

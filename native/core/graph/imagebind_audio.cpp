@@ -71,7 +71,7 @@ static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const Im
   ggml_tensor* q = linear(ctx, x, output_slice(ctx, b.in_proj, 0, d));
   ggml_tensor* k = append_position(ctx, linear(ctx, x, output_slice(ctx, b.in_proj, d, d)), b.bias_k);
   ggml_tensor* v = append_position(ctx, linear(ctx, x, output_slice(ctx, b.in_proj, 2 * d, d)), b.bias_v);
-  ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.in_proj.packed), "a.blk", il, "attn");
+  ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.in_proj.on_own_kernel()), "a.blk", il, "attn");
   return name(linear(ctx, context, b.attn_out), "a.blk", il, "attn_out");
 }
 

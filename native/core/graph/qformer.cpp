@@ -65,7 +65,7 @@ int pack_for_cpu(QFormer& qf) {
 static ggml_tensor* bert_attention(ggml_context* ctx, ggml_tensor* x, ggml_tensor* kv_source, const BertAttention& a,
                                    int heads, float eps) {
   ggml_tensor* context = attention(ctx, linear(ctx, x, a.q), linear(ctx, kv_source, a.k), linear(ctx, kv_source, a.v),
-                                   heads, a.q.packed);
+                                   heads, a.q.on_own_kernel());
   return layer_norm(ctx, ggml_add(ctx, linear(ctx, context, a.out), x), a.ln, eps);
 }
 
