@@ -51,6 +51,10 @@ bool pack_for_cpu(Linear& layer) {
   return false;
 }
 
+ggml_tensor* row_slice(ggml_context* ctx, ggml_tensor* x, int64_t first, int64_t count) {
+  return ggml_view_3d(ctx, x, count, x->ne[1], x->ne[2], x->nb[1], x->nb[2], first * x->nb[0]);
+}
+
 Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count) {
   ggml_tensor* w = packed.weight;
   if (packed.on_own_kernel() && (first % kernels::kPanel != 0 || count % kernels::kPanel != 0)) {
@@ -179,6 +183,10 @@ ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_t
     return ggml_custom_4d(ctx, GGML_TYPE_F32, width, q->ne[1], batch, 1, args, 3, bf16_attention_op, GGML_N_TASKS_MAX,
                           reinterpret_cast<void*>(static_cast<intptr_t>(heads)));
   }
+  // slices of a packed q/k/v product on a CPU without AVX-512 BF16
+  if (!ggml_is_contiguous(q)) q = ggml_cont(ctx, q);
+  if (!ggml_is_contiguous(k)) k = ggml_cont(ctx, k);
+  if (!ggml_is_contiguous(v)) v = ggml_cont(ctx, v);
   const int64_t n_q = q->ne[1], n_kv = k->ne[1];
   // [D, N, B] -> [head_dim, heads, N, B] -> [head_dim, N, heads, B]
   q = ggml_permute(ctx, ggml_reshape_4d(ctx, q, head_dim, heads, n_q, batch), 0, 2, 1, 3);

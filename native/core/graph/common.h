@@ -39,6 +39,9 @@ Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in,
 // VIDEO_LLAMA_KERNELS=ggml turns this off. Returns whether it repacked.
 bool pack_for_cpu(Linear& layer);
 
+// Rows [first, first + count) of ne[0] of x [D, N, B] as a view (a strided tensor).
+ggml_tensor* row_slice(ggml_context* ctx, ggml_tensor* x, int64_t first, int64_t count);
+
 // Output rows [first, first + count) of a layer whose outputs are packed (e.g. q, k, v in one matrix).
 Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count);
 

@@ -53,6 +53,14 @@ int pack_for_cpu(EvaVit& vit) {
 // eva_vit.py:Attention.forward: qkv = linear(x, qkv.weight, cat(q_bias, 0, v_bias)).
 static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVitBlock& b, int heads, int il) {
   const int64_t d = x->ne[0];
+  if (b.qkv.on_own_kernel()) {
+    // one product for q, k and v (our kernels read its strided slices as they are)
+    ggml_tensor* qkv = linear(ctx, x, b.qkv);  // [3D, N, B]
+    ggml_tensor* q = ggml_add(ctx, row_slice(ctx, qkv, 0, d), b.q_bias);
+    ggml_tensor* v = ggml_add(ctx, row_slice(ctx, qkv, 2 * d, d), b.v_bias);
+    ggml_tensor* context = name(attention(ctx, q, row_slice(ctx, qkv, d, d), v, heads, true), "v.blk", il, "attn");
+    return name(linear(ctx, context, b.attn_out), "v.blk", il, "attn_out");
+  }
   Linear q_proj = output_slice(ctx, b.qkv, 0, d), v_proj = output_slice(ctx, b.qkv, 2 * d, d);
   q_proj.bias = b.q_bias;
   v_proj.bias = b.v_bias;

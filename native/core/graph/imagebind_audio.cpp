@@ -68,9 +68,20 @@ static ggml_tensor* append_position(ggml_context* ctx, ggml_tensor* x, ggml_tens
 // nn.MultiheadAttention(bias=True, add_bias_kv=True), attn_mask None: L queries, L + 1 keys.
 static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const ImageBindBlock& b, int heads, int il) {
   const int64_t d = x->ne[0];
-  ggml_tensor* q = linear(ctx, x, output_slice(ctx, b.in_proj, 0, d));
-  ggml_tensor* k = append_position(ctx, linear(ctx, x, output_slice(ctx, b.in_proj, d, d)), b.bias_k);
-  ggml_tensor* v = append_position(ctx, linear(ctx, x, output_slice(ctx, b.in_proj, 2 * d, d)), b.bias_v);
+  ggml_tensor *q, *k, *v;
+  if (b.in_proj.on_own_kernel()) {
+    // one product for q, k and v (our kernels read its strided slices as they are)
+    ggml_tensor* qkv = linear(ctx, x, b.in_proj);  // [3Da, L, B]
+    q = row_slice(ctx, qkv, 0, d);
+    k = row_slice(ctx, qkv, d, d);
+    v = row_slice(ctx, qkv, 2 * d, d);
+  } else {
+    q = linear(ctx, x, output_slice(ctx, b.in_proj, 0, d));
+    k = linear(ctx, x, output_slice(ctx, b.in_proj, d, d));
+    v = linear(ctx, x, output_slice(ctx, b.in_proj, 2 * d, d));
+  }
+  k = append_position(ctx, k, b.bias_k);
+  v = append_position(ctx, v, b.bias_v);
   ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.in_proj.on_own_kernel()), "a.blk", il, "attn");
   return name(linear(ctx, context, b.attn_out), "a.blk", il, "attn_out");
 }
