@@ -8,6 +8,7 @@
 
 #include "core/kernels/bf16_gemm.h"
 #include "core/kernels/int8_gemm.h"
+#include "core/kernels/layer_norm.h"
 #include "core/error.h"
 #include "core/projector_loader.h"
 #include "ggml-backend.h"
@@ -73,22 +74,32 @@ ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm
   return ggml_add(ctx, x, norm.bias);
 }
 
-// dst [N, M] = epilogue(src0 [K, M] (bf16) · src1ᵀ (packed [K, N]) + src2 [N] (optional)).
+// Our products' custom ops: src0 the kernel's input rows, src1 the packed weight, src2 the bias
+// [N] and src3 a residual [N, M] (either may be null), userdata the epilogue.
+static kernels::GemmOutput gemm_output(ggml_tensor* dst, void* epilogue) {
+  const ggml_tensor* bias = dst->src[2];
+  const ggml_tensor* residual = dst->src[3];
+  kernels::GemmOutput out;
+  out.bias = bias ? static_cast<const float*>(bias->data) : nullptr;
+  out.epilogue = static_cast<kernels::Epilogue>(reinterpret_cast<intptr_t>(epilogue));
+  out.residual = residual ? static_cast<const float*>(residual->data) : nullptr;
+  out.residual_stride = residual ? static_cast<int64_t>(residual->nb[1] / sizeof(float)) : 0;
+  out.y = static_cast<float*>(dst->data);
+  out.y_stride = static_cast<int64_t>(dst->nb[1] / sizeof(float));
+  return out;
+}
+
+// dst [N, M] = src0 [K, M] (bf16) · src1ᵀ (packed [K, N]), then gemm_output.
 static void bf16_gemm_op(ggml_tensor* dst, int ith, int nth, void* epilogue) {
   const ggml_tensor* x = dst->src[0];
-  const ggml_tensor* w = dst->src[1];
-  const ggml_tensor* bias = dst->src[2];
   kernels::Bf16GemmArgs args;
   args.x = static_cast<const uint16_t*>(x->data);
   args.x_stride = static_cast<int64_t>(x->nb[1] / sizeof(uint16_t));
-  args.w = static_cast<const uint16_t*>(w->data);
-  args.bias = bias ? static_cast<const float*>(bias->data) : nullptr;
-  args.y = static_cast<float*>(dst->data);
-  args.y_stride = static_cast<int64_t>(dst->nb[1] / sizeof(float));
+  args.w = static_cast<const uint16_t*>(dst->src[1]->data);
   args.m = dst->ne[1];
   args.n = dst->ne[0];
-  args.k = x->ne[0];
-  args.epilogue = static_cast<kernels::Epilogue>(reinterpret_cast<intptr_t>(epilogue));
+  args.k = dst->src[1]->ne[0];
+  args.out = gemm_output(dst, epilogue);
   kernels::bf16_gemm(args, ith, nth);
 }
 
@@ -101,20 +112,37 @@ static void int8_quantize_op(ggml_tensor* dst, int ith, int nth, void*) {
                             begin, end, static_cast<uint8_t*>(dst->data));
 }
 
-// dst [N, M] = epilogue(src0 (quantized [K, M]) · src1ᵀ (packed q8_0 [K, N]) + src2 [N] (optional)).
+// dst [N, M] = src0 (quantized [K, M]) · src1ᵀ (packed q8_0 [K, N]), then gemm_output.
 static void int8_gemm_op(ggml_tensor* dst, int ith, int nth, void* epilogue) {
-  const ggml_tensor* bias = dst->src[2];
   kernels::Int8GemmArgs args;
   args.x = static_cast<const uint8_t*>(dst->src[0]->data);
   args.w = static_cast<const uint8_t*>(dst->src[1]->data);
-  args.bias = bias ? static_cast<const float*>(bias->data) : nullptr;
-  args.y = static_cast<float*>(dst->data);
-  args.y_stride = static_cast<int64_t>(dst->nb[1] / sizeof(float));
   args.m = dst->ne[1];
   args.n = dst->ne[0];
   args.k = dst->src[1]->ne[0];
-  args.epilogue = static_cast<kernels::Epilogue>(reinterpret_cast<intptr_t>(epilogue));
+  args.out = gemm_output(dst, epilogue);
   kernels::int8_gemm(args, ith, nth);
+}
+
+// dst = LayerNorm(src0 [K, M]) · src1 + src2 as the input rows of a bf16 (dst type bf16) or int8
+// (dst type i8) product; userdata: eps as float bits.
+static void norm_into_op(ggml_tensor* dst, int ith, int nth, void* eps_bits) {
+  const ggml_tensor* x = dst->src[0];
+  kernels::LayerNormRows rows;
+  rows.x = static_cast<const float*>(x->data);
+  rows.x_stride = static_cast<int64_t>(x->nb[1] / sizeof(float));
+  rows.k = x->ne[0];
+  rows.weight = static_cast<const float*>(dst->src[1]->data);
+  rows.bias = static_cast<const float*>(dst->src[2]->data);
+  const auto bits = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(eps_bits));
+  std::memcpy(&rows.eps, &bits, sizeof(rows.eps));
+  const int64_t n = ggml_nrows(x), per = (n + nth - 1) / nth;
+  const int64_t begin = std::min(n, ith * per), end = std::min(n, begin + per);
+  if (dst->type == GGML_TYPE_BF16) {
+    kernels::layer_norm_to_bf16(rows, begin, end, static_cast<uint16_t*>(dst->data));
+  } else {
+    kernels::layer_norm_to_u8(rows, begin, end, static_cast<uint8_t*>(dst->data));
+  }
 }
 
 // The activations of a packed layer as its kernel reads them: x [K, ...] -> rows of bf16 or of
@@ -131,14 +159,18 @@ static ggml_tensor* kernel_input(ggml_context* ctx, ggml_tensor* x, Linear::Pack
                         int8_quantize_op, GGML_N_TASKS_MAX, nullptr);
 }
 
-// The product of a packed layer: x [K, N, B] -> [out, N, B].
-static ggml_tensor* packed_linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer, kernels::Epilogue epilogue) {
+// The product of a packed layer: x [K, N, B] (f32, or already its kernel's input rows from
+// layer_norm_into) -> [out, N, B], plus `residual` [out, N, B] when given.
+static ggml_tensor* packed_linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer, kernels::Epilogue epilogue,
+                                  ggml_tensor* residual = nullptr) {
   const int64_t out = layer.weight->ne[1];
-  ggml_tensor* input = kernel_input(ctx, x, layer.packed);
-  ggml_tensor* args[] = {input, layer.weight, layer.bias};
+  ggml_tensor* input = x->type == GGML_TYPE_F32 ? kernel_input(ctx, x, layer.packed)
+                                                : ggml_reshape_2d(ctx, x, x->ne[0], ggml_nrows(x));
+  if (residual && !ggml_is_contiguous(residual)) residual = ggml_cont(ctx, residual);
+  ggml_tensor* args[] = {input, layer.weight, layer.bias, residual};
   ggml_custom_op_t op = layer.packed == Linear::Packed::Bf16 ? bf16_gemm_op : int8_gemm_op;
-  ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, out, input->ne[1], 1, 1, args, layer.bias ? 3 : 2, op,
-                                  GGML_N_TASKS_MAX, reinterpret_cast<void*>(static_cast<intptr_t>(epilogue)));
+  ggml_tensor* y = ggml_custom_4d(ctx, GGML_TYPE_F32, out, input->ne[1], 1, 1, args, 4, op, GGML_N_TASKS_MAX,
+                                  reinterpret_cast<void*>(static_cast<intptr_t>(epilogue)));
   return ggml_reshape_4d(ctx, y, out, x->ne[1], x->ne[2], x->ne[3]);
 }
 
@@ -151,6 +183,23 @@ ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
 ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
   if (layer.on_own_kernel()) return packed_linear(ctx, x, layer, kernels::Epilogue::GeluErf);
   return ggml_gelu_erf(ctx, linear(ctx, x, layer));
+}
+
+ggml_tensor* linear_residual(ggml_context* ctx, ggml_tensor* x, const Linear& layer, ggml_tensor* residual) {
+  if (layer.on_own_kernel()) return packed_linear(ctx, x, layer, kernels::Epilogue::None, residual);
+  return ggml_add(ctx, residual, linear(ctx, x, layer));
+}
+
+ggml_tensor* layer_norm_into(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm, float eps, const Linear& consumer) {
+  if (!consumer.on_own_kernel() || !ggml_is_contiguous(x)) return layer_norm(ctx, x, norm, eps);
+  const int64_t k = x->ne[0];
+  const bool bf16 = consumer.packed == Linear::Packed::Bf16;
+  const int64_t row = bf16 ? k : static_cast<int64_t>(kernels::int8_row_bytes(k));
+  ggml_tensor* args[] = {x, norm.weight, norm.bias};
+  uint32_t eps_bits;
+  std::memcpy(&eps_bits, &eps, sizeof(eps_bits));
+  return ggml_custom_4d(ctx, bf16 ? GGML_TYPE_BF16 : GGML_TYPE_I8, row, x->ne[1], x->ne[2], x->ne[3], args, 3,
+                        norm_into_op, GGML_N_TASKS_MAX, reinterpret_cast<void*>(static_cast<uintptr_t>(eps_bits)));
 }
 
 // dst [D, Nq, B] = attention(src0 q [D, Nq, B], src1 k, src2 v [D, Nk, B]); userdata: the head count.
@@ -228,6 +277,7 @@ const char* own_kernel_name(const ggml_tensor* node) {
   if (fun == bf16_gemm_op) return "bf16_gemm";
   if (fun == int8_gemm_op) return "int8_gemm";
   if (fun == int8_quantize_op) return "int8_quantize";
+  if (fun == norm_into_op) return "norm_into";
   if (fun == bf16_attention_op) return "bf16_attention";
   return nullptr;
 }

@@ -61,6 +61,14 @@ ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_t
 // gelu(x·Wᵀ + b) with exact (erf) GELU; one fused op when the weight is packed.
 ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
 
+// residual + x·Wᵀ + b; one fused op when the weight is packed.
+ggml_tensor* linear_residual(ggml_context* ctx, ggml_tensor* x, const Linear& layer, ggml_tensor* residual);
+
+// layer_norm(x) meant only as the input of `consumer`'s linear()/linear_gelu()/linear_residual():
+// when that layer runs on our kernels, one op that writes the kernel's input rows (bf16 or
+// quantized) directly; otherwise plain layer_norm().
+ggml_tensor* layer_norm_into(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm, float eps, const Linear& consumer);
+
 // up -> exact (erf) GELU -> down, the MLP of EVA, BERT and ImageBind (nn.GELU() / "gelu").
 ggml_tensor* gelu_mlp(ggml_context* ctx, ggml_tensor* x, const Linear& up, const Linear& down);
 
@@ -71,8 +79,8 @@ ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* k
 // Prepends the class token to every sequence: tokens [D, N, B], cls [D] -> [D, N + 1, B].
 ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls);
 
-// "bf16_gemm", "int8_gemm", "int8_quantize" or "bf16_attention" for a node that runs one of our
-// kernels, else null (for profiles).
+// "bf16_gemm", "int8_gemm", "int8_quantize", "norm_into" or "bf16_attention" for a node that runs
+// one of our kernels, else null (for profiles).
 const char* own_kernel_name(const ggml_tensor* node);
 
 // Names a node after the reference module it mirrors, e.g. name(t, "v.blk", 3, "attn_out").

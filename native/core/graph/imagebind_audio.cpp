@@ -65,9 +65,11 @@ static ggml_tensor* append_position(ggml_context* ctx, ggml_tensor* x, ggml_tens
   return ggml_concat(ctx, x, per_item, 1);
 }
 
-// nn.MultiheadAttention(bias=True, add_bias_kv=True), attn_mask None: L queries, L + 1 keys.
-static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const ImageBindBlock& b, int heads, int il) {
-  const int64_t d = x->ne[0];
+// nn.MultiheadAttention(bias=True, add_bias_kv=True), attn_mask None: L queries, L + 1 keys;
+// returns `residual` + its output. x: norm_1's output (layer_norm_into b.in_proj).
+static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const ImageBindBlock& b, int heads, int il,
+                                     ggml_tensor* residual) {
+  const int64_t d = b.in_proj.weight->ne[0];
   ggml_tensor *q, *k, *v;
   if (b.in_proj.on_own_kernel()) {
     // one product for q, k and v (our kernels read its strided slices as they are)
@@ -83,7 +85,7 @@ static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const Im
   k = append_position(ctx, k, b.bias_k);
   v = append_position(ctx, v, b.bias_v);
   ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.in_proj.on_own_kernel()), "a.blk", il, "attn");
-  return name(linear(ctx, context, b.attn_out), "a.blk", il, "attn_out");
+  return linear_residual(ctx, context, b.attn_out, residual);
 }
 
 ImageBindAudioOutput build_imagebind_audio(ggml_context* ctx, const ImageBindAudio& ib, ggml_tensor* fbank) {
@@ -96,8 +98,8 @@ ImageBindAudioOutput build_imagebind_audio(ggml_context* ctx, const ImageBindAud
   for (size_t il = 0; il < ib.blocks.size(); ++il) {
     const ImageBindBlock& b = ib.blocks[il];
     const int i = static_cast<int>(il);
-    x = ggml_add(ctx, x, mha_with_bias_kv(ctx, layer_norm(ctx, x, b.ln1, ib.eps), b, ib.heads, i));
-    x = ggml_add(ctx, x, gelu_mlp(ctx, layer_norm(ctx, x, b.ln2, ib.eps), b.ffn_up, b.ffn_down));
+    x = mha_with_bias_kv(ctx, layer_norm_into(ctx, x, b.ln1, ib.eps, b.in_proj), b, ib.heads, i, x);
+    x = linear_residual(ctx, linear_gelu(ctx, layer_norm_into(ctx, x, b.ln2, ib.eps, b.ffn_up), b.ffn_up), b.ffn_down, x);
     name(x, "a.blk", i, "out");
   }
 

@@ -45,7 +45,7 @@ bool bf16_gemm_available() {
 // One tile: rows [0, ROWS) of x times one packed panel -> ROWS x kPanel outputs.
 template <int ROWS>
 VL_TARGET static void gemm_tile(const uint16_t* x, int64_t x_stride, const uint16_t* panel, int64_t k_pairs,
-                                const float* bias, float* y, int64_t y_stride, Epilogue epilogue) {
+                                const GemmOutput& out) {
   __m512 acc[ROWS][2];
 #pragma GCC unroll 16
   for (int r = 0; r < ROWS; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -61,23 +61,13 @@ VL_TARGET static void gemm_tile(const uint16_t* x, int64_t x_stride, const uint1
       acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, w1);
     }
   }
-  const __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-  const __m512 b1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 16
-  for (int r = 0; r < ROWS; ++r) {
-    __m512 v0 = _mm512_add_ps(acc[r][0], b0), v1 = _mm512_add_ps(acc[r][1], b1);
-    if (epilogue == Epilogue::GeluErf) {
-      v0 = gelu_erf_ps(v0);
-      v1 = gelu_erf_ps(v1);
-    }
-    _mm512_storeu_ps(y + r * y_stride, v0);
-    _mm512_storeu_ps(y + r * y_stride + 16, v1);
-  }
+  for (int r = 0; r < ROWS; ++r) finish_tile_row(out, r, acc[r][0], acc[r][1]);
 }
 
 constexpr int kTileRows = 12;
 
-using TileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, const float*, float*, int64_t, Epilogue);
+using TileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, const GemmOutput&);
 
 template <int... R>
 static constexpr std::array<TileFn, sizeof...(R) + 1> tile_table(std::integer_sequence<int, R...>) {
@@ -90,11 +80,9 @@ VL_TARGET static void gemm_block(const Bf16GemmArgs& a, int64_t m0, int64_t m1, 
   const int64_t k_pairs = a.k / 2;
   for (int64_t p = p0; p < p1; ++p) {
     const uint16_t* panel = a.w + p * a.k * kPanel;
-    const float* bias = a.bias ? a.bias + p * kPanel : nullptr;
     for (int64_t m = m0; m < m1; m += kTileRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m1 - m));
-      tiles[rows](a.x + m * a.x_stride, a.x_stride, panel, k_pairs, bias, a.y + m * a.y_stride + p * kPanel, a.y_stride,
-                  a.epilogue);
+      tiles[rows](a.x + m * a.x_stride, a.x_stride, panel, k_pairs, output_tile(a.out, m, p));
     }
   }
 }
@@ -121,7 +109,7 @@ void bf16_gemm(const Bf16GemmArgs& args, int ith, int nth) {
 static int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 // n f32 -> bf16, rounding to nearest even.
-VL_TARGET static void to_bf16(const float* src, uint16_t* dst, int64_t n) {
+VL_TARGET void bf16_from_f32(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
@@ -146,7 +134,7 @@ VL_TARGET static void pack_keys(const float* k, int64_t row_stride, int64_t n_kv
   auto* panels = reinterpret_cast<uint32_t*>(s.k_panels.data());
   const auto* pairs = reinterpret_cast<const uint32_t*>(s.row.data());
   for (int64_t key = 0; key < n_kv; ++key) {
-    to_bf16(k + key * row_stride, s.row.data(), head_dim);
+    bf16_from_f32(k + key * row_stride, s.row.data(), head_dim);
     uint32_t* panel = panels + (key / kPanel) * (head_dim / 2) * kPanel + key % kPanel;
     for (int64_t j = 0; j < head_dim / 2; ++j) panel[j * kPanel] = pairs[j];
   }
@@ -158,7 +146,7 @@ VL_TARGET static void pack_values(const float* v, int64_t row_stride, int64_t n_
   s.v_panels.assign(static_cast<size_t>(padded_kv * padded_dim), 0);
   s.row.resize(static_cast<size_t>(head_dim));
   for (int64_t key = 0; key < n_kv; ++key) {
-    to_bf16(v + key * row_stride, s.row.data(), head_dim);
+    bf16_from_f32(v + key * row_stride, s.row.data(), head_dim);
     const int64_t pair = key / 2, half = key % 2;
     for (int64_t d = 0; d < head_dim; ++d) {
       s.v_panels[static_cast<size_t>(((d / kPanel) * (padded_kv / 2) + pair) * 2 * kPanel + 2 * (d % kPanel) + half)] =
@@ -196,11 +184,13 @@ VL_TARGET static void softmax_row(const float* scores, int64_t n_kv, float scale
 VL_TARGET static void gemm_panels(const uint16_t* x, int64_t x_stride, int64_t m, const uint16_t* w, int64_t k_pairs,
                                   int64_t panels, float* y, int64_t y_stride) {
   static constexpr auto tiles = tile_table(std::make_integer_sequence<int, kTileRows>());
+  GemmOutput out;
+  out.y = y;
+  out.y_stride = y_stride;
   for (int64_t p = 0; p < panels; ++p) {
     for (int64_t r = 0; r < m; r += kTileRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m - r));
-      tiles[rows](x + r * x_stride, x_stride, w + p * k_pairs * 2 * kPanel, k_pairs, nullptr, y + r * y_stride + p * kPanel,
-                  y_stride, Epilogue::None);
+      tiles[rows](x + r * x_stride, x_stride, w + p * k_pairs * 2 * kPanel, k_pairs, output_tile(out, r, p));
     }
   }
 }
@@ -209,7 +199,7 @@ VL_TARGET static void attention_head(const Bf16AttentionArgs& a, int64_t item, i
   const int64_t hd = a.head_dim, padded_kv = round_up(a.n_kv, kPanel), padded_dim = round_up(hd, kPanel);
   const float* q = a.q.data + item * a.q.batch_stride + head * hd;
   s.q.resize(static_cast<size_t>(a.n_q * hd));
-  for (int64_t i = 0; i < a.n_q; ++i) to_bf16(q + i * a.q.row_stride, s.q.data() + i * hd, hd);
+  for (int64_t i = 0; i < a.n_q; ++i) bf16_from_f32(q + i * a.q.row_stride, s.q.data() + i * hd, hd);
   pack_keys(a.k.data + item * a.k.batch_stride + head * hd, a.k.row_stride, a.n_kv, hd, padded_kv, s);
   pack_values(a.v.data + item * a.v.batch_stride + head * hd, a.v.row_stride, a.n_kv, hd, padded_kv, padded_dim, s);
 
@@ -242,6 +232,7 @@ void bf16_attention(const Bf16AttentionArgs& args, int ith, int nth) {
 bool bf16_gemm_available() { return false; }
 void bf16_gemm(const Bf16GemmArgs&, int, int) {}
 void bf16_attention(const Bf16AttentionArgs&, int, int) {}
+void bf16_from_f32(const float*, uint16_t*, int64_t) {}
 
 #endif
 

@@ -30,18 +30,37 @@ void pack_bf16_panels(uint16_t* weights, int64_t k, int64_t n);
 // What happens to each output after the product and the bias.
 enum class Epilogue { None, GeluErf };
 
+// Where a product's outputs go: y = epilogue(x · wᵀ + bias) + residual.
+struct GemmOutput {
+  const float* bias = nullptr;      // [n] or null
+  Epilogue epilogue = Epilogue::None;
+  const float* residual = nullptr;  // m rows of n (row stride residual_stride) or null
+  int64_t residual_stride = 0;
+  float* y = nullptr;               // m rows of n, row stride y_stride (elements)
+  int64_t y_stride = 0;
+};
+
 struct Bf16GemmArgs {
   const uint16_t* x = nullptr;  // activations, bf16, m rows of k, row stride x_stride (elements)
   int64_t x_stride = 0;
   const uint16_t* w = nullptr;  // packed weights, n / kPanel panels
-  const float* bias = nullptr;  // [n] or null
-  float* y = nullptr;           // output, m rows of n, row stride y_stride (elements)
-  int64_t y_stride = 0;
   int64_t m = 0, n = 0, k = 0;
-  Epilogue epilogue = Epilogue::None;
+  GemmOutput out;
 };
 
-// y = epilogue(x · wᵀ + bias) for the share `ith` of `nth` workers (split by weight panels).
+// The output of a worker's share of rows [m, ...) and panel p.
+inline GemmOutput output_tile(const GemmOutput& out, int64_t m, int64_t p) {
+  GemmOutput tile = out;
+  if (tile.bias) tile.bias += p * kPanel;
+  if (tile.residual) tile.residual += m * out.residual_stride + p * kPanel;
+  tile.y += m * out.y_stride + p * kPanel;
+  return tile;
+}
+
+// n f32 -> bf16, rounding to nearest even. Requires bf16_gemm_available().
+void bf16_from_f32(const float* src, uint16_t* dst, int64_t n);
+
+// y = epilogue(x · wᵀ + bias) + residual for the share `ith` of `nth` workers (split by weight panels).
 // Requires bf16_gemm_available().
 void bf16_gemm(const Bf16GemmArgs& args, int ith, int nth);
 

@@ -136,8 +136,8 @@ VL_TARGET static void int8_tile_block(const uint8_t* xb, int64_t x_stride, const
 
 // One tile: ROWS quantized rows times one panel -> ROWS x kPanel outputs.
 template <int ROWS>
-VL_TARGET static void int8_tile(const uint8_t* x, int64_t x_stride, const uint8_t* panel, int64_t k, const float* bias,
-                                float* y, int64_t y_stride, Epilogue epilogue) {
+VL_TARGET static void int8_tile(const uint8_t* x, int64_t x_stride, const uint8_t* panel, int64_t k,
+                                const GemmOutput& out) {
   const PanelLayout layout(k);
   const auto* w_scales = reinterpret_cast<const float*>(panel + layout.scales);
   const auto* w_sums = reinterpret_cast<const int32_t*>(panel + layout.sums);
@@ -147,23 +147,13 @@ VL_TARGET static void int8_tile(const uint8_t* x, int64_t x_stride, const uint8_
     int8_tile_block<ROWS>(x + b * kInt8Block, x_stride, panel + b * kInt8Block * kPanel, x_scales + b,
                           w_scales + b * kPanel, w_sums + b * kPanel, sums);
   }
-  const __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-  const __m512 b1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 16
-  for (int r = 0; r < ROWS; ++r) {
-    __m512 v0 = _mm512_add_ps(_mm512_load_ps(sums[r]), b0), v1 = _mm512_add_ps(_mm512_load_ps(sums[r] + 16), b1);
-    if (epilogue == Epilogue::GeluErf) {
-      v0 = gelu_erf_ps(v0);
-      v1 = gelu_erf_ps(v1);
-    }
-    _mm512_storeu_ps(y + r * y_stride, v0);
-    _mm512_storeu_ps(y + r * y_stride + 16, v1);
-  }
+  for (int r = 0; r < ROWS; ++r) finish_tile_row(out, r, _mm512_load_ps(sums[r]), _mm512_load_ps(sums[r] + 16));
 }
 
 constexpr int kTileRows = 12;
 
-using TileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, const float*, float*, int64_t, Epilogue);
+using TileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, const GemmOutput&);
 
 template <int... R>
 static constexpr std::array<TileFn, sizeof...(R) + 1> tile_table(std::integer_sequence<int, R...>) {
@@ -175,11 +165,9 @@ VL_TARGET static void int8_block(const Int8GemmArgs& a, int64_t m0, int64_t m1, 
   const auto x_stride = static_cast<int64_t>(int8_row_bytes(a.k));
   const int64_t panel_bytes = PanelLayout(a.k).bytes();
   for (int64_t p = p0; p < p1; ++p) {
-    const float* bias = a.bias ? a.bias + p * kPanel : nullptr;
     for (int64_t m = m0; m < m1; m += kTileRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m1 - m));
-      tiles[rows](a.x + m * x_stride, x_stride, a.w + p * panel_bytes, a.k, bias, a.y + m * a.y_stride + p * kPanel,
-                  a.y_stride, a.epilogue);
+      tiles[rows](a.x + m * x_stride, x_stride, a.w + p * panel_bytes, a.k, output_tile(a.out, m, p));
     }
   }
 }

@@ -40,14 +40,11 @@ void quantize_rows_u8(const float* x, int64_t x_stride, int64_t k, int64_t begin
 struct Int8GemmArgs {
   const uint8_t* x = nullptr;  // quantized activations, m rows of int8_row_bytes(k)
   const uint8_t* w = nullptr;  // packed weights
-  const float* bias = nullptr; // [n] or null
-  float* y = nullptr;          // output, m rows of n, row stride y_stride (elements)
-  int64_t y_stride = 0;
   int64_t m = 0, n = 0, k = 0;
-  Epilogue epilogue = Epilogue::None;
+  GemmOutput out;
 };
 
-// y = epilogue(x · wᵀ + bias) for the share `ith` of `nth` workers. Requires int8_gemm_available().
+// y = epilogue(x · wᵀ + bias) + residual for the share `ith` of `nth` workers. Requires int8_gemm_available().
 void int8_gemm(const Int8GemmArgs& args, int ith, int nth);
 
 }  // namespace vl::kernels

@@ -42,4 +42,23 @@ VL_AVX512_MATH inline __m512 gelu_erf_ps(__m512 x) {
   return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
 }
 
+// Row r of a 32-wide output tile: bias, epilogue, residual, store (GemmOutput's fields).
+template <typename Output>
+VL_AVX512_MATH inline void finish_tile_row(const Output& out, int r, __m512 v0, __m512 v1) {
+  if (out.bias) {
+    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(out.bias));
+    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(out.bias + 16));
+  }
+  if (out.epilogue == decltype(out.epilogue)::GeluErf) {
+    v0 = gelu_erf_ps(v0);
+    v1 = gelu_erf_ps(v1);
+  }
+  if (out.residual) {
+    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(out.residual + r * out.residual_stride));
+    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(out.residual + r * out.residual_stride + 16));
+  }
+  _mm512_storeu_ps(out.y + r * out.y_stride, v0);
+  _mm512_storeu_ps(out.y + r * out.y_stride + 16, v1);
+}
+
 }  // namespace vl::kernels
