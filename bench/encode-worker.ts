@@ -60,6 +60,12 @@ async function timed(encode: (onProgress: (p: EncodeProgress) => void) => Promis
   return { seconds: (performance.now() - start) / 1000, stages };
 }
 
+/** RSS after a full garbage collection (when the process runs with --expose-gc). */
+function settledRss(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().rss;
+}
+
 function writeF32(file: string, data: Float32Array): void {
   fs.writeFileSync(file, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }
@@ -96,9 +102,9 @@ async function main(): Promise<void> {
   const oneFrame: TensorInput = { tensor: video.tensor.subarray(0, 3 * imageSize * imageSize), shape: [1, 3, imageSize, imageSize] };
   for (let i = 1; i <= options.growthCalls; i++) {
     await projector.encodeVideo(oneFrame);
-    if (i === 10) rssGrowth.after10 = process.memoryUsage().rss;
+    if (i === 10) rssGrowth.after10 = settledRss();
   }
-  if (options.growthCalls > 0) rssGrowth.afterAll = process.memoryUsage().rss;
+  if (options.growthCalls > 0) rssGrowth.afterAll = settledRss();
 
   const report: WorkerReport = {
     loadSeconds,

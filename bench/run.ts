@@ -77,7 +77,8 @@ function runWorker(name: string, options: WorkerOptions, env: Record<string, str
   const reportPath = path.join(outDir, `${name}.json`);
   fs.rmSync(reportPath, { force: true });
   const viteNode = path.join(repoRoot, 'node_modules', 'vite-node', 'vite-node.mjs');
-  const child = spawn(process.execPath, [viteNode, path.join(repoRoot, 'bench', 'encode-worker.ts'), JSON.stringify(options), reportPath],
+  // --expose-gc: the worker collects garbage before reading RSS, so that JS garbage is not counted as growth
+  const child = spawn(process.execPath, ['--expose-gc', viteNode, path.join(repoRoot, 'bench', 'encode-worker.ts'), JSON.stringify(options), reportPath],
     { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
