@@ -17,4 +17,7 @@ if ! command -v ffmpeg >/dev/null 2>&1 && [ -z "${FFMPEG_PATH:-}" ]; then
   fi
 fi
 
-npm ci --no-fund --no-audit
+# Not `npm ci`: registries that serve only this platform's optional packages (node-llama-cpp's
+# and rollup's prebuilt binaries for other systems) leave those out of the lock file, which
+# `npm ci` then rejects as out of sync. `npm install` follows the lock file just the same.
+npm install --no-fund --no-audit

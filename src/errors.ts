@@ -19,6 +19,7 @@
  * - `MEDIA_DECODE`: ffmpeg could not decode the media (corrupt, empty, unsupported).
  * - `NO_VIDEO_STREAM` / `NO_AUDIO_STREAM`: the media file has no such stream.
  * - `FFMPEG_NOT_FOUND`: no ffmpeg executable could be found.
+ * - `WRITE_FAILED`: an output file could not be written (disk full, permissions).
  * - `NATIVE`: the native addon failed or could not be loaded.
  */
 export type VideoLlamaErrorCode =
@@ -36,6 +37,7 @@ export type VideoLlamaErrorCode =
   | 'NO_VIDEO_STREAM'
   | 'NO_AUDIO_STREAM'
   | 'FFMPEG_NOT_FOUND'
+  | 'WRITE_FAILED'
   | 'NATIVE';
 
 /**

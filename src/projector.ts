@@ -5,11 +5,21 @@
  */
 import fs from 'node:fs';
 
+import {
+  audioTensor, imageTensor, videoTensor,
+  type AudioInput, type AudioInputOptions, type ImageInput, type VideoInput, type VideoInputOptions,
+} from './encoders/inputs.js';
 import { abortedError, invalidArgument, throwIfAborted, VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
+import { probeMedia, type MediaInput } from './media/index.js';
+import { validateMediaInput, validateSignal, withLocalFile } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
+import { checkGgufHeader } from './gguf/header-check.js';
 import { loadAddon } from './native.js';
 
-/** Sizes and constants of a projector file, for preparing its inputs. */
+/**
+ * Sizes and constants of a projector file ({@link Projector.info}), for preparing its inputs.
+ * The sizes come from the file: nothing here is fixed by the library.
+ */
 export interface ProjectorInfo {
   /** Width of the produced embeddings (the LLM's hidden size). */
   readonly llmWidth: number;
@@ -56,17 +66,25 @@ export interface ProjectorInfo {
   readonly weightBytes: number;
 }
 
-/** Options of {@link Projector.load}. */
+/** Options of {@link Projector.load} and {@link VideoLlama.loadProjector}; an invalid value throws INVALID_ARGUMENT. */
 export interface ProjectorLoadOptions {
-  /** CPU threads; default: all hardware threads. */
+  /** CPU threads of the encoders (an integer >= 0); default (or 0): all hardware threads. */
   threads?: number;
   /** Use the best backend available (a GPU if there is one); default `true`. `false` forces the CPU. */
   gpu?: boolean;
 }
 
 /**
- * A preprocessed input: a float tensor in C order with its shape. The tensor is read in place
- * while the encode runs: do not modify it until the promise settles.
+ * A preprocessed input: a float tensor in C order with its shape, already resized and
+ * normalised (see {@link ProjectorInfo}). The tensor is read in place while the encode runs:
+ * do not modify it until the promise settles. A wrong shape or length is INVALID_ARGUMENT.
+ *
+ * @example
+ * ```ts
+ * const { imageSize: s } = projector.info;
+ * const frames = new Float32Array(8 * 3 * s * s); // fill with (x / 255 - imageMean) / imageStd per channel
+ * const video = await projector.encodeVideo({ tensor: frames, shape: [8, 3, s, s] });
+ * ```
  */
 export interface TensorInput {
   /** The values, C order (last dimension contiguous). */
@@ -79,17 +97,30 @@ export interface TensorInput {
 export interface EncodeProgress {
   /** `"vit"`, `"qformer"`, `"video_qformer"` (vision) or `"imagebind"`, `"audio_qformer"` (audio). */
   stage: string;
-  /** Stages finished so far and in total. */
+  /** Stages finished so far, this one included. */
   completed: number;
+  /** Stages of this encode. */
   total: number;
 }
 
-/** Options of the encode methods. */
+/** Options of the encode methods of {@link Projector} (and of {@link VideoLlama}). */
 export interface EncodeOptions {
   /** Cancels the encode (between stages and between graph nodes); the promise rejects with ABORTED. */
   signal?: AbortSignal;
-  /** Called after each stage, before the promise resolves. */
+  /** Called after each stage, before the promise resolves; default none. */
   onProgress?: (progress: EncodeProgress) => void;
+}
+
+/** Options of {@link Projector.encodeVideo}: encoding plus, for a file or frames, decoding. */
+export interface VideoEncodeOptions extends EncodeOptions, VideoInputOptions {}
+
+/** Options of {@link Projector.encodeAudio}: encoding plus, for a file or PCM, fbank making. */
+export interface AudioEncodeOptions extends EncodeOptions, AudioInputOptions {}
+
+/** Options of {@link Projector.encodeMedia}. */
+export interface MediaEncodeOptions extends EncodeOptions, VideoInputOptions, AudioInputOptions {
+  /** Encode the sound too when the file has an audio track and the projector an audio branch; default true. */
+  audio?: boolean;
 }
 
 /** A named intermediate tensor (C order). @internal */
@@ -152,18 +183,44 @@ function fromNative(error: unknown): VideoLlamaError {
     message, undefined, { cause: error });
 }
 
+/**
+ * Hyper-parameters ggml asserts on rather than reports (a negative or NaN layer-norm epsilon,
+ * a Q-Former without layers), checked before the native loader sees them.
+ */
+function checkHparamRanges(path: string, metadata: ReadonlyMap<string, number>): void {
+  for (const [key, value] of metadata) {
+    if (!key.startsWith('vl.')) continue;
+    const fault = /eps$/.test(key) && !(Number.isFinite(value) && value >= 0) ? 'a finite number >= 0'
+      : key.endsWith('.layers') && value < 1 ? 'at least 1' : undefined;
+    if (fault) {
+      throw new VideoLlamaError('INVALID_MODEL', `The projector file ${path} has ${key} = ${value}, expected ${fault}`, { path, key, found: value });
+    }
+  }
+}
+
 type Kind = MediaEmbedding['kind'];
 
+/** `encodeVideo`, `encodeImage`, `encodeAudio`: for error messages. */
+function operationName(kind: Kind): string {
+  return `encode${kind[0]!.toUpperCase()}${kind.slice(1)}`;
+}
+
 /**
- * Video-LLaMA's encoders: frames or fbanks in, LLM-width embeddings out. One encode runs at a
- * time per projector (calls queue); weights are loaded once and compute buffers are reused.
+ * Video-LLaMA's encoders: media files, frames, PCM or tensors in, LLM-width
+ * {@link MediaEmbedding}s out. One encode runs at a time per projector (calls queue, decoding
+ * included, and resolve in call order); weights are loaded once and compute buffers are
+ * reused. Load it with {@link Projector.load}, free it with {@link Projector.dispose} (or
+ * `await using`). It needs no language model: a service can encode media with it and hand the
+ * embeddings to a {@link Chat} elsewhere (see {@link MediaEmbedding}).
  *
  * @example
  * ```ts
- * await using projector = await Projector.load('projector.gguf', { threads: 4 });
- * const { imageSize, maxFrames } = projector.info;
- * const video = await projector.encodeVideo({ tensor: frames, shape: [8, 3, imageSize, imageSize] });
- * console.log(video.tokens, video.dim); // 32 4096
+ * import { Projector } from 'video-llama';
+ *
+ * await using projector = await Projector.load('video-llama.gguf');
+ * const video = await projector.encodeVideo('clip.mp4');     // 8 frames sampled as the original
+ * const audio = await projector.encodeAudio('clip.mp4');     // 8 clips of 2 s
+ * console.log(video.tokens, video.dim, video.description);  // e.g. 32 4096 "The video contains 8 frames …"
  * ```
  */
 export class Projector {
@@ -179,8 +236,19 @@ export class Projector {
   }
 
   /**
-   * Loads a projector GGUF (see docs/projector-format.md) without blocking the event loop.
-   * Rejects with FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated), MISSING_TENSOR or TENSOR_SHAPE.
+   * Loads a projector GGUF (`video-llama convert`; docs/projector-format.md) without blocking
+   * the event loop. Throws INVALID_ARGUMENT for a bad path or options; rejects with
+   * FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated, a corrupt header — the message
+   * names the fault and its byte offset — or impossible hyper-parameters such as a NaN
+   * epsilon), MISSING_TENSOR, TENSOR_SHAPE or NATIVE (the addon failed, e.g. out of memory).
+   *
+   * @example
+   * ```ts
+   * import { Projector } from 'video-llama';
+   *
+   * const projector = await Projector.load('video-llama.gguf', { threads: 4 });
+   * console.log(projector.info.backend, projector.info.llmWidth); // e.g. CPU 4096
+   * ```
    */
   static async load(path: string, options: ProjectorLoadOptions = {}): Promise<Projector> {
     if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a non-empty path string', path);
@@ -191,6 +259,8 @@ export class Projector {
     }
     if (gpu !== undefined && typeof gpu !== 'boolean') throw invalidArgument('gpu', 'a boolean', gpu);
     if (!fs.existsSync(path)) throw new VideoLlamaError('FILE_NOT_FOUND', `projector file '${path}' does not exist`, { path });
+    // gguf.h only says "invalid"; this names the fault and its offset.
+    checkHparamRanges(path, await checkGgufHeader(path, 'projector'));
     const { AddonProjector } = loadAddon<ProjectorBinding>();
     const native = new AddonProjector(path, { threads, gpu });
     try {
@@ -202,29 +272,92 @@ export class Projector {
   }
 
   /**
-   * Encodes a video: `shape` [T, 3, S, S] (normalised frames, C order), 1 ≤ T ≤ `info.maxFrames`,
-   * S = `info.imageSize`. Returns `info.videoQueries` rows of `info.llmWidth`.
+   * Encodes a video into `info.videoQueries` rows of `info.llmWidth`. The input is a media file
+   * (path or bytes: `options.frames` frames, default 8, are sampled and decoded as the original
+   * `load_video` does), decoded RGB frames, or a normalised tensor [T, 3, S, S] (C order) with
+   * 1 ≤ T ≤ `info.maxFrames` and S = `info.imageSize`. Decoded frames (`{ rgb, width, height,
+   * frames }`) are sampled like a file's and resized bilinearly. From a file, the result's
+   * `description` says which moments were sampled.
+   *
+   * Rejects with INVALID_ARGUMENT (bad input, shape or options, or a projector without the
+   * vision branch), FILE_NOT_FOUND, NO_VIDEO_STREAM, MEDIA_DECODE, FFMPEG_NOT_FOUND, ABORTED
+   * (`options.signal`), DISPOSED or NATIVE.
+   *
+   * @example
+   * ```ts
+   * const video = await projector.encodeVideo('clip.mp4', { frames: 8 });
+   * ```
    */
-  encodeVideo(input: TensorInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.encode('video', input, options, false).then((r) => r.embedding);
-  }
-
-  /** Encodes one image as a 1-frame video: `shape` [1, 3, S, S] or [3, S, S]. */
-  encodeImage(input: TensorInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.encode('image', input, options, false).then((r) => r.embedding);
+  encodeVideo(input: VideoInput, options: VideoEncodeOptions = {}): Promise<MediaEmbedding> {
+    return this.schedule('video', options, () => this.videoNow(input, options));
   }
 
   /**
-   * Encodes audio clips: `shape` [M, 1, melBins, targetFrames] (normalised fbanks), 1 ≤ M ≤
-   * `info.maxClips`. Returns `info.audioQueries` rows of `info.llmWidth`.
+   * Encodes one image as a 1-frame video, into `info.videoQueries` rows of `info.llmWidth`. The
+   * input is an image file (path or bytes; any format ffmpeg reads, or a video's first frame;
+   * resized bicubically like BLIP-2's image processor), one decoded RGB frame
+   * (`{ rgb, width, height, frames: 1 }`), or a normalised tensor [1, 3, S, S] or [3, S, S].
+   * Rejects with the errors of {@link Projector.encodeVideo}.
+   *
+   * @example
+   * ```ts
+   * const image = await projector.encodeImage('cat.jpg');
+   * ```
    */
-  encodeAudio(input: TensorInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.encode('audio', input, options, false).then((r) => r.embedding);
+  encodeImage(input: ImageInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
+    return this.schedule('image', options, async () => (await this.run('image', await imageTensor(input, this.info, options), options, false)).embedding);
+  }
+
+  /**
+   * Encodes audio into `info.audioQueries` rows of `info.llmWidth`. The input is a media file
+   * with an audio track (path or bytes: `options.clips` 2-second clips, default 8, as ImageBind
+   * places them), 16 kHz mono PCM, or a normalised fbank tensor [M, 1, melBins, targetFrames]
+   * with 1 ≤ M ≤ `info.maxClips`. PCM at another rate must be resampled first.
+   *
+   * Rejects with INVALID_ARGUMENT (bad input, shape or options, or a projector without the
+   * audio branch), FILE_NOT_FOUND, NO_AUDIO_STREAM (a file without sound), MEDIA_DECODE,
+   * FFMPEG_NOT_FOUND, ABORTED (`options.signal`), DISPOSED or NATIVE.
+   *
+   * @example
+   * ```ts
+   * const audio = await projector.encodeAudio('speech.wav', { clips: 4 });
+   * ```
+   */
+  encodeAudio(input: AudioInput, options: AudioEncodeOptions = {}): Promise<MediaEmbedding> {
+    return this.schedule('audio', options, () => this.audioNow(input, options));
+  }
+
+  /**
+   * Encodes what a media file shows and, when it has sound and the projector an audio branch,
+   * what it sounds like, writing bytes to disk at most once. Returns the embeddings in the
+   * order the original's audio-visual prompt uses them: `[audio, video]`, or `[video]` for a
+   * silent file (the original demo's fallback to vision only). Pass them as one message's
+   * `media`: the chat wraps them in the original's audio-visual wording (docs/chat.md).
+   * Rejects with the errors of {@link Projector.encodeVideo} and {@link Projector.encodeAudio}.
+   *
+   * @example
+   * ```ts
+   * const media = await projector.encodeMedia('clip.mp4');
+   * await chat.send({ text: 'What is going on?', media });
+   * ```
+   */
+  encodeMedia(input: MediaInput, options: MediaEncodeOptions = {}): Promise<MediaEmbedding[]> {
+    try {
+      validateMediaInput(input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.schedule('video', options, () => withLocalFile(input, async (file) => {
+      const probe = await probeMedia(file, { signal: options.signal });
+      const video = await this.videoNow(file, options);
+      if (!probe.hasAudio || !this.info.hasAudio || options.audio === false) return [video];
+      return [await this.audioNow(file, options), video];
+    }));
   }
 
   /** Like the encode methods, also returning every stage's intermediate tensor. @internal */
   encodeWithStages(kind: Kind, input: TensorInput, options: EncodeOptions = {}): Promise<EmbeddingWithStages> {
-    return this.encode(kind, input, options, true);
+    return this.schedule(kind, options, () => this.run(kind, input, options, true));
   }
 
   /** Bytes of the compute buffers, once pending encodes have finished (they grow to the largest input seen). @internal */
@@ -242,27 +375,49 @@ export class Projector {
     this.native.dispose();
   }
 
-  /** `await using projector = await Projector.load(...)`. */
+  /** `await using projector = await Projector.load(...)` disposes it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }
 
-  private encode(kind: Kind, input: TensorInput, options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
+  /**
+   * Runs `work` after the encodes queued before it (one at a time: decoding included, so results
+   * come back in call order). Checks what can be checked at once, so a disposed projector, a
+   * missing branch, bad options or an aborted signal reject without waiting.
+   */
+  private schedule<T>(kind: Kind, options: EncodeOptions, work: () => Promise<T>): Promise<T> {
     try {
       if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
       if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-      const shape = this.validateInput(kind, input);
-      throwIfAborted(options.signal, `encode${kind[0]!.toUpperCase()}${kind.slice(1)}`);
-      const run = this.queue.catch(() => undefined).then(() => this.run(kind, input.tensor, shape, options, stages));
-      this.queue = run;
-      return run;
+      validateSignal(options.signal);
+      if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+        throw invalidArgument('options.onProgress', 'a function', options.onProgress);
+      }
+      this.expectedShape(kind);
+      throwIfAborted(options.signal, operationName(kind));
     } catch (error) {
       return Promise.reject(error);
     }
+    const run = this.queue.catch(() => undefined).then(work);
+    this.queue = run;
+    return run;
   }
 
-  private async run(kind: Kind, tensor: Float32Array, shape: number[], options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
-    const what = `encode${kind[0]!.toUpperCase()}${kind.slice(1)}`;
+  private async videoNow(input: VideoInput, options: VideoEncodeOptions): Promise<MediaEmbedding> {
+    const { input: tensor, description } = await videoTensor(input, this.info, options);
+    const { embedding } = await this.run('video', tensor, options, false);
+    return description === undefined ? embedding : { ...embedding, description };
+  }
+
+  private async audioNow(input: AudioInput, options: AudioEncodeOptions): Promise<MediaEmbedding> {
+    return (await this.run('audio', await audioTensor(input, this.info, options), options, false)).embedding;
+  }
+
+  /** Encodes a tensor input now (the caller holds the queue). */
+  private async run(kind: Kind, input: TensorInput, options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
+    const what = operationName(kind);
+    const shape = this.validateInput(kind, input);
+    const tensor = input.tensor;
     throwIfAborted(options.signal, what);
     const { AbortFlag } = loadAddon<ProjectorBinding>();
     const flag = options.signal ? new AbortFlag() : undefined;

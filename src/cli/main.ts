@@ -6,9 +6,12 @@
  */
 import { VideoLlamaError } from '../errors.js';
 import { helpText, parseCommandArgs, type Command } from './command.js';
+import { chatCommand } from './commands/chat.js';
 import { convertCommand } from './commands/convert.js';
+import { demoCommand } from './commands/demo.js';
+import { describeCommand } from './commands/describe.js';
 
-const commands: Command[] = [convertCommand];
+const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);

@@ -17,22 +17,26 @@ import {
   type BranchSelection, type CheckpointRole, type HeadOptions, type ProjectorHparams, type TensorSpec,
 } from './tensor-map.js';
 
-/** Weight type of the projector's big matrices. */
+/** Weight type of the projector's big matrices (see docs/converting.md, `--type`). */
 export type ProjectorWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0';
 
-/** `general.file_type` values (llama.cpp's `llama_ftype`: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16). */
-/** `general.file_type` (ggml ftype numbers) of each projector weight type. @internal */
+/**
+ * `general.file_type` of each projector weight type (llama.cpp's `llama_ftype`: ALL_F32,
+ * MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_BF16). @internal
+ */
 export const FILE_TYPES: Readonly<Record<ProjectorWeightType, number>> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
 
 /** Progress of a conversion, reported after each tensor is written. */
 export interface ConvertProgress {
   /** GGUF name of the tensor just converted. */
   tensor: string;
-  /** Tensors done so far (1-based) and in total. */
+  /** Tensors done so far (1-based). */
   done: number;
+  /** Tensors in the output. */
   total: number;
-  /** Tensor-data bytes written so far and in total. */
+  /** Tensor-data bytes written so far. */
   bytesDone: number;
+  /** Tensor-data bytes of the output. */
   bytesTotal: number;
 }
 
@@ -56,9 +60,9 @@ export interface ConvertOptions {
   out: string;
   /** Type of the big matrices; default `'f16'`. */
   type?: ProjectorWeightType;
-  /** Attention head counts (not recoverable from shapes); defaults in `defaultHeads` / docs/converting.md. */
+  /** Attention head counts (not recoverable from shapes); default: the release's, see {@link HeadOptions}. */
   heads?: HeadOptions;
-  /** Called after each tensor is written. */
+  /** Called after each tensor is written; default none. */
   onProgress?: (progress: ConvertProgress) => void;
   /** Cancels the conversion (ABORTED); the partial output is removed. */
   signal?: AbortSignal;
@@ -66,15 +70,21 @@ export interface ConvertOptions {
 
 /** What {@link convertCheckpoints} wrote. */
 export interface ConvertReport {
+  /** The output path ({@link ConvertOptions.out}). */
   out: string;
+  /** The weight type of the big matrices. */
   type: ProjectorWeightType;
+  /** Whether the file holds the vision branch. */
   hasVision: boolean;
+  /** Whether the file holds the audio branch. */
   hasAudio: boolean;
   /** Every size read from the checkpoints (and the head counts used). */
   hparams: ProjectorHparams;
+  /** Tensors written. */
   tensorCount: number;
   /** Size of the GGUF file. */
   fileBytes: number;
+  /** Wall-clock time of the conversion. */
   seconds: number;
 }
 
@@ -83,7 +93,12 @@ const AUDIO_FILES = [['imagebind', 'imagebind'], ['audioBranch', 'audio-branch']
 
 /**
  * Converts the original Video-LLaMA checkpoints into one projector GGUF holding the vision
- * branch, the audio branch, or both.
+ * branch, the audio branch, or both (what `video-llama convert` does; docs/converting.md).
+ * Every size is read from the checkpoints. Rejects with INVALID_ARGUMENT (bad options: an
+ * incomplete group of files, an unknown type, a head count that does not divide a width, an
+ * `out` that is a folder, an input or in a missing folder), FILE_NOT_FOUND, INVALID_MODEL (not
+ * a `torch.save` archive, or not Video-LLaMA's layout), UNSAFE_CHECKPOINT, MISSING_TENSOR,
+ * TENSOR_SHAPE, WRITE_FAILED (disk full) or ABORTED; a failed conversion leaves no partial file.
  *
  * @example
  * ```ts
@@ -98,6 +113,7 @@ const AUDIO_FILES = [['imagebind', 'imagebind'], ['audioBranch', 'audio-branch']
 export async function convertCheckpoints(options: ConvertOptions): Promise<ConvertReport> {
   const started = performance.now();
   const { type, branches } = validateOptions(options);
+  await checkOutputPath(options);
   throwIfAborted(options.signal, 'convert');
   const files = await openAll(options);
   try {
@@ -127,17 +143,35 @@ export async function convertCheckpoints(options: ConvertOptions): Promise<Conve
 function validateOptions(options: ConvertOptions): { type: ProjectorWeightType; branches: BranchSelection } {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   if (typeof options.out !== 'string' || options.out === '') throw invalidArgument('out', 'a non-empty path string', options.out);
-  const type = options.type ?? 'f16';
+  const type = options.type === undefined ? 'f16' : options.type;
   if (!(type in FILE_TYPES)) throw invalidArgument('type', `one of ${Object.keys(FILE_TYPES).join(', ')}`, type);
   for (const [key] of [...VISION_FILES, ...AUDIO_FILES]) {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) throw invalidArgument(key, 'a path string', value);
   }
+  validateHeads(options.heads);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw invalidArgument('onProgress', 'a function', options.onProgress);
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidArgument('signal', 'an AbortSignal', options.signal);
   const branches = { vision: groupGiven(options, VISION_FILES, 'vision'), audio: groupGiven(options, AUDIO_FILES, 'audio') };
   if (!branches.vision && !branches.audio) {
     throw new VideoLlamaError('INVALID_ARGUMENT', 'nothing to convert: give the vision files (--eva-vit, --blip2, --video-branch), the audio files (--imagebind, --audio-branch), or both');
   }
   return { type, branches };
+}
+
+/** The keys of {@link HeadOptions}. */
+const HEAD_KEYS: readonly (keyof HeadOptions)[] = ['vit', 'qformer', 'videoQformer', 'audioQformer', 'imagebind'];
+
+/** `heads` is undefined or an object of head counts; each count's fit to its width is checked once the widths are read. */
+function validateHeads(heads: unknown): void {
+  if (heads === undefined) return;
+  if (typeof heads !== 'object' || heads === null || Array.isArray(heads)) throw invalidArgument('heads', 'an object of head counts', heads);
+  for (const [key, value] of Object.entries(heads)) {
+    if (!HEAD_KEYS.includes(key as keyof HeadOptions)) throw invalidArgument(`heads.${key}`, `one of the keys ${HEAD_KEYS.join(', ')}`, key);
+    if (value !== undefined && !(Number.isInteger(value) && (value as number) > 0)) throw invalidArgument(`heads.${key}`, 'a positive integer', value);
+  }
 }
 
 /** Whether a group of files is given; all or none of a group may be. */
@@ -216,7 +250,23 @@ function addTensors(writer: GgufWriter, plan: readonly PlannedTensor[], options:
   });
 }
 
-/** Writes to `<out>.partial` and renames, so `out` is never a half-written file. Returns its size. */
+/** `out` must name a file (not a folder, not one of the inputs) in an existing, writable folder. */
+async function checkOutputPath(options: ConvertOptions): Promise<void> {
+  const out = path.resolve(options.out);
+  const expected = 'the path of a new file in an existing, writable folder, other than the inputs';
+  const inputs = [...VISION_FILES, ...AUDIO_FILES].map(([role]) => options[role]).filter((f) => f !== undefined);
+  if (inputs.some((input) => path.resolve(input) === out)) throw invalidArgument('out', `${expected} (it is an input)`, options.out);
+  const isDirectory = await fs.stat(out).then((s) => s.isDirectory(), () => false);
+  if (isDirectory) throw invalidArgument('out', `${expected} (it is a folder)`, options.out);
+  await fs.access(path.dirname(out), fs.constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+    throw invalidArgument('out', `${expected} (${path.dirname(out)}: ${error.code})`, options.out);
+  });
+}
+
+/**
+ * Writes to `<out>.partial` and renames, so `out` is never a half-written file. Returns its
+ * size. A failed write (disk full, permissions) is WRITE_FAILED.
+ */
 async function writeAtomically(writer: GgufWriter, out: string, signal: AbortSignal | undefined): Promise<number> {
   const partial = `${out}.partial`;
   try {
@@ -225,7 +275,8 @@ async function writeAtomically(writer: GgufWriter, out: string, signal: AbortSig
     await fs.rename(partial, out);
   } catch (error) {
     await fs.rm(partial, { force: true });
-    throw error;
+    if (error instanceof VideoLlamaError || !(error as NodeJS.ErrnoException).code) throw error;
+    throw new VideoLlamaError('WRITE_FAILED', `could not write ${out}: ${(error as Error).message}`, { out }, { cause: error });
   }
   return (await fs.stat(out)).size;
 }

@@ -88,6 +88,7 @@ export interface PthFile {
  */
 export async function openPth(file: string): Promise<PthFile> {
   if (!fs.existsSync(file)) throw new VideoLlamaError('FILE_NOT_FOUND', `checkpoint not found: ${file}`, { file });
+  if (!fs.statSync(file).isFile()) throw new VideoLlamaError('FILE_NOT_FOUND', `checkpoint path ${file} is not a file`, { file });
   await rejectLegacyFormat(file);
   const zip = await ZipReader.open(file);
   try {

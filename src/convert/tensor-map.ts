@@ -130,13 +130,22 @@ export const FIXED = {
   qformerEps: 1e-12,
 } as const;
 
-/** Head counts given by the user; unset ones follow {@link defaultHeads}. */
+/**
+ * Attention head counts of {@link ConvertOptions.heads}; each must divide its module's width
+ * (else INVALID_ARGUMENT). An unset count is `width / head width` with the release head width
+ * (EVA 88, Q-Formers and ImageBind 64) when that is a whole number of at least 4 heads (the
+ * release's 16, 12 and 12), otherwise 4; see docs/converting.md.
+ */
 export interface HeadOptions {
+  /** EVA ViT-g heads (`--vit-heads`); default 16 at the release width. */
   vit?: number;
-  /** BLIP-2's Q-Former, and the video / audio Q-Formers unless set separately. */
+  /** BLIP-2's Q-Former, and the video / audio Q-Formers unless set separately; default 12 at the release width. */
   qformer?: number;
+  /** The video Q-Former's heads; default {@link HeadOptions.qformer}. */
   videoQformer?: number;
+  /** The audio Q-Former's heads; default {@link HeadOptions.qformer}. */
   audioQformer?: number;
+  /** ImageBind audio encoder heads; default 12 at the release width. */
   imagebind?: number;
 }
 
@@ -162,54 +171,88 @@ function heads(given: number | undefined, width: number, releaseHeadDim: number,
   return given;
 }
 
-/** EVA ViT-g (`v.`). */
+/** Sizes of the EVA ViT-g image encoder (GGUF prefix `v.`), read from the checkpoint. */
 export interface VitHparams {
+  /** Side of the square input image in pixels. */
   imageSize: number;
+  /** Side of a square patch in pixels. */
   patchSize: number;
   /** `D`. */
   width: number;
   /** Blocks used (the checkpoint has one more). */
   depth: number;
+  /** Attention heads. */
   heads: number;
+  /** Hidden width of the MLP. */
   mlpWidth: number;
   /** Patch tokens `N` (pos_embed has N + 1 rows). */
   patches: number;
 }
 
-/** One BLIP-2-style Q-Former. */
+/** Sizes of one BLIP-2-style Q-Former (image, video or audio), read from the checkpoint. */
 export interface QformerHparams {
-  /** `H`. */
+  /** Hidden width `H`. */
   width: number;
+  /** Attention heads. */
   heads: number;
+  /** Transformer layers. */
   layers: number;
+  /** Hidden width of the feed-forward block. */
   ffnWidth: number;
+  /** Learned query tokens: the rows of its output. */
   queries: number;
+  /** Layer `i` cross-attends to the encoder output when `i % crossAttentionFreq == 0` (BERT's `cross_attention_freq`). */
   crossAttentionFreq: number;
   /** Input width of the cross-attention key/value. */
   encoderWidth: number;
 }
 
-/** ImageBind's audio encoder (`a.`). */
+/** Sizes of ImageBind's audio encoder (GGUF prefix `a.`), read from the checkpoint. */
 export interface ImagebindHparams {
-  /** `Da`. */
+  /** Hidden width `Da`. */
   width: number;
+  /** Transformer blocks. */
   depth: number;
+  /** Attention heads. */
   heads: number;
+  /** Hidden width of the MLP. */
   mlpWidth: number;
-  /** `Do`. */
+  /** Width `Do` of the output head. */
   outWidth: number;
+  /** Side of the square fbank patch (the stem's conv kernel). */
   patchSize: number;
+  /** Stride of the stem's conv over the fbank. */
   patchStride: number;
+  /** Patch tokens of one clip. */
   patches: number;
+  /** The output logit scale: `exp(log_logit_scale)` clipped at 100, or 20 when the checkpoint has none. */
   logitScale: number;
 }
 
-/** Everything the projector's metadata records. */
+/** Every size the projector's metadata records ({@link ConvertReport.hparams}). */
 export interface ProjectorHparams {
-  /** `E`. */
+  /** Width `E` of the produced embeddings: the LLM's embedding width. */
   llmWidth: number;
-  vision?: { vit: VitHparams; qformer: QformerHparams; videoQformer: QformerHparams; maxFrames: number };
-  audio?: { imagebind: ImagebindHparams; audioQformer: QformerHparams; maxClips: number };
+  /** The vision branch; absent when converted without it. */
+  vision?: {
+    /** The EVA ViT-g image encoder. */
+    vit: VitHparams;
+    /** BLIP-2's image Q-Former. */
+    qformer: QformerHparams;
+    /** Video-LLaMA's video Q-Former over the frames. */
+    videoQformer: QformerHparams;
+    /** Most frames a video may have (rows of the frame position embedding). */
+    maxFrames: number;
+  };
+  /** The audio branch; absent when converted without it. */
+  audio?: {
+    /** ImageBind's audio encoder. */
+    imagebind: ImagebindHparams;
+    /** Video-LLaMA's audio Q-Former over the clips. */
+    audioQformer: QformerHparams;
+    /** Most audio clips (rows of the audio position embedding). */
+    maxClips: number;
+  };
 }
 
 /** Shape axis `axis` of a tensor that must be `rank`-d; TENSOR_SHAPE otherwise. */

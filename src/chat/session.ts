@@ -1,0 +1,332 @@
+/**
+ * A conversation with the language model: text and media embeddings go into the template's
+ * prompt, the KV cache is reused across turns, replies are sampled and streamed.
+ * @module
+ */
+import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
+import type { LlmContext, PromptItem } from '../llm/context.js';
+import type { LlmModel } from '../llm/model.js';
+import { validateMediaEmbedding, type MediaEmbedding, type MediaKind } from '../media-embedding.js';
+import { PieceQueue } from './piece-queue.js';
+import { ReplyText } from './reply-text.js';
+import { MEDIA_PLACEHOLDER, orderMedia, TEMPLATES, userMessage, type ChatTemplate, type TemplateName } from './templates.js';
+
+/**
+ * A user message: text, or text with media embeddings (placed in the template's media wording,
+ * see docs/chat.md). The text may not contain {@link MEDIA_PLACEHOLDER} (INVALID_ARGUMENT).
+ *
+ * @example
+ * ```ts
+ * await chat.send('Hello!');
+ * await chat.send({ text: 'What happens in this video?', media: await model.encodeMedia('clip.mp4') });
+ * ```
+ */
+export type ChatMessage = string | {
+  /** The user's words. */
+  text: string;
+  /**
+   * Media the message is about, each of the LLM's width (else DIMENSION_MISMATCH); default
+   * none. An audio and a video embedding together get the original's audio-visual wording.
+   */
+  media?: readonly MediaEmbedding[];
+};
+
+/** A completed exchange, as {@link Chat.history} returns it and {@link ChatOptions.history} takes it. */
+export interface ChatTurn {
+  /** What the user sent. */
+  user: ChatMessage;
+  /** The model's reply (the text `send` resolved to). */
+  assistant: string;
+}
+
+/** Options of {@link VideoLlama.createChat}. Every invalid value throws INVALID_ARGUMENT. */
+export interface ChatOptions {
+  /**
+   * `'vicuna'` (Video-LLaMA's `default_conversation`), `'llama2'` (`conv_llava_llama_2`) or a
+   * custom {@link ChatTemplate}. Default: chosen from the GGUF's `tokenizer.chat_template`
+   * (see {@link VideoLlama.defaultTemplate}).
+   */
+  template?: TemplateName | ChatTemplate;
+  /** System prompt. Default: the template's choice for the first message's media (see {@link ChatTemplate.defaultSystem}). */
+  system?: string;
+  /** Earlier exchanges to continue from (their media are checked like a message's); default none. */
+  history?: readonly ChatTurn[];
+}
+
+/** Sampling and control options of one reply ({@link Chat.send}, {@link Chat.stream}); an invalid value throws INVALID_ARGUMENT. */
+export interface GenerateOptions {
+  /** Most tokens to generate; default 300 (the original's `max_new_tokens`). */
+  maxTokens?: number;
+  /** Softmax temperature; default 1.0 (the original's). 0 picks the most likely token (greedy). */
+  temperature?: number;
+  /** Nucleus sampling threshold; default 0.9 (the original's). 1 disables it. */
+  topP?: number;
+  /** Keep the k most likely tokens; default 50 (HuggingFace generate's default). 0 disables it. */
+  topK?: number;
+  /** Repetition penalty on the tokens of the reply; default 1.0 (off, the original's). */
+  repeatPenalty?: number;
+  /** Seed of the sampler (an integer in [0, 2^32 - 2]); default: random. */
+  seed?: number;
+  /** Stops the reply within one token; the turn then rejects with an ABORTED error and is not kept. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Why a reply ended: `'eos'` the model's end-of-sequence token, `'stopString'` one of the
+ * template's {@link ChatTemplate.stopStrings}, `'maxTokens'` {@link GenerateOptions.maxTokens}
+ * reached, `'contextFull'` no position left in the context.
+ */
+export type StopReason = 'eos' | 'stopString' | 'maxTokens' | 'contextFull';
+
+/** What a turn cost. Items are prompt positions: one per text token or media vector. */
+export interface TurnStats {
+  /** Items in the whole prompt (history included). */
+  promptItems: number;
+  /** Leading items found in the KV cache and not evaluated again. */
+  reusedItems: number;
+  /** Items evaluated for this turn (`promptItems - reusedItems`). */
+  evaluatedItems: number;
+  /** Tokens sampled for the reply (a final EOS included). */
+  generatedTokens: number;
+  /** Why the reply ended. */
+  stopReason: StopReason;
+  /** Milliseconds spent evaluating the prompt. */
+  promptMs: number;
+  /** Milliseconds spent generating the reply. */
+  generationMs: number;
+}
+
+/** The model-side services a chat uses; provided by `VideoLlama`. @internal */
+export interface ChatBackend {
+  readonly model: LlmModel;
+  readonly context: LlmContext;
+  readonly defaultTemplate: TemplateName;
+}
+
+interface UserTurn {
+  text: string;
+  media: readonly MediaEmbedding[];
+}
+
+interface StoredTurn {
+  user: UserTurn;
+  assistant: string;
+}
+
+const DEFAULTS = { maxTokens: 300, temperature: 1.0, topP: 0.9, topK: 50, repeatPenalty: 1.0 } as const;
+
+function resolveTemplate(template: ChatOptions['template'], fallback: TemplateName): ChatTemplate {
+  if (template === undefined) return TEMPLATES[fallback];
+  if (typeof template === 'string') {
+    if (!(template in TEMPLATES)) throw invalidArgument('options.template', `one of ${Object.keys(TEMPLATES).map((t) => `'${t}'`).join(', ')} or a ChatTemplate`, template);
+    return TEMPLATES[template as TemplateName];
+  }
+  const custom = template as Partial<ChatTemplate>;
+  if (typeof custom !== 'object' || custom === null || typeof custom.prompt !== 'function' ||
+    typeof custom.defaultSystem !== 'function' || !Array.isArray(custom.stopStrings)) {
+    throw invalidArgument('options.template', "'llama2', 'vicuna' or a ChatTemplate object (name, stopStrings, defaultSystem, prompt)", template);
+  }
+  return template;
+}
+
+function checkNoPlaceholder(text: string, name: string): void {
+  if (text.includes(MEDIA_PLACEHOLDER)) {
+    throw new VideoLlamaError('INVALID_ARGUMENT', `${name} contains ${MEDIA_PLACEHOLDER}, the media placeholder of the prompt; ` +
+      'pass media as MediaEmbedding objects instead', { name });
+  }
+}
+
+function inRange(value: unknown, name: string, expected: string, ok: (v: number) => boolean): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || !ok(value))) {
+    throw invalidArgument(name, expected, value);
+  }
+}
+
+function validateGenerateOptions(options: GenerateOptions): void {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+  inRange(options.maxTokens, 'options.maxTokens', 'a non-negative integer', (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 31);
+  inRange(options.temperature, 'options.temperature', 'a number >= 0', (v) => v >= 0);
+  inRange(options.topP, 'options.topP', 'a number in (0, 1]', (v) => v > 0 && v <= 1);
+  inRange(options.topK, 'options.topK', 'a non-negative integer', (v) => Number.isInteger(v) && v >= 0);
+  inRange(options.repeatPenalty, 'options.repeatPenalty', 'a number > 0', (v) => v > 0);
+  // 0xFFFFFFFF is libllama's "random seed" value.
+  inRange(options.seed, 'options.seed', 'an integer in [0, 4294967294]', (v) => Number.isInteger(v) && v >= 0 && v < 0xffffffff);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidArgument('options.signal', 'an AbortSignal', options.signal);
+}
+
+/**
+ * A conversation, made by {@link VideoLlama.createChat}. Turns run one at a time per model (a
+ * turn waits for other chats' turns); the KV cache keeps the evaluated prompt, so a turn
+ * evaluates only what is new since the last one of the same chat. A chat lives as long as its
+ * model: after {@link VideoLlama.dispose} its turns reject with DISPOSED.
+ *
+ * @example
+ * ```ts
+ * const chat = model.createChat({ template: 'vicuna' });
+ * console.log(await chat.send('Hello!', { temperature: 0 }));
+ * for await (const piece of chat.stream({ text: 'Describe it.', media: [videoEmbedding] })) process.stdout.write(piece);
+ * ```
+ */
+export class Chat {
+  /** The template this chat formats its prompt with. */
+  readonly template: ChatTemplate;
+  private readonly turns: StoredTurn[] = [];
+  private readonly system: string | undefined;
+  private stats: TurnStats | undefined;
+
+  /** @internal Use `VideoLlama.createChat`. */
+  constructor(private readonly backend: ChatBackend, options: ChatOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+    this.template = resolveTemplate(options.template, backend.defaultTemplate);
+    if (options.system !== undefined) {
+      if (typeof options.system !== 'string') throw invalidArgument('options.system', 'a string', options.system);
+      checkNoPlaceholder(options.system, 'options.system');
+    }
+    this.system = options.system;
+    if (options.history !== undefined && !Array.isArray(options.history)) throw invalidArgument('options.history', 'an array of ChatTurn', options.history);
+    (options.history ?? []).forEach((turn, i) => {
+      if (typeof turn?.assistant !== 'string') throw invalidArgument(`options.history[${i}].assistant`, 'a string', turn?.assistant);
+      this.turns.push({ user: this.normalize(turn.user, `options.history[${i}].user`), assistant: turn.assistant });
+    });
+  }
+
+  /** The completed exchanges, oldest first. */
+  get history(): ChatTurn[] {
+    return this.turns.map((t) => ({ user: { text: t.user.text, media: [...t.user.media] }, assistant: t.assistant }));
+  }
+
+  /** Statistics of the last completed turn; undefined before the first. */
+  get lastStats(): TurnStats | undefined {
+    return this.stats;
+  }
+
+  /**
+   * Sends a message and resolves to the whole reply (the text before any stop string,
+   * whitespace-trimmed); the exchange is then added to {@link Chat.history}.
+   *
+   * Rejects with INVALID_ARGUMENT (bad message or options), DIMENSION_MISMATCH (media of
+   * the wrong width), ABORTED when `options.signal` aborts (the turn is then not kept),
+   * CONTEXT_OVERFLOW when the conversation no longer fits in the context, DISPOSED after the
+   * model was disposed.
+   *
+   * @example
+   * ```ts
+   * const reply = await chat.send({ text: 'Describe the video.', media }, { temperature: 0, maxTokens: 100 });
+   * console.log(reply, chat.lastStats?.stopReason);
+   * ```
+   */
+  async send(message: ChatMessage, options: GenerateOptions = {}): Promise<string> {
+    validateGenerateOptions(options);
+    const user = this.normalize(message, 'message');
+    return this.runTurn(user, options, options.signal, () => {});
+  }
+
+  /**
+   * Sends a message and yields the reply as it is generated (pieces of text, in order; joined
+   * they are what {@link Chat.send} would resolve to). Leaving the loop early stops the
+   * generation; such a turn is not kept. Errors are those of {@link Chat.send}, thrown from the
+   * loop.
+   *
+   * @example
+   * ```ts
+   * const controller = new AbortController();
+   * setTimeout(() => controller.abort(), 10_000);
+   * for await (const piece of chat.stream({ text: 'What happens?', media }, { signal: controller.signal })) {
+   *   process.stdout.write(piece);
+   * }
+   * ```
+   */
+  async *stream(message: ChatMessage, options: GenerateOptions = {}): AsyncGenerator<string, void, undefined> {
+    validateGenerateOptions(options);
+    const user = this.normalize(message, 'message');
+    const stopper = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stopper.signal]) : stopper.signal;
+    const pieces = new PieceQueue();
+    const turn = this.runTurn(user, options, signal, (text) => pieces.push(text)).then(
+      () => pieces.end(),
+      (error: unknown) => pieces.fail(error),
+    );
+    try {
+      yield* pieces;
+    } finally {
+      stopper.abort();
+      await turn;
+    }
+  }
+
+  /** Checks a message and its media (width included) and gives it one shape. */
+  private normalize(message: ChatMessage, name: string): UserTurn {
+    if (typeof message === 'string') {
+      checkNoPlaceholder(message, name);
+      return { text: message, media: [] };
+    }
+    if (typeof message !== 'object' || message === null) throw invalidArgument(name, 'a string or { text, media? }', message);
+    const { text, media = [] } = message;
+    if (typeof text !== 'string') throw invalidArgument(`${name}.text`, 'a string', text);
+    checkNoPlaceholder(text, `${name}.text`);
+    if (!Array.isArray(media)) throw invalidArgument(`${name}.media`, 'an array of MediaEmbedding', media);
+    const width = this.backend.model.info.embeddingWidth;
+    return { text, media: media.map((m, i) => validateMediaEmbedding(m, `${name}.media[${i}]`, width)) };
+  }
+
+  private systemPrompt(first: UserTurn): string {
+    return this.system ?? this.template.defaultSystem(new Set<MediaKind>(first.media.map((m) => m.kind)));
+  }
+
+  /** The prompt of the history plus `user`, split at the placeholders and tokenized as the original's `get_context_emb`. */
+  private promptItems(user: UserTurn): PromptItem[] {
+    const turns = [...this.turns, { user, assistant: undefined }];
+    const text = this.template.prompt(this.systemPrompt(turns[0]!.user), turns.map((t) => ({ user: userMessage(t.user.text, t.user.media), assistant: t.assistant })));
+    const media = turns.flatMap((t) => orderMedia(t.user.media));
+    const segments = text.split(MEDIA_PLACEHOLDER);
+    if (segments.length !== media.length + 1) {
+      throw new VideoLlamaError('INVALID_ARGUMENT', `The template '${this.template.name}' produced ${segments.length - 1} media placeholders ` +
+        `for ${media.length} media embeddings`);
+    }
+    const items: PromptItem[] = [];
+    segments.forEach((segment, i) => {
+      // Only the first segment gets BOS; "<s>" / "</s>" in the text are the special tokens.
+      const tokens = this.backend.model.tokenize(segment, { addBos: i === 0, parseSpecial: true });
+      if (tokens.length > 0) items.push({ type: 'tokens', tokens });
+      const m = media[i];
+      if (m) items.push({ type: 'embeddings', data: m.data, count: m.tokens });
+    });
+    return items;
+  }
+
+  private runTurn(user: UserTurn, options: GenerateOptions, signal: AbortSignal | undefined, onText: (text: string) => void): Promise<string> {
+    const { context } = this.backend;
+    return context.exclusive(async () => {
+      const items = this.promptItems(user);
+      const started = performance.now();
+      const evaluation = await context.evaluate(items, signal);
+      const evaluated = performance.now();
+      const reply = new ReplyText(this.template.stopStrings);
+      const decoder = new TextDecoder('utf-8');
+      const emit = (text: string) => text && onText(text);
+      const result = await context.generate({
+        maxTokens: options.maxTokens ?? DEFAULTS.maxTokens,
+        temperature: options.temperature ?? DEFAULTS.temperature,
+        topP: options.topP ?? DEFAULTS.topP,
+        topK: options.topK ?? DEFAULTS.topK,
+        repeatPenalty: options.repeatPenalty ?? DEFAULTS.repeatPenalty,
+        seed: options.seed,
+        stopStrings: this.template.stopStrings,
+      }, (bytes) => emit(reply.push(decoder.decode(bytes, { stream: true }))), signal);
+      if (result.stopReason === 'aborted') throw abortedError('The reply', signal);
+      emit(reply.push(decoder.decode()));
+      emit(reply.finish());
+      this.turns.push({ user, assistant: reply.text });
+      this.stats = {
+        promptItems: evaluation.items,
+        reusedItems: evaluation.reused,
+        evaluatedItems: evaluation.evaluated,
+        generatedTokens: result.sampled,
+        stopReason: result.stopReason,
+        promptMs: evaluated - started,
+        generationMs: performance.now() - evaluated,
+      };
+      return reply.text;
+    });
+  }
+}

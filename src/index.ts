@@ -1,0 +1,50 @@
+/**
+ * video-llama: Video-LLaMA for Node — chat about video, audio and images with a LLaMA-family
+ * model run by llama.cpp.
+ * @module
+ */
+export { VideoLlama, type PromptPart, type VideoLlamaOptions } from './video-llama.js';
+export {
+  Chat,
+  type ChatMessage,
+  type ChatOptions,
+  type ChatTurn,
+  type GenerateOptions,
+  type StopReason,
+  type TurnStats,
+} from './chat/session.js';
+export {
+  defaultTemplateName,
+  LLAMA2_SYSTEM_PROMPT,
+  LLAMA2_TEMPLATE,
+  MEDIA_PLACEHOLDER,
+  TEMPLATES,
+  VICUNA_TEMPLATE,
+  VISUAL_SYSTEM_PROMPT,
+  type ChatTemplate,
+  type TemplateName,
+  type TemplateTurn,
+} from './chat/templates.js';
+export type { MediaEmbedding, MediaKind } from './media-embedding.js';
+export {
+  Projector,
+  type AudioEncodeOptions,
+  type EncodeOptions,
+  type EncodeProgress,
+  type MediaEncodeOptions,
+  type ProjectorInfo,
+  type ProjectorLoadOptions,
+  type TensorInput,
+  type VideoEncodeOptions,
+} from './projector.js';
+export type { AudioInput, AudioInputOptions, ImageInput, VideoInput, VideoInputOptions } from './encoders/inputs.js';
+export type { MediaInput, RgbFrames } from './media/index.js';
+export {
+  convertCheckpoints,
+  type ConvertOptions,
+  type ConvertProgress,
+  type ConvertReport,
+  type ProjectorWeightType,
+} from './convert/convert.js';
+export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, VitHparams } from './convert/tensor-map.js';
+export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';

@@ -1,0 +1,227 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+
+import {
+  audioToFbank, decodeAudio, decodeVideoFrames, loadAudioFbank, loadImageTensor, probeMedia,
+} from '../../src/media/index.js';
+import { maxAbsDiff } from '../support/npy.js';
+
+/** Synthetic media made with ffmpeg's lavfi sources, in a private temporary folder. */
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'video-llama-media-test-'));
+const media = {
+  videoOnly: path.join(dir, 'video-only.mp4'),
+  audioOnly: path.join(dir, 'audio-only.wav'),
+  silence: path.join(dir, 'silence.wav'),
+  short: path.join(dir, 'short.m4a'),
+  tiny: path.join(dir, 'tiny.wav'),
+  stereo: path.join(dir, 'stereo.flac'),
+  corrupt: path.join(dir, 'corrupt.mp4'),
+  truncated: path.join(dir, 'truncated.mp4'),
+  hour: path.join(dir, 'hour.wav'),
+};
+
+function ffmpeg(...args: string[]): void {
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
+}
+
+function tempDirsOfLibrary(): string[] {
+  return fs.readdirSync(os.tmpdir()).filter((name) => name.startsWith('video-llama-media-') && !name.includes('-test-'));
+}
+
+/** Rejects with a VideoLlamaError of this code (checked by code: module instances may differ). */
+async function expectCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  const error = await promise.then(() => undefined, (e: unknown) => e as { code?: string; message: string; name: string });
+  expect(error, `expected a rejection with ${code}`).toBeDefined();
+  expect(error!.name).toBe('VideoLlamaError');
+  expect(error!.code).toBe(code);
+  if (message) expect(error!.message).toMatch(message);
+}
+
+beforeAll(() => {
+  ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-t', '1', '-c:v', 'mpeg4', media.videoOnly);
+  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=16000', '-t', '3', media.audioOnly);
+  ffmpeg('-f', 'lavfi', '-i', 'anullsrc=r=44100:cl=stereo', '-t', '3', '-c:a', 'pcm_s16le', media.silence);
+  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=300:sample_rate=48000', '-ac', '2', '-t', '1', '-c:a', 'aac', media.short);
+  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=300:sample_rate=16000', '-t', '0.01', media.tiny);
+  ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=500:sample_rate=44100', '-f', 'lavfi', '-i', 'sine=frequency=1300:sample_rate=44100',
+    '-filter_complex', '[0:a][1:a]amerge=inputs=2', '-t', '30', '-c:a', 'flac', media.stereo);
+  fs.writeFileSync(media.corrupt, Buffer.from('this is not a media file, just some text'.repeat(20)));
+  const mp4 = fs.readFileSync(media.videoOnly);
+  fs.writeFileSync(media.truncated, mp4.subarray(0, Math.floor(mp4.length / 3)));
+}, 60_000);
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('bad arguments are rejected before anything is spawned', () => {
+  test.each<[string, () => Promise<unknown>, RegExp]>([
+    ['decodeVideoFrames input', () => decodeVideoFrames(42 as unknown as string), /Expected a file path \(non-empty string\) or the file bytes \(Uint8Array\) for input but received 42 of type number/],
+    ['decodeVideoFrames frames', () => decodeVideoFrames('x.mp4', { frames: 0 }), /for options.frames but received 0/],
+    ['decodeVideoFrames size', () => decodeVideoFrames('x.mp4', { size: 2.5 }), /for options.size but received 2.5/],
+    ['decodeVideoFrames rgb', () => decodeVideoFrames({ rgb: new Uint8Array(5), width: 2, height: 2, frames: 1 }), /for input.rgb/],
+    ['loadImageTensor mean', () => loadImageTensor('x.png', { mean: [1, 2] }), /for options.mean/],
+    ['loadImageTensor input', () => loadImageTensor(''), /for input but received ""/],
+    ['loadAudioFbank clips', () => loadAudioFbank('x.wav', { clips: -1 }), /for options.clips/],
+    ['loadAudioFbank budget', () => loadAudioFbank('x.wav', { maxBufferedBytes: -1 }), /options.maxBufferedBytes/],
+    ['decodeAudio signal', () => decodeAudio('x.wav', { signal: 'stop' as unknown as AbortSignal }), /an AbortSignal for options.signal/],
+    ['probeMedia input', () => probeMedia(null as unknown as string), /for input but received null/],
+  ])('%s', async (_name, call, message) => {
+    await expectCode(Promise.resolve().then(call), 'INVALID_ARGUMENT', message);
+  });
+});
+
+describe('missing, corrupt and unsuitable files', () => {
+  test('a missing path is FILE_NOT_FOUND', async () => {
+    const missing = path.join(dir, 'nope.mp4');
+    await expectCode(probeMedia(missing), 'FILE_NOT_FOUND', /nope\.mp4/);
+    await expectCode(decodeVideoFrames(missing), 'FILE_NOT_FOUND');
+    await expectCode(loadAudioFbank(missing), 'FILE_NOT_FOUND');
+    await expectCode(loadImageTensor(dir), 'FILE_NOT_FOUND', /not a regular file/);
+  });
+
+  test('a corrupt file is MEDIA_DECODE with ffmpeg\'s own explanation', async () => {
+    for (const call of [probeMedia, decodeVideoFrames, loadAudioFbank, decodeAudio, loadImageTensor] as Array<(input: string) => Promise<unknown>>) {
+      await expectCode(call(media.corrupt), 'MEDIA_DECODE', /Invalid data found when processing input/);
+    }
+  });
+
+  test('a truncated mp4 and empty bytes are MEDIA_DECODE', async () => {
+    await expectCode(decodeVideoFrames(media.truncated), 'MEDIA_DECODE', /ffmpeg failed/);
+    await expectCode(decodeVideoFrames(new Uint8Array(0)), 'MEDIA_DECODE', /empty/);
+    await expectCode(loadAudioFbank(new Uint8Array(0)), 'MEDIA_DECODE', /empty/);
+  });
+
+  test('a video without audio is NO_AUDIO_STREAM; audio without video is NO_VIDEO_STREAM', async () => {
+    await expect(probeMedia(media.videoOnly)).resolves.toMatchObject({ hasVideo: true, hasAudio: false });
+    await expectCode(loadAudioFbank(media.videoOnly), 'NO_AUDIO_STREAM', /has no audio stream \(streams: video mpeg4\)/);
+    await expectCode(decodeAudio(media.videoOnly), 'NO_AUDIO_STREAM');
+    await expectCode(decodeVideoFrames(media.audioOnly), 'NO_VIDEO_STREAM', /streams: audio pcm_s16le/);
+    await expectCode(loadImageTensor(media.audioOnly), 'NO_VIDEO_STREAM');
+  });
+
+  test('audio shorter than one 25 ms fbank frame is MEDIA_DECODE', async () => {
+    await expectCode(loadAudioFbank(media.tiny), 'MEDIA_DECODE', /too short: 160 samples at 16 kHz/);
+  });
+
+  test('temporary copies of byte inputs are removed, also after a failure', async () => {
+    const before = tempDirsOfLibrary();
+    await decodeVideoFrames(new Uint8Array(fs.readFileSync(media.videoOnly)), { frames: 2, size: 32 });
+    await expectCode(loadAudioFbank(new Uint8Array(fs.readFileSync(media.corrupt))), 'MEDIA_DECODE');
+    expect(tempDirsOfLibrary()).toEqual(before);
+  });
+});
+
+describe('edge cases of the audio path', () => {
+  test('all-zero audio gives finite values: the log floor, then the padding', async () => {
+    const { tensor } = await loadAudioFbank(media.silence, { clips: 4 });
+    const floor = (Math.log(1.1920928955078125e-7) + 4.268) / 9.138;
+    const pad = 4.268 / 9.138;
+    expect(tensor.every(Number.isFinite)).toBe(true);
+    let worst = 0;
+    for (let i = 0; i < tensor.length; i++) worst = Math.max(worst, Math.abs(tensor[i]! - (i % 204 < 198 ? floor : pad)));
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  test('audio shorter than 2 s: every clip is the whole waveform (1 s of 48 kHz stereo AAC)', async () => {
+    const { tensor, totalSamples } = await loadAudioFbank(media.short, { clips: 8 });
+    const clip = 128 * 204;
+    const frames = 1 + Math.floor((totalSamples - 400) / 160);
+    expect(frames).toBeLessThan(198);
+    for (let m = 1; m < 8; m++) {
+      let worst = 0;
+      for (let i = 0; i < clip; i++) worst = Math.max(worst, Math.abs(tensor[m * clip + i]! - tensor[i]!));
+      expect(worst).toBeLessThan(1e-5);
+    }
+    expect(tensor[frames]).toBeCloseTo(4.268 / 9.138, 6); // first padded column of bin 0
+  });
+
+  test('windowed two-pass decoding of 30 s of 44.1 kHz stereo equals decoding everything', async () => {
+    const windowed = await loadAudioFbank(media.stereo, { clips: 8, maxBufferedBytes: 0 });
+    const audio = await decodeAudio(media.stereo);
+    expect(audio.channels).toBe(2);
+    expect(audio.samples.length).toBe(2 * windowed.totalSamples);
+    expect(maxAbsDiff(windowed.tensor, audioToFbank(audio, { clips: 8 }))).toBe(0);
+  });
+});
+
+describe('a one-hour file', () => {
+  beforeAll(() => {
+    // 8 kHz mono 16-bit: 57.6 MB on disk, 115 MB of float32 PCM, 230 MB once at 16 kHz
+    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=8000:duration=3600', '-c:a', 'pcm_s16le', media.hour);
+  }, 60_000);
+
+  test('is turned into fbank clips in seconds without holding the audio in memory', async () => {
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    let longestGap = 0;
+    let last = performance.now();
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+      longestGap = Math.max(longestGap, performance.now() - last);
+      last = performance.now();
+    }, 5);
+    const started = performance.now();
+    const { tensor, totalSamples } = await loadAudioFbank(media.hour, { clips: 8 });
+    const elapsed = performance.now() - started;
+    clearInterval(sampler);
+    const growthMb = (peak - baseline) / 2 ** 20;
+    console.log(`one hour of audio: ${elapsed.toFixed(0)} ms, peak RSS growth ${growthMb.toFixed(1)} MB, longest event-loop gap ${longestGap.toFixed(0)} ms`);
+    expect(totalSamples).toBe(3600 * 16000);
+    expect(tensor.every(Number.isFinite)).toBe(true);
+    expect(elapsed).toBeLessThan(20_000);
+    // Kept data is 8 clips × 2 s (≈1 MB); the rest is pipe chunks awaiting GC (measured ≈35 MB).
+    // Holding the decoded hour would need ≥ 115 MB (native) + 230 MB (16 kHz).
+    expect(growthMb).toBeLessThan(100);
+    expect(longestGap).toBeLessThan(500);
+  }, 60_000);
+
+  test('stops ffmpeg and rejects with ABORTED when aborted mid-decode', async () => {
+    const controller = new AbortController();
+    const started = performance.now();
+    const pending = loadAudioFbank(media.hour, { signal: controller.signal, maxBufferedBytes: 0 });
+    setTimeout(() => controller.abort(), 100);
+    // On a loaded machine the 100 ms can still fall in the probing pass; either stage must stop.
+    await expectCode(pending, 'ABORTED', /(probing|decoding audio) was aborted/);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    // the rejection comes after ffmpeg exited: no process is left decoding this file
+    expect(() => execFileSync('pgrep', ['-f', media.hour])).toThrow();
+  });
+
+  test('an already aborted signal rejects at once', async () => {
+    await expectCode(decodeVideoFrames(media.videoOnly, { signal: AbortSignal.abort() }), 'ABORTED');
+  });
+});
+
+describe('locating ffmpeg', () => {
+  /** The binary of the optional ffmpeg-static package, when it is installed with its binary. */
+  async function ffmpegStaticBinary(): Promise<string | undefined> {
+    const name = 'ffmpeg-static';
+    const binary = await import(name).then((m: { default?: unknown }) => m.default, () => undefined);
+    return typeof binary === 'string' && fs.existsSync(binary) ? binary : undefined;
+  }
+
+  test('order: ffmpeg-static, then $FFMPEG_PATH, then PATH; FFMPEG_NOT_FOUND names the places tried', async () => {
+    const systemFfmpeg = execFileSync('sh', ['-c', 'command -v ffmpeg']).toString().trim();
+    const staticBinary = await ffmpegStaticBinary();
+    try {
+      vi.stubEnv('PATH', path.join(dir, 'no-bin'));
+      vi.stubEnv('FFMPEG_PATH', systemFfmpeg);
+      vi.resetModules();
+      const viaEnv = await import('../../src/media/ffmpeg.js');
+      await expect(viaEnv.locateFfmpeg()).resolves.toBe(staticBinary ?? systemFfmpeg);
+      if (staticBinary) return; // with ffmpeg-static installed, ffmpeg is always found
+
+      vi.stubEnv('FFMPEG_PATH', path.join(dir, 'missing-ffmpeg'));
+      vi.resetModules();
+      const nowhere = await import('../../src/media/index.js');
+      await expectCode(nowhere.probeMedia(media.audioOnly), 'FFMPEG_NOT_FOUND',
+        /ffmpeg was not found; looked in the ffmpeg-static package, \$FFMPEG_PATH \(.*missing-ffmpeg\), PATH/);
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+});
