@@ -203,7 +203,9 @@ async function main(): Promise<void> {
     { name: 'MLP up (fc1)', k: vit.width, n: vit.mlpWidth },
     { name: 'MLP down (fc2)', k: vit.mlpWidth, n: vit.width },
   ];
-  const kernels = [...types.map((type) => ({ label: `ggml ${type}`, type: type as string, own: false })), { label: 'ggml q4_0', type: 'q4_0', own: false }];
+  // ggml f32 always: it relates this machine to the issue's (see machineFactor)
+  const ggmlTypes = [...new Set(['f32', ...types, 'q4_0'])];
+  const kernels = ggmlTypes.map((type) => ({ label: `ggml ${type}`, type, own: false }));
   for (const type of OWN_TYPES.filter((t) => types.includes(t))) kernels.push({ label: `ours ${type}`, type, own: true });
   const matmul: Record<string, Record<string, number>> = {};
   const matmulRows: (string | number)[][] = [];
