@@ -210,7 +210,7 @@ interface Samples { [metric: string]: { ours: number[]; nlc: number[] } }
 async function speed(llmFile: string, projectorFile: string): Promise<{ samples: Samples; ttft: { ms: number[]; prompt: number[]; first: number[]; items: number } }> {
   const model = await VideoLlama.load({ llm: llmFile, projector: projectorFile, threads: THREADS, contextSize: CONTEXT, gpu: false });
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
-  // Read rather than mapped, as ours loads it (docs/performance-llm.md).
+  // Read rather than mapped, as ours loads it (docs/performance.md, "The language model").
   const nlcModel = await llama.loadModel({ modelPath: llmFile, gpuLayers: 0, useMmap: false });
   const nlcContext = await nlcModel.createContext({ contextSize: CONTEXT, batchSize: BATCH, threads: THREADS, sequences: 1, flashAttention: 'auto' as never });
   const nlcSequence = nlcContext.getSequence();

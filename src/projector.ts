@@ -57,6 +57,13 @@ export interface ProjectorInfo {
   readonly fbankStd: number;
   /** The ggml backend the encoders run on, e.g. `"CPU"`. */
   readonly backend: string;
+  /**
+   * Linear layers running on the library's own bf16 kernel rather than ggml's (bf16 weights on a
+   * CPU with AVX-512 BF16; 0 otherwise, or when `VIDEO_LLAMA_KERNELS=ggml`).
+   */
+  readonly ownKernelLayers: number;
+  /** Bytes of the loaded weights. */
+  readonly weightBytes: number;
 }
 
 /** Options of {@link Projector.load} and {@link VideoLlama.loadProjector}; an invalid value throws INVALID_ARGUMENT. */
@@ -150,6 +157,7 @@ interface NativeProjector {
   info(): ProjectorInfo;
   encodeVideo(tensor: Float32Array, shape: readonly number[], options?: NativeEncodeOptions): Promise<NativeEncodeResult>;
   encodeAudio(tensor: Float32Array, shape: readonly number[], options?: NativeEncodeOptions): Promise<NativeEncodeResult>;
+  computeBytes(): number;
   dispose(): void;
 }
 
@@ -350,6 +358,13 @@ export class Projector {
   /** Like the encode methods, also returning every stage's intermediate tensor. @internal */
   encodeWithStages(kind: Kind, input: TensorInput, options: EncodeOptions = {}): Promise<EmbeddingWithStages> {
     return this.schedule(kind, options, () => this.run(kind, input, options, true));
+  }
+
+  /** Bytes of the compute buffers, once pending encodes have finished (they grow to the largest input seen). @internal */
+  async computeBytes(): Promise<number> {
+    await this.queue.catch(() => undefined);
+    if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
+    return this.native.computeBytes();
   }
 
   /** Frees the weights and buffers once pending encodes have finished; later calls throw DISPOSED. */

@@ -44,7 +44,7 @@ export interface VideoLlamaOptions {
   /**
    * Memory-map the LLM file instead of reading it; default false. On CPUs where ggml repacks
    * the weights (AVX2, AVX-512, NEON) a mapping keeps the file's pages resident next to the
-   * repacked copy, doubling memory (docs/performance-llm.md); mapping pays when the layers go
+   * repacked copy, doubling memory (docs/performance.md, "The language model"); mapping pays when the layers go
    * to a GPU or several processes share one file.
    */
   mmap?: boolean;

@@ -3,6 +3,7 @@
 //   encodeVideo(tensor: Float32Array, shape: number[], options?) / encodeAudio(...):
 //     Promise<{ tokens, dim, data: Float32Array, stages?: Record<string, { shape, data }> }>
 //     options: { stages?: boolean, abort?: AbortFlag, onProgress?: (stage, completed, total) => void }
+//   computeBytes(): number (bytes of the compute buffers so far)
 //   dispose()
 // The input is read in place on the worker thread; the output array is allocated up front and
 // filled there, so neither is copied. N-API only: the work is in native/core.
@@ -33,6 +34,7 @@ class AddonProjector : public Napi::ObjectWrap<AddonProjector> {
  private:
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value ComputeBytes(const Napi::CallbackInfo& info);
   Napi::Value EncodeVideo(const Napi::CallbackInfo& info) { return Encode(info, Modality::Video); }
   Napi::Value EncodeAudio(const Napi::CallbackInfo& info) { return Encode(info, Modality::Audio); }
   void Dispose(const Napi::CallbackInfo& info);
@@ -139,6 +141,7 @@ Napi::Function AddonProjector::Define(Napi::Env env) {
                      {InstanceMethod<&AddonProjector::Load>("load"), InstanceMethod<&AddonProjector::Info>("info"),
                       InstanceMethod<&AddonProjector::EncodeVideo>("encodeVideo"),
                       InstanceMethod<&AddonProjector::EncodeAudio>("encodeAudio"),
+                      InstanceMethod<&AddonProjector::ComputeBytes>("computeBytes"),
                       InstanceMethod<&AddonProjector::Dispose>("dispose")});
 }
 
@@ -193,7 +196,13 @@ Napi::Value AddonProjector::Info(const Napi::CallbackInfo& info) {
   out.Set("fbankMean", p.fbank_mean);
   out.Set("fbankStd", p.fbank_std);
   out.Set("backend", p.backend);
+  out.Set("ownKernelLayers", p.own_kernel_layers);
+  out.Set("weightBytes", static_cast<double>(p.weight_bytes));
   return out;
+}
+
+Napi::Value AddonProjector::ComputeBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Loaded(info.Env())->compute_bytes()));
 }
 
 Napi::Value AddonProjector::Encode(const Napi::CallbackInfo& info, Modality modality) {

@@ -182,7 +182,7 @@ std::shared_ptr<Model> Model::load(const ModelParams& params) {
   // Read the weights by default instead of mapping them. On CPUs with ggml's repacked layouts
   // (AVX2, AVX-512, NEON) the matrices are copied into a repacked buffer anyway, and with a
   // mapping the file's pages stay in the process too: resident memory came to twice the
-  // weights (docs/performance-llm.md). Read, every weight is in memory once. Mapping still
+  // weights (docs/performance.md, "The language model"). Read, every weight is in memory once. Mapping still
   // pays when most layers go to a GPU, or several processes share one file.
   mp.load_mode = params.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
   ProgressBridge bridge{&params.on_progress};

@@ -1,7 +1,11 @@
 #include "core/projector.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/error.h"
@@ -71,6 +75,11 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
   info.backend = ggml_backend_name(model->primary_.get());
 
   file.load(model->primary_.get(), model->weights_ctx_, model->weights_buffer_);
+  info.weight_bytes = ggml_backend_buffer_get_size(model->weights_buffer_.get());
+  if (is_cpu(model->primary_.get())) {
+    if (model->vision_) info.own_kernel_layers += graph::pack_for_cpu(*model->vision_);
+    if (model->audio_) info.own_kernel_layers += graph::pack_for_cpu(*model->audio_);
+  }
   return model;
 }
 
@@ -121,6 +130,44 @@ static void throw_if_aborted(const EncodeParams& params, const char* stage) {
   if (params.abort && params.abort->load()) throw Error("ABORTED", std::string("encoding was aborted before ") + stage);
 }
 
+// VIDEO_LLAMA_PROFILE=1: time every graph node and print the total per operation after each stage
+// (stderr). Observing each node makes the scheduler compute node by node, so totals include a
+// thread synchronisation per node; for finding hot spots, not for benchmarks.
+class NodeProfiler {
+ public:
+  static bool enabled() {
+    static const bool on = std::getenv("VIDEO_LLAMA_PROFILE") != nullptr;
+    return on;
+  }
+  static bool observe(ggml_tensor* t, bool ask, void* self) {
+    auto* p = static_cast<NodeProfiler*>(self);
+    if (ask) return true;
+    const auto now = std::chrono::steady_clock::now();
+    std::string op = ggml_op_desc(t);
+    if (t->op == GGML_OP_CPY || t->op == GGML_OP_MUL_MAT) op += std::string("(") + ggml_type_name(t->src[0]->type) + ")";
+    if (const char* own = graph::own_kernel_name(t)) op = own;
+    p->totals_[op] += std::chrono::duration<double>(now - p->last_).count();
+    p->last_ = now;
+    return true;
+  }
+  void start() { last_ = std::chrono::steady_clock::now(); }
+  void report(const char* stage) const {
+    std::vector<std::pair<double, std::string>> rows;
+    double total = 0;
+    for (const auto& [op, seconds] : totals_) {
+      rows.emplace_back(seconds, op);
+      total += seconds;
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(stderr, "[profile] %s: %.3f s\n", stage, total);
+    for (const auto& [seconds, op] : rows) std::fprintf(stderr, "[profile]   %-24s %8.3f s\n", op.c_str(), seconds);
+  }
+
+ private:
+  std::map<std::string, double> totals_;
+  std::chrono::steady_clock::time_point last_;
+};
+
 void ProjectorState::run_stage(const Stage& stage, const EncodeParams& params, EncodeResult& result) {
   throw_if_aborted(params, stage.name);
   ggml_context_ptr ctx(ggml_init({graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true}));
@@ -146,7 +193,17 @@ void ProjectorState::run_stage(const Stage& stage, const EncodeParams& params, E
   ggml_backend_tensor_set(input, stage.input, 0, ggml_nbytes(input));
   set_backend_abort_callback(model_->cpu_backend(), params.abort ? poll_abort : nullptr,
                              const_cast<std::atomic<bool>*>(params.abort));
+  NodeProfiler profiler;
+  if (NodeProfiler::enabled()) {
+    ggml_backend_sched_set_eval_callback(sched_.get(), NodeProfiler::observe, &profiler);
+    profiler.start();
+  }
   const ggml_status status = ggml_backend_sched_graph_compute(sched_.get(), gf);
+  if (NodeProfiler::enabled()) {
+    ggml_backend_sched_set_eval_callback(sched_.get(), nullptr, nullptr);
+    profiler.report(stage.name);
+    std::fprintf(stderr, "[profile]   compute buffers: %.1f MiB\n", compute_bytes() / 1048576.0);
+  }
   set_backend_abort_callback(model_->cpu_backend(), nullptr, nullptr);
   if (status == GGML_STATUS_ABORTED) throw Error("ABORTED", std::string("encoding was aborted in ") + stage.name);
   if (status != GGML_STATUS_SUCCESS) {
@@ -180,6 +237,12 @@ static void check_shape(const char* what, const std::vector<int64_t>& shape, int
                                         " (first dimension 1.." + std::to_string(max_count) + ") but received " +
                                         format_dims(shape));
   }
+}
+
+size_t ProjectorState::compute_bytes() const {
+  size_t total = 0;
+  for (ggml_backend_t backend : model_->backends()) total += ggml_backend_sched_get_buffer_size(sched_.get(), backend);
+  return total;
 }
 
 size_t ProjectorState::video_output_size() const {

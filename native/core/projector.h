@@ -36,6 +36,8 @@ struct ProjectorInfo {
   int audio_queries = 0, max_clips = 0, sample_rate = 0, mel_bins = 0, target_frames = 0;
   float clip_seconds = 0, fbank_mean = 0, fbank_std = 0;
   std::string backend;  // name of the backend the graphs run on
+  int own_kernel_layers = 0;  // linear layers running on kernels::bf16_gemm (bf16 weights on an AVX-512 BF16 CPU)
+  size_t weight_bytes = 0;    // the weights buffer
 };
 
 // Weights (one backend buffer) and hyper-parameters; never changes after load.
@@ -101,6 +103,9 @@ class ProjectorState {
   // fbank: [M, 1, mel, frames]; out: Qa × E floats.
   EncodeResult encode_audio(const float* fbank, const std::vector<int64_t>& shape, float* out,
                             const EncodeParams& params);
+
+  // Bytes of the compute buffers (they grow to the largest graph run so far).
+  size_t compute_bytes() const;
 
   // Floats an encode writes to `out`.
   size_t video_output_size() const;

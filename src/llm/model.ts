@@ -1,5 +1,5 @@
 /**
- * A loaded GGUF language model: weights (read into memory once, see docs/performance-llm.md) and tokenizer.
+ * A loaded GGUF language model: weights (read into memory once, see docs/performance.md, "The language model") and tokenizer.
  * @internal
  * @module
  */

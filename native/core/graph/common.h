@@ -21,12 +21,26 @@ struct LayerNorm {
 struct Linear {
   ggml_tensor* weight = nullptr;  // [in, out]
   ggml_tensor* bias = nullptr;    // [out] or null
+  // The weight's bytes are in one of our kernels' panel layouts (CPU only, see pack_for_cpu): the
+  // product runs as our own op instead of ggml_mul_mat, which could not read them.
+  enum class Packed { No, Bf16, Int8 } packed = Packed::No;
+
+  bool on_own_kernel() const { return packed != Packed::No; }
 };
 
 // Declares `<prefix>.weight` / `<prefix>.bias` ([width] each).
 LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& prefix, int64_t width);
 // Declares `<prefix>.weight` ([in, out]) and, when `with_bias`, `<prefix>.bias` ([out]).
 Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in, int64_t out, bool with_bias = true);
+
+// Repacks the weight in place for one of our kernels when one can run it: a weight in host memory,
+// bf16 on a CPU with AVX-512 BF16 (kernels::bf16_gemm) or q8_0 on a CPU with AVX-512 VNNI
+// (kernels::int8_gemm), sizes the kernel handles. After this, only linear() may read it.
+// VIDEO_LLAMA_KERNELS=ggml turns this off. Returns whether it repacked.
+bool pack_for_cpu(Linear& layer);
+
+// Rows [first, first + count) of ne[0] of x [D, N, B] as a view (a strided tensor).
+ggml_tensor* row_slice(ggml_context* ctx, ggml_tensor* x, int64_t first, int64_t count);
 
 // Output rows [first, first + count) of a layer whose outputs are packed (e.g. q, k, v in one matrix).
 Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int64_t count);
@@ -39,7 +53,21 @@ ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
 
 // Multi-head softmax(q kᵀ / sqrt(head_dim)) v, no mask. q: [D, Nq, B], k and v: [D, Nk, B] ->
 // [D, Nq, B]. Heads are consecutive slices of D (PyTorch's view(B, N, heads, head_dim)).
-ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads);
+// `own_kernel` (for blocks whose weights run on our kernels): one op of ours,
+// kernels::bf16_attention, instead of ggml's f32 products, when the CPU has AVX-512 BF16.
+ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads,
+                       bool own_kernel = false);
+
+// gelu(x·Wᵀ + b) with exact (erf) GELU; one fused op when the weight is packed.
+ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
+
+// residual + x·Wᵀ + b; one fused op when the weight is packed.
+ggml_tensor* linear_residual(ggml_context* ctx, ggml_tensor* x, const Linear& layer, ggml_tensor* residual);
+
+// layer_norm(x) meant only as the input of `consumer`'s linear()/linear_gelu()/linear_residual():
+// when that layer runs on our kernels, one op that writes the kernel's input rows (bf16 or
+// quantized) directly; otherwise plain layer_norm().
+ggml_tensor* layer_norm_into(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm, float eps, const Linear& consumer);
 
 // up -> exact (erf) GELU -> down, the MLP of EVA, BERT and ImageBind (nn.GELU() / "gelu").
 ggml_tensor* gelu_mlp(ggml_context* ctx, ggml_tensor* x, const Linear& up, const Linear& down);
@@ -50,6 +78,10 @@ ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* k
 
 // Prepends the class token to every sequence: tokens [D, N, B], cls [D] -> [D, N + 1, B].
 ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls);
+
+// "bf16_gemm", "int8_gemm", "int8_quantize", "norm_into" or "bf16_attention" for a node that runs
+// one of our kernels, else null (for profiles).
+const char* own_kernel_name(const ggml_tensor* node);
 
 // Names a node after the reference module it mirrors, e.g. name(t, "v.blk", 3, "attn_out").
 ggml_tensor* name(ggml_tensor* t, const std::string& prefix, int layer, const char* what);

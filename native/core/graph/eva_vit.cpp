@@ -30,7 +30,7 @@ EvaVit load_eva_vit(ProjectorLoader& file) {
     EvaVitBlock b;
     b.ln1 = load_layer_norm(file, blk + ".ln1", d);
     b.ln2 = load_layer_norm(file, blk + ".ln2", d);
-    b.qkv_weight = file.tensor(blk + ".attn_qkv.weight", {d, 3 * d}, TensorKind::Matrix);
+    b.qkv = load_linear(file, blk + ".attn_qkv", d, 3 * d, /*with_bias=*/false);
     b.q_bias = file.tensor(blk + ".attn_q.bias", {d}, TensorKind::F32);
     b.v_bias = file.tensor(blk + ".attn_v.bias", {d}, TensorKind::F32);
     b.attn_out = load_linear(file, blk + ".attn_out", d, d);
@@ -42,15 +42,35 @@ EvaVit load_eva_vit(ProjectorLoader& file) {
   return vit;
 }
 
-// eva_vit.py:Attention.forward: qkv = linear(x, qkv.weight, cat(q_bias, 0, v_bias)).
-static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVitBlock& b, int heads, int il) {
-  const int64_t d = x->ne[0];
-  const Linear qkv = {b.qkv_weight, nullptr};
-  ggml_tensor* q = linear(ctx, x, {output_slice(ctx, qkv, 0, d).weight, b.q_bias});
-  ggml_tensor* k = linear(ctx, x, output_slice(ctx, qkv, d, d));
-  ggml_tensor* v = linear(ctx, x, {output_slice(ctx, qkv, 2 * d, d).weight, b.v_bias});
-  ggml_tensor* context = name(attention(ctx, q, k, v, heads), "v.blk", il, "attn");
-  return name(linear(ctx, context, b.attn_out), "v.blk", il, "attn_out");
+int pack_for_cpu(EvaVit& vit) {
+  int packed = 0;
+  for (EvaVitBlock& b : vit.blocks) {
+    for (Linear* layer : {&b.qkv, &b.attn_out, &b.ffn_up, &b.ffn_down}) packed += pack_for_cpu(*layer);
+  }
+  return packed;
+}
+
+// eva_vit.py:Attention.forward: qkv = linear(x, qkv.weight, cat(q_bias, 0, v_bias)), then
+// attn.proj; returns `residual` + that. x: norm1's output (layer_norm_into b.qkv).
+static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVitBlock& b, int heads, int il,
+                                  ggml_tensor* residual) {
+  const int64_t d = b.qkv.weight->ne[0];
+  if (b.qkv.on_own_kernel()) {
+    // one product for q, k and v (our kernels read its strided slices as they are)
+    ggml_tensor* qkv = linear(ctx, x, b.qkv);  // [3D, N, B]
+    ggml_tensor* q = ggml_add(ctx, row_slice(ctx, qkv, 0, d), b.q_bias);
+    ggml_tensor* v = ggml_add(ctx, row_slice(ctx, qkv, 2 * d, d), b.v_bias);
+    ggml_tensor* context = name(attention(ctx, q, row_slice(ctx, qkv, d, d), v, heads, true), "v.blk", il, "attn");
+    return linear_residual(ctx, context, b.attn_out, residual);
+  }
+  Linear q_proj = output_slice(ctx, b.qkv, 0, d), v_proj = output_slice(ctx, b.qkv, 2 * d, d);
+  q_proj.bias = b.q_bias;
+  v_proj.bias = b.v_bias;
+  ggml_tensor* q = linear(ctx, x, q_proj);
+  ggml_tensor* k = linear(ctx, x, output_slice(ctx, b.qkv, d, d));
+  ggml_tensor* v = linear(ctx, x, v_proj);
+  ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.qkv.on_own_kernel()), "v.blk", il, "attn");
+  return linear_residual(ctx, context, b.attn_out, residual);
 }
 
 ggml_tensor* build_eva_vit(ggml_context* ctx, const EvaVit& vit, ggml_tensor* frames) {
@@ -62,8 +82,8 @@ ggml_tensor* build_eva_vit(ggml_context* ctx, const EvaVit& vit, ggml_tensor* fr
   for (size_t il = 0; il < vit.blocks.size(); ++il) {
     const EvaVitBlock& b = vit.blocks[il];
     const int i = static_cast<int>(il);
-    x = ggml_add(ctx, x, eva_attention(ctx, layer_norm(ctx, x, b.ln1, vit.eps), b, vit.heads, i));
-    x = ggml_add(ctx, x, gelu_mlp(ctx, layer_norm(ctx, x, b.ln2, vit.eps), b.ffn_up, b.ffn_down));
+    x = eva_attention(ctx, layer_norm_into(ctx, x, b.ln1, vit.eps, b.qkv), b, vit.heads, i, x);
+    x = linear_residual(ctx, linear_gelu(ctx, layer_norm_into(ctx, x, b.ln2, vit.eps, b.ffn_up), b.ffn_up), b.ffn_down, x);
     name(x, "v.blk", i, "out");
   }
   // No final norm (commented out in eva_vit.py); BLIP-2's ln_vision follows.

@@ -9,7 +9,7 @@ namespace vl::graph {
 
 struct EvaVitBlock {
   LayerNorm ln1, ln2;       // norm1, norm2 (pre-LN)
-  ggml_tensor* qkv_weight = nullptr;  // attn.qkv.weight [D, 3D] (q, k, v output rows)
+  Linear qkv;                         // attn.qkv.weight [D, 3D] (q, k, v output rows), no bias
   ggml_tensor* q_bias = nullptr;      // attn.q_bias [D] (k has no bias)
   ggml_tensor* v_bias = nullptr;      // attn.v_bias [D]
   Linear attn_out;          // attn.proj
@@ -31,6 +31,8 @@ struct EvaVit {
 };
 
 EvaVit load_eva_vit(ProjectorLoader& file);
+// pack_for_cpu() on every linear layer; returns how many were repacked.
+int pack_for_cpu(EvaVit& vit);
 
 // frames [S, S, 3, T] (PyTorch [T, 3, S, S]) -> ln_vision(ViT(frames)) [D, N + 1, T], all frames as one batch.
 ggml_tensor* build_eva_vit(ggml_context* ctx, const EvaVit& vit, ggml_tensor* frames);

@@ -49,6 +49,14 @@ ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
   return ib;
 }
 
+int pack_for_cpu(ImageBindAudio& ib) {
+  int packed = 0;
+  for (ImageBindBlock& b : ib.blocks) {
+    for (Linear* layer : {&b.in_proj, &b.attn_out, &b.ffn_up, &b.ffn_down}) packed += pack_for_cpu(*layer);
+  }
+  return packed + pack_for_cpu(ib.head_proj);
+}
+
 // Appends one learned position to every sequence: x [D, L, B], extra [D] -> [D, L + 1, B]
 // (nn.MultiheadAttention's add_bias_kv: cat([k, bias_k.repeat(1, bsz, 1)]) after the in-projection).
 static ggml_tensor* append_position(ggml_context* ctx, ggml_tensor* x, ggml_tensor* extra) {
@@ -57,14 +65,27 @@ static ggml_tensor* append_position(ggml_context* ctx, ggml_tensor* x, ggml_tens
   return ggml_concat(ctx, x, per_item, 1);
 }
 
-// nn.MultiheadAttention(bias=True, add_bias_kv=True), attn_mask None: L queries, L + 1 keys.
-static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const ImageBindBlock& b, int heads, int il) {
-  const int64_t d = x->ne[0];
-  ggml_tensor* q = linear(ctx, x, output_slice(ctx, b.in_proj, 0, d));
-  ggml_tensor* k = append_position(ctx, linear(ctx, x, output_slice(ctx, b.in_proj, d, d)), b.bias_k);
-  ggml_tensor* v = append_position(ctx, linear(ctx, x, output_slice(ctx, b.in_proj, 2 * d, d)), b.bias_v);
-  ggml_tensor* context = name(attention(ctx, q, k, v, heads), "a.blk", il, "attn");
-  return name(linear(ctx, context, b.attn_out), "a.blk", il, "attn_out");
+// nn.MultiheadAttention(bias=True, add_bias_kv=True), attn_mask None: L queries, L + 1 keys;
+// returns `residual` + its output. x: norm_1's output (layer_norm_into b.in_proj).
+static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const ImageBindBlock& b, int heads, int il,
+                                     ggml_tensor* residual) {
+  const int64_t d = b.in_proj.weight->ne[0];
+  ggml_tensor *q, *k, *v;
+  if (b.in_proj.on_own_kernel()) {
+    // one product for q, k and v (our kernels read its strided slices as they are)
+    ggml_tensor* qkv = linear(ctx, x, b.in_proj);  // [3Da, L, B]
+    q = row_slice(ctx, qkv, 0, d);
+    k = row_slice(ctx, qkv, d, d);
+    v = row_slice(ctx, qkv, 2 * d, d);
+  } else {
+    q = linear(ctx, x, output_slice(ctx, b.in_proj, 0, d));
+    k = linear(ctx, x, output_slice(ctx, b.in_proj, d, d));
+    v = linear(ctx, x, output_slice(ctx, b.in_proj, 2 * d, d));
+  }
+  k = append_position(ctx, k, b.bias_k);
+  v = append_position(ctx, v, b.bias_v);
+  ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.in_proj.on_own_kernel()), "a.blk", il, "attn");
+  return linear_residual(ctx, context, b.attn_out, residual);
 }
 
 ImageBindAudioOutput build_imagebind_audio(ggml_context* ctx, const ImageBindAudio& ib, ggml_tensor* fbank) {
@@ -77,8 +98,8 @@ ImageBindAudioOutput build_imagebind_audio(ggml_context* ctx, const ImageBindAud
   for (size_t il = 0; il < ib.blocks.size(); ++il) {
     const ImageBindBlock& b = ib.blocks[il];
     const int i = static_cast<int>(il);
-    x = ggml_add(ctx, x, mha_with_bias_kv(ctx, layer_norm(ctx, x, b.ln1, ib.eps), b, ib.heads, i));
-    x = ggml_add(ctx, x, gelu_mlp(ctx, layer_norm(ctx, x, b.ln2, ib.eps), b.ffn_up, b.ffn_down));
+    x = mha_with_bias_kv(ctx, layer_norm_into(ctx, x, b.ln1, ib.eps, b.in_proj), b, ib.heads, i, x);
+    x = linear_residual(ctx, linear_gelu(ctx, layer_norm_into(ctx, x, b.ln2, ib.eps, b.ffn_up), b.ffn_up), b.ffn_down, x);
     name(x, "a.blk", i, "out");
   }
 

@@ -1,0 +1,59 @@
+// Bindings of native/core/bench (for bench/, not part of the public API):
+//   benchPeak(kind: string, threads: number, seconds: number): number            FLOP/s
+//   benchMatmul({ m, k, n, type, ownKernel, threads, reps }): number              best seconds
+#include <napi.h>
+
+#include <string>
+
+#include "addon/registry.h"
+#include "core/bench/microbench.h"
+#include "core/error.h"
+
+namespace vl::addon {
+
+static Napi::Value BenchPeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "benchPeak(kind: string, threads: number, seconds: number)");
+  }
+  return Napi::Number::New(env, bench::peak_flops(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value(),
+                                                  info[2].As<Napi::Number>().DoubleValue()));
+}
+
+static ggml_type type_named(Napi::Env env, const std::string& name) {
+  for (int t = 0; t < GGML_TYPE_COUNT; ++t) {
+    const char* tn = ggml_type_name(static_cast<ggml_type>(t));
+    if (tn && name == tn && ggml_blck_size(static_cast<ggml_type>(t)) > 0) return static_cast<ggml_type>(t);
+  }
+  throw Napi::TypeError::New(env, "unknown ggml type '" + name + "'");
+}
+
+static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "benchMatmul(options: object)");
+  Napi::Object o = info[0].As<Napi::Object>();
+  const auto int_of = [&](const char* key) { return o.Get(key).As<Napi::Number>().Int64Value(); };
+  bench::MatmulCase c;
+  c.m = int_of("m");
+  c.k = int_of("k");
+  c.n = int_of("n");
+  c.type = type_named(env, o.Get("type").As<Napi::String>());
+  c.own_kernel = o.Get("ownKernel").ToBoolean();
+  c.threads = static_cast<int>(int_of("threads"));
+  c.reps = static_cast<int>(int_of("reps"));
+  if (c.m <= 0 || c.k <= 0 || c.n <= 0 || c.k % ggml_blck_size(c.type) != 0 || c.threads <= 0) {
+    throw Napi::RangeError::New(env, "benchMatmul: sizes must be positive, k a multiple of the type's block size");
+  }
+  try {
+    return Napi::Number::New(env, bench::matmul_seconds(c));
+  } catch (const Error& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+static AddonRegistration registration([](Napi::Env env, Napi::Object exports) {
+  exports.Set("benchPeak", Napi::Function::New(env, BenchPeak, "benchPeak"));
+  exports.Set("benchMatmul", Napi::Function::New(env, BenchMatmul, "benchMatmul"));
+});
+
+}  // namespace vl::addon

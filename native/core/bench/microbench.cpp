@@ -1,0 +1,130 @@
+#include "core/bench/microbench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/graph/common.h"
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "ggml-cpp.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define VL_X86 1
+#endif
+
+namespace vl::bench {
+
+#ifdef VL_X86
+// 12 independent accumulators hide the latency; the empty asm keeps the compiler from folding
+// the loop. Each returns the FLOP it performed.
+#define VL_REPEAT12(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
+
+__attribute__((target("avx512f"))) static double loop_f32(int64_t iters) {
+#define VL_DECL(i) __m512 a##i = _mm512_set1_ps(static_cast<float>(i));
+#define VL_STEP(i) a##i = _mm512_fmadd_ps(x, y, a##i);
+#define VL_KEEP(i) __asm__ volatile("" : "+v"(a##i));
+  VL_REPEAT12(VL_DECL)
+  __m512 x = _mm512_set1_ps(1e-9f), y = x;
+  __asm__("" : "+v"(x), "+v"(y));
+  for (int64_t it = 0; it < iters; ++it) { VL_REPEAT12(VL_STEP) VL_REPEAT12(VL_KEEP) }
+  return 12.0 * 16 * 2 * static_cast<double>(iters);
+#undef VL_STEP
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static double loop_bf16(int64_t iters) {
+#define VL_STEP(i) a##i = _mm512_dpbf16_ps(a##i, x, y);
+  VL_REPEAT12(VL_DECL)
+  __m512bh x = (__m512bh)_mm512_set1_epi16(0x3000), y = x;
+  __asm__("" : "+v"(x), "+v"(y));
+  for (int64_t it = 0; it < iters; ++it) { VL_REPEAT12(VL_STEP) VL_REPEAT12(VL_KEEP) }
+  return 12.0 * 16 * 4 * static_cast<double>(iters);
+#undef VL_STEP
+#undef VL_DECL
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static double loop_int8(int64_t iters) {
+#define VL_DECL(i) __m512i a##i = _mm512_set1_epi32(i);
+#define VL_STEP(i) a##i = _mm512_dpbusd_epi32(a##i, x, y);
+  VL_REPEAT12(VL_DECL)
+  __m512i x = _mm512_set1_epi8(1), y = x;
+  __asm__("" : "+v"(x), "+v"(y));
+  for (int64_t it = 0; it < iters; ++it) { VL_REPEAT12(VL_STEP) VL_REPEAT12(VL_KEEP) }
+  return 12.0 * 16 * 8 * static_cast<double>(iters);
+#undef VL_STEP
+#undef VL_DECL
+#undef VL_KEEP
+}
+#endif
+
+double peak_flops(const std::string& kind, int threads, double seconds) {
+#ifdef VL_X86
+  double (*loop)(int64_t) = nullptr;
+  if (kind == "f32-fma" && __builtin_cpu_supports("avx512f")) loop = loop_f32;
+  if (kind == "bf16-dot" && __builtin_cpu_supports("avx512bf16")) loop = loop_bf16;
+  if (kind == "int8-dot" && __builtin_cpu_supports("avx512vnni")) loop = loop_int8;
+  if (!loop) return 0;
+  // calibrate on one thread, then run ~`seconds` on all
+  const auto t0 = std::chrono::steady_clock::now();
+  const double probe = loop(1'000'000);
+  const double probe_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto iters = static_cast<int64_t>(1'000'000 * seconds / std::max(probe_s, 1e-6));
+  std::vector<std::thread> workers;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < threads; ++i) workers.emplace_back([&] { loop(iters); });
+  for (auto& w : workers) w.join();
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return probe / 1'000'000 * static_cast<double>(iters) * threads / elapsed;
+#else
+  return 0;
+#endif
+}
+
+double matmul_seconds(const MatmulCase& c) {
+  ensure_backends_loaded();
+  ggml_backend_ptr cpu(ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr));
+  if (!cpu) throw Error("NATIVE", "no CPU backend");
+  set_backend_threads(cpu.get(), c.threads);
+
+  ggml_context_ptr weights_ctx(ggml_init({2 * ggml_tensor_overhead(), nullptr, true}));
+  ggml_tensor* w = ggml_new_tensor_2d(weights_ctx.get(), c.type, c.k, c.n);
+  ggml_tensor* x = ggml_new_tensor_2d(weights_ctx.get(), GGML_TYPE_F32, c.k, c.m);
+  ggml_backend_buffer_ptr buffer(ggml_backend_alloc_ctx_tensors(weights_ctx.get(), cpu.get()));
+  if (!buffer) throw Error("NATIVE", "could not allocate the benchmark tensors");
+
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(c.k * std::max(c.n, c.m)));
+  for (float& v : values) v = normal(rng);
+  ggml_quantize_chunk(c.type, values.data(), w->data, 0, c.n, c.k, nullptr);
+  std::copy_n(values.data(), c.k * c.m, static_cast<float*>(x->data));
+
+  graph::Linear layer{w, nullptr};
+  if (c.own_kernel) {
+    graph::pack_for_cpu(layer);
+    if (!layer.on_own_kernel()) throw Error("INVALID_ARGUMENT", "our kernels cannot run this case on this CPU");
+  }
+  const size_t meta = ggml_tensor_overhead() * 16 + ggml_graph_overhead();
+  ggml_context_ptr ctx(ggml_init({meta, nullptr, true}));
+  ggml_tensor* y = graph::linear(ctx.get(), x, layer);
+  ggml_cgraph* gf = ggml_new_graph(ctx.get());
+  ggml_build_forward_expand(gf, y);
+  ggml_gallocr_ptr alloc(ggml_gallocr_new(ggml_backend_get_default_buffer_type(cpu.get())));
+  if (!ggml_gallocr_alloc_graph(alloc.get(), gf)) throw Error("NATIVE", "could not allocate the product's buffers");
+
+  double best = 1e30;
+  for (int r = 0; r < std::max(1, c.reps); ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ggml_backend_graph_compute(cpu.get(), gf);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+}  // namespace vl::bench

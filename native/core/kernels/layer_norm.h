@@ -1,0 +1,24 @@
+#pragma once
+// LayerNorm written straight into the input rows of our products (bf16 rows for bf16_gemm,
+// quantized rows for int8_gemm): one pass instead of ggml's norm, mul, add and conversion, for
+// the pre-LN blocks whose normalised activations feed a single linear layer.
+#include <cstdint>
+
+namespace vl::kernels {
+
+struct LayerNormRows {
+  const float* x = nullptr;  // rows of k, row stride x_stride (elements)
+  int64_t x_stride = 0, k = 0;
+  const float* weight = nullptr;  // [k]
+  const float* bias = nullptr;    // [k]
+  float eps = 0;
+};
+
+// Rows [begin, end) of (x - mean) / sqrt(var + eps) · weight + bias as bf16 rows of k.
+// Requires bf16_gemm_available().
+void layer_norm_to_bf16(const LayerNormRows& a, int64_t begin, int64_t end, uint16_t* out);
+
+// The same as quantized rows (int8_row_bytes(k) each). Requires int8_gemm_available().
+void layer_norm_to_u8(const LayerNormRows& a, int64_t begin, int64_t end, uint8_t* out);
+
+}  // namespace vl::kernels

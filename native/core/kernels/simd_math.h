@@ -1,0 +1,64 @@
+#pragma once
+// AVX-512 vector math shared by our kernels' epilogues (x86-64 with GCC or Clang only; callers
+// compile these into functions with AVX-512 F/DQ enabled and dispatch at run time).
+#include <immintrin.h>
+
+#define VL_AVX512_MATH __attribute__((target("avx512f,avx512dq"), always_inline))
+
+namespace vl::kernels {
+
+// e^x for x in [-87, 88]: 2^n · p(r), r = x - n·ln2, degree-6 Taylor polynomial (error < 2 ulp).
+VL_AVX512_MATH inline __m512 exp_ps(__m512 x) {
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// 0.5·x·(1 + erf(x/√2)), erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7).
+VL_AVX512_MATH inline __m512 gelu_erf_ps(__m512 x) {
+  const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.70710678f));
+  const __m512 az = _mm512_abs_ps(z);
+  const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(az, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+  __m512 poly = _mm512_set1_ps(1.061405429f);
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-1.453152027f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(1.421413741f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-0.284496736f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(0.254829592f));
+  poly = _mm512_mul_ps(poly, t);
+  const __m512 erf_abs = _mm512_fnmadd_ps(poly, exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), az), az)),
+                                          _mm512_set1_ps(1.0f));
+  // erf is odd: copy z's sign onto |erf|
+  const __m512 sign = _mm512_and_ps(z, _mm512_castsi512_ps(_mm512_set1_epi32(INT32_MIN)));
+  const __m512 erf = _mm512_or_ps(erf_abs, sign);
+  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
+// Row r of a 32-wide output tile: bias, epilogue, residual, store (GemmOutput's fields).
+template <typename Output>
+VL_AVX512_MATH inline void finish_tile_row(const Output& out, int r, __m512 v0, __m512 v1) {
+  if (out.bias) {
+    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(out.bias));
+    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(out.bias + 16));
+  }
+  if (out.epilogue == decltype(out.epilogue)::GeluErf) {
+    v0 = gelu_erf_ps(v0);
+    v1 = gelu_erf_ps(v1);
+  }
+  if (out.residual) {
+    v0 = _mm512_add_ps(v0, _mm512_loadu_ps(out.residual + r * out.residual_stride));
+    v1 = _mm512_add_ps(v1, _mm512_loadu_ps(out.residual + r * out.residual_stride + 16));
+  }
+  _mm512_storeu_ps(out.y + r * out.y_stride, v0);
+  _mm512_storeu_ps(out.y + r * out.y_stride + 16, v1);
+}
+
+}  // namespace vl::kernels
