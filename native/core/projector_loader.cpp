@@ -1,6 +1,7 @@
 #include "core/projector_loader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -77,10 +78,19 @@ static int bounded(const std::string& key, uint32_t value, uint32_t min, uint32_
 
 int ProjectorLoader::size(const std::string& key) const { return bounded(key, u32(key), 1, 1u << 24); }
 
-int ProjectorLoader::count(const std::string& key) const { return bounded(key, u32(key), 0, 4096); }
+int ProjectorLoader::count(const std::string& key, uint32_t min) const { return bounded(key, u32(key), min, 4096); }
 
 float ProjectorLoader::f32(const std::string& key) const {
-  return gguf_get_val_f32(gguf_.get(), key_of_type(key, GGUF_TYPE_FLOAT32));
+  const float value = gguf_get_val_f32(gguf_.get(), key_of_type(key, GGUF_TYPE_FLOAT32));
+  if (!std::isfinite(value)) throw Error("INVALID_MODEL", "key '" + key + "' is " + std::to_string(value) + ", expected a finite number");
+  return value;
+}
+
+float ProjectorLoader::eps(const std::string& key) const {
+  const float value = f32(key);
+  // ggml's norm ops assert a non-negative epsilon: a bad file must fail here, not abort there.
+  if (value < 0) throw Error("INVALID_MODEL", "key '" + key + "' is " + std::to_string(value) + ", expected an epsilon >= 0");
+  return value;
 }
 
 bool ProjectorLoader::boolean(const std::string& key) const {

@@ -31,11 +31,14 @@ class ProjectorLoader {
 
   bool has_key(const std::string& key) const;
   uint32_t u32(const std::string& key) const;
+  // A finite f32 (NaN and infinities are INVALID_MODEL).
   float f32(const std::string& key) const;
+  // A LayerNorm epsilon: finite and >= 0.
+  float eps(const std::string& key) const;
   // A u32 used as a size: 1 ≤ value ≤ 2^24 (so that products of sizes fit), else INVALID_MODEL.
   int size(const std::string& key) const;
-  // A u32 used as a layer count: 0 ≤ value ≤ 4096.
-  int count(const std::string& key) const;
+  // A u32 used as a layer count: min ≤ value ≤ 4096.
+  int count(const std::string& key, uint32_t min = 0) const;
   bool boolean(const std::string& key) const;
   std::string string(const std::string& key) const;
   std::vector<float> f32_array(const std::string& key, size_t expected_length) const;

@@ -76,5 +76,6 @@ export function modelOptions(args: ParsedArgs): Omit<VideoLlamaOptions, 'llm'> {
 export function printStats(stats: TurnStats | undefined): void {
   if (!stats) return;
   process.stderr.write(`[${stats.evaluatedItems}/${stats.promptItems} prompt items evaluated in ${stats.promptMs.toFixed(0)} ms, ` +
-    `${stats.generatedTokens} tokens in ${stats.generationMs.toFixed(0)} ms, stop: ${stats.stopReason}]\n`);
+    `first token after ${stats.firstTokenMs.toFixed(0)} ms, ${stats.generatedTokens} tokens in ${stats.generationMs.toFixed(0)} ms, ` +
+    `stop: ${stats.stopReason}]\n`);
 }

@@ -84,6 +84,26 @@ describeWithFixtures(TINY_A, 'projector robustness (tiny-a)', () => {
     expect(error.message).toBe('Key not found: vl.imagebind.heads');
   });
 
+  it('the native loader itself rejects a NaN or negative epsilon and a Q-Former without layers', async () => {
+    // Projector.load checks these in TypeScript first; the native loader must hold on its own
+    // too (ggml would abort the process on them), so it is called directly here.
+    interface Binding { AddonProjector: new (path: string, options: object) => { load(): Promise<void>; dispose(): void } }
+    const { AddonProjector } = loadAddon<Binding>();
+    const cases: [string, import('../../src/gguf/writer.js').GgufValue, RegExp][] = [
+      ['vl.vision.eps', { type: 'f32', value: Number.NaN }, /expected a finite number/],
+      ['vl.qformer.eps', { type: 'f32', value: -1e-6 }, /expected an epsilon >= 0/],
+      ['vl.video_qformer.layers', { type: 'u32', value: 0 }, /is 0, expected 1\.\./],
+    ];
+    for (const [key, value, message] of cases) {
+      const file = variant(`native-${key}.gguf`);
+      await editGguf(good, file, { setKey: [key, value] });
+      const native = new AddonProjector(file, { threads: 1 });
+      const error = await native.load().then(() => undefined, (e: unknown) => e as { code: string; message: string });
+      native.dispose();
+      expect(error, key).toMatchObject({ code: 'INVALID_MODEL', message: expect.stringMatching(message) });
+    }
+  });
+
   it('rejects hyper-parameters that no graph can use', async () => {
     const zeroQueries = variant('zero-queries.gguf');
     await editGguf(good, zeroQueries, { setKey: ['vl.audio_qformer.queries', { type: 'u32', value: 0 }] });

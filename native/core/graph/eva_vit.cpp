@@ -12,8 +12,8 @@ EvaVit load_eva_vit(ProjectorLoader& file) {
   vit.width = file.size("vl.vision.width");
   vit.heads = file.size("vl.vision.heads");
   vit.mlp_width = file.size("vl.vision.mlp_width");
-  vit.eps = file.f32("vl.vision.eps");
-  vit.ln_vision_eps = file.f32("vl.vision.ln_vision_eps");
+  vit.eps = file.eps("vl.vision.eps");
+  vit.ln_vision_eps = file.eps("vl.vision.ln_vision_eps");
   const int depth = file.count("vl.vision.depth");
   if (vit.image_size < vit.patch_size || vit.width % vit.heads != 0) {
     throw Error("INVALID_MODEL", "vision hyper-parameters are inconsistent: image_size " +

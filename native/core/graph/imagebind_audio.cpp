@@ -15,8 +15,8 @@ ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
   ib.out_width = file.size("vl.imagebind.out_width");
   ib.patch_size = file.size("vl.imagebind.patch_size");
   ib.patch_stride = file.size("vl.imagebind.patch_stride");
-  ib.stem_eps = file.f32("vl.imagebind.stem_eps");
-  ib.eps = file.f32("vl.imagebind.eps");
+  ib.stem_eps = file.eps("vl.imagebind.stem_eps");
+  ib.eps = file.eps("vl.imagebind.eps");
   ib.logit_scale = file.f32("vl.imagebind.logit_scale");
   const int depth = file.count("vl.imagebind.depth");
   if (ib.width % ib.heads != 0 || ib.mel_bins < ib.patch_size || ib.target_frames < ib.patch_size) {

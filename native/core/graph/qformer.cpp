@@ -22,8 +22,9 @@ QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::s
   qf.heads = file.size(k + "heads");
   qf.queries = file.size(k + "queries");
   qf.encoder_width = file.size(k + "encoder_width");
-  qf.eps = file.f32(k + "eps");
-  const int layers = file.count(k + "layers");
+  qf.eps = file.eps(k + "eps");
+  // A Q-Former without layers has no graph to run (and ggml would abort on it).
+  const int layers = file.count(k + "layers", 1);
   const int ffn_width = file.size(k + "ffn_width");
   const int cross_freq = file.size(k + "cross_attention_freq");
   if (qf.width % qf.heads != 0) {
