@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { VideoLlama, VideoLlamaError, type MediaEmbedding, type Projector } from '../../src/index.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
-import { maxAbsDiff, readNpyF32 } from '../support/npy.js';
+import { maxAbsDiff, readNpy, readNpyF32 } from '../support/npy.js';
 import { convertFixture, tempDir } from '../support/projector-files.js';
 import { cli } from '../support/cli.js';
 import { GREEDY, loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
@@ -41,6 +41,16 @@ describeWithFixtures(TINY_A, 'pipeline from media files (tiny-a)', () => {
     expect([video.kind, video.tokens, video.dim]).toEqual(['video', 32, 96]);
     expect(report('video_embeds from clip.mp4', maxAbsDiff(video.data, expected('video_embeds')))).toBeLessThanOrEqual(1e-4);
     expect(video.description).toBe('The video contains 8 frames sampled at 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5 seconds. ');
+  });
+
+  it('encodes an image given as decoded RGB pixels into the image tokens of the original model (<= 1e-4)', async () => {
+    // expected/image_embeds is frame 0 of the video as a 1-frame video: at 224x224 no resize applies.
+    const frames = readNpy(fixture(TINY_A, 'inputs/frames_uint8.npy'));
+    const [, height, width] = frames.shape as [number, number, number, number];
+    const rgb = (frames.data as Uint8Array).subarray(0, height * width * 3);
+    const image = await projector.encodeImage({ rgb, width, height, frames: 1 });
+    expect([image.kind, image.tokens]).toEqual(['image', 32]);
+    expect(report('image_embeds from RGB pixels', maxAbsDiff(image.data, expected('image_embeds')))).toBeLessThanOrEqual(1e-4);
   });
 
   it('encodes the audio of audio.wav and of clip.mp4 into the audio tokens of the original model', async () => {
