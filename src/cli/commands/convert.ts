@@ -55,7 +55,7 @@ export const convertCommand: Command = {
     imagebind: { type: 'string', value: '<imagebind.pth>', description: 'ImageBind-Huge weights (audio; with --audio-branch)' },
     'audio-branch': { type: 'string', value: '<AL_*.pth>', description: 'Video-LLaMA audio-branch checkpoint (audio)' },
     out: { type: 'string', short: 'o', value: '<projector.gguf>', description: 'Output file (required)' },
-    type: { type: 'string', value: 'f32|f16|bf16|q8_0', description: 'Type of the big matrices (default f16; q8_0 rows not a multiple of 32 stay f16)' },
+    type: { type: 'string', value: 'f32|f16|bf16|q8_0', description: 'Type of the big matrices (default f16; bf16 and q8_0 run on the fast AVX-512 CPU kernels; q8_0 rows not a multiple of 32 stay f16)' },
     'vit-heads': { type: 'string', value: '<n>', description: 'EVA ViT heads (default: width/88 if that is >= 4 heads, e.g. 16 at 1408; else 4)' },
     'qformer-heads': { type: 'string', value: '<n>', description: 'Q-Former heads, all three Q-Formers (default: width/64 if >= 4, e.g. 12 at 768; else 4)' },
     'video-qformer-heads': { type: 'string', value: '<n>', description: 'Video Q-Former heads (default: --qformer-heads, else the rule above)' },
