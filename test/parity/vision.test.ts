@@ -9,11 +9,9 @@ import { Projector } from '../../src/projector.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
 import { readNpyF32, type NpyArray } from '../support/npy.js';
 import { convertFixture, tempDir } from '../support/projector-files.js';
-import { expectStage, leadingRows } from '../support/stages.js';
+import { expectStage, F32_TOLERANCE, leadingInput, QUANTIZED_TOLERANCE } from '../support/stages.js';
 
-const F32_TOLERANCE = 1e-4;
 // Measured on tiny-a: f16 ≈ 2e-3, bf16 ≈ 2e-2, q8_0 ≈ 6e-2 (weights and, on the CPU, activations rounded to 8 bits).
-const QUANTIZED_TOLERANCE = { f16: 2e-2, bf16: 1e-1, q8_0: 1.5e-1 } as const;
 const STAGES = ['vit', 'qformer', 'video_qformer_input', 'video_qformer'] as const;
 
 describeWithFixtures(TINY_A, 'vision parity (tiny-a)', () => {
@@ -21,8 +19,6 @@ describeWithFixtures(TINY_A, 'vision parity (tiny-a)', () => {
   let projector: Projector;
   let frames: NpyArray<Float32Array>;
 
-  /** The first `t` frames of the fixture video as an input tensor. */
-  const firstFrames = (t: number) => ({ tensor: leadingRows(frames.data, frames.shape, t), shape: [t, ...frames.shape.slice(1)] });
 
   beforeAll(async () => {
     dir = tempDir('video-llama-vision-');
@@ -32,7 +28,7 @@ describeWithFixtures(TINY_A, 'vision parity (tiny-a)', () => {
   afterAll(async () => projector?.dispose());
 
   it('encodes the fixture video (T=8) like the reference at every stage (f32)', async () => {
-    const { embedding, stages } = await projector.encodeWithStages('video', firstFrames(frames.shape[0]!));
+    const { embedding, stages } = await projector.encodeWithStages('video', leadingInput(frames, frames.shape[0]!));
     for (const stage of STAGES) expectStage(TINY_A, stage, stages[stage]!.data, F32_TOLERANCE);
     expectStage(TINY_A, 'video_embeds', embedding.data, F32_TOLERANCE);
     expect(embedding).toMatchObject({ kind: 'video', tokens: projector.info.videoQueries, dim: projector.info.llmWidth });
@@ -40,7 +36,7 @@ describeWithFixtures(TINY_A, 'vision parity (tiny-a)', () => {
   });
 
   it('encodes frame 0 as an image like the reference (f32)', async () => {
-    const image = await projector.encodeImage({ tensor: firstFrames(1).tensor, shape: frames.shape.slice(1) });
+    const image = await projector.encodeImage({ tensor: leadingInput(frames, 1).tensor, shape: frames.shape.slice(1) });
     expect(image).toMatchObject({ kind: 'image', tokens: projector.info.videoQueries, dim: projector.info.llmWidth });
     expectStage(TINY_A, 'image_embeds', image.data, F32_TOLERANCE);
   });
@@ -48,7 +44,7 @@ describeWithFixtures(TINY_A, 'vision parity (tiny-a)', () => {
   // The ViT and the BLIP-2 Q-Former work per frame, and frame t's position row depends only on t,
   // so the first T frames of any video give the first T frames' rows of the T=8 reference.
   it.each([1, 3])('runs the per-frame stages of a %i-frame video like the reference', async (t) => {
-    const { embedding, stages } = await projector.encodeWithStages('video', firstFrames(t));
+    const { embedding, stages } = await projector.encodeWithStages('video', leadingInput(frames, t));
     expectStage(TINY_A, 'vit', stages.vit!.data, F32_TOLERANCE, t);
     expectStage(TINY_A, 'qformer', stages.qformer!.data, F32_TOLERANCE, t);
     const [, queries, width] = stages.qformer!.shape as [number, number, number];
@@ -60,7 +56,7 @@ describeWithFixtures(TINY_A, 'vision parity (tiny-a)', () => {
 
   it.each(['f16', 'bf16', 'q8_0'] as const)('stays within %s bounds of the reference', async (type) => {
     await using quantized = await Projector.load(await convertFixture(TINY_A, type, dir), { threads: 1 });
-    const { embedding, stages } = await quantized.encodeWithStages('video', firstFrames(frames.shape[0]!));
+    const { embedding, stages } = await quantized.encodeWithStages('video', leadingInput(frames, frames.shape[0]!));
     console.log(`-- ${type}`);
     for (const stage of STAGES) expectStage(TINY_A, stage, stages[stage]!.data, QUANTIZED_TOLERANCE[type]);
     expectStage(TINY_A, 'video_embeds', embedding.data, QUANTIZED_TOLERANCE[type]);
