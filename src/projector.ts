@@ -10,7 +10,7 @@ import {
   type AudioInput, type AudioInputOptions, type ImageInput, type VideoInput, type VideoInputOptions,
 } from './encoders/inputs.js';
 import { abortedError, invalidArgument, throwIfAborted, VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
-import { probeMedia, type MediaInput } from './media/index.js';
+import type { MediaInput } from './media/index.js';
 import { validateMediaInput, validateSignal, withLocalFile } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
 import { checkGgufHeader } from './gguf/header-check.js';
@@ -348,10 +348,14 @@ export class Projector {
       return Promise.reject(error);
     }
     return this.schedule('video', options, () => withLocalFile(input, async (file) => {
-      const probe = await probeMedia(file, { signal: options.signal });
       const video = await this.videoNow(file, options);
-      if (!probe.hasAudio || !this.info.hasAudio || options.audio === false) return [video];
-      return [await this.audioNow(file, options), video];
+      if (!this.info.hasAudio || options.audio === false) return [video];
+      // The audio decoder probes the file anyway: a silent file is its NO_AUDIO_STREAM.
+      const audio = await this.audioNow(file, options).catch((error: unknown) => {
+        if (error instanceof VideoLlamaError && error.code === 'NO_AUDIO_STREAM') return undefined;
+        throw error;
+      });
+      return audio ? [audio, video] : [video];
     }));
   }
 
