@@ -1,6 +1,6 @@
 #include "addon/abort_flag.h"
 
-#include "addon/registry.h"
+#include "addon/exports.h"
 
 namespace vl::addon {
 
@@ -17,7 +17,7 @@ AbortFlag::AbortFlag(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AbortFla
 
 void AbortFlag::Abort(const Napi::CallbackInfo&) { flag_->store(true); }
 
-std::shared_ptr<std::atomic<bool>> AbortFlag::From(Napi::Value value) {
+std::shared_ptr<vl::AbortFlag> AbortFlag::From(Napi::Value value) {
   if (value.IsUndefined() || value.IsNull()) return nullptr;
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(constructor_.Value())) {
     throw Napi::TypeError::New(value.Env(), "expected an AbortFlag");
@@ -25,8 +25,6 @@ std::shared_ptr<std::atomic<bool>> AbortFlag::From(Napi::Value value) {
   return Unwrap(value.As<Napi::Object>())->flag_;
 }
 
-static AddonRegistration registration([](Napi::Env env, Napi::Object exports) {
-  exports.Set("AbortFlag", AbortFlag::Define(env));
-});
+void export_abort_flag(Napi::Env env, Napi::Object exports) { exports.Set("AbortFlag", AbortFlag::Define(env)); }
 
 }  // namespace vl::addon

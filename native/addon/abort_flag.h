@@ -1,10 +1,12 @@
 #pragma once
-// AbortFlag: a JS handle on an atomic flag that native work polls. The TypeScript side calls
-// abort() from an AbortSignal's 'abort' event; workers keep the shared flag alive.
+// AbortFlag: a JS handle on a vl::AbortFlag that a native job polls. src/bindings/abort.ts makes
+// one per job and calls abort() from the job's AbortSignal; the job's worker keeps the shared
+// flag alive until it finishes.
 #include <napi.h>
 
-#include <atomic>
 #include <memory>
+
+#include "core/error.h"
 
 namespace vl::addon {
 
@@ -14,12 +16,12 @@ class AbortFlag : public Napi::ObjectWrap<AbortFlag> {
   explicit AbortFlag(const Napi::CallbackInfo& info);
 
   // The flag of a JS AbortFlag, or null when `value` is undefined. Throws a TypeError otherwise.
-  static std::shared_ptr<std::atomic<bool>> From(Napi::Value value);
+  static std::shared_ptr<vl::AbortFlag> From(Napi::Value value);
 
  private:
   void Abort(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<std::atomic<bool>> flag_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<vl::AbortFlag> flag_ = std::make_shared<vl::AbortFlag>(false);
   static Napi::FunctionReference constructor_;
 };
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "addon/registry.h"
+#include "addon/exports.h"
 #include "core/bench/microbench.h"
 #include "core/error.h"
 
@@ -51,9 +51,9 @@ static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
   }
 }
 
-static AddonRegistration registration([](Napi::Env env, Napi::Object exports) {
+void export_bench(Napi::Env env, Napi::Object exports) {
   exports.Set("benchPeak", Napi::Function::New(env, BenchPeak, "benchPeak"));
   exports.Set("benchMatmul", Napi::Function::New(env, BenchMatmul, "benchMatmul"));
-});
+}
 
 }  // namespace vl::addon

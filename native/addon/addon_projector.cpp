@@ -1,5 +1,6 @@
 // AddonProjector: the projector (native/core/projector.h) for JavaScript.
-//   new AddonProjector(path, { threads?, gpu? }); load(): Promise<void>; info(): ProjectorInfo
+//   new AddonProjector(path, { threads?, gpu? }); info(): ProjectorInfo
+//   load({ abort?, onProgress?(fraction) }): Promise<void>   ABORTED frees what was loaded
 //   encodeVideo(tensor: Float32Array, shape: number[], options?) / encodeAudio(...):
 //     Promise<{ tokens, dim, data: Float32Array, stages?: Record<string, { shape, data }> }>
 //     options: { stages?: boolean, abort?: AbortFlag, onProgress?: (stage, completed, total) => void }
@@ -16,10 +17,23 @@
 
 #include "addon/abort_flag.h"
 #include "addon/promise_worker.h"
-#include "addon/registry.h"
+#include "addon/exports.h"
 #include "core/projector.h"
 
 namespace vl::addon {
+
+// ProjectorInfo's field types as JavaScript values.
+static Napi::Value to_js(Napi::Env env, bool v) { return Napi::Boolean::New(env, v); }
+static Napi::Value to_js(Napi::Env env, int v) { return Napi::Number::New(env, v); }
+static Napi::Value to_js(Napi::Env env, uint32_t v) { return Napi::Number::New(env, v); }
+static Napi::Value to_js(Napi::Env env, size_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
+static Napi::Value to_js(Napi::Env env, float v) { return Napi::Number::New(env, v); }
+static Napi::Value to_js(Napi::Env env, const std::string& v) { return Napi::String::New(env, v); }
+static Napi::Value to_js(Napi::Env env, const Rgb& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (uint32_t i = 0; i < v.size(); ++i) a.Set(i, v[i]);
+  return a;
+}
 
 class AddonProjector : public Napi::ObjectWrap<AddonProjector> {
  public:
@@ -44,14 +58,24 @@ class AddonProjector : public Napi::ObjectWrap<AddonProjector> {
   std::shared_ptr<ProjectorState> Loaded(Napi::Env env) const;
 };
 
-class LoadWorker : public PromiseWorker {
+class LoadWorker : public ProgressPromiseWorker<float> {
  public:
-  LoadWorker(Napi::Env env, AddonProjector* owner) : PromiseWorker(env), owner_(owner) { owner_->Ref(); }
+  LoadWorker(Napi::Env env, AddonProjector* owner, JobOptions job)
+      : ProgressPromiseWorker(env), owner_(owner), options_(owner->options_), abort_(std::move(job.abort)) {
+    owner_->Ref();
+    options_.abort = abort_.get();
+    if (!job.on_progress.IsEmpty()) on_progress_ = Napi::Persistent(job.on_progress);
+  }
   ~LoadWorker() override { owner_->Unref(); }
 
  protected:
-  void Run() override {
-    state_ = std::make_shared<ProjectorState>(ProjectorModel::load(owner_->path_, owner_->options_));
+  void Run(const Progress& progress) override {
+    if (!on_progress_.IsEmpty()) options_.on_progress = [&progress](float p) { progress.Send(&p, 1); };
+    state_ = std::make_shared<ProjectorState>(ProjectorModel::load(owner_->path_, options_));
+  }
+  void OnProgress(const float* data, size_t count) override {
+    Napi::HandleScope scope(Env());
+    for (size_t i = 0; i < count; ++i) on_progress_.Call({Napi::Number::New(Env(), data[i])});
   }
   Napi::Value Result(Napi::Env env) override {
     if (!owner_->disposed_) owner_->state_ = std::move(state_);
@@ -60,6 +84,9 @@ class LoadWorker : public PromiseWorker {
 
  private:
   AddonProjector* owner_;
+  ProjectorOptions options_;
+  std::shared_ptr<vl::AbortFlag> abort_;
+  Napi::FunctionReference on_progress_;
   std::shared_ptr<ProjectorState> state_;
 };
 
@@ -75,11 +102,11 @@ class EncodeWorker : public ProgressPromiseWorker<StageProgress> {
     output_data_ = output.Data();
   }
 
-  void SetOptions(bool collect_stages, std::shared_ptr<std::atomic<bool>> abort, Napi::Function on_progress) {
+  void SetOptions(bool collect_stages, JobOptions job) {
     params_.collect_stages = collect_stages;
-    abort_ = std::move(abort);
+    abort_ = std::move(job.abort);
     params_.abort = abort_.get();
-    if (!on_progress.IsEmpty()) on_progress_ = Napi::Persistent(on_progress);
+    if (!job.on_progress.IsEmpty()) on_progress_ = Napi::Persistent(job.on_progress);
   }
 
  protected:
@@ -130,7 +157,7 @@ class EncodeWorker : public ProgressPromiseWorker<StageProgress> {
   Napi::Reference<Napi::Float32Array> input_, output_;
   const float* input_data_;
   float* output_data_;
-  std::shared_ptr<std::atomic<bool>> abort_;
+  std::shared_ptr<vl::AbortFlag> abort_;
   Napi::FunctionReference on_progress_;
   EncodeParams params_;
   EncodeResult result_;
@@ -164,40 +191,16 @@ std::shared_ptr<ProjectorState> AddonProjector::Loaded(Napi::Env env) const {
 
 Napi::Value AddonProjector::Load(const Napi::CallbackInfo& info) {
   if (disposed_) throw coded_error(info.Env(), "DISPOSED", "the projector was disposed");
-  auto* worker = new LoadWorker(info.Env(), this);
-  worker->Queue();
-  return worker->Promise();
+  return queue_worker(new LoadWorker(info.Env(), this, JobOptions::From(info[0])));
 }
 
 Napi::Value AddonProjector::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ProjectorInfo& p = Loaded(env)->model().info();
-  auto triple = [&env](const std::array<float, 3>& v) {
-    Napi::Array a = Napi::Array::New(env, 3);
-    for (uint32_t i = 0; i < 3; ++i) a.Set(i, v[i]);
-    return a;
-  };
   Napi::Object out = Napi::Object::New(env);
-  out.Set("llmWidth", p.llm_width);
-  out.Set("fileType", p.file_type);
-  out.Set("hasVision", p.has_vision);
-  out.Set("hasAudio", p.has_audio);
-  out.Set("imageSize", p.image_size);
-  out.Set("videoQueries", p.video_queries);
-  out.Set("maxFrames", p.max_frames);
-  out.Set("imageMean", triple(p.image_mean));
-  out.Set("imageStd", triple(p.image_std));
-  out.Set("audioQueries", p.audio_queries);
-  out.Set("maxClips", p.max_clips);
-  out.Set("sampleRate", p.sample_rate);
-  out.Set("melBins", p.mel_bins);
-  out.Set("targetFrames", p.target_frames);
-  out.Set("clipSeconds", p.clip_seconds);
-  out.Set("fbankMean", p.fbank_mean);
-  out.Set("fbankStd", p.fbank_std);
-  out.Set("backend", p.backend);
-  out.Set("ownKernelLayers", p.own_kernel_layers);
-  out.Set("weightBytes", static_cast<double>(p.weight_bytes));
+#define VL_INFO_TO_JS(type, name, js) out.Set(#js, to_js(env, p.name));
+  VL_PROJECTOR_INFO_FIELDS(VL_INFO_TO_JS)
+#undef VL_INFO_TO_JS
   return out;
 }
 
@@ -230,17 +233,14 @@ Napi::Value AddonProjector::Encode(const Napi::CallbackInfo& info, Modality moda
   auto* worker = new EncodeWorker(env, state, video, tensor, std::move(shape), output_size);
   if (info.Length() > 2 && info[2].IsObject()) {
     Napi::Object options = info[2].As<Napi::Object>();
-    Napi::Value on_progress = options.Get("onProgress");
     try {
-      worker->SetOptions(options.Get("stages").ToBoolean(), AbortFlag::From(options.Get("abort")),
-                         on_progress.IsFunction() ? on_progress.As<Napi::Function>() : Napi::Function());
+      worker->SetOptions(options.Get("stages").ToBoolean(), JobOptions::From(options));
     } catch (...) {
       delete worker;
       throw;
     }
   }
-  worker->Queue();
-  return worker->Promise();
+  return queue_worker(worker);
 }
 
 void AddonProjector::Dispose(const Napi::CallbackInfo&) {
@@ -248,8 +248,13 @@ void AddonProjector::Dispose(const Napi::CallbackInfo&) {
   state_.reset();  // running encodes keep their own reference until they finish
 }
 
-static AddonRegistration registration([](Napi::Env env, Napi::Object exports) {
+void export_projector(Napi::Env env, Napi::Object exports) {
   exports.Set("AddonProjector", AddonProjector::Define(env));
-});
+  Napi::Array fields = Napi::Array::New(env);
+#define VL_INFO_NAME(type, name, js) fields.Set(fields.Length(), #js);
+  VL_PROJECTOR_INFO_FIELDS(VL_INFO_NAME)
+#undef VL_INFO_NAME
+  exports.Set("projectorInfoFields", fields);
+}
 
 }  // namespace vl::addon

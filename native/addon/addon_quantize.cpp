@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "addon/registry.h"
+#include "addon/exports.h"
 #include "ggml.h"
 
 namespace vl::addon {
@@ -50,8 +50,8 @@ static Napi::Value Quantize(const Napi::CallbackInfo& info) {
   return out;
 }
 
-static AddonRegistration registration([](Napi::Env env, Napi::Object exports) {
+void export_quantize(Napi::Env env, Napi::Object exports) {
   exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
-});
+}
 
 }  // namespace vl::addon

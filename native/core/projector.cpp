@@ -9,6 +9,7 @@
 
 #include "core/backend.h"
 #include "core/error.h"
+#include "core/gguf_names.h"
 #include "core/projector_loader.h"
 
 namespace vl {
@@ -32,10 +33,10 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
   ProjectorLoader file(path);
   auto model = std::make_shared<ProjectorModel>();
   ProjectorInfo& info = model->info_;
-  info.llm_width = file.size("vl.llm_width");
-  info.file_type = file.u32("general.file_type");
-  info.has_vision = file.boolean("vl.has_vision");
-  info.has_audio = file.boolean("vl.has_audio");
+  info.llm_width = file.size(KEY_LLM_WIDTH);
+  info.file_type = file.u32(KEY_FILE_TYPE);
+  info.has_vision = file.boolean(KEY_HAS_VISION);
+  info.has_audio = file.boolean(KEY_HAS_AUDIO);
   if (!info.has_vision && !info.has_audio) {
     throw Error("INVALID_MODEL", "'" + path + "' holds neither a vision nor an audio branch (vl.has_vision and "
                                               "vl.has_audio are both false)");
@@ -74,7 +75,7 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
   set_backend_threads(model->cpu_backend(), threads);
   info.backend = ggml_backend_name(model->primary_.get());
 
-  file.load(model->primary_.get(), model->weights_ctx_, model->weights_buffer_);
+  file.load(model->primary_.get(), model->weights_ctx_, model->weights_buffer_, options.abort, options.on_progress);
   info.weight_bytes = ggml_backend_buffer_get_size(model->weights_buffer_.get());
   if (is_cpu(model->primary_.get())) {
     if (model->vision_) info.own_kernel_layers += graph::pack_for_cpu(*model->vision_);
@@ -124,10 +125,8 @@ static StageTensor read_tap(ggml_tensor* t, int rank) {
   return out;
 }
 
-static bool poll_abort(void* flag) { return static_cast<const std::atomic<bool>*>(flag)->load(); }
-
 static void throw_if_aborted(const EncodeParams& params, const char* stage) {
-  if (params.abort && params.abort->load()) throw Error("ABORTED", std::string("encoding was aborted before ") + stage);
+  if (is_aborted(params.abort)) throw Error("ABORTED", std::string("encoding was aborted before ") + stage);
 }
 
 // VIDEO_LLAMA_PROFILE=1: time every graph node and print the total per operation after each stage
@@ -191,8 +190,8 @@ void ProjectorState::run_stage(const Stage& stage, const EncodeParams& params, E
     throw Error("NATIVE", std::string("could not allocate the compute buffers of stage '") + stage.name + "'");
   }
   ggml_backend_tensor_set(input, stage.input, 0, ggml_nbytes(input));
-  set_backend_abort_callback(model_->cpu_backend(), params.abort ? poll_abort : nullptr,
-                             const_cast<std::atomic<bool>*>(params.abort));
+  set_backend_abort_callback(model_->cpu_backend(), params.abort ? abort_callback : nullptr,
+                             const_cast<AbortFlag*>(params.abort));
   NodeProfiler profiler;
   if (NodeProfiler::enabled()) {
     ggml_backend_sched_set_eval_callback(sched_.get(), NodeProfiler::observe, &profiler);

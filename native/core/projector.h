@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/graph/video_llama.h"
+#include "core/projector_info.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
 
@@ -22,28 +24,14 @@ namespace vl {
 struct ProjectorOptions {
   int threads = 0;   // CPU threads; 0 = all hardware threads
   bool gpu = true;   // use the best backend available (a GPU if any), else the CPU
-};
-
-// Sizes and constants read from the file, for callers that prepare inputs.
-struct ProjectorInfo {
-  int llm_width = 0;
-  uint32_t file_type = 0;
-  bool has_vision = false, has_audio = false;
-  // vision
-  int image_size = 0, video_queries = 0, max_frames = 0;
-  std::array<float, 3> image_mean{}, image_std{};
-  // audio
-  int audio_queries = 0, max_clips = 0, sample_rate = 0, mel_bins = 0, target_frames = 0;
-  float clip_seconds = 0, fbank_mean = 0, fbank_std = 0;
-  std::string backend;  // name of the backend the graphs run on
-  int own_kernel_layers = 0;  // linear layers running on kernels::bf16_gemm (bf16 weights on an AVX-512 BF16 CPU)
-  size_t weight_bytes = 0;    // the weights buffer
+  const AbortFlag* abort = nullptr;          // polled between tensors while loading: ABORTED
+  std::function<void(float)> on_progress;    // 0..1 while the weights are read, on the loading thread
 };
 
 // Weights (one backend buffer) and hyper-parameters; never changes after load.
 class ProjectorModel {
  public:
-  // Throws vl::Error (FILE_NOT_FOUND, INVALID_MODEL, MISSING_TENSOR, TENSOR_SHAPE, NATIVE).
+  // Throws vl::Error (FILE_NOT_FOUND, INVALID_MODEL, MISSING_TENSOR, TENSOR_SHAPE, ABORTED, NATIVE).
   static std::shared_ptr<ProjectorModel> load(const std::string& path, const ProjectorOptions& options);
 
   const ProjectorInfo& info() const { return info_; }
@@ -79,7 +67,7 @@ struct StageProgress {
 
 // Per-call parameters.
 struct EncodeParams {
-  const std::atomic<bool>* abort = nullptr;               // polled between stages and between graph nodes
+  const AbortFlag* abort = nullptr;                        // polled between stages and between graph nodes
   std::function<void(const StageProgress&)> on_progress;  // after each stage, on the encoding thread
   bool collect_stages = false;                            // fill EncodeResult::stages
 };

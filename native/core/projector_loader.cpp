@@ -6,11 +6,10 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/gguf_names.h"
 #include "ggml-alloc.h"
 
 namespace vl {
-
-static constexpr const char* kArchitecture = "video-llama-projector";
 
 std::string format_shape(const int64_t* ne, int n_dims) {
   std::string out = "[";
@@ -28,10 +27,10 @@ ProjectorLoader::ProjectorLoader(const std::string& path) : path_(path) {
   meta_ctx_.reset(meta);
   if (!gguf_) throw Error("INVALID_MODEL", "'" + path + "' is not a valid GGUF file (bad header or truncated)");
 
-  const std::string arch = has_key("general.architecture") ? string("general.architecture") : "(none)";
-  if (arch != kArchitecture) {
-    throw Error("INVALID_MODEL", "'" + path + "' is not a Video-LLaMA projector: general.architecture is '" + arch +
-                                     "', expected '" + kArchitecture + "'");
+  const std::string arch = has_key(KEY_ARCHITECTURE) ? string(KEY_ARCHITECTURE) : "(none)";
+  if (arch != PROJECTOR_ARCHITECTURE) {
+    throw Error("INVALID_MODEL", "'" + path + "' is not a Video-LLaMA projector: " + KEY_ARCHITECTURE + " is '" + arch +
+                                     "', expected '" + PROJECTOR_ARCHITECTURE + "'");
   }
 
   // A truncated file still parses (the header is intact), so compare every tensor's extent with the size.
@@ -165,7 +164,8 @@ ggml_tensor* ProjectorLoader::tensor(const std::string& name, std::initializer_l
 
 namespace vl {
 
-void ProjectorLoader::load(ggml_backend_t backend, ggml_context_ptr& weights_ctx, ggml_backend_buffer_ptr& weights_buffer) {
+void ProjectorLoader::load(ggml_backend_t backend, ggml_context_ptr& weights_ctx, ggml_backend_buffer_ptr& weights_buffer,
+                           const AbortFlag* abort, const std::function<void(float)>& on_progress) {
   ggml_backend_buffer_ptr buffer(ggml_backend_alloc_ctx_tensors(weights_ctx_.get(), backend));
   if (!buffer) {
     size_t total = 0;
@@ -180,7 +180,10 @@ void ProjectorLoader::load(ggml_backend_t backend, ggml_context_ptr& weights_ctx
   const size_t data_offset = gguf_get_data_offset(gguf_.get());
   const bool host = ggml_backend_buffer_is_host(buffer.get());
   std::vector<uint8_t> staging;
+  size_t total = 0, done = 0;
+  for (const auto& declared : declared_) total += ggml_nbytes(declared.first);
   for (const auto& [weight, id] : declared_) {
+    if (is_aborted(abort)) throw Error("ABORTED", "loading '" + path_ + "' was aborted");
     const size_t bytes = ggml_nbytes(weight);
     void* destination = weight->data;
     if (!host) {
@@ -194,6 +197,8 @@ void ProjectorLoader::load(ggml_backend_t backend, ggml_context_ptr& weights_ctx
                                        "' (truncated or unreadable)");
     }
     if (!host) ggml_backend_tensor_set(weight, staging.data(), 0, bytes);
+    done += bytes;
+    if (on_progress) on_progress(done == total ? 1.0f : static_cast<float>(done) / static_cast<float>(total));
   }
   weights_ctx = std::move(weights_ctx_);
   weights_buffer = std::move(buffer);

@@ -3,10 +3,12 @@
 // "Key not found: <key>", tensors declared with the shape the graph expects, and one pass that
 // loads exactly the declared tensors into a single backend buffer.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
 #include "ggml.h"
@@ -48,9 +50,11 @@ class ProjectorLoader {
   // tensor lives in the weights context and holds data once load() has run.
   ggml_tensor* tensor(const std::string& name, std::initializer_list<int64_t> shape, TensorKind kind);
 
-  // Allocates every declared tensor in one buffer of `backend` and reads its data from the file.
-  // Hands over the context and the buffer (the weights of the model).
-  void load(ggml_backend_t backend, ggml_context_ptr& weights_ctx, ggml_backend_buffer_ptr& weights_buffer);
+  // Allocates every declared tensor in one buffer of `backend` and reads its data from the file,
+  // reporting the fraction read to `on_progress` (if any) and stopping with ABORTED when `abort`
+  // is set. Hands over the context and the buffer (the weights of the model).
+  void load(ggml_backend_t backend, ggml_context_ptr& weights_ctx, ggml_backend_buffer_ptr& weights_buffer,
+            const AbortFlag* abort = nullptr, const std::function<void(float)>& on_progress = {});
 
  private:
   std::string path_;

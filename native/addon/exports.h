@@ -1,0 +1,15 @@
+#pragma once
+// What each addon file adds to the module's exports; module.cpp calls them in one explicit list.
+#include <napi.h>
+
+namespace vl::addon {
+
+void export_abort_flag(Napi::Env env, Napi::Object exports);  // AbortFlag
+void export_model(Napi::Env env, Napi::Object exports);       // AddonModel
+void export_context(Napi::Env env, Napi::Object exports);     // AddonContext
+void export_projector(Napi::Env env, Napi::Object exports);   // AddonProjector, projectorInfoFields
+void export_gguf_names(Napi::Env env, Napi::Object exports);  // ggufNames
+void export_quantize(Napi::Env env, Napi::Object exports);    // quantize
+void export_bench(Napi::Env env, Napi::Object exports);       // benchPeak, benchMatmul
+
+}  // namespace vl::addon
