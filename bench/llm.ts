@@ -23,7 +23,7 @@ import { getLlama, type LlamaContextSequence, type Token } from 'node-llama-cpp'
 
 import { cachedRandomProjector, tinyProjector } from '../src/dev/random-projector.js';
 import { cachedTinyLlama, type TinyLlamaOptions } from '../src/dev/tiny-llama.js';
-import { VideoLlama, type MediaEmbedding } from '../src/index.js';
+import { Chat, VideoLlama, type MediaEmbedding } from '../src/index.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE_DIR = path.join(repoRoot, '.cache');
@@ -156,16 +156,19 @@ interface Engine {
 }
 
 function ours(model: VideoLlama): Engine & { softPrefill(tokens: number[], media: MediaEmbedding, at: number): Promise<Timing> } {
+  // One sequence for everything, as node-llama-cpp's side uses one.
+  const sequence = model.context.getSequence();
   return {
     name: 'ours',
-    prefill: (tokens) => timed(tokens.length, () => model.nextTokenLogits([tokens])),
-    softPrefill: (tokens, media, at) => timed(tokens.length + media.tokens, () => model.nextTokenLogits([tokens.slice(0, at), media, tokens.slice(at)])),
+    prefill: (tokens) => timed(tokens.length, () => sequence.nextTokenLogits([tokens])),
+    softPrefill: (tokens, media, at) => timed(tokens.length + media.tokens, () => sequence.nextTokenLogits([tokens.slice(0, at), media, tokens.slice(at)])),
     async decode(promptLength, n) {
       // Through the chat, as a user gets it ("▁the" is one token). The untimed first turn puts
-      // the prompt in the KV cache; the timed one then evaluates only its last position again.
+      // the prompt in the sequence; a second chat on the same sequence then evaluates only its
+      // last position again.
       const message = Array.from({ length: promptLength }, () => 'the').join(' ');
-      await model.createChat({ template: 'vicuna', system: '' }).send(message, { temperature: 0, maxTokens: 1 });
-      const chat = model.createChat({ template: 'vicuna', system: '' });
+      await new Chat(sequence, { template: 'vicuna', system: '' }).send(message, { temperature: 0, maxTokens: 1 });
+      const chat = new Chat(sequence, { template: 'vicuna', system: '' });
       const timing = await timed(n, () => chat.send(message, { temperature: 0, maxTokens: n }));
       const stats = chat.lastStats!;
       if (stats.generatedTokens !== n || stats.evaluatedItems !== 1) {
@@ -215,7 +218,7 @@ async function speed(llmFile: string, projectorFile: string): Promise<{ samples:
   const nlcContext = await nlcModel.createContext({ contextSize: CONTEXT, batchSize: BATCH, threads: THREADS, sequences: 1, flashAttention: 'auto' as never });
   const nlcSequence = nlcContext.getSequence();
   const mine = ours(model);
-  const theirs = nodeLlamaCpp(nlcSequence, model.vocabularySize);
+  const theirs = nodeLlamaCpp(nlcSequence, model.model.vocabularySize);
   const samples: Samples = {};
   const add = (metric: string, who: 'ours' | 'nlc', { items, wall, cpu }: Timing) => {
     for (const [name, value] of [[`${metric} tok/s`, items / wall], [`${metric} tok/CPU-s`, items / cpu]] as const) {
@@ -225,20 +228,20 @@ async function speed(llmFile: string, projectorFile: string): Promise<{ samples:
   };
 
   // One untimed round each: page the weights in, warm the thread pools.
-  await mine.prefill(randomTokens(32, 999, model.vocabularySize));
-  await theirs.prefill(randomTokens(32, 999, model.vocabularySize));
+  await mine.prefill(randomTokens(32, 999, model.model.vocabularySize));
+  await theirs.prefill(randomTokens(32, 999, model.model.vocabularySize));
 
   const video = await model.encodeVideo({ tensor: new Float32Array(8 * 3 * 224 * 224).fill(0.1), shape: [8, 3, 224, 224] });
   const ttft = { ms: [] as number[], prompt: [] as number[], first: [] as number[], items: 0 };
   for (let rep = 0; rep < REPS; rep++) {
     // Alternate who goes first, so that neither always runs while the other's pages are hot.
     const order = rep % 2 === 0 ? [mine, theirs] : [theirs, mine];
-    const tokens = randomTokens(PROMPT, 1000 + rep, model.vocabularySize);
+    const tokens = randomTokens(PROMPT, 1000 + rep, model.model.vocabularySize);
     for (const engine of order) {
       const who = engine === mine ? 'ours' : 'nlc';
       add('prefill', who, await engine.prefill(tokens));
       if (engine === mine) {
-        const soft = randomEmbedding(SOFT_VECTORS, model.embeddingWidth, 2000 + rep);
+        const soft = randomEmbedding(SOFT_VECTORS, model.model.embeddingWidth, 2000 + rep);
         add('soft-prompt prefill', 'ours', await mine.softPrefill(tokens.slice(0, PROMPT - SOFT_VECTORS), soft, 16));
       }
     }
@@ -286,7 +289,7 @@ async function memoryChild(llmFile: string, projectorFile: string): Promise<void
   report.afterEncode = rss().current;
   const chat = model.createChat();
   await chat.send({ text: 'What happens in this video?', media: [video] }, { temperature: 0, maxTokens: GENERATE });
-  await chat.send(randomTokens(PROMPT, 5, model.vocabularySize).map(() => 'the').join(' '), { temperature: 0, maxTokens: GENERATE });
+  await chat.send(randomTokens(PROMPT, 5, model.model.vocabularySize).map(() => 'the').join(' '), { temperature: 0, maxTokens: GENERATE });
   report.afterChat = rss().current;
   for (let i = 1; i <= ENCODE_CALLS; i++) {
     await model.encodeVideo(tensor);

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 
 import type { ProjectorWeightType } from '../src/convert/convert.js';
 import { cachedRandomProjector, RELEASE_PROJECTOR } from '../src/dev/random-projector.js';
-import { loadAddon } from '../src/native.js';
+import { addon } from '../src/bindings/addon.js';
 import type { EncodeTiming, WorkerOptions, WorkerReport } from './encode-worker.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,11 +30,6 @@ const outDir = path.join(cacheDir, 'bench');
  */
 const PYTORCH = { vitPerFrame: 4.5, qformerPerFrame: 0.47, audioPerClip: 0.7 } as const;
 const ISSUE_MLP_GFLOPS: Record<string, number> = { 'pytorch f32': 85, f32: 36, f16: 39, bf16: 72, q8_0: 101, q4_0: 80 };
-
-interface BenchBinding {
-  benchPeak(kind: string, threads: number, seconds: number): number;
-  benchMatmul(options: { m: number; k: number; n: number; type: string; ownKernel: boolean; threads: number; reps: number }): number;
-}
 
 const { values: args } = parseArgs({
   options: {
@@ -184,7 +179,7 @@ async function main(): Promise<void> {
   const files = new Map<ProjectorWeightType, string>();
   for (const type of types) files.set(type, await cachedRandomProjector(cacheDir, RELEASE_PROJECTOR, type));
 
-  const bench = loadAddon<BenchBinding>();
+  const bench = addon();
   console.log('\n## Peak arithmetic rate (register-only loops of one 512-bit instruction, best of 3 x 0.3 s)\n');
   const peak: Record<string, number> = {};
   const peakRows: (string | number)[][] = [];

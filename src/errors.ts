@@ -16,6 +16,7 @@
  * - `CONTEXT_OVERFLOW`: the prompt does not fit in the context window.
  * - `ABORTED`: the operation was cancelled through its `AbortSignal`.
  * - `DISPOSED`: the object was used after `dispose()`.
+ * - `NO_FREE_SEQUENCE`: every sequence of a context is in use (dispose a chat, or create the context with more).
  * - `MEDIA_DECODE`: ffmpeg could not decode the media (corrupt, empty, unsupported).
  * - `NO_VIDEO_STREAM` / `NO_AUDIO_STREAM`: the media file has no such stream.
  * - `FFMPEG_NOT_FOUND`: no ffmpeg executable could be found.
@@ -33,6 +34,7 @@ export type VideoLlamaErrorCode =
   | 'CONTEXT_OVERFLOW'
   | 'ABORTED'
   | 'DISPOSED'
+  | 'NO_FREE_SEQUENCE'
   | 'MEDIA_DECODE'
   | 'NO_VIDEO_STREAM'
   | 'NO_AUDIO_STREAM'
@@ -46,7 +48,7 @@ export type VideoLlamaErrorCode =
  * @example
  * ```ts
  * try {
- *   await VideoLlama.load({ llm: 'missing.gguf' });
+ *   await LlmModel.load('missing.gguf');
  * } catch (error) {
  *   if (error instanceof VideoLlamaError && error.code === 'FILE_NOT_FOUND') console.error(error.message);
  * }

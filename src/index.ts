@@ -3,7 +3,10 @@
  * model run by llama.cpp.
  * @module
  */
-export { VideoLlama, type PromptPart, type VideoLlamaOptions } from './video-llama.js';
+export { VideoLlama, type VideoLlamaOptions } from './video-llama.js';
+export { LlmModel, type LlmModelOptions } from './llm/model.js';
+export { LlmContext, type ContextOptions } from './llm/context.js';
+export { ContextSequence, type PromptPart } from './llm/sequence.js';
 export {
   Chat,
   type ChatMessage,

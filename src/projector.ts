@@ -9,69 +9,29 @@ import {
   audioTensor, imageTensor, videoTensor,
   type AudioInput, type AudioInputOptions, type ImageInput, type VideoInput, type VideoInputOptions,
 } from './encoders/inputs.js';
-import { abortedError, invalidArgument, throwIfAborted, VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
+import { addon } from './bindings/addon.js';
+import { withAbortFlag } from './bindings/abort.js';
+import { callNativeSync } from './bindings/errors.js';
+import type { AddonProjector, NativeEncodeOptions, ProjectorInfo, StageTensor } from './bindings/projector.js';
+import { invalidArgument, throwIfAborted, VideoLlamaError } from './errors.js';
 import type { MediaInput } from './media/index.js';
 import { validateMediaInput, validateSignal, withLocalFile } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
 import { checkGgufHeader } from './gguf/header-check.js';
-import { loadAddon } from './native.js';
 
-/**
- * Sizes and constants of a projector file ({@link Projector.info}), for preparing its inputs.
- * The sizes come from the file: nothing here is fixed by the library.
- */
-export interface ProjectorInfo {
-  /** Width of the produced embeddings (the LLM's hidden size). */
-  readonly llmWidth: number;
-  /** `general.file_type`: 0 f32, 1 f16, 7 q8_0, 32 bf16. */
-  readonly fileType: number;
-  /** Whether the file holds the vision branch (video and image encoders). */
-  readonly hasVision: boolean;
-  /** Whether the file holds the audio branch. */
-  readonly hasAudio: boolean;
-  /** Side of the square frames the vision encoder takes (0 without vision). */
-  readonly imageSize: number;
-  /** Embedding rows of a video or image. */
-  readonly videoQueries: number;
-  /** Most frames a video may have (rows of the frame position embedding). */
-  readonly maxFrames: number;
-  /** Per-channel RGB normalisation: `(x / 255 - mean) / std`. */
-  readonly imageMean: readonly [number, number, number];
-  /** See {@link ProjectorInfo.imageMean}. */
-  readonly imageStd: readonly [number, number, number];
-  /** Embedding rows of an audio track. */
-  readonly audioQueries: number;
-  /** Most audio clips (rows of the audio position embedding). */
-  readonly maxClips: number;
-  /** Sample rate (Hz) the fbanks are computed at. */
-  readonly sampleRate: number;
-  /** Mel bins of an fbank (its second-to-last dimension). */
-  readonly melBins: number;
-  /** Frames of an fbank (its last dimension; shorter clips are padded). */
-  readonly targetFrames: number;
-  /** Length of one audio clip in seconds. */
-  readonly clipSeconds: number;
-  /** fbank normalisation: `(fbank - fbankMean) / fbankStd`. */
-  readonly fbankMean: number;
-  /** See {@link ProjectorInfo.fbankMean}. */
-  readonly fbankStd: number;
-  /** The ggml backend the encoders run on, e.g. `"CPU"`. */
-  readonly backend: string;
-  /**
-   * Linear layers running on the library's own bf16 kernel rather than ggml's (bf16 weights on a
-   * CPU with AVX-512 BF16; 0 otherwise, or when `VIDEO_LLAMA_KERNELS=ggml`).
-   */
-  readonly ownKernelLayers: number;
-  /** Bytes of the loaded weights. */
-  readonly weightBytes: number;
-}
+export type { ProjectorInfo, StageTensor } from './bindings/projector.js';
 
-/** Options of {@link Projector.load} and {@link VideoLlama.loadProjector}; an invalid value throws INVALID_ARGUMENT. */
+
+/** Options of {@link Projector.load}; an invalid value throws INVALID_ARGUMENT. */
 export interface ProjectorLoadOptions {
   /** CPU threads of the encoders (an integer >= 0); default (or 0): all hardware threads. */
   threads?: number;
   /** Use the best backend available (a GPU if there is one); default `true`. `false` forces the CPU. */
   gpu?: boolean;
+  /** Cancels the load (checked per tensor): rejects with ABORTED, nothing stays loaded. */
+  signal?: AbortSignal;
+  /** Called with the fraction of the weights read, 0 to 1; default none. */
+  onProgress?: (fraction: number) => void;
 }
 
 /**
@@ -123,64 +83,12 @@ export interface MediaEncodeOptions extends EncodeOptions, VideoInputOptions, Au
   audio?: boolean;
 }
 
-/** A named intermediate tensor (C order). @internal */
-export interface StageTensor {
-  /** Dimensions, outermost first. */
-  shape: number[];
-  /** Values, C order. */
-  data: Float32Array;
-}
-
 /** An embedding with the intermediate tensors of every stage (for parity tests). @internal */
 export interface EmbeddingWithStages {
   /** What the public encode method returns. */
   embedding: MediaEmbedding;
   /** vit, qformer, video_qformer_input, video_qformer / audio_imagebind_feature, audio_imagebind, audio_qformer_input, audio_qformer. */
   stages: Record<string, StageTensor>;
-}
-
-interface NativeEncodeOptions {
-  stages?: boolean;
-  abort?: NativeAbortFlag;
-  onProgress?: (stage: string, completed: number, total: number) => void;
-}
-
-interface NativeEncodeResult {
-  tokens: number;
-  dim: number;
-  data: Float32Array;
-  stages?: Record<string, StageTensor>;
-}
-
-interface NativeProjector {
-  load(): Promise<void>;
-  info(): ProjectorInfo;
-  encodeVideo(tensor: Float32Array, shape: readonly number[], options?: NativeEncodeOptions): Promise<NativeEncodeResult>;
-  encodeAudio(tensor: Float32Array, shape: readonly number[], options?: NativeEncodeOptions): Promise<NativeEncodeResult>;
-  computeBytes(): number;
-  dispose(): void;
-}
-
-interface NativeAbortFlag {
-  abort(): void;
-}
-
-interface ProjectorBinding {
-  AddonProjector: new (path: string, options: { threads?: number; gpu?: boolean }) => NativeProjector;
-  AbortFlag: new () => NativeAbortFlag;
-}
-
-const NATIVE_CODES: ReadonlySet<string> = new Set<VideoLlamaErrorCode>([
-  'INVALID_ARGUMENT', 'FILE_NOT_FOUND', 'INVALID_MODEL', 'MISSING_TENSOR', 'TENSOR_SHAPE', 'ABORTED', 'DISPOSED', 'NATIVE',
-]);
-
-/** A native error (with `code`) as a VideoLlamaError thrown from the caller's stack. */
-function fromNative(error: unknown): VideoLlamaError {
-  if (error instanceof VideoLlamaError) return error;
-  const code = (error as { code?: unknown }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  return new VideoLlamaError(typeof code === 'string' && NATIVE_CODES.has(code) ? (code as VideoLlamaErrorCode) : 'NATIVE',
-    message, undefined, { cause: error });
 }
 
 /**
@@ -223,15 +131,17 @@ function operationName(kind: Kind): string {
  * console.log(video.tokens, video.dim, video.description);  // e.g. 32 4096 "The video contains 8 frames …"
  * ```
  */
-export class Projector {
+export class Projector implements AsyncDisposable {
   /** Sizes and constants read from the file. */
   readonly info: ProjectorInfo;
-  private readonly native: NativeProjector;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
-  private constructor(native: NativeProjector) {
-    this.native = native;
+  private constructor(
+    private readonly native: AddonProjector,
+    /** Path of the projector GGUF. */
+    readonly file: string,
+  ) {
     this.info = Object.freeze(native.info());
   }
 
@@ -240,7 +150,8 @@ export class Projector {
    * the event loop. Throws INVALID_ARGUMENT for a bad path or options; rejects with
    * FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated, a corrupt header — the message
    * names the fault and its byte offset — or impossible hyper-parameters such as a NaN
-   * epsilon), MISSING_TENSOR, TENSOR_SHAPE or NATIVE (the addon failed, e.g. out of memory).
+   * epsilon), MISSING_TENSOR, TENSOR_SHAPE, ABORTED (`options.signal`; what was read is freed)
+   * or NATIVE (the addon failed, e.g. out of memory).
    *
    * @example
    * ```ts
@@ -253,22 +164,19 @@ export class Projector {
   static async load(path: string, options: ProjectorLoadOptions = {}): Promise<Projector> {
     if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a non-empty path string', path);
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-    const { threads, gpu } = options;
+    const { threads, gpu, signal, onProgress } = options;
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) {
       throw invalidArgument('threads', 'a non-negative integer', threads);
     }
     if (gpu !== undefined && typeof gpu !== 'boolean') throw invalidArgument('gpu', 'a boolean', gpu);
+    validateSignal(signal);
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw invalidArgument('onProgress', 'a function', onProgress);
     if (!fs.existsSync(path)) throw new VideoLlamaError('FILE_NOT_FOUND', `projector file '${path}' does not exist`, { path });
     // gguf.h only says "invalid"; this names the fault and its offset.
     checkHparamRanges(path, await checkGgufHeader(path, 'projector'));
-    const { AddonProjector } = loadAddon<ProjectorBinding>();
-    const native = new AddonProjector(path, { threads, gpu });
-    try {
-      await native.load();
-    } catch (error) {
-      throw fromNative(error);
-    }
-    return new Projector(native);
+    const native = callNativeSync(() => new (addon().AddonProjector)(path, { threads, gpu }));
+    await withAbortFlag(`Loading ${path}`, signal, (abort) => native.load({ abort, onProgress }));
+    return new Projector(native, path);
   }
 
   /**
@@ -419,31 +327,19 @@ export class Projector {
 
   /** Encodes a tensor input now (the caller holds the queue). */
   private async run(kind: Kind, input: TensorInput, options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
-    const what = operationName(kind);
     const shape = this.validateInput(kind, input);
-    const tensor = input.tensor;
-    throwIfAborted(options.signal, what);
-    const { AbortFlag } = loadAddon<ProjectorBinding>();
-    const flag = options.signal ? new AbortFlag() : undefined;
-    const onAbort = (): void => flag?.abort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
     const onProgress = options.onProgress;
-    try {
+    return withAbortFlag(operationName(kind), options.signal, async (abort) => {
       const native: NativeEncodeOptions = {
         stages,
-        abort: flag,
+        abort,
         onProgress: onProgress && ((stage, completed, total) => onProgress({ stage, completed, total })),
       };
       const result = kind === 'audio'
-        ? await this.native.encodeAudio(tensor, shape, native)
-        : await this.native.encodeVideo(tensor, shape, native);
+        ? await this.native.encodeAudio(input.tensor, shape, native)
+        : await this.native.encodeVideo(input.tensor, shape, native);
       return { embedding: { kind, tokens: result.tokens, dim: result.dim, data: result.data }, stages: result.stages ?? {} };
-    } catch (error) {
-      const converted = fromNative(error);
-      throw converted.code === 'ABORTED' ? abortedError(what, options.signal) : converted;
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-    }
+    });
   }
 
   /** Checks the input against the file's sizes; returns the shape the native side gets. */

@@ -1,11 +1,12 @@
 /**
- * A conversation with the language model: text and media embeddings go into the template's
- * prompt, the KV cache is reused across turns, replies are sampled and streamed.
+ * A conversation with the language model on one context sequence: text and media embeddings go
+ * into the template's prompt, the sequence's KV cells are reused across turns, replies are
+ * sampled and streamed (node-llama-cpp's `LlamaChatSession`).
  * @module
  */
 import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
-import type { LlmContext, PromptItem } from '../llm/context.js';
-import type { LlmModel } from '../llm/model.js';
+import type { PromptItem } from '../llm/prompt-record.js';
+import type { ContextSequence } from '../llm/sequence.js';
 import { validateMediaEmbedding, type MediaEmbedding, type MediaKind } from '../media-embedding.js';
 import { PieceQueue } from './piece-queue.js';
 import { ReplyText } from './reply-text.js';
@@ -39,12 +40,12 @@ export interface ChatTurn {
   assistant: string;
 }
 
-/** Options of {@link VideoLlama.createChat}. Every invalid value throws INVALID_ARGUMENT. */
+/** Options of {@link Chat} (and {@link VideoLlama.createChat}). Every invalid value throws INVALID_ARGUMENT. */
 export interface ChatOptions {
   /**
    * `'vicuna'` (Video-LLaMA's `default_conversation`), `'llama2'` (`conv_llava_llama_2`) or a
    * custom {@link ChatTemplate}. Default: chosen from the GGUF's `tokenizer.chat_template`
-   * (see {@link VideoLlama.defaultTemplate}).
+   * (see {@link LlmModel.defaultTemplate}).
    */
   template?: TemplateName | ChatTemplate;
   /** System prompt. Default: the template's choice for the first message's media (see {@link ChatTemplate.defaultSystem}). */
@@ -103,13 +104,6 @@ export interface TurnStats {
   firstTokenMs: number;
 }
 
-/** The model-side services a chat uses; provided by `VideoLlama`. @internal */
-export interface ChatBackend {
-  readonly model: LlmModel;
-  readonly context: LlmContext;
-  readonly defaultTemplate: TemplateName;
-}
-
 interface UserTurn {
   text: string;
   media: readonly MediaEmbedding[];
@@ -162,14 +156,15 @@ function validateGenerateOptions(options: GenerateOptions): void {
 }
 
 /**
- * A conversation, made by {@link VideoLlama.createChat}. Turns run one at a time per model (a
- * turn waits for other chats' turns); the KV cache keeps the evaluated prompt, so a turn
- * evaluates only what is new since the last one of the same chat. A chat lives as long as its
- * model: after {@link VideoLlama.dispose} its turns reject with DISPOSED.
+ * A conversation on one {@link ContextSequence} (`new Chat(context.getSequence())`, or
+ * {@link VideoLlama.createChat}). Its sequence keeps the evaluated prompt, so a turn evaluates
+ * only what is new since the chat's last one; turns of the chats of one context run one at a
+ * time. {@link Chat.dispose} gives the sequence back to the context (its cells cleared); after
+ * it, or after the context is disposed, turns reject with DISPOSED.
  *
  * @example
  * ```ts
- * const chat = model.createChat({ template: 'vicuna' });
+ * const chat = new Chat(context.getSequence(), { template: 'vicuna' });
  * console.log(await chat.send('Hello!', { temperature: 0 }));
  * for await (const piece of chat.stream({ text: 'Describe it.', media: [videoEmbedding] })) process.stdout.write(piece);
  * ```
@@ -181,10 +176,15 @@ export class Chat {
   private readonly system: string | undefined;
   private stats: TurnStats | undefined;
 
-  /** @internal Use `VideoLlama.createChat`. */
-  constructor(private readonly backend: ChatBackend, options: ChatOptions = {}) {
+  /**
+   * Starts a conversation on `sequence` (which the chat then owns: {@link Chat.dispose} disposes
+   * it). Throws INVALID_ARGUMENT for bad options, DISPOSED for a disposed sequence.
+   */
+  constructor(private readonly sequence: ContextSequence, options: ChatOptions = {}) {
+    if (typeof sequence?.throwIfDisposed !== 'function') throw invalidArgument('sequence', 'a ContextSequence', sequence);
+    sequence.throwIfDisposed();
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-    this.template = resolveTemplate(options.template, backend.defaultTemplate);
+    this.template = resolveTemplate(options.template, sequence.context.model.defaultTemplate);
     if (options.system !== undefined) {
       if (typeof options.system !== 'string') throw invalidArgument('options.system', 'a string', options.system);
       checkNoPlaceholder(options.system, 'options.system');
@@ -214,7 +214,7 @@ export class Chat {
    * Rejects with INVALID_ARGUMENT (bad message or options), DIMENSION_MISMATCH (media of
    * the wrong width), ABORTED when `options.signal` aborts (the turn is then not kept),
    * CONTEXT_OVERFLOW when the conversation no longer fits in the context, DISPOSED after the
-   * model was disposed.
+   * chat or its context was disposed.
    *
    * @example
    * ```ts
@@ -261,6 +261,16 @@ export class Chat {
     }
   }
 
+  /** Gives the chat's sequence back to its context (cells cleared), after a running turn. Idempotent. */
+  async dispose(): Promise<void> {
+    await this.sequence.dispose();
+  }
+
+  /** `await using chat = model.createChat()` disposes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
   /** Checks a message and its media (width included) and gives it one shape. */
   private normalize(message: ChatMessage, name: string): UserTurn {
     if (typeof message === 'string') {
@@ -272,7 +282,7 @@ export class Chat {
     if (typeof text !== 'string') throw invalidArgument(`${name}.text`, 'a string', text);
     checkNoPlaceholder(text, `${name}.text`);
     if (!Array.isArray(media)) throw invalidArgument(`${name}.media`, 'an array of MediaEmbedding', media);
-    const width = this.backend.model.info.embeddingWidth;
+    const width = this.sequence.context.model.embeddingWidth;
     return { text, media: media.map((m, i) => validateMediaEmbedding(m, `${name}.media[${i}]`, width)) };
   }
 
@@ -293,7 +303,7 @@ export class Chat {
     const items: PromptItem[] = [];
     segments.forEach((segment, i) => {
       // Only the first segment gets BOS; "<s>" / "</s>" in the text are the special tokens.
-      const tokens = this.backend.model.tokenize(segment, { addBos: i === 0, parseSpecial: true });
+      const tokens = this.sequence.context.model.tokenIds(segment, i === 0, true);
       if (tokens.length > 0) items.push({ type: 'tokens', tokens });
       const m = media[i];
       if (m) items.push({ type: 'embeddings', data: m.data, count: m.tokens });
@@ -302,17 +312,23 @@ export class Chat {
   }
 
   private runTurn(user: UserTurn, options: GenerateOptions, signal: AbortSignal | undefined, onText: (text: string) => void): Promise<string> {
-    const { context } = this.backend;
-    return context.exclusive(async () => {
+    const { sequence } = this;
+    try {
+      sequence.throwIfDisposed();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return sequence.context.exclusive('The reply', signal, async (abort) => {
+      sequence.throwIfDisposed();
       const items = this.promptItems(user);
       const started = performance.now();
-      const evaluation = await context.evaluate(items, signal);
+      const evaluation = await sequence.evaluate(items, abort, signal);
       const evaluated = performance.now();
       const reply = new ReplyText(this.template.stopStrings);
       const decoder = new TextDecoder('utf-8');
       const emit = (text: string) => text && onText(text);
       let firstTokenAt: number | undefined;
-      const result = await context.generate({
+      const result = await sequence.generate({
         maxTokens: options.maxTokens ?? DEFAULTS.maxTokens,
         temperature: options.temperature ?? DEFAULTS.temperature,
         topP: options.topP ?? DEFAULTS.topP,
@@ -323,7 +339,7 @@ export class Chat {
       }, (bytes) => {
         firstTokenAt ??= performance.now();
         emit(reply.push(decoder.decode(bytes, { stream: true })));
-      }, signal);
+      }, abort);
       const finished = performance.now();
       if (result.stopReason === 'aborted') throw abortedError('The reply', signal);
       emit(reply.push(decoder.decode()));

@@ -1,173 +1,155 @@
 /**
- * A libllama context (KV cache) with a record of what it holds, so that a new prompt only
- * evaluates what differs from what is already cached.
- * @internal
+ * A libllama context: a KV cache of `contextSize` cells shared by `sequences` sequences
+ * (node-llama-cpp's `LlamaContext`). Each {@link ContextSequence} is a separate conversation state.
  * @module
  */
-import { abortedError, throwIfAborted, VideoLlamaError } from '../errors.js';
-import {
-  callNative,
-  callNativeSync,
-  llmBinding,
-  type AddonContext,
-  type AddonGenerateOptions,
-  type AddonGenerateResult,
-} from './binding.js';
-import type { LlmModel } from './model.js';
-import { itemLength, PositionRecord, runData, runsFrom, type PromptItem, type PromptRun } from './prompt-record.js';
+import { addon } from '../bindings/addon.js';
+import { withAbortFlag, type AbortFlag } from '../bindings/abort.js';
+import { callNative, callNativeSync } from '../bindings/errors.js';
+import type { AddonContext } from '../bindings/context.js';
+import { invalidArgument, VideoLlamaError } from '../errors.js';
+import { checkInteger, type LlmModel } from './model.js';
+import { ContextSequence } from './sequence.js';
 
-export type { PromptItem } from './prompt-record.js';
-
-/** What an evaluation did with the positions of a prompt. */
-export interface EvaluationStats {
-  /** Positions in the prompt. */
-  items: number;
-  /** Leading positions already in the KV cache, not evaluated again. */
-  reused: number;
-  /** Positions evaluated now. */
-  evaluated: number;
-}
-
-/** Options of {@link LlmContext.create}. */
-export interface LlmContextOptions {
-  contextSize: number;
-  threads: number;
+/** Options of {@link LlmModel.createContext}; an invalid value rejects with INVALID_ARGUMENT. */
+export interface ContextOptions {
+  /**
+   * KV cells, shared by the sequences (a prompt position takes one cell of its sequence); default
+   * the smaller of 2048 and the model's training context. libllama may round it up (to a multiple
+   * of 256); see {@link LlmContext.size}.
+   */
+  contextSize?: number;
+  /** Sequences (independent conversations, e.g. one per chat); default 1. */
+  sequences?: number;
+  /** CPU threads; default `os.availableParallelism()`. */
+  threads?: number;
+  /** Positions decoded per libllama batch; default 512. */
   batchSize?: number;
 }
 
-/** Calls `onAbort` when `signal` aborts, until the returned function is called. */
-function onAbort(signal: AbortSignal | undefined, onAbort: () => void): () => void {
-  if (!signal) return () => {};
-  signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
+/** Default context size: the original's `max_length` is 2000. */
+const DEFAULT_CONTEXT_SIZE = 2048;
+const DEFAULT_BATCH_SIZE = 512;
+
+function validateOptions(options: ContextOptions): void {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+  checkInteger(options.contextSize, 'options.contextSize', 1);
+  checkInteger(options.sequences, 'options.sequences', 1);
+  checkInteger(options.threads, 'options.threads', 1);
+  checkInteger(options.batchSize, 'options.batchSize', 1);
 }
 
 /**
- * One sequence in a libllama context. Jobs (evaluate, generate) must run inside
- * {@link LlmContext.exclusive}, which queues them, so that a turn's evaluate and generate are
- * not interleaved with another chat's.
+ * A context of a {@link LlmModel}, made by {@link LlmModel.createContext}. Hand out its sequences
+ * with {@link LlmContext.getSequence}; a chat lives on one. Jobs of its sequences (a chat turn, a
+ * logits evaluation) run one at a time, in call order. {@link LlmContext.dispose} stops the
+ * running job and frees the KV cache.
+ *
+ * @example
+ * ```ts
+ * const context = await model.createContext({ contextSize: 4096, sequences: 2 });
+ * const a = new Chat(context.getSequence());
+ * const b = new Chat(context.getSequence());
+ * const [ra, rb] = await Promise.all([a.send('Hi!'), b.send('Hello!')]); // turns take turns
+ * ```
  */
-export class LlmContext {
-  private readonly record = new PositionRecord();
+export class LlmContext implements AsyncDisposable {
+  /** KV cells (positions of all its sequences together); `options.contextSize`, possibly rounded up. */
+  readonly size: number;
+  private readonly free: number[];
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly closing = new AbortController();
   private disposed = false;
 
   private constructor(
-    private readonly native: AddonContext,
-    /** Positions the context holds. */
-    readonly size: number,
-  ) {}
+    /** The model the context belongs to. */
+    readonly model: LlmModel,
+    /** @internal */ readonly native: AddonContext,
+    /** Sequences the context holds. */
+    readonly sequences: number,
+  ) {
+    this.size = native.contextSize();
+    this.free = Array.from({ length: sequences }, (_, i) => i);
+  }
 
-  /** Creates the context (allocating its KV cache) on a worker thread. */
-  static async create(model: LlmModel, options: LlmContextOptions): Promise<LlmContext> {
-    const native = callNativeSync(() => new (llmBinding().AddonContext)(model.native, options));
+  /** Creates the context (allocating its KV cache) on a worker thread. @internal */
+  static async create(model: LlmModel, defaults: { trainContextSize: number; threads: number }, options: ContextOptions): Promise<LlmContext> {
+    validateOptions(options);
+    const sequences = options.sequences ?? 1;
+    const native = callNativeSync(() => new (addon().AddonContext)(model.native, {
+      contextSize: options.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, defaults.trainContextSize),
+      sequences,
+      threads: options.threads ?? defaults.threads,
+      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    }));
     await callNative(() => native.init());
-    return new LlmContext(native, native.contextSize());
+    return new LlmContext(model, native, sequences);
   }
 
-  /** Positions now in the KV cache. */
-  get cachedPositions(): number {
-    return this.record.length;
+  /** Sequences not handed out now. */
+  get freeSequences(): number {
+    return this.free.length;
   }
 
-  /** Runs `job` once every job queued before it has finished. */
-  exclusive<T>(job: () => Promise<T>): Promise<T> {
+  /**
+   * Hands out a free sequence (empty); dispose it (or the chat on it) to give it back. Throws
+   * NO_FREE_SEQUENCE when all `sequences` are in use, DISPOSED after {@link LlmContext.dispose}.
+   *
+   * @example
+   * ```ts
+   * const sequence = context.getSequence();
+   * const logits = await sequence.nextTokenLogits([model.tokenize('The capital of France is')]);
+   * await sequence.dispose();
+   * ```
+   */
+  getSequence(): ContextSequence {
+    this.throwIfDisposed();
+    const id = this.free.shift();
+    if (id === undefined) {
+      throw new VideoLlamaError('NO_FREE_SEQUENCE',
+        `All ${this.sequences} sequences of the context are in use: dispose a chat or sequence, or create the context with more sequences`,
+        { sequences: this.sequences });
+    }
+    return new ContextSequence(this, id);
+  }
+
+  /**
+   * Runs `job` once every job queued before it has finished, with an AbortFlag set by `signal`
+   * or by {@link LlmContext.dispose}; its native rejections become VideoLlamaErrors (ABORTED
+   * naming `what`). @internal
+   */
+  exclusive<T>(what: string, signal: AbortSignal | undefined, job: (abort: AbortFlag | undefined) => Promise<T>): Promise<T> {
     const run = this.queue.then(() => {
       this.throwIfDisposed();
-      return job();
+      const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
+      return withAbortFlag(what, stop, job);
     });
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  /**
-   * Makes the KV cache hold exactly `items`, evaluating only what follows the longest prefix
-   * already cached; afterwards {@link logits} and {@link generate} see the last position.
-   * Throws CONTEXT_OVERFLOW when the prompt does not fit, ABORTED when `signal` aborts.
-   */
-  async evaluate(items: readonly PromptItem[], signal?: AbortSignal): Promise<EvaluationStats> {
-    this.throwIfDisposed();
-    const total = items.reduce((sum, item) => sum + itemLength(item), 0);
-    if (total === 0) throw new VideoLlamaError('INVALID_ARGUMENT', 'The prompt is empty');
-    if (total > this.size) {
-      throw new VideoLlamaError('CONTEXT_OVERFLOW',
-        `The prompt needs ${total} tokens but the context holds ${this.size} (raise contextSize, or start a new chat)`,
-        { needed: total, contextSize: this.size });
-    }
-    throwIfAborted(signal, 'Prompt evaluation');
-    // The last position is always evaluated again: its logits are what the caller wants.
-    const reused = Math.min(this.record.commonPrefix(items), total - 1);
-    callNativeSync(() => this.native.truncate(reused));
-    this.record.truncate(reused);
-    const runs = runsFrom(items, reused);
-    const stopListening = onAbort(signal, () => this.native.abort());
-    try {
-      const { completed } = await callNative(() => this.native.evaluate(runs.map(runData)));
-      if (!completed) throw abortedError('Prompt evaluation', signal);
-    } finally {
-      stopListening();
-      this.recordEvaluated(runs);
-    }
-    return { items: total, reused, evaluated: total - reused };
+  /** Takes back a disposed sequence (its cells already cleared). @internal */
+  release(id: number): void {
+    if (!this.disposed) this.free.push(id);
   }
 
-  /**
-   * Samples a continuation of the evaluated prompt; `onPiece` gets each token's bytes as it
-   * is produced. An abort through `signal` takes effect within one token and ends the
-   * generation with stopReason `'aborted'` (the caller decides whether that is an error).
-   */
-  async generate(options: AddonGenerateOptions, onPiece?: (bytes: Uint8Array) => void, signal?: AbortSignal): Promise<AddonGenerateResult> {
-    this.throwIfDisposed();
-    if (signal?.aborted) {
-      return { tokens: new Int32Array(0), text: new Uint8Array(0), sampled: 0, stopReason: 'aborted' };
-    }
-    const stopListening = onAbort(signal, () => this.native.abort());
-    try {
-      const result = await callNative(() => this.native.generate(options, onPiece));
-      this.record.append({ item: { type: 'tokens', tokens: result.tokens }, from: 0 });
-      return result;
-    } finally {
-      stopListening();
-      this.syncRecord();
-    }
-  }
-
-  /** Next-token logits after the last evaluated position ([vocabularySize]). */
-  logits(): Float32Array {
-    this.throwIfDisposed();
-    const logits = callNativeSync(() => this.native.logits());
-    if (!logits) throw new VideoLlamaError('INVALID_ARGUMENT', 'No logits: evaluate a prompt first');
-    return logits;
-  }
-
-  /** Stops the running job (if any) and frees the KV cache once it has returned. */
+  /** Stops the running job (its promise rejects with ABORTED) and frees the KV cache once it has returned. Idempotent. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    this.native.abort();
+    this.closing.abort();
     await this.queue;
     this.native.dispose();
+    this.model.contextDisposed(this);
   }
 
-  /** Records the leading part of `runs` the native side reports as evaluated. */
-  private recordEvaluated(runs: readonly PromptRun[]): void {
-    let missing = this.native.position() - this.record.length;
-    for (const run of runs) {
-      if (missing <= 0) break;
-      const n = Math.min(missing, itemLength(run.item) - run.from);
-      this.record.append(run, n);
-      missing -= n;
-    }
-    this.syncRecord();
+  /** `await using context = await model.createContext()` disposes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 
-  /** Guards against the record running ahead of the cache (e.g. after a failed decode). */
-  private syncRecord(): void {
-    const position = this.native.position();
-    if (this.record.length > position) this.record.truncate(position);
-  }
-
-  private throwIfDisposed(): void {
-    if (this.disposed) throw new VideoLlamaError('DISPOSED', 'The model has been disposed');
+  /** Throws DISPOSED after {@link LlmContext.dispose}. @internal */
+  throwIfDisposed(): void {
+    if (this.disposed) throw new VideoLlamaError('DISPOSED', 'The context has been disposed');
   }
 }

@@ -1,27 +1,69 @@
 /**
- * A loaded GGUF language model: weights (read into memory once, see docs/performance.md, "The language model") and tokenizer.
- * @internal
+ * A language model loaded from GGUF through libllama: weights and tokenizer, shared by the
+ * contexts created from it (node-llama-cpp's `LlamaModel`).
  * @module
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 
-import { VideoLlamaError } from '../errors.js';
-import { callNative, callNativeSync, llmBinding, type AddonModel, type AddonModelInfo } from './binding.js';
+import { addon } from '../bindings/addon.js';
+import { withAbortFlag } from '../bindings/abort.js';
+import { callNative, callNativeSync } from '../bindings/errors.js';
+import type { AddonModel, AddonModelInfo } from '../bindings/model.js';
+import { defaultTemplateName, type TemplateName } from '../chat/templates.js';
+import { invalidArgument, VideoLlamaError } from '../errors.js';
+import { validateSignal } from '../media/input.js';
+import { LlmContext, type ContextOptions } from './context.js';
 
 const GGUF_MAGIC = Buffer.from('GGUF', 'latin1');
 
-/** Options of {@link LlmModel.load}. */
+/** Options of {@link LlmModel.load}; an invalid value rejects with INVALID_ARGUMENT. */
 export interface LlmModelOptions {
+  /** Layers to offload to a GPU (with a GPU build of libllama); default: libllama's choice. */
   gpuLayers?: number;
+  /**
+   * Memory-map the file instead of reading it; default false. On CPUs where ggml repacks the
+   * weights (AVX2, AVX-512, NEON) a mapping keeps the file's pages resident next to the repacked
+   * copy, doubling memory (docs/performance.md, "The language model"); mapping pays when the
+   * layers go to a GPU or several processes share one file.
+   */
   mmap?: boolean;
+  /** Cancels the load (checked per tensor): rejects with ABORTED, nothing stays loaded. */
+  signal?: AbortSignal;
+  /** Called with the loading progress, 0 to 1, non-decreasing; default none. */
   onProgress?: (fraction: number) => void;
+}
+
+/** Token ids as an Int32Array (INVALID_ARGUMENT for anything but integer ids). @internal */
+export function tokenArray(tokens: readonly number[] | Int32Array, name: string): Int32Array {
+  if (!(tokens instanceof Int32Array) && !(Array.isArray(tokens) && tokens.every((t) => Number.isInteger(t)))) {
+    throw invalidArgument(name, 'an array of integer token ids', tokens);
+  }
+  return tokens instanceof Int32Array ? tokens : Int32Array.from(tokens);
+}
+
+/** An integer option of at least `min`, or undefined. @internal */
+export function checkInteger(value: unknown, name: string, min: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || (value as number) < min)) {
+    throw invalidArgument(name, `an integer >= ${min}`, value);
+  }
+}
+
+function validateOptions(options: LlmModelOptions): void {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+  checkInteger(options.gpuLayers, 'options.gpuLayers', 0);
+  if (options.mmap !== undefined && typeof options.mmap !== 'boolean') throw invalidArgument('options.mmap', 'a boolean', options.mmap);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw invalidArgument('options.onProgress', 'a function', options.onProgress);
+  }
+  validateSignal(options.signal);
 }
 
 /**
  * Checks that `file` exists, is a readable file and starts with the GGUF magic, so that
  * libllama is only ever handed something that claims to be a GGUF.
  */
-export async function checkGgufFile(file: string, what: string): Promise<void> {
+async function checkGgufFile(file: string, what: string): Promise<void> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, 'r');
@@ -45,59 +87,163 @@ export async function checkGgufFile(file: string, what: string): Promise<void> {
   }
 }
 
-/** A language model loaded through libllama. */
-export class LlmModel {
-  /** Facts read from the loaded model. */
-  readonly info: Readonly<AddonModelInfo>;
+/**
+ * A language model (any LLaMA-family GGUF libllama reads). Load it with {@link LlmModel.load},
+ * create contexts with {@link LlmModel.createContext}, free it with {@link LlmModel.dispose}
+ * (which disposes its contexts too) or `await using`.
+ *
+ * @example
+ * ```ts
+ * import { Chat, LlmModel } from 'video-llama';
+ *
+ * const model = await LlmModel.load('llama-2-7b-chat.Q4_K_M.gguf');
+ * const context = await model.createContext({ contextSize: 4096, sequences: 2 });
+ * const chat = new Chat(context.getSequence());
+ * console.log(await chat.send('Hello!'));
+ * ```
+ */
+export class LlmModel implements AsyncDisposable {
+  /**
+   * The template chats use unless told otherwise, judged from the GGUF's
+   * `tokenizer.chat_template` by {@link defaultTemplateName}: `'llama2'` or `'vicuna'`.
+   */
+  readonly defaultTemplate: TemplateName;
+  private readonly info: Readonly<AddonModelInfo>;
+  private readonly contexts = new Set<LlmContext>();
   private disposed = false;
 
   private constructor(
     /** @internal */ readonly native: AddonModel,
+    /** Path of the GGUF file. */
     readonly file: string,
   ) {
     this.info = Object.freeze(native.info());
+    this.defaultTemplate = defaultTemplateName(this.info.chatTemplate);
   }
 
-  /** Loads `file` on a worker thread (FILE_NOT_FOUND / INVALID_MODEL for bad files). */
+  /**
+   * Loads a GGUF language model on a worker thread (the event loop keeps running).
+   *
+   * Rejects with INVALID_ARGUMENT (bad path or options), FILE_NOT_FOUND, INVALID_MODEL (not a
+   * loadable LLaMA-family GGUF: truncated, corrupt, or a projector), ABORTED (`options.signal`;
+   * what was loaded is freed) or NATIVE.
+   *
+   * @example
+   * ```ts
+   * const model = await LlmModel.load('llama-2-7b-chat.Q4_K_M.gguf', {
+   *   onProgress: (fraction) => console.log(`loading ${Math.round(fraction * 100)}%`),
+   * });
+   * ```
+   */
   static async load(file: string, options: LlmModelOptions = {}): Promise<LlmModel> {
+    if (typeof file !== 'string' || file === '') throw invalidArgument('file', 'the path of a GGUF file', file);
+    validateOptions(options);
     await checkGgufFile(file, 'language model');
-    const native = new (llmBinding().AddonModel)(file, { gpuLayers: options.gpuLayers, mmap: options.mmap });
-    await callNative(() => native.load(options.onProgress));
+    const native = callNativeSync(() => new (addon().AddonModel)(file, { gpuLayers: options.gpuLayers, mmap: options.mmap }));
+    await withAbortFlag(`Loading ${file}`, options.signal, (abort) => native.load({ abort, onProgress: options.onProgress }));
     return new LlmModel(native, file);
   }
 
-  /** Token ids of `text` with the model's tokenizer. */
-  tokenize(text: string, options: { addBos: boolean; parseSpecial: boolean }): Int32Array {
-    this.throwIfDisposed();
-    return callNativeSync(() => this.native.tokenize(text, options.addBos, options.parseSpecial));
+  /** Width of the model's input embeddings: every {@link MediaEmbedding} must have this `dim`. */
+  get embeddingWidth(): number {
+    return this.info.embeddingWidth;
   }
 
-  /** Text of `tokens`; special tokens appear as their text when `renderSpecial`. */
-  detokenize(tokens: Int32Array, renderSpecial: boolean): string {
-    this.throwIfDisposed();
-    return callNativeSync(() => this.native.detokenize(tokens, renderSpecial));
+  /** Number of tokens in the vocabulary. */
+  get vocabularySize(): number {
+    return this.info.vocabularySize;
   }
 
-  /** Rows of the token embedding matrix for `tokens` ([embeddingWidth] each, in order). */
-  async tokenEmbeddings(tokens: Int32Array): Promise<Float32Array> {
-    this.throwIfDisposed();
-    return callNative(() => this.native.tokenEmbeddings(tokens));
+  /** The context length the model was trained with. */
+  get trainContextSize(): number {
+    return this.info.trainContextSize;
   }
 
-  /** A GGUF metadata value as text, if present. */
-  meta(key: string): string | undefined {
-    this.throwIfDisposed();
-    return this.native.meta(key);
+  /** libllama's one-line description of the model, e.g. `llama 7B Q4_K - Medium`. */
+  get description(): string {
+    return this.info.description;
   }
 
-  /** Releases this handle; contexts still using the weights keep them until they are disposed. */
-  dispose(): void {
+  /**
+   * Creates a context (a KV cache of `contextSize` cells shared by `sequences` sequences) on a
+   * worker thread. Rejects with INVALID_ARGUMENT (bad options), DISPOSED or NATIVE (e.g. out of
+   * memory).
+   *
+   * @example
+   * ```ts
+   * const context = await model.createContext({ contextSize: 4096, sequences: 4 });
+   * ```
+   */
+  async createContext(options: ContextOptions = {}): Promise<LlmContext> {
+    this.throwIfDisposed();
+    const context = await LlmContext.create(this, { trainContextSize: this.trainContextSize, threads: os.availableParallelism() }, options);
+    this.contexts.add(context);
+    return context;
+  }
+
+  /**
+   * Token ids of `text` with the model's tokenizer. Throws INVALID_ARGUMENT when `text` is not
+   * a string, DISPOSED after {@link LlmModel.dispose}.
+   * @param text - the text to tokenize
+   * @param options - tokenizer switches
+   * @param options.addBos - prepend BOS when the model uses one; default true
+   * @param options.special - parse special-token text such as `</s>`; default false
+   */
+  tokenize(text: string, options: { addBos?: boolean; special?: boolean } = {}): number[] {
+    if (typeof text !== 'string') throw invalidArgument('text', 'a string', text);
+    return Array.from(this.tokenIds(text, options.addBos ?? true, options.special ?? false));
+  }
+
+  /**
+   * The text of token ids. Throws INVALID_ARGUMENT for anything but ids of this vocabulary.
+   * @param tokens - token ids of this model's vocabulary
+   * @param options - detokenizer switches
+   * @param options.special - render special tokens (BOS, EOS) as text; default false
+   */
+  detokenize(tokens: readonly number[] | Int32Array, options: { special?: boolean } = {}): string {
+    this.throwIfDisposed();
+    const ids = tokenArray(tokens, 'tokens');
+    return callNativeSync(() => this.native.detokenize(ids, options.special ?? false));
+  }
+
+  /**
+   * The rows of the token embedding matrix for `tokens`, as f32 (`embeddingWidth` values per
+   * token): what the model's input layer looks up for them. Passed as a {@link MediaEmbedding},
+   * they act exactly like the tokens themselves. Rejects with INVALID_ARGUMENT for anything
+   * but ids of this vocabulary.
+   */
+  async tokenEmbeddings(tokens: readonly number[] | Int32Array): Promise<Float32Array> {
+    this.throwIfDisposed();
+    const ids = tokenArray(tokens, 'tokens');
+    return callNative(() => this.native.tokenEmbeddings(ids));
+  }
+
+  /** Token ids as the addon returns them. @internal */
+  tokenIds(text: string, addBos: boolean, parseSpecial: boolean): Int32Array {
+    this.throwIfDisposed();
+    return callNativeSync(() => this.native.tokenize(text, addBos, parseSpecial));
+  }
+
+  /** Forgets a disposed context. @internal */
+  contextDisposed(context: LlmContext): void {
+    this.contexts.delete(context);
+  }
+
+  /** Disposes the model's contexts (stopping their jobs) and frees the weights. Idempotent. */
+  async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    await Promise.all([...this.contexts].map((context) => context.dispose()));
     this.native.dispose();
   }
 
-  private throwIfDisposed(): void {
+  /** `await using model = await LlmModel.load(...)` disposes it at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  /** Throws DISPOSED after {@link LlmModel.dispose}. @internal */
+  throwIfDisposed(): void {
     if (this.disposed) throw new VideoLlamaError('DISPOSED', 'The language model has been disposed');
   }
 }

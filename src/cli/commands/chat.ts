@@ -25,15 +25,15 @@ export const chatCommand: Command = {
     const generate = generateOptions(args);
     const template = templateOption(args);
     const interactive = process.stdin.isTTY === true;
-    const model = await VideoLlama.load({ llm, ...modelOptions(args) });
+    const llama = await VideoLlama.load({ llm, ...modelOptions(args) });
     try {
-      const chat = model.createChat({ template, system: optionalString(args, 'system') });
+      const chat = llama.createChat({ template, system: optionalString(args, 'system') });
       const lines = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: interactive });
       let reply: AbortController | undefined;
       // Ctrl+C stops the reply being written; at the prompt it quits.
       lines.on('SIGINT', () => (reply ? reply.abort() : lines.close()));
       if (interactive) {
-        process.stderr.write(`${model.description}, template ${chat.template.name}. Ctrl+C stops a reply, Ctrl+D quits.\n`);
+        process.stderr.write(`${llama.model.description}, template ${chat.template.name}. Ctrl+C stops a reply, Ctrl+D quits.\n`);
         lines.setPrompt('> ');
         lines.prompt();
       }
@@ -54,7 +54,7 @@ export const chatCommand: Command = {
         if (interactive) lines.prompt();
       }
     } finally {
-      await model.dispose();
+      await llama.dispose();
     }
   },
 };

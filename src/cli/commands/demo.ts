@@ -59,9 +59,9 @@ export const demoCommand: Command = {
       demoClip(cache),
     ]);
     log(`models and clip ready in ${cache} (${((performance.now() - started) / 1000).toFixed(2)} s)`);
-    const model = await VideoLlama.load({ llm, projector, ...modelOptions(args) });
+    const llama = await VideoLlama.load({ llm, projector, ...modelOptions(args) });
     try {
-      const stats = await describeMedia(model, clip, {
+      const stats = await describeMedia(llama, clip, {
         template: 'llama2',
         generate: { maxTokens: optionalNumber(args, 'max-tokens', { integer: true }) ?? 40, temperature: 0.8, seed: 1 },
         write: (piece) => process.stdout.write(piece),
@@ -69,7 +69,7 @@ export const demoCommand: Command = {
       });
       printStats(stats);
     } finally {
-      await model.dispose();
+      await llama.dispose();
     }
   },
 };

@@ -36,21 +36,21 @@ export interface DescribeOptions {
   log: (line: string) => void;
 }
 
-async function encode(model: VideoLlama, file: string, options: DescribeOptions): Promise<MediaEmbedding[]> {
-  if (options.image ?? IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase())) return [await model.encodeImage(file)];
+async function encode(llama: VideoLlama, file: string, options: DescribeOptions): Promise<MediaEmbedding[]> {
+  if (options.image ?? IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase())) return [await llama.encodeImage(file)];
   const probe = await probeMedia(file);
-  if (!probe.hasVideo && probe.hasAudio) return [await model.encodeAudio(file, { clips: options.clips })];
-  return model.encodeMedia(file, { frames: options.frames, clips: options.clips, audio: options.audio });
+  if (!probe.hasVideo && probe.hasAudio) return [await llama.encodeAudio(file, { clips: options.clips })];
+  return llama.encodeMedia(file, { frames: options.frames, clips: options.clips, audio: options.audio });
 }
 
-/** Encodes `file` with the model's projector and streams the answer to `options.prompt`; returns the turn's statistics. */
-export async function describeMedia(model: VideoLlama, file: string, options: DescribeOptions): Promise<TurnStats | undefined> {
+/** Encodes `file` with the projector and streams the answer to `options.prompt`; returns the turn's statistics. */
+export async function describeMedia(llama: VideoLlama, file: string, options: DescribeOptions): Promise<TurnStats | undefined> {
   const started = performance.now();
-  const media = await encode(model, file, options);
+  const media = await encode(llama, file, options);
   const kinds = media.map((m) => m.kind).join(' + ');
   options.log(`encoded ${kinds} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
   const noun = media.some((m) => m.kind === 'video') ? 'video' : media[0]!.kind === 'image' ? 'image' : 'audio';
-  const chat = model.createChat({ template: options.template, system: options.system });
+  await using chat = llama.createChat({ template: options.template, system: options.system });
   const text = options.prompt ?? `Describe this ${noun} in detail.`;
   for await (const piece of chat.stream({ text, media }, options.generate)) options.write(piece);
   options.write('\n');
@@ -63,7 +63,7 @@ export const describeCommand: Command = {
   summary: 'Describe a video (picture and sound), an image or an audio file, streaming the answer',
   positionals: '<media-file>',
   options: {
-    llm: { type: 'string', value: '<model.gguf>', description: 'Language model GGUF (required)' },
+    llm: { type: 'string', value: '<llama.gguf>', description: 'Language model GGUF (required)' },
     projector: { type: 'string', value: '<projector.gguf>', description: 'Projector GGUF from `video-llama convert` (required)' },
     prompt: { type: 'string', value: '<text>', description: 'The question (default: "Describe this video in detail.")' },
     image: { type: 'boolean', description: 'Treat the file as an image (default: by extension)' },
@@ -76,9 +76,9 @@ export const describeCommand: Command = {
   async run(args) {
     const [file, ...extra] = args.positionals;
     if (!file || extra.length > 0) throw invalidArgument('<media-file>', 'exactly one media file', args.positionals.join(' '));
-    const model = await VideoLlama.load({ llm: requireString(args, 'llm'), projector: requireString(args, 'projector'), ...modelOptions(args) });
+    const llama = await VideoLlama.load({ llm: requireString(args, 'llm'), projector: requireString(args, 'projector'), ...modelOptions(args) });
     try {
-      const stats = await describeMedia(model, file, {
+      const stats = await describeMedia(llama, file, {
         prompt: optionalString(args, 'prompt'),
         image: args.values.image === true ? true : undefined,
         frames: optionalNumber(args, 'frames', { integer: true, min: 1 }),
@@ -92,7 +92,7 @@ export const describeCommand: Command = {
       });
       if (args.values.stats === true) printStats(stats);
     } finally {
-      await model.dispose();
+      await llama.dispose();
     }
   },
 };

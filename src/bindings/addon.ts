@@ -1,0 +1,71 @@
+/**
+ * The native addon (built by scripts/build-native.mjs into build/Release) and everything it
+ * exports, typed: one module per native class beside this one, and this list of exports
+ * (native/addon/module.cpp calls its export functions in the same order).
+ * @internal
+ * @module
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { VideoLlamaError } from '../errors.js';
+import type { AbortFlag } from './abort.js';
+import type { AddonContextConstructor } from './context.js';
+import type { AddonModelConstructor } from './model.js';
+import type { AddonProjectorConstructor } from './projector.js';
+
+/** The GGUF names native/core/gguf_names.h reads: id (`VISION_WIDTH`) → key or printf template. */
+export interface GgufNameTables {
+  keys: Record<string, string>;
+  tensors: Record<string, string>;
+}
+
+/** Options of {@link Addon.benchMatmul}. */
+export interface BenchMatmulOptions {
+  m: number;
+  k: number;
+  n: number;
+  type: string;
+  ownKernel: boolean;
+  threads: number;
+  reps: number;
+}
+
+/** Everything the addon exports. */
+export interface Addon {
+  AbortFlag: new () => AbortFlag;
+  AddonModel: AddonModelConstructor;
+  AddonContext: AddonContextConstructor;
+  AddonProjector: AddonProjectorConstructor;
+  /** ProjectorInfo's field names as native/core/projector_info.h lists them. */
+  projectorInfoFields: readonly string[];
+  ggufNames(): GgufNameTables;
+  /** f32 rows converted to a ggml type with ggml's own functions. */
+  quantize(data: Float32Array, rowLength: number, type: string): Uint8Array;
+  /** FLOP/s of a kernel kind (bench/ only). */
+  benchPeak(kind: string, threads: number, seconds: number): number;
+  /** Best seconds of a matrix product (bench/ only). */
+  benchMatmul(options: BenchMatmulOptions): number;
+  /** The ggml devices, one per line. */
+  devices(): string;
+}
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let loaded: Addon | undefined;
+
+/** The loaded addon (loaded on first use; NATIVE when it is not built). */
+export function addon(): Addon {
+  if (!loaded) {
+    const require = createRequire(import.meta.url);
+    const file = path.join(packageRoot, 'build', 'Release', 'video_llama.node');
+    try {
+      loaded = require(file) as Addon;
+    } catch (error) {
+      throw new VideoLlamaError('NATIVE', `could not load the native addon ${file}: ${(error as Error).message}. ` +
+        'Run `npm run build:native` in the video-llama package to build it.', { file }, { cause: error });
+    }
+  }
+  return loaded;
+}
