@@ -261,7 +261,7 @@ export class Chat {
     }
   }
 
-  /** Gives the chat's sequence back to its context (cells cleared), after a running turn. Idempotent. */
+  /** Gives the chat's sequence back to its context (cells cleared) after the turns already sent; later turns reject with DISPOSED. Idempotent. */
   async dispose(): Promise<void> {
     await this.sequence.dispose();
   }
@@ -319,7 +319,6 @@ export class Chat {
       return Promise.reject(error);
     }
     return sequence.context.exclusive('The reply', signal, async (abort) => {
-      sequence.throwIfDisposed();
       const items = this.promptItems(user);
       const started = performance.now();
       const evaluation = await sequence.evaluate(items, abort, signal);

@@ -95,7 +95,6 @@ export class ContextSequence implements AsyncDisposable {
    * `abort` is set. Runs inside {@link LlmContext.exclusive}. @internal
    */
   async evaluate(items: readonly PromptItem[], abort: AbortFlag | undefined, signal?: AbortSignal): Promise<EvaluationStats> {
-    this.throwIfDisposed();
     const total = items.reduce((sum, item) => sum + itemLength(item), 0);
     if (total === 0) throw new VideoLlamaError('INVALID_ARGUMENT', 'The prompt is empty');
     const size = this.context.size;
@@ -124,7 +123,6 @@ export class ContextSequence implements AsyncDisposable {
    * {@link LlmContext.exclusive}. @internal
    */
   async generate(options: AddonGenerateOptions, onPiece: (bytes: Uint8Array) => void, abort: AbortFlag | undefined): Promise<AddonGenerateResult> {
-    this.throwIfDisposed();
     try {
       const result = await this.context.native.generate(this.id, options, { abort, onProgress: onPiece });
       this.record.append({ item: { type: 'tokens', tokens: result.tokens }, from: 0 });
@@ -141,7 +139,10 @@ export class ContextSequence implements AsyncDisposable {
     return logits;
   }
 
-  /** Clears the sequence's cells and gives it back to its context (once queued jobs are done). Idempotent. */
+  /**
+   * Clears the sequence's cells and gives it back to its context once the jobs queued before
+   * have run; later calls reject with DISPOSED. Idempotent.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { VideoLlama, type ChatTemplate } from '../../src/index.js';
+import { LlmModel, VideoLlama, type ChatTemplate } from '../../src/index.js';
 import { maxAbsDiff } from '../support/npy.js';
 import { GREEDY, loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
 
@@ -11,6 +11,9 @@ const ENDLESS: ChatTemplate = {
   defaultSystem: () => '',
   prompt: (system, turns) => system + turns.map((t) => `${t.user}\n${t.assistant ?? ''}`).join('\n'),
 };
+
+/** A larger tiny model (~31 MB), so that loading takes a while. */
+const LARGER = { embeddingWidth: 512, layers: 4, heads: 8, feedForwardWidth: 1536, weightType: 'f16' } as const;
 
 /** Counts 1 ms timer ticks and the longest gap between them. */
 class LoopMonitor {
@@ -32,8 +35,7 @@ class LoopMonitor {
 
 describe('the event loop runs while the model works', () => {
   it('during loading: timers fire between the first progress report and the end of the load', async () => {
-    // A larger tiny model (~31 MB), so that loading takes a while.
-    const file = await tinyLlamaFile({ embeddingWidth: 512, layers: 4, heads: 8, feedForwardWidth: 1536, weightType: 'f16' });
+    const file = await tinyLlamaFile(LARGER);
     const monitor = new LoopMonitor();
     const progress: number[] = [];
     let ticksAtFirstProgress = -1;
@@ -53,6 +55,26 @@ describe('the event loop runs while the model works', () => {
     expect(progress.at(-1)).toBe(1);
     expect(progress.every((p, i) => i === 0 || p >= progress[i - 1]!)).toBe(true);
     expect(ticks - ticksAtFirstProgress).toBeGreaterThan(0);
+  });
+
+  it('an AbortSignal cancels loading inside libllama: ABORTED, nothing kept, the next load works', async () => {
+    const file = await tinyLlamaFile(LARGER);
+    const controller = new AbortController();
+    const progress: number[] = [];
+    const started = performance.now();
+    const error = await LlmModel.load(file, {
+      signal: controller.signal,
+      onProgress: (fraction) => {
+        progress.push(fraction);
+        controller.abort();
+      },
+    }).catch((e: unknown) => e);
+    console.log(`load aborted after ${(performance.now() - started).toFixed(1)} ms at ${progress.at(-1)}`);
+    expect(error).toMatchObject({ code: 'ABORTED' });
+    // The progress callback returned false: libllama stopped before reporting the end.
+    expect(progress.at(-1)).toBeLessThan(1);
+    await using model = await LlmModel.load(file);
+    expect(model.tokenize('still fine').length).toBeGreaterThan(1);
   });
 
   it('during generation: timers keep firing and pieces stream in', async () => {
@@ -81,7 +103,7 @@ describe('abort and dispose', () => {
   afterAll(() => model.dispose());
 
   it('an AbortSignal stops a long reply promptly; the chat stays usable and consistent', async () => {
-    const chat = model.createChat({ template: ENDLESS });
+    await using chat = model.createChat({ template: ENDLESS });
     await chat.send('First question', { ...GREEDY, maxTokens: 8 });
     const controller = new AbortController();
     let abortedAt = 0;
@@ -105,24 +127,24 @@ describe('abort and dispose', () => {
 
     // The KV cache was left consistent: the next turn replies as a fresh context would.
     const next = await chat.send('Short answer', { ...GREEDY, maxTokens: 10 });
-    const fresh = await loadTinyLlama({ contextSize: 4096 });
+    await using fresh = await loadTinyLlama({ contextSize: 4096 });
     const replay = fresh.createChat({ template: ENDLESS, history: chat.history.slice(0, 1) });
     expect(await replay.send('Short answer', { ...GREEDY, maxTokens: 10 })).toBe(next);
-    await fresh.dispose();
   });
 
   it('an abort during prompt evaluation stops it mid-batch; what was cached stays usable', async () => {
-    const prompt = model.tokenize('the video shows a dog '.repeat(550));
-    expect(prompt.length).toBeLessThan(model.contextSize);
+    await using sequence = model.context.getSequence();
+    const prompt = model.model.tokenize('the video shows a dog '.repeat(550));
+    expect(prompt.length).toBeLessThan(model.context.size);
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 10);
     const started = performance.now();
-    await expect(model.nextTokenLogits([prompt], { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(sequence.nextTokenLogits([prompt], { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
     const abortedMs = performance.now() - started;
-    const resumed = await model.nextTokenLogits([prompt]);
-    await model.nextTokenLogits([model.tokenize('something else')]);
+    const resumed = await sequence.nextTokenLogits([prompt]);
+    await sequence.nextTokenLogits([model.model.tokenize('something else')]);
     const evaluationStarted = performance.now();
-    const fresh = await model.nextTokenLogits([prompt]);
+    const fresh = await sequence.nextTokenLogits([prompt]);
     const freshMs = performance.now() - evaluationStarted;
     console.log(`prompt of ${prompt.length} tokens: aborted after ${abortedMs.toFixed(1)} ms, a whole evaluation takes ${freshMs.toFixed(1)} ms`);
     expect(abortedMs).toBeLessThan(freshMs);
@@ -130,7 +152,7 @@ describe('abort and dispose', () => {
   });
 
   it('leaving a stream loop early stops the generation without an error', async () => {
-    const chat = model.createChat({ template: ENDLESS });
+    await using chat = model.createChat({ template: ENDLESS });
     const pieces: string[] = [];
     for await (const piece of chat.stream('Hello', { ...GREEDY, maxTokens: 3000 })) {
       pieces.push(piece);
@@ -142,7 +164,7 @@ describe('abort and dispose', () => {
   });
 
   it('an already aborted signal rejects before any work', async () => {
-    const chat = model.createChat();
+    await using chat = model.createChat();
     await expect(chat.send('Hello', { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
   });
 
@@ -155,7 +177,7 @@ describe('abort and dispose', () => {
     await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
     await expect(chat.send('Hello')).rejects.toMatchObject({ code: 'DISPOSED' });
     expect(() => doomed.createChat()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
-    expect(() => doomed.tokenize('x')).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    expect(() => doomed.model.tokenize('x')).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
     await doomed.dispose();
   });
 
@@ -164,8 +186,8 @@ describe('abort and dispose', () => {
     {
       await using scoped = await loadTinyLlama();
       escaped = scoped;
-      expect(scoped.tokenize('hi').length).toBeGreaterThan(0);
+      expect(scoped.model.tokenize('hi').length).toBeGreaterThan(0);
     }
-    expect(() => escaped!.tokenize('hi')).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    expect(() => escaped!.model.tokenize('hi')).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { MediaEmbedding, VideoLlama } from '../../src/index.js';
+import type { ContextSequence, LlmModel, MediaEmbedding, VideoLlama } from '../../src/index.js';
 import { maxAbsDiff } from '../support/npy.js';
-import { GREEDY, loadTinyLlama } from '../support/tiny-llama.js';
+import { GREEDY, loadTinyLlama, replyOnce } from '../support/tiny-llama.js';
 
 /** Logits agree to this when the same positions are fed as token ids or as their embedding rows. */
 const LOGIT_TOLERANCE = 1e-4;
@@ -14,19 +14,22 @@ async function collect(stream: AsyncIterable<string>): Promise<string[]> {
 }
 
 describe('chat with a tiny LLaMA', () => {
-  let model: VideoLlama;
+  let llama: VideoLlama;
+  let model: LlmModel;
+  /** The second sequence of the context (chats take the first), for raw logits. */
+  let sequence: ContextSequence;
   beforeAll(async () => {
-    model = await loadTinyLlama();
+    llama = await loadTinyLlama();
+    model = llama.model;
+    sequence = llama.context.getSequence();
   });
-  afterAll(() => model.dispose());
+  afterAll(() => llama.dispose());
 
   it('greedy generation is deterministic, and not one token repeated', async () => {
     const replies = [];
-    for (let i = 0; i < 2; i++) {
-      replies.push(await model.createChat().send('Hello, who are you?', { ...GREEDY, maxTokens: 24 }));
-    }
+    for (let i = 0; i < 2; i++) replies.push(await replyOnce(llama, 'Hello, who are you?', { ...GREEDY, maxTokens: 24 }));
     const other = await loadTinyLlama();
-    replies.push(await other.createChat().send('Hello, who are you?', { ...GREEDY, maxTokens: 24 }));
+    replies.push(await replyOnce(other, 'Hello, who are you?', { ...GREEDY, maxTokens: 24 }));
     await other.dispose();
     expect(replies[1]).toBe(replies[0]);
     expect(replies[2]).toBe(replies[0]);
@@ -35,25 +38,26 @@ describe('chat with a tiny LLaMA', () => {
 
   it('sampling with a seed is reproducible', async () => {
     const options = { temperature: 0.8, topK: 40, topP: 0.95, repeatPenalty: 1.1, seed: 1234, maxTokens: 16 };
-    const a = await model.createChat().send('Tell me about the sound', options);
-    const b = await model.createChat().send('Tell me about the sound', options);
+    const a = await replyOnce(llama, 'Tell me about the sound', options);
+    const b = await replyOnce(llama, 'Tell me about the sound', options);
     expect(b).toBe(a);
   });
 
   it('streams the same text that send() returns', async () => {
-    const sent = await model.createChat().send('Describe the video', { ...GREEDY, maxTokens: 20 });
-    const pieces = await collect(model.createChat().stream('Describe the video', { ...GREEDY, maxTokens: 20 }));
+    const sent = await replyOnce(llama, 'Describe the video', { ...GREEDY, maxTokens: 20 });
+    await using chat = llama.createChat();
+    const pieces = await collect(chat.stream('Describe the video', { ...GREEDY, maxTokens: 20 }));
     expect(pieces.length).toBeGreaterThan(1);
     expect(pieces.join('')).toBe(sent);
   });
 
   it('soft prompt: token embedding rows fed as embeddings give the logits of the token ids', async () => {
     const tokens = model.tokenize('###Human: Close your eyes and imagine the sound###Assistant:');
-    const fromTokens = await model.nextTokenLogits([tokens]);
+    const fromTokens = await sequence.nextTokenLogits([tokens]);
     const rows = await model.tokenEmbeddings(tokens);
     expect(rows.length).toBe(tokens.length * model.embeddingWidth);
     const asEmbedding: MediaEmbedding = { kind: 'image', tokens: tokens.length, dim: model.embeddingWidth, data: rows };
-    const fromEmbeddings = await model.nextTokenLogits([asEmbedding]);
+    const fromEmbeddings = await sequence.nextTokenLogits([asEmbedding]);
     expect(fromEmbeddings.length).toBe(model.vocabularySize);
     const diff = maxAbsDiff(fromTokens, fromEmbeddings);
     console.log(`soft prompt, all embeddings: max |logit diff| = ${diff.toExponential(2)}`);
@@ -65,7 +69,7 @@ describe('chat with a tiny LLaMA', () => {
       kind: 'video', tokens: split[1]! - split[0]!, dim: model.embeddingWidth,
       data: rows.slice(split[0]! * model.embeddingWidth, split[1]! * model.embeddingWidth),
     };
-    const mixed = await model.nextTokenLogits([tokens.slice(0, split[0]), middle, tokens.slice(split[1])]);
+    const mixed = await sequence.nextTokenLogits([tokens.slice(0, split[0]), middle, tokens.slice(split[1])]);
     const mixedDiff = maxAbsDiff(fromTokens, mixed);
     console.log(`soft prompt, mixed: max |logit diff| = ${mixedDiff.toExponential(2)}`);
     expect(mixedDiff).toBeLessThan(LOGIT_TOLERANCE);
@@ -74,16 +78,16 @@ describe('chat with a tiny LLaMA', () => {
   it('reusing the cached prefix gives the logits of a fresh evaluation', async () => {
     const first = model.tokenize('###Human: Hello there###Assistant: Hi###');
     const second = model.tokenize('Human: What do you see?###Assistant:', { addBos: false });
-    await model.nextTokenLogits([model.tokenize('something else entirely')]);
-    const fresh = await model.nextTokenLogits([first, second]);
-    await model.nextTokenLogits([first]);
-    const reused = await model.nextTokenLogits([first, second]);
+    await sequence.nextTokenLogits([model.tokenize('something else entirely')]);
+    const fresh = await sequence.nextTokenLogits([first, second]);
+    await sequence.nextTokenLogits([first]);
+    const reused = await sequence.nextTokenLogits([first, second]);
     expect(maxAbsDiff(fresh, reused)).toBeLessThan(LOGIT_TOLERANCE);
   });
 
   it('turn 2 evaluates only what is new, and replies like a fresh context given the history', async () => {
     const options = { ...GREEDY, maxTokens: 12 };
-    const chat = model.createChat({ template: 'vicuna' });
+    await using chat = llama.createChat({ template: 'vicuna' });
     const reply1 = await chat.send('Hello, who are you?', options);
     const turn1 = chat.lastStats!;
     const reply2 = await chat.send('What is in the video?', options);
@@ -93,11 +97,10 @@ describe('chat with a tiny LLaMA', () => {
     expect(turn2.evaluatedItems).toBeLessThanOrEqual(turn2.promptItems - turn1.promptItems);
     console.log(`turn 1: ${turn1.promptItems} items evaluated; turn 2: ${turn2.evaluatedItems} of ${turn2.promptItems} evaluated`);
 
-    const fresh = await loadTinyLlama();
+    await using fresh = await loadTinyLlama();
     const replay = fresh.createChat({ template: 'vicuna', history: [{ user: 'Hello, who are you?', assistant: reply1 }] });
     expect(await replay.send('What is in the video?', options)).toBe(reply2);
     expect(replay.lastStats).toMatchObject({ promptItems: turn2.promptItems, reusedItems: 0, evaluatedItems: turn2.promptItems });
-    await fresh.dispose();
     expect(chat.history).toEqual([
       { user: { text: 'Hello, who are you?', media: [] }, assistant: reply1 },
       { user: { text: 'What is in the video?', media: [] }, assistant: reply2 },
@@ -108,17 +111,18 @@ describe('chat with a tiny LLaMA', () => {
     const width = model.embeddingWidth;
     const video: MediaEmbedding = { kind: 'video', tokens: 8, dim: width, data: Float32Array.from({ length: 8 * width }, (_, i) => Math.sin(i)) };
     const audio: MediaEmbedding = { kind: 'audio', tokens: 4, dim: width, data: Float32Array.from({ length: 4 * width }, (_, i) => Math.cos(i)) };
-    const textOnly = model.createChat({ template: 'llama2', system: '' });
+    const textOnly = llama.createChat({ template: 'llama2', system: '' });
     await textOnly.send('What happens?', { ...GREEDY, maxTokens: 6 });
-    // Chats share the model's context: the next turn of `chat` follows its previous one.
-    const chat = model.createChat({ template: 'llama2' });
+    const textOnlyItems = textOnly.lastStats!.promptItems;
+    await textOnly.dispose();
+    await using chat = llama.createChat({ template: 'llama2' });
     await chat.send({ text: 'What happens?', media: [video, audio] }, { ...GREEDY, maxTokens: 6 });
     const turn1 = chat.lastStats!;
     // The first token comes after the prompt and before the end of the generation.
     expect(turn1.firstTokenMs).toBeGreaterThanOrEqual(turn1.promptMs);
     expect(turn1.firstTokenMs).toBeLessThanOrEqual(turn1.promptMs + turn1.generationMs);
     // The media add their vectors (12) and the audio-visual wording to the prompt.
-    expect(turn1.promptItems).toBeGreaterThan(textOnly.lastStats!.promptItems + 12);
+    expect(turn1.promptItems).toBeGreaterThan(textOnlyItems + 12);
     await chat.send('And then?', { ...GREEDY, maxTokens: 6 });
     expect(chat.lastStats!.reusedItems).toBeGreaterThanOrEqual(turn1.promptItems);
   });
@@ -132,7 +136,7 @@ describe('chat with a tiny LLaMA', () => {
       prompt: (system: string, turns: readonly { user: string; assistant?: string }[]) =>
         system + turns.map((t) => `${t.user}:${t.assistant ?? ''}`).join('\n'),
     };
-    const chat = model.createChat({ template });
+    await using chat = llama.createChat({ template });
     const reply = await chat.send('Please answer', { ...GREEDY, maxTokens: 200 });
     expect(chat.lastStats!.stopReason).toBe('stopString');
     expect(reply).not.toContain(stop);
@@ -141,12 +145,14 @@ describe('chat with a tiny LLaMA', () => {
 
 describe('soft prompts with a quantized token embedding matrix', () => {
   it('q8_0 token_embd rows, dequantized as libllama does, give the logits of the token ids', async () => {
-    const model = await loadTinyLlama({ model: { tokenEmbeddingType: 'q8_0', weightType: 'q8_0' } });
+    const llama = await loadTinyLlama({ model: { tokenEmbeddingType: 'q8_0', weightType: 'q8_0' } });
+    const { model } = llama;
+    const sequence = llama.context.getSequence();
     const tokens = model.tokenize('###Human: What do you hear?###Assistant:');
-    const fromTokens = await model.nextTokenLogits([tokens]);
+    const fromTokens = await sequence.nextTokenLogits([tokens]);
     const rows = await model.tokenEmbeddings(tokens);
-    const fromRows = await model.nextTokenLogits([{ kind: 'audio', tokens: tokens.length, dim: model.embeddingWidth, data: rows }]);
-    await model.dispose();
+    const fromRows = await sequence.nextTokenLogits([{ kind: 'audio', tokens: tokens.length, dim: model.embeddingWidth, data: rows }]);
+    await llama.dispose();
     const diff = maxAbsDiff(fromTokens, fromRows);
     console.log(`soft prompt, q8_0 token_embd: max |logit diff| = ${diff.toExponential(2)}`);
     expect(diff).toBeLessThan(LOGIT_TOLERANCE);
@@ -157,9 +163,58 @@ describe('default template from GGUF metadata', () => {
   it('is llama2 when the GGUF carries a LLaMA-2 chat template', async () => {
     const chatTemplate = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}<<SYS>>\\n{{ m['content'] }}\\n<</SYS>>\\n\\n" +
       "{% elif m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]{% else %} {{ m['content'] }} {{ eos_token }}{% endif %}{% endfor %}";
-    const model = await loadTinyLlama({ model: { chatTemplate } });
-    expect(model.defaultTemplate).toBe('llama2');
-    expect(model.createChat().template.name).toBe('llama2');
-    await model.dispose();
+    const llama = await loadTinyLlama({ model: { chatTemplate } });
+    expect(llama.model.defaultTemplate).toBe('llama2');
+    expect(llama.createChat().template.name).toBe('llama2');
+    await llama.dispose();
+  });
+});
+
+describe('sequences: several chats on one context', () => {
+  const options = { ...GREEDY, maxTokens: 12 };
+  const questions = [['Hello, who are you?', 'What is in the video?'], ['Describe the sound', 'And the colours?']] as const;
+
+  /** Two turns of one chat, the only one on its context. */
+  async function alone(conversation: readonly string[]): Promise<string[]> {
+    await using llama = await loadTinyLlama({ sequences: 1 });
+    await using chat = llama.createChat({ template: 'vicuna' });
+    const replies = [];
+    for (const text of conversation) replies.push(await chat.send(text, options));
+    return replies;
+  }
+
+  it('two chats on a context of 2 sequences, their turns interleaved, reply as each alone', async () => {
+    const expected = [await alone(questions[0]), await alone(questions[1])];
+    await using llama = await loadTinyLlama({ sequences: 2 });
+    const chats = [llama.createChat({ template: 'vicuna' }), llama.createChat({ template: 'vicuna' })];
+    const replies: string[][] = [[], []];
+    for (let turn = 0; turn < 2; turn++) {
+      // Both turns are queued at once: the context runs them one after the other.
+      const both = await Promise.all(chats.map((chat, i) => chat.send(questions[i]![turn]!, options)));
+      both.forEach((reply, i) => replies[i]!.push(reply));
+      // Each chat's second turn finds its own first turn in its sequence.
+      if (turn === 1) for (const chat of chats) expect(chat.lastStats!.reusedItems).toBeGreaterThan(0);
+    }
+    expect(replies).toEqual(expected);
+    expect(new Set(replies.flat()).size).toBeGreaterThan(1);
+  });
+
+  it('getSequence() with none free is NO_FREE_SEQUENCE; disposing a chat frees its sequence, cells cleared', async () => {
+    await using llama = await loadTinyLlama({ sequences: 2 });
+    const first = llama.createChat({ template: 'vicuna' });
+    const second = llama.createChat({ template: 'vicuna' });
+    expect(llama.context.freeSequences).toBe(0);
+    expect(() => llama.createChat()).toThrow(expect.objectContaining({ code: 'NO_FREE_SEQUENCE' }));
+    expect(() => llama.context.getSequence()).toThrow(/All 2 sequences of the context are in use/);
+
+    const reply = await first.send('Hello, who are you?', options);
+    await second.send('Hello, who are you?', options);
+    await first.dispose();
+    expect(llama.context.freeSequences).toBe(1);
+    // The new chat gets the freed sequence, emptied: nothing of the first chat is reused.
+    const third = llama.createChat({ template: 'vicuna' });
+    expect(await third.send('Hello, who are you?', options)).toBe(reply);
+    expect(third.lastStats!.reusedItems).toBe(0);
+    await expect(first.send('Hello')).rejects.toMatchObject({ code: 'DISPOSED' });
   });
 });
