@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 
-import { Chat, type ChatOptions } from './chat/session.js';
+import { Chat, chatSettings, type ChatOptions } from './chat/session.js';
 import { invalidArgument, VideoLlamaError } from './errors.js';
 import type { AudioInput, ImageInput, VideoInput } from './encoders/inputs.js';
 import type { LlmContext } from './llm/context.js';
@@ -195,13 +195,8 @@ export class VideoLlama implements AsyncDisposable {
    */
   createChat(options: ChatOptions = {}): Chat {
     this.throwIfDisposed();
-    const sequence = this.context.getSequence();
-    try {
-      return new Chat(sequence, options);
-    } catch (error) {
-      void sequence.dispose();
-      throw error;
-    }
+    chatSettings(options, this.model);
+    return new Chat(this.context.getSequence(), options);
   }
 
   /** Stops any running turn and frees the context, the model and the projector. Idempotent. */

@@ -6,6 +6,7 @@
  */
 import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
 import type { PromptItem } from '../llm/prompt-record.js';
+import type { LlmModel } from '../llm/model.js';
 import type { ContextSequence } from '../llm/sequence.js';
 import { validateMediaEmbedding, type MediaEmbedding, type MediaKind } from '../media-embedding.js';
 import { PieceQueue } from './piece-queue.js';
@@ -155,6 +156,39 @@ function validateGenerateOptions(options: GenerateOptions): void {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidArgument('options.signal', 'an AbortSignal', options.signal);
 }
 
+/** A message checked (media widths included) and in one shape. */
+function normalizeMessage(message: ChatMessage, name: string, width: number): UserTurn {
+  if (typeof message === 'string') {
+    checkNoPlaceholder(message, name);
+    return { text: message, media: [] };
+  }
+  if (typeof message !== 'object' || message === null) throw invalidArgument(name, 'a string or { text, media? }', message);
+  const { text, media = [] } = message;
+  if (typeof text !== 'string') throw invalidArgument(`${name}.text`, 'a string', text);
+  checkNoPlaceholder(text, `${name}.text`);
+  if (!Array.isArray(media)) throw invalidArgument(`${name}.media`, 'an array of MediaEmbedding', media);
+  return { text, media: media.map((m, i) => validateMediaEmbedding(m, `${name}.media[${i}]`, width)) };
+}
+
+/**
+ * {@link ChatOptions} checked against `model` (INVALID_ARGUMENT naming the bad value), so that a
+ * caller can check them before taking a sequence. @internal
+ */
+export function chatSettings(options: ChatOptions, model: LlmModel): { template: ChatTemplate; system?: string; turns: StoredTurn[] } {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
+  const template = resolveTemplate(options.template, model.defaultTemplate);
+  if (options.system !== undefined) {
+    if (typeof options.system !== 'string') throw invalidArgument('options.system', 'a string', options.system);
+    checkNoPlaceholder(options.system, 'options.system');
+  }
+  if (options.history !== undefined && !Array.isArray(options.history)) throw invalidArgument('options.history', 'an array of ChatTurn', options.history);
+  const turns = (options.history ?? []).map((turn, i) => {
+    if (typeof turn?.assistant !== 'string') throw invalidArgument(`options.history[${i}].assistant`, 'a string', turn?.assistant);
+    return { user: normalizeMessage(turn.user, `options.history[${i}].user`, model.embeddingWidth), assistant: turn.assistant };
+  });
+  return { template, system: options.system, turns };
+}
+
 /**
  * A conversation on one {@link ContextSequence} (`new Chat(context.getSequence())`, or
  * {@link VideoLlama.createChat}). Its sequence keeps the evaluated prompt, so a turn evaluates
@@ -183,18 +217,10 @@ export class Chat {
   constructor(private readonly sequence: ContextSequence, options: ChatOptions = {}) {
     if (typeof sequence?.throwIfDisposed !== 'function') throw invalidArgument('sequence', 'a ContextSequence', sequence);
     sequence.throwIfDisposed();
-    if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-    this.template = resolveTemplate(options.template, sequence.context.model.defaultTemplate);
-    if (options.system !== undefined) {
-      if (typeof options.system !== 'string') throw invalidArgument('options.system', 'a string', options.system);
-      checkNoPlaceholder(options.system, 'options.system');
-    }
-    this.system = options.system;
-    if (options.history !== undefined && !Array.isArray(options.history)) throw invalidArgument('options.history', 'an array of ChatTurn', options.history);
-    (options.history ?? []).forEach((turn, i) => {
-      if (typeof turn?.assistant !== 'string') throw invalidArgument(`options.history[${i}].assistant`, 'a string', turn?.assistant);
-      this.turns.push({ user: this.normalize(turn.user, `options.history[${i}].user`), assistant: turn.assistant });
-    });
+    const settings = chatSettings(options, sequence.context.model);
+    this.template = settings.template;
+    this.system = settings.system;
+    this.turns.push(...settings.turns);
   }
 
   /** The completed exchanges, oldest first. */
@@ -273,17 +299,7 @@ export class Chat {
 
   /** Checks a message and its media (width included) and gives it one shape. */
   private normalize(message: ChatMessage, name: string): UserTurn {
-    if (typeof message === 'string') {
-      checkNoPlaceholder(message, name);
-      return { text: message, media: [] };
-    }
-    if (typeof message !== 'object' || message === null) throw invalidArgument(name, 'a string or { text, media? }', message);
-    const { text, media = [] } = message;
-    if (typeof text !== 'string') throw invalidArgument(`${name}.text`, 'a string', text);
-    checkNoPlaceholder(text, `${name}.text`);
-    if (!Array.isArray(media)) throw invalidArgument(`${name}.media`, 'an array of MediaEmbedding', media);
-    const width = this.sequence.context.model.embeddingWidth;
-    return { text, media: media.map((m, i) => validateMediaEmbedding(m, `${name}.media[${i}]`, width)) };
+    return normalizeMessage(message, name, this.sequence.context.model.embeddingWidth);
   }
 
   private systemPrompt(first: UserTurn): string {

@@ -2,15 +2,17 @@ import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { tinyLlamaVocabulary } from '../../src/dev/tiny-llama.js';
-import type { VideoLlama } from '../../src/index.js';
+import type { LlmModel, VideoLlama } from '../../src/index.js';
 import { loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
 
 describe('tokenizer (tiny LLaMA, SentencePiece vocabulary)', () => {
-  let model: VideoLlama;
+  let llama: VideoLlama;
+  let model: LlmModel;
   beforeAll(async () => {
-    model = await loadTinyLlama();
+    llama = await loadTinyLlama();
+    model = llama.model;
   });
-  afterAll(() => model.dispose());
+  afterAll(() => llama.dispose());
 
   it('round-trips text through tokenize / detokenize, byte fallback included', () => {
     for (const text of ['Hello the video', 'Ünïcödé 日本語 🎬', '###Human: What? [INST] <<SYS>>\n\tx']) {

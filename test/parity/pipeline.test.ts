@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { VideoLlama, VideoLlamaError, type MediaEmbedding, type Projector } from '../../src/index.js';
+import { Projector, VideoLlama, VideoLlamaError, type MediaEmbedding } from '../../src/index.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
 import { maxAbsDiff, readNpy, readNpyF32 } from '../support/npy.js';
 import { convertFixture, tempDir } from '../support/projector-files.js';
@@ -31,7 +31,7 @@ describeWithFixtures(TINY_A, 'pipeline from media files (tiny-a)', () => {
 
   beforeAll(async () => {
     projectorFile = await convertFixture(TINY_A, 'f32', dir);
-    projector = await VideoLlama.loadProjector(projectorFile, { threads: 1 });
+    projector = await Projector.load(projectorFile, { threads: 1 });
   });
   afterAll(() => projector?.dispose());
 
@@ -127,7 +127,7 @@ describeWithFixtures(TINY_A, 'pipeline from media files (tiny-a)', () => {
       '--video-branch', checkpoint('VL_finetuned.pth'), '--imagebind', checkpoint('imagebind_huge.pth'),
       '--audio-branch', checkpoint('AL_finetuned.pth'), '--out', out, '--type', 'f32']);
     expect(converted.status, converted.stderr).toBe(0);
-    const fromCli = await VideoLlama.loadProjector(out, { threads: 1 });
+    const fromCli = await Projector.load(out, { threads: 1 });
     try {
       expect(maxAbsDiff((await fromCli.encodeVideo(clip)).data, expected('video_embeds'))).toBeLessThanOrEqual(1e-4);
     } finally {

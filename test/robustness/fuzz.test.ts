@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import {
-  convertCheckpoints, Projector, VideoLlama, VideoLlamaError, type MediaEmbedding, type VideoLlamaErrorCode,
+  convertCheckpoints, Projector, VideoLlama, VideoLlamaError, type Chat, type MediaEmbedding, type VideoLlamaErrorCode,
 } from '../../src/index.js';
 import {
   ggufHeaderFields, pick, uniformSource, withFieldValue, withHostileField, withRandomBytes, type GgufField,
@@ -111,8 +111,14 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     llmFile = await tinyLlamaFile();
     projectorFile = await convertFixture(TINY_A, 'f32', dir);
     projector = await Projector.load(projectorFile, { threads: 1 });
-    model = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256 });
+    model = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256, sequences: 2 });
   });
+
+  /** One turn of a new chat on `model` (disposed afterwards, freeing its sequence). */
+  const send = async (...args: Parameters<Chat['send']>): Promise<string> => {
+    await using chat = model.createChat();
+    return await chat.send(...args);
+  };
   afterAll(async () => {
     await projector?.dispose();
     await model?.dispose();
@@ -130,7 +136,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     console.log('LLM GGUF variants:', tally(outcomes));
     expect(outcomes.filter((o) => o === 'INVALID_MODEL').length).toBeGreaterThan(outcomes.length / 2);
     // The good model is unaffected.
-    expect(await model.createChat().send('hello', { maxTokens: 2, temperature: 0 })).toEqual(expect.any(String));
+    expect(await send('hello', { maxTokens: 2, temperature: 0 })).toEqual(expect.any(String));
   });
 
   it('corrupt projector GGUFs: INVALID_MODEL / MISSING_TENSOR / TENSOR_SHAPE, or a projector that encodes', async () => {
@@ -138,7 +144,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     for (const variant of ggufVariants(fs.readFileSync(projectorFile), 2)) {
       const file = write(variant.bytes, 'gguf');
       outcomes.push(await outcome(`projector ${variant.name}`, ['INVALID_MODEL', 'MISSING_TENSOR', 'TENSOR_SHAPE'], async () => {
-        await using loaded = await VideoLlama.loadProjector(file, { threads: 1 });
+        await using loaded = await Projector.load(file, { threads: 1 });
         const { imageSize: s, melBins, targetFrames } = loaded.info;
         if (loaded.info.hasVision) await loaded.encodeImage({ tensor: new Float32Array(3 * s * s), shape: [3, s, s] });
         if (loaded.info.hasAudio) await loaded.encodeAudio({ tensor: new Float32Array(melBins * targetFrames), shape: [1, 1, melBins, targetFrames] });
@@ -166,7 +172,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
       await loaded.createChat().send('hello', { maxTokens: 2, temperature: 0 });
     }, ['INVALID_MODEL']);
     await sweep(projectorFile, async (variant) => {
-      await using loaded = await VideoLlama.loadProjector(variant, { threads: 1 });
+      await using loaded = await Projector.load(variant, { threads: 1 });
       const { imageSize: s, melBins, targetFrames } = loaded.info;
       if (loaded.info.hasVision) await loaded.encodeImage({ tensor: new Float32Array(3 * s * s), shape: [3, s, s] });
       if (loaded.info.hasAudio) await loaded.encodeAudio({ tensor: new Float32Array(melBins * targetFrames), shape: [1, 1, melBins, targetFrames] });
@@ -177,7 +183,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     const llmError = await VideoLlama.load({ llm: write(withKey(llmBytes, 'llama.block_count', 0n), 'gguf') }).catch((e: unknown) => e);
     expect(llmError).toMatchObject({ code: 'INVALID_MODEL', message: expect.stringMatching(/has llama.block_count = 0, expected 1..512$/) });
     const projectorBytes = fs.readFileSync(projectorFile);
-    const projectorError = await VideoLlama.loadProjector(write(withKey(projectorBytes, 'vl.qformer.eps', 0xffff_ffffn), 'gguf')).catch((e: unknown) => e);
+    const projectorError = await Projector.load(write(withKey(projectorBytes, 'vl.qformer.eps', 0xffff_ffffn), 'gguf')).catch((e: unknown) => e);
     expect(projectorError).toMatchObject({ code: 'INVALID_MODEL', message: expect.stringMatching(/has vl.qformer.eps = NaN, expected a finite number >= 0$/) });
   });
 
@@ -196,7 +202,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
       ['a tensor offset out of order', set(fields.filter((f) => f.kind === 'tensor_offset')[1]!, 64n), /has data offset 64, expected \d+/],
     ];
     for (const [name, variant, message] of cases) {
-      const error = await VideoLlama.loadProjector(write(variant, 'gguf')).then(() => undefined, (e: unknown) => e);
+      const error = await Projector.load(write(variant, 'gguf')).then(() => undefined, (e: unknown) => e);
       expect(error, name).toBeInstanceOf(VideoLlamaError);
       expect((error as VideoLlamaError).code, name).toBe('INVALID_MODEL');
       expect((error as VideoLlamaError).message, name).toMatch(/^The projector file .* is not a valid GGUF file: /);
@@ -295,8 +301,8 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
       ['VideoLlama.load llm', (v) => VideoLlama.load({ llm: v } as never)],
       ['VideoLlama.load threads', (v) => VideoLlama.load({ llm: llmFile, threads: v } as never)],
       ['VideoLlama.load projector', (v) => VideoLlama.load({ llm: llmFile, projector: v } as never)],
-      ['VideoLlama.loadProjector path', (v) => VideoLlama.loadProjector(v as never)],
-      ['VideoLlama.loadProjector threads', (v) => VideoLlama.loadProjector(projectorFile, { threads: v } as never)],
+      ['Projector.load path', (v) => Projector.load(v as never)],
+      ['Projector.load threads', (v) => Projector.load(projectorFile, { threads: v } as never)],
       ['encodeVideo input', (v) => projector.encodeVideo(v as never)],
       ['encodeImage input', (v) => projector.encodeImage(v as never)],
       ['encodeAudio input', (v) => projector.encodeAudio(v as never)],
@@ -311,10 +317,13 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
       ['convertCheckpoints type', (v) => convertCheckpoints({ ...audioFiles, type: v } as never)],
       ['convertCheckpoints heads', (v) => convertCheckpoints({ ...audioFiles, heads: v } as never)],
       ['convertCheckpoints onProgress', (v) => convertCheckpoints({ ...audioFiles, onProgress: v } as never)],
-      ['Chat.send message', (v) => model.createChat().send(v as never)],
-      ['Chat.send media', (v) => model.createChat().send({ text: 'hi', media: [v] } as never)],
-      ['Chat.send temperature', (v) => model.createChat().send('hi', { temperature: v } as never)],
-      ['Chat.stream maxTokens', async (v) => { for await (const _ of model.createChat().stream('hi', { maxTokens: v } as never)); }],
+      ['Chat.send message', (v) => send(v as never)],
+      ['Chat.send media', (v) => send({ text: 'hi', media: [v] } as never)],
+      ['Chat.send temperature', (v) => send('hi', { temperature: v } as never)],
+      ['Chat.stream maxTokens', async (v) => {
+        await using chat = model.createChat();
+        for await (const _ of chat.stream('hi', { maxTokens: v } as never));
+      }],
     ];
     // Values a parameter legitimately accepts (a string path, a number of threads, …) are not cases.
     const accepts = (call: string, value: unknown): boolean =>
@@ -342,7 +351,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
   });
 
   it('non-finite and extreme values, odd views and detached buffers: a result or INVALID_ARGUMENT / CONTEXT_OVERFLOW', async () => {
-    const width = model.embeddingWidth;
+    const width = model.model.embeddingWidth;
     const filled = (value: number, tokens = 4): MediaEmbedding => ({ kind: 'video', tokens, dim: width, data: new Float32Array(tokens * width).fill(value) });
     const s = projector.info.imageSize;
     const frame = (): Float32Array => new Float32Array(3 * s * s);
@@ -352,13 +361,16 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
       return tensor;
     };
     const cases: [string, VideoLlamaErrorCode[], () => Promise<unknown>][] = [
-      ['NaN embedding, greedy', [], () => model.createChat().send({ text: 'x', media: [filled(NaN)] }, { maxTokens: 3, temperature: 0 })],
-      ['infinite embedding, sampled', [], () => model.createChat().send({ text: 'x', media: [filled(Infinity)] }, { maxTokens: 3, temperature: 0.8, topK: 5 })],
-      ['3e38 embedding with a repeat penalty', [], () => model.createChat().send({ text: 'x', media: [filled(3e38)] }, { maxTokens: 3, repeatPenalty: 1.3 })],
-      ['an embedding longer than the context', ['CONTEXT_OVERFLOW'], () => model.createChat().send({ text: 'x', media: [filled(0, model.contextSize + 1)] })],
-      ['lone surrogates and NUL in the text', [], () => model.createChat().send('\ud800 \udfff \u0000 é', { maxTokens: 3 })],
-      ['token id -2^31', ['INVALID_ARGUMENT'], () => model.nextTokenLogits([new Int32Array([-(2 ** 31)])])],
-      ['token ids past the vocabulary', ['INVALID_ARGUMENT'], () => model.tokenEmbeddings([model.vocabularySize])],
+      ['NaN embedding, greedy', [], () => send({ text: 'x', media: [filled(NaN)] }, { maxTokens: 3, temperature: 0 })],
+      ['infinite embedding, sampled', [], () => send({ text: 'x', media: [filled(Infinity)] }, { maxTokens: 3, temperature: 0.8, topK: 5 })],
+      ['3e38 embedding with a repeat penalty', [], () => send({ text: 'x', media: [filled(3e38)] }, { maxTokens: 3, repeatPenalty: 1.3 })],
+      ['an embedding longer than the context', ['CONTEXT_OVERFLOW'], () => send({ text: 'x', media: [filled(0, model.context.size + 1)] })],
+      ['lone surrogates and NUL in the text', [], () => send('\ud800 \udfff \u0000 é', { maxTokens: 3 })],
+      ['token id -2^31', ['INVALID_ARGUMENT'], async () => {
+        await using sequence = model.context.getSequence();
+        return await sequence.nextTokenLogits([new Int32Array([-(2 ** 31)])]);
+      }],
+      ['token ids past the vocabulary', ['INVALID_ARGUMENT'], () => model.model.tokenEmbeddings([model.model.vocabularySize])],
       ['NaN PCM', [], () => projector.encodeAudio(new Float32Array(32_000).fill(NaN), { clips: 1 })],
       ['10 samples of PCM', ['INVALID_ARGUMENT'], () => projector.encodeAudio(new Float32Array(10))],
       ['a NaN tensor', [], () => projector.encodeImage({ tensor: frame().fill(NaN), shape: [3, s, s] })],
@@ -401,7 +413,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
 
   it('abort and dispose at seeded moments during chat generation: the chat continues, a disposed model throws DISPOSED', async () => {
     const random = uniformSource(6);
-    const chat = model.createChat();
+    await using chat = model.createChat();
     for (let i = 0; i < 6; i++) {
       const controller = new AbortController();
       const stopAfter = pick(random, 12);
@@ -417,9 +429,9 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
       expect(await chat.send('still there?', { maxTokens: 3, temperature: 0 })).toEqual(expect.any(String));
     }
 
-    const embedding: MediaEmbedding = { kind: 'video', tokens: 2, dim: model.embeddingWidth, data: new Float32Array(2 * model.embeddingWidth) };
+    const embedding: MediaEmbedding = { kind: 'video', tokens: 2, dim: model.model.embeddingWidth, data: new Float32Array(2 * model.model.embeddingWidth) };
     for (let i = 0; i < 4; i++) {
-      const doomed = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256 });
+      const doomed = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256, sequences: 2 });
       const doomedChat = doomed.createChat();
       const replies = [
         doomedChat.send({ text: 'hello', media: [embedding] }, { maxTokens: 100 }),
@@ -430,7 +442,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
       for (const reply of replies) await outcome('chat during dispose', ['DISPOSED', 'ABORTED'], () => reply);
       expect(await outcome('send after dispose', ['DISPOSED'], () => doomedChat.send('x'))).toBe('DISPOSED');
       expect(await outcome('createChat after dispose', ['DISPOSED'], () => doomed.createChat())).toBe('DISPOSED');
-      expect(await outcome('tokenize after dispose', ['DISPOSED'], () => doomed.tokenize('x'))).toBe('DISPOSED');
+      expect(await outcome('tokenize after dispose', ['DISPOSED'], () => doomed.model.tokenize('x'))).toBe('DISPOSED');
     }
   });
 });

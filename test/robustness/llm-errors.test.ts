@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { VICUNA_TEMPLATE } from '../../src/chat/templates.js';
 import { f32Bytes, GgufWriter } from '../../src/gguf/writer.js';
-import { VideoLlama, VideoLlamaError, type MediaEmbedding } from '../../src/index.js';
+import { VideoLlama, VideoLlamaError, type ContextSequence, type LlmModel, type MediaEmbedding } from '../../src/index.js';
 import { GREEDY, loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vl-llm-errors-'));
@@ -49,9 +49,9 @@ describe('bad language model files', () => {
     }
     // libllama's own reason is part of the message, e.g. for cut tensor data:
     expect((await loadError(path.join(tmp, `truncated-${full.length - 1}.gguf`))).message).toMatch(/not within the file bounds/);
-    const model = await loadTinyLlama();
-    expect(model.tokenize('still fine').length).toBeGreaterThan(0);
-    await model.dispose();
+    const llama = await loadTinyLlama();
+    expect(llama.model.tokenize('still fine').length).toBeGreaterThan(0);
+    await llama.dispose();
   });
 
   it('a projector GGUF passed as the LLM is recognised as such', async () => {
@@ -79,60 +79,66 @@ describe('bad language model files', () => {
 });
 
 describe('bad input to a loaded model', () => {
-  let model: VideoLlama;
+  let llama: VideoLlama;
+  let model: LlmModel;
+  let sequence: ContextSequence;
   beforeAll(async () => {
-    model = await loadTinyLlama({ contextSize: 128 });
+    llama = await loadTinyLlama({ contextSize: 128 });
+    model = llama.model;
+    sequence = llama.context.getSequence();
   });
-  afterAll(() => model.dispose());
+  afterAll(() => llama.dispose());
 
   const embedding = (dim: number, tokens = 4): MediaEmbedding => ({ kind: 'video', tokens, dim, data: new Float32Array(tokens * dim) });
 
   it('an embedding of the wrong width gives DIMENSION_MISMATCH stating both widths; the chat goes on', async () => {
-    const chat = model.createChat();
+    await using chat = llama.createChat();
     const wrong = model.embeddingWidth + 32;
     const error = await chat.send({ text: 'What is this?', media: [embedding(wrong)] }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'DIMENSION_MISMATCH' });
     expect((error as Error).message).toContain(`width ${wrong}, but the language model's embedding width is ${model.embeddingWidth}`);
-    await expect(model.nextTokenLogits([embedding(wrong)])).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
+    await expect(sequence.nextTokenLogits([embedding(wrong)])).rejects.toMatchObject({ code: 'DIMENSION_MISMATCH' });
     expect(await chat.send({ text: 'What is this?', media: [embedding(model.embeddingWidth)] }, { ...GREEDY, maxTokens: 3 }))
       .toEqual(expect.any(String));
   });
 
   it('a MediaEmbedding whose data length is not tokens * dim is rejected', async () => {
     const bad = { ...embedding(model.embeddingWidth), tokens: 5 };
-    await expect(model.createChat().send({ text: 'x', media: [bad] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(model.createChat().send({ text: 'x', media: [{ ...bad, kind: 'smell' as 'video' }] }))
+    await using chat = llama.createChat();
+    await expect(chat.send({ text: 'x', media: [bad] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(chat.send({ text: 'x', media: [{ ...bad, kind: 'smell' as 'video' }] }))
       .rejects.toThrow(/Expected one of 'video', 'audio', 'image' for message.media\[0\].kind/);
   });
 
   it('a prompt longer than the context gives CONTEXT_OVERFLOW with the tokens needed', async () => {
     const text = 'the video shows a dog '.repeat(80);
     const needed = model.tokenize(VICUNA_TEMPLATE.prompt('', [{ user: text }]), { special: true }).length;
-    expect(needed).toBeGreaterThan(model.contextSize);
-    const error = await model.createChat({ template: 'vicuna' }).send(text).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'CONTEXT_OVERFLOW', details: { needed, contextSize: model.contextSize } });
-    expect((error as Error).message).toContain(`needs ${needed} tokens but the context holds ${model.contextSize}`);
+    expect(needed).toBeGreaterThan(llama.context.size);
+    await using chat = llama.createChat({ template: 'vicuna' });
+    const error = await chat.send(text).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CONTEXT_OVERFLOW', details: { needed, contextSize: llama.context.size } });
+    expect((error as Error).message).toContain(`needs ${needed} tokens but the context holds ${llama.context.size}`);
   });
 
   it('a reply that fills the context stops with contextFull; the next turn overflows', async () => {
     const noStops = { name: 'no-stops', stopStrings: [], defaultSystem: () => '', prompt: (_: string, turns: readonly { user: string; assistant?: string }[]) => turns.map((t) => `${t.user}\n${t.assistant ?? ''}`).join('\n') };
-    const chat = model.createChat({ template: noStops });
+    await using chat = llama.createChat({ template: noStops });
     await chat.send('Hello', { ...GREEDY, maxTokens: 1000 });
     expect(chat.lastStats).toMatchObject({ stopReason: 'contextFull' });
-    expect(chat.lastStats!.promptItems + chat.lastStats!.generatedTokens).toBe(model.contextSize + 1);
+    expect(chat.lastStats!.promptItems + chat.lastStats!.generatedTokens).toBe(llama.context.size + 1);
     await expect(chat.send('And?')).rejects.toMatchObject({ code: 'CONTEXT_OVERFLOW' });
   });
 
   it('rejects bad options with INVALID_ARGUMENT, naming them', async () => {
-    const chat = model.createChat();
+    await using chat = llama.createChat();
     await expect(chat.send('x', { temperature: -1 })).rejects.toThrow(/Expected a number >= 0 for options.temperature but received -1/);
     await expect(chat.send('x', { topP: 0 })).rejects.toThrow(/options.topP/);
     await expect(chat.send('x', { maxTokens: 1.5 })).rejects.toThrow(/options.maxTokens/);
     await expect(chat.send('x', { signal: 'stop' as unknown as AbortSignal })).rejects.toThrow(/options.signal/);
     await expect(chat.send(42 as unknown as string)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(chat.send('look: <ImageHere>')).rejects.toThrow(/contains <ImageHere>/);
-    expect(() => model.createChat({ template: 'alpaca' as 'vicuna' })).toThrow(/options.template/);
-    await expect(model.nextTokenLogits([[model.vocabularySize + 5]])).rejects.toThrow(/outside the vocabulary/);
+    expect(() => llama.createChat({ template: 'alpaca' as 'vicuna' })).toThrow(/options.template/);
+    await expect(sequence.nextTokenLogits([[model.vocabularySize + 5]])).rejects.toThrow(/outside the vocabulary/);
     await expect(VideoLlama.load({ llm: 'x.gguf', threads: 0 })).rejects.toThrow(/options.threads/);
     await expect(VideoLlama.load({} as { llm: string })).rejects.toThrow(/options.llm/);
   });

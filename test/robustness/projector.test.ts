@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { VideoLlamaError } from '../../src/errors.js';
 import { GgufWriter } from '../../src/gguf/writer.js';
-import { loadAddon } from '../../src/native.js';
+import { addon } from '../../src/bindings/addon.js';
 import { Projector, type TensorInput } from '../../src/projector.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
 import { convertFixture, editGguf, tempDir, tensorShape } from '../support/projector-files.js';
@@ -87,8 +87,7 @@ describeWithFixtures(TINY_A, 'projector robustness (tiny-a)', () => {
   it('the native loader itself rejects a NaN or negative epsilon and a Q-Former without layers', async () => {
     // Projector.load checks these in TypeScript first; the native loader must hold on its own
     // too (ggml would abort the process on them), so it is called directly here.
-    interface Binding { AddonProjector: new (path: string, options: object) => { load(): Promise<void>; dispose(): void } }
-    const { AddonProjector } = loadAddon<Binding>();
+    const { AddonProjector } = addon();
     const cases: [string, import('../../src/gguf/writer.js').GgufValue, RegExp][] = [
       ['vl.vision.eps', { type: 'f32', value: Number.NaN }, /expected a finite number/],
       ['vl.qformer.eps', { type: 'f32', value: -1e-6 }, /expected an epsilon >= 0/],
@@ -185,17 +184,13 @@ describeWithFixtures(TINY_A, 'projector robustness (tiny-a)', () => {
     expect((await rejection(queued)).code).toBe('ABORTED');
 
     // The native side checks its flag before each stage.
-    interface Binding {
-      AddonProjector: new (path: string, options: object) => { load(): Promise<void>; encodeVideo(t: Float32Array, s: readonly number[], o: object): Promise<unknown>; dispose(): void };
-      AbortFlag: new () => { abort(): void };
-    }
-    const { AddonProjector, AbortFlag } = loadAddon<Binding>();
+    const { AddonProjector, AbortFlag } = addon();
     const native = new AddonProjector(good, { threads: 1 });
     await native.load();
     const flag = new AbortFlag();
     flag.abort();
     const stages: string[] = [];
-    const error = await native.encodeVideo(video.tensor, video.shape, { abort: flag, onProgress: (s: string) => stages.push(s) })
+    const error = await native.encodeVideo(video.tensor, video.shape, { abort: flag, onProgress: (s) => stages.push(s) })
       .then(() => undefined, (e: unknown) => e as { code: string; message: string });
     expect(error).toMatchObject({ code: 'ABORTED', message: 'encoding was aborted before vit' });
     expect(stages).toEqual([]);

@@ -50,11 +50,15 @@ export async function describeMedia(llama: VideoLlama, file: string, options: De
   const kinds = media.map((m) => m.kind).join(' + ');
   options.log(`encoded ${kinds} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
   const noun = media.some((m) => m.kind === 'video') ? 'video' : media[0]!.kind === 'image' ? 'image' : 'audio';
-  await using chat = llama.createChat({ template: options.template, system: options.system });
-  const text = options.prompt ?? `Describe this ${noun} in detail.`;
-  for await (const piece of chat.stream({ text, media }, options.generate)) options.write(piece);
-  options.write('\n');
-  return chat.lastStats;
+  const chat = llama.createChat({ template: options.template, system: options.system });
+  try {
+    const text = options.prompt ?? `Describe this ${noun} in detail.`;
+    for await (const piece of chat.stream({ text, media }, options.generate)) options.write(piece);
+    options.write('\n');
+    return chat.lastStats;
+  } finally {
+    await chat.dispose();
+  }
 }
 
 /** `video-llama describe clip.mp4 --llm ... --projector ...`. */
