@@ -4,9 +4,9 @@
 // table (src/gguf/) writes them, and test/unit/gguf-names.test.ts checks the two agree through
 // the addon's ggufNames() export.
 //
-// Templates are printf formats: %s is a prefix or a kind (a Q-Former's metadata name such as
-// "video_qformer" or tensor prefix such as "vqf"; "self" / "cross"), %d a block index. Tensor
-// templates name a layer; its tensors add ".weight" / ".bias" (TN_WEIGHT / TN_BIAS).
+// Ids and templates are those of the converter's table (src/gguf/keys.ts), with printf
+// placeholders for its `{}`: %d a block index, %s a Q-Former's key group ("video_qformer") or
+// tensor prefix ("vqf"), or a trailing "weight" / "bias" suffix.
 #include <cstdio>
 #include <string>
 #include <utility>
@@ -57,50 +57,57 @@ namespace vl {
   X(QFORMER_ENCODER_WIDTH, "vl.%s.encoder_width")                 \
   X(QFORMER_EPS, "vl.%s.eps")
 
-#define VL_GGUF_TENSORS(X)                              \
-  X(WEIGHT, "%s.weight")                                \
-  X(BIAS, "%s.bias")                                    \
-  X(TOKEN_EMBD, "token_embd")                           \
-  X(V_PATCH_EMBD, "v.patch_embd")                       \
-  X(V_CLS_TOKEN, "v.cls_token")                         \
-  X(V_POS_EMBD, "v.pos_embd")                           \
-  X(V_LN1, "v.blk.%d.ln1")                              \
-  X(V_LN2, "v.blk.%d.ln2")                              \
-  X(V_ATTN_QKV, "v.blk.%d.attn_qkv")                    \
-  X(V_ATTN_Q_BIAS, "v.blk.%d.attn_q.bias")              \
-  X(V_ATTN_V_BIAS, "v.blk.%d.attn_v.bias")              \
-  X(V_ATTN_OUT, "v.blk.%d.attn_out")                    \
-  X(V_FFN_UP, "v.blk.%d.ffn_up")                        \
-  X(V_FFN_DOWN, "v.blk.%d.ffn_down")                    \
-  X(V_LN_VISION, "v.ln_vision")                         \
-  X(QF_QUERY_TOKENS, "%s.query_tokens")                 \
-  X(QF_EMB_LN, "%s.emb_ln")                             \
-  X(QF_ATTN_Q, "%s.blk.%d.%s_q")                        \
-  X(QF_ATTN_K, "%s.blk.%d.%s_k")                        \
-  X(QF_ATTN_V, "%s.blk.%d.%s_v")                        \
-  X(QF_ATTN_OUT, "%s.blk.%d.%s_out")                    \
-  X(QF_ATTN_LN, "%s.blk.%d.%s_ln")                      \
-  X(QF_FFN_UP, "%s.blk.%d.ffn_up")                      \
-  X(QF_FFN_DOWN, "%s.blk.%d.ffn_down")                  \
-  X(QF_FFN_LN, "%s.blk.%d.ffn_ln")                      \
-  X(VID_FRAME_POS_EMBD, "vid.frame_pos_embd")           \
-  X(VID_PROJ, "vid.proj")                               \
-  X(A_PATCH_EMBD, "a.patch_embd")                       \
-  X(A_PATCH_LN, "a.patch_ln")                           \
-  X(A_CLS_TOKEN, "a.cls_token")                         \
-  X(A_POS_EMBD, "a.pos_embd")                           \
-  X(A_LN1, "a.blk.%d.ln1")                              \
-  X(A_LN2, "a.blk.%d.ln2")                              \
-  X(A_ATTN_QKV, "a.blk.%d.attn_qkv")                    \
-  X(A_ATTN_BIAS_K, "a.blk.%d.attn_bias_k")              \
-  X(A_ATTN_BIAS_V, "a.blk.%d.attn_bias_v")              \
-  X(A_ATTN_OUT, "a.blk.%d.attn_out")                    \
-  X(A_FFN_UP, "a.blk.%d.ffn_up")                        \
-  X(A_FFN_DOWN, "a.blk.%d.ffn_down")                    \
-  X(A_HEAD_LN, "a.head_ln")                             \
-  X(A_HEAD_PROJ, "a.head_proj")                         \
-  X(AUD_POS_EMBD, "aud.pos_embd")                       \
-  X(AUD_PROJ, "aud.proj")
+#define VL_GGUF_TENSORS(X)                                  \
+  /* EVA ViT-g (eva_vit.py VisionTransformer) and BLIP-2's ln_vision */ \
+  X(VIT_PATCH_EMBD, "v.patch_embd.%s")                      \
+  X(VIT_CLS_TOKEN, "v.cls_token")                           \
+  X(VIT_POS_EMBD, "v.pos_embd")                             \
+  X(VIT_LN1, "v.blk.%d.ln1.%s")                             \
+  X(VIT_ATTN_QKV, "v.blk.%d.attn_qkv.%s")                   \
+  X(VIT_ATTN_Q_BIAS, "v.blk.%d.attn_q.bias")                \
+  X(VIT_ATTN_V_BIAS, "v.blk.%d.attn_v.bias")                \
+  X(VIT_ATTN_OUT, "v.blk.%d.attn_out.%s")                   \
+  X(VIT_LN2, "v.blk.%d.ln2.%s")                             \
+  X(VIT_FFN_UP, "v.blk.%d.ffn_up.%s")                       \
+  X(VIT_FFN_DOWN, "v.blk.%d.ffn_down.%s")                   \
+  X(VIT_LN_VISION, "v.ln_vision.%s")                        \
+  /* the three BLIP-2-style Q-Formers (Qformer.py BertModel); %s first: the tensor prefix */ \
+  X(QFORMER_QUERY_TOKENS, "%s.query_tokens")                \
+  X(QFORMER_EMB_LN, "%s.emb_ln.%s")                         \
+  X(QFORMER_SELF_Q, "%s.blk.%d.self_q.%s")                  \
+  X(QFORMER_SELF_K, "%s.blk.%d.self_k.%s")                  \
+  X(QFORMER_SELF_V, "%s.blk.%d.self_v.%s")                  \
+  X(QFORMER_SELF_OUT, "%s.blk.%d.self_out.%s")              \
+  X(QFORMER_SELF_LN, "%s.blk.%d.self_ln.%s")                \
+  X(QFORMER_CROSS_Q, "%s.blk.%d.cross_q.%s")                \
+  X(QFORMER_CROSS_K, "%s.blk.%d.cross_k.%s")                \
+  X(QFORMER_CROSS_V, "%s.blk.%d.cross_v.%s")                \
+  X(QFORMER_CROSS_OUT, "%s.blk.%d.cross_out.%s")            \
+  X(QFORMER_CROSS_LN, "%s.blk.%d.cross_ln.%s")              \
+  X(QFORMER_FFN_UP, "%s.blk.%d.ffn_up.%s")                  \
+  X(QFORMER_FFN_DOWN, "%s.blk.%d.ffn_down.%s")              \
+  X(QFORMER_FFN_LN, "%s.blk.%d.ffn_ln.%s")                  \
+  /* Video-LLaMA's video head */                            \
+  X(VIDEO_FRAME_POS_EMBD, "vid.frame_pos_embd")             \
+  X(VIDEO_PROJ, "vid.proj.%s")                              \
+  /* ImageBind's audio encoder (imagebind_model.py: stem, trunk, head) */ \
+  X(AUDIO_PATCH_EMBD, "a.patch_embd.%s")                    \
+  X(AUDIO_PATCH_LN, "a.patch_ln.%s")                        \
+  X(AUDIO_CLS_TOKEN, "a.cls_token")                         \
+  X(AUDIO_POS_EMBD, "a.pos_embd")                           \
+  X(AUDIO_LN1, "a.blk.%d.ln1.%s")                           \
+  X(AUDIO_ATTN_QKV, "a.blk.%d.attn_qkv.%s")                 \
+  X(AUDIO_ATTN_BIAS_K, "a.blk.%d.attn_bias_k")              \
+  X(AUDIO_ATTN_BIAS_V, "a.blk.%d.attn_bias_v")              \
+  X(AUDIO_ATTN_OUT, "a.blk.%d.attn_out.%s")                 \
+  X(AUDIO_LN2, "a.blk.%d.ln2.%s")                           \
+  X(AUDIO_FFN_UP, "a.blk.%d.ffn_up.%s")                     \
+  X(AUDIO_FFN_DOWN, "a.blk.%d.ffn_down.%s")                 \
+  X(AUDIO_HEAD_LN, "a.head_ln.%s")                          \
+  X(AUDIO_HEAD_PROJ, "a.head_proj.%s")                      \
+  /* Video-LLaMA's audio head */                            \
+  X(AUDIO_CLIP_POS_EMBD, "aud.pos_embd")                    \
+  X(AUDIO_PROJ, "aud.proj.%s")
 
 #define VL_DEFINE_KEY(id, value) inline constexpr const char* KEY_##id = value;
 #define VL_DEFINE_TN(id, value) inline constexpr const char* TN_##id = value;
@@ -112,7 +119,10 @@ VL_GGUF_TENSORS(VL_DEFINE_TN)
 // general.architecture of a projector file.
 inline constexpr const char* PROJECTOR_ARCHITECTURE = "video-llama-projector";
 
-// A template filled in, e.g. gguf_name(TN_V_ATTN_QKV, 3) == "v.blk.3.attn_qkv".
+// The language model's token embedding matrix (libllama's name, not the projector's).
+inline constexpr const char* LLM_TOKEN_EMBD = "token_embd.weight";
+
+// A template filled in, e.g. gguf_name(TN_VIT_ATTN_QKV, 3, "weight") == "v.blk.3.attn_qkv.weight".
 template <typename... Args>
 std::string gguf_name(const char* format, Args... args) {
   const int n = std::snprintf(nullptr, 0, format, args...);

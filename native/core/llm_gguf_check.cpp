@@ -23,8 +23,6 @@ std::string gguf_string(const gguf_context* ctx, const char* key) {
   return gguf_get_val_str(ctx, id);
 }
 
-const std::string kTokenEmbd = gguf_name(TN_WEIGHT, TN_TOKEN_EMBD);
-
 // Rejects files libllama would misread or that are plainly another kind of GGUF, with a
 // message that says what the file is.
 void check_is_llm(const gguf_context* ctx, const std::string& arch, const std::string& path) {
@@ -33,8 +31,8 @@ void check_is_llm(const gguf_context* ctx, const std::string& arch, const std::s
                                      "), not a language model; pass it as the projector");
   }
   if (arch.empty()) throw Error("INVALID_MODEL", path + " has no " + KEY_ARCHITECTURE + ": not a model GGUF");
-  if (gguf_find_tensor(ctx, kTokenEmbd.c_str()) < 0) {
-    throw Error("INVALID_MODEL", path + " (" + KEY_ARCHITECTURE + " = " + arch + ") has no " + kTokenEmbd +
+  if (gguf_find_tensor(ctx, LLM_TOKEN_EMBD) < 0) {
+    throw Error("INVALID_MODEL", path + " (" + KEY_ARCHITECTURE + " = " + arch + ") has no " + LLM_TOKEN_EMBD +
                                      " tensor: not a LLaMA-family language model");
   }
 }
@@ -65,7 +63,7 @@ void check_hparams(const gguf_context* ctx, const std::string& arch, const std::
 }
 
 TensorLocation locate_token_embd(const gguf_context* ctx) {
-  const int64_t id = gguf_find_tensor(ctx, kTokenEmbd.c_str());
+  const int64_t id = gguf_find_tensor(ctx, LLM_TOKEN_EMBD);
   const int64_t* ne = gguf_get_tensor_ne(ctx, id);
   TensorLocation loc;
   loc.offset = gguf_get_data_offset(ctx) + gguf_get_tensor_offset(ctx, id);
