@@ -173,6 +173,26 @@ describeWithFixtures(TINY_A, 'projector robustness (tiny-a)', () => {
     expect(error.message).toMatch(/no audio branch/);
   });
 
+  it('loading reports progress up to 1, and an abort stops it in the native loader', async () => {
+    const progress: number[] = [];
+    await using loaded = await Projector.load(good, { threads: 1, onProgress: (fraction) => progress.push(fraction) });
+    expect(progress.length).toBeGreaterThan(10); // one report per tensor
+    expect(progress.every((p, i) => p > 0 && (i === 0 || p >= progress[i - 1]!))).toBe(true);
+    expect(progress.at(-1)).toBe(1);
+    expect(loaded.info.hasVision).toBe(true);
+
+    expect((await rejection(Projector.load(good, { signal: AbortSignal.abort() }))).code).toBe('ABORTED');
+    // The native loader checks its flag before each tensor it reads, and frees what it read.
+    const { AddonProjector, AbortFlag } = addon();
+    const native = new AddonProjector(good, { threads: 1 });
+    const flag = new AbortFlag();
+    flag.abort();
+    const error = await native.load({ abort: flag }).then(() => undefined, (e: unknown) => e as { code: string; message: string });
+    expect(error).toMatchObject({ code: 'ABORTED', message: `loading '${good}' was aborted` });
+    expect(() => native.info()).toThrow(/not loaded/);
+    native.dispose();
+  });
+
   it('aborts: an aborted signal, an encode aborted while queued, and the native flag', async () => {
     expect((await rejection(projector.encodeVideo(video, { signal: AbortSignal.abort() }))).code).toBe('ABORTED');
 
