@@ -14,7 +14,7 @@ const MEDIA_KINDS: readonly MediaKind[] = ['video', 'audio', 'image'];
 /**
  * Soft-prompt embeddings for the LLM: `tokens` vectors of `dim` floats each, row after row
  * (`data[t * dim + i]`), spliced into the prompt where the media's placeholder is. `dim` must
- * equal the language model's {@link VideoLlama.embeddingWidth} (else DIMENSION_MISMATCH); a
+ * equal the language model's {@link LlmModel.embeddingWidth} (else DIMENSION_MISMATCH); a
  * malformed one is INVALID_ARGUMENT. The chat keeps a reference to `data` for later turns: do
  * not modify it after sending. It is plain data: it can be made by a {@link Projector} in
  * another process and sent over (e.g. `data` as bytes, the rest as JSON).
