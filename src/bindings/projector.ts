@@ -100,3 +100,8 @@ export interface AddonProjector {
 
 /** new AddonProjector(path, options) */
 export type AddonProjectorConstructor = new (path: string, options: { threads?: number; gpu?: boolean }) => AddonProjector;
+
+// Compile-time check of the other direction: every ProjectorInfo field is in PROJECTOR_INFO_FIELDS.
+type UnlistedInfoFields = Exclude<keyof ProjectorInfo, (typeof PROJECTOR_INFO_FIELDS)[number]>;
+const everyFieldListed: [UnlistedInfoFields] extends [never] ? true : false = true;
+void everyFieldListed;
