@@ -10,7 +10,7 @@ import { readGgufFileInfo } from 'node-llama-cpp';
 import { describe, expect, it } from 'vitest';
 
 import { convertCheckpoints } from '../../src/convert/convert.js';
-import { defaultHeads, RELEASE_HEAD_DIM } from '../../src/convert/tensor-map.js';
+import { defaultHeads, RELEASE_HEAD_DIM } from '../../src/convert/hparams.js';
 import { writeStateDict, type SimpleTensor } from '../support/torch-zip.js';
 
 const S = {

@@ -5,7 +5,7 @@
  */
 import { invalidArgument } from '../../errors.js';
 import { convertCheckpoints, type ConvertProgress, type ProjectorWeightType } from '../../convert/convert.js';
-import type { HeadOptions } from '../../convert/tensor-map.js';
+import type { HeadOptions } from '../../convert/hparams.js';
 import { requireString, type Command, type ParsedArgs } from '../command.js';
 
 const HEAD_FLAGS: readonly [keyof HeadOptions, string][] = [
