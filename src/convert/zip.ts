@@ -46,9 +46,12 @@ export interface ZipEntry {
 }
 
 /** The error for a file that is not a usable PyTorch checkpoint (INVALID_MODEL, naming the file). */
-export function invalidCheckpoint(file: string, problem: string): VideoLlamaError {
-  return new VideoLlamaError('INVALID_MODEL', `${path.basename(file)} is not a valid PyTorch checkpoint: ${problem}`, { file });
+export function invalidCheckpoint(file: string, problem: string, details: Record<string, unknown> = {}): VideoLlamaError {
+  return new VideoLlamaError('INVALID_MODEL', `${path.basename(file)} is not a valid PyTorch checkpoint: ${problem}`, { file, ...details });
 }
+
+/** The `details.problem` of the error for a file without an end-of-central-directory record. */
+export const NO_END_RECORD = 'no-end-record';
 
 /** Reads a little-endian u64 that must fit in a JS number (offsets in files below 8 PB do). */
 function readU64(buf: Buffer, offset: number, file: string): number {
@@ -235,7 +238,7 @@ async function locateCentralDirectory(handle: fs.FileHandle, fileSize: number, f
       break;
     }
   }
-  if (eocd < 0) throw invalidCheckpoint(file, 'no zip end-of-central-directory record (not a zip archive, or truncated)');
+  if (eocd < 0) throw invalidCheckpoint(file, 'no zip end-of-central-directory record (not a zip archive, or truncated)', { problem: NO_END_RECORD });
   const location = {
     entryCount: tail.readUInt16LE(eocd + 10),
     size: tail.readUInt32LE(eocd + 12),
