@@ -36,16 +36,7 @@ function writeCheckpoints(dir: string): Record<'evaVit' | 'blip2' | 'videoBranch
   const blip2 = new StateDictBuilder().norm('ln_vision', vit.width).qformer('Qformer.bert.', 'query_tokens', { ...qformer, encoder: vit.width });
   const vl = new StateDictBuilder().qformer('video_Qformer.bert.', 'video_query_tokens', { ...qformer, ...video, freq: 1, encoder: qformer.width })
     .add('video_frame_position_embedding.weight', video.maxFrames, qformer.width).linear('llama_proj', qformer.width, S.llm);
-  const pre = 'modality_preprocessors.audio.';
-  const imagebind = new StateDictBuilder().add(`${pre}cls_token`, 1, 1, ib.width).add(`${pre}rgbt_stem.proj.weight`, ib.width, 1, ib.kernel, ib.kernel)
-    .norm(`${pre}rgbt_stem.norm_layer`, ib.width).add(`${pre}pos_embedding_helper.pos_embed`, 1, ib.patches + 1, ib.width);
-  for (let i = 0; i < ib.blocks; i++) {
-    const b = `modality_trunks.audio.blocks.${i}.`;
-    imagebind.norm(`${b}norm_1`, ib.width).add(`${b}attn.in_proj_weight`, 3 * ib.width, ib.width).add(`${b}attn.in_proj_bias`, 3 * ib.width)
-      .add(`${b}attn.bias_k`, 1, 1, ib.width).add(`${b}attn.bias_v`, 1, 1, ib.width).linear(`${b}attn.out_proj`, ib.width, ib.width)
-      .norm(`${b}norm_2`, ib.width).linear(`${b}mlp.fc1`, ib.width, ib.mlp).linear(`${b}mlp.fc2`, ib.mlp, ib.width);
-  }
-  imagebind.norm('modality_heads.audio.0', ib.width).linear('modality_heads.audio.2', ib.width, ib.out, false);
+  const imagebind = new StateDictBuilder().imagebindAudio(ib);
   // No log_logit_scale buffer anywhere: the converter must fall back to ImageBind's fixed 20.
   const al = new StateDictBuilder().qformer('audio_Qformer.bert.', 'audio_query_tokens', { ...qformer, ...audio, freq: 1, encoder: ib.out })
     .add('audio_position_embedding.weight', audio.maxClips, ib.out).linear('audio_llama_proj', qformer.width, S.llm);

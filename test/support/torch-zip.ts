@@ -325,6 +325,19 @@ export interface QformerShape {
   encoder: number;
 }
 
+/** Sizes of ImageBind's audio encoder for {@link StateDictBuilder.imagebindAudio}. */
+export interface ImagebindAudioShape {
+  width: number;
+  blocks: number;
+  mlp: number;
+  /** Width of the output head. */
+  out: number;
+  /** The stem's square conv kernel. */
+  kernel: number;
+  /** Patch tokens (pos_embed has one more row). */
+  patches: number;
+}
+
 /** Collects `key → shape` tensors with random values, in the release key layout. */
 export class StateDictBuilder {
   readonly tensors: SimpleTensor[] = [];
@@ -339,6 +352,20 @@ export class StateDictBuilder {
   norm(key: string, n: number): this {
     return this.add(`${key}.weight`, n).add(`${key}.bias`, n);
   }
+  /** ImageBind's audio stem, trunk and head (no `log_logit_scale` buffer). */
+  imagebindAudio(ib: ImagebindAudioShape): this {
+    const pre = 'modality_preprocessors.audio.';
+    this.add(`${pre}cls_token`, 1, 1, ib.width).add(`${pre}rgbt_stem.proj.weight`, ib.width, 1, ib.kernel, ib.kernel)
+      .norm(`${pre}rgbt_stem.norm_layer`, ib.width).add(`${pre}pos_embedding_helper.pos_embed`, 1, ib.patches + 1, ib.width);
+    for (let i = 0; i < ib.blocks; i++) {
+      const b = `modality_trunks.audio.blocks.${i}.`;
+      this.norm(`${b}norm_1`, ib.width).add(`${b}attn.in_proj_weight`, 3 * ib.width, ib.width).add(`${b}attn.in_proj_bias`, 3 * ib.width)
+        .add(`${b}attn.bias_k`, 1, 1, ib.width).add(`${b}attn.bias_v`, 1, 1, ib.width).linear(`${b}attn.out_proj`, ib.width, ib.width)
+        .norm(`${b}norm_2`, ib.width).linear(`${b}mlp.fc1`, ib.width, ib.mlp).linear(`${b}mlp.fc2`, ib.mlp, ib.width);
+    }
+    return this.norm('modality_heads.audio.0', ib.width).linear('modality_heads.audio.2', ib.width, ib.out, false);
+  }
+
   /** A BLIP-2-style Q-Former under `bert` (e.g. `audio_Qformer.bert.`) with its query tokens at `tokens`. */
   qformer(bert: string, tokens: string, q: QformerShape): this {
     const H = q.width;
