@@ -5,7 +5,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { openPth } from '../../src/convert/pth.js';
-import { stateDictPickle, writeStateDict, writeZip, type TestDtype, type TestStorage } from '../support/torch-zip.js';
+import { stateDictPickle, writeStateDict, writeTrainingCheckpoint, writeZip, type TestDtype, type TestStorage } from '../support/torch-zip.js';
 
 let dir: string;
 beforeAll(() => {
@@ -40,6 +40,16 @@ describe('openPth', () => {
     writeStateDict(file, [{ key: 'q', shape: [1, 2, 4], values: ramp(8) }], { wrapModel: true, zip64: true });
     const pth = await openPth(file);
     expect(await pth.tensors.get('q')!.read()).toEqual(ramp(8));
+    await pth.close();
+  });
+
+  it('exposes only "model" of a training checkpoint (optimizer, config, scaler, epoch beside it)', async () => {
+    const file = path.join(dir, 'training.pth');
+    const model = [{ key: 'proj.weight', shape: [2, 3], values: ramp(6) }, { key: 'proj.bias', shape: [2], values: ramp(2) }];
+    writeTrainingCheckpoint(file, model);
+    const pth = await openPth(file);
+    expect([...pth.tensors.keys()]).toEqual(['proj.weight', 'proj.bias']);
+    expect(await pth.tensors.get('proj.weight')!.read()).toEqual(ramp(6));
     await pth.close();
   });
 
