@@ -106,9 +106,11 @@ const AUDIO_FILES = [['imagebind', 'imagebind'], ['audioBranch', 'audio-branch']
  * branch, the audio branch, or both (what `video-llama convert` does; docs/converting.md).
  * Every size is read from the checkpoints. Rejects with INVALID_ARGUMENT (bad options: an
  * incomplete group of files, an unknown type, a head count that does not divide a width, an
- * `out` that is a folder, an input or in a missing folder), FILE_NOT_FOUND, INVALID_MODEL (not
- * a `torch.save` archive, or not Video-LLaMA's layout), UNSAFE_CHECKPOINT, MISSING_TENSOR,
- * TENSOR_SHAPE, WRITE_FAILED (disk full) or ABORTED; a failed conversion leaves no partial file.
+ * `out` that is a folder, an input or in a missing folder, a `vitDepth` beyond the EVA file's
+ * blocks), FILE_NOT_FOUND, INVALID_MODEL (not a `torch.save` archive — a Git LFS pointer, an HTML
+ * page and a partial download are each named, with what to do — or not Video-LLaMA's layout),
+ * UNSAFE_CHECKPOINT, MISSING_TENSOR, TENSOR_SHAPE (also: branch files for different LLM sizes),
+ * WRITE_FAILED (disk full) or ABORTED; a failed conversion leaves no partial file.
  *
  * @example
  * ```ts

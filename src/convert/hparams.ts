@@ -295,7 +295,7 @@ export async function readHparams(ckpts: CheckpointSet, branches: BranchSelectio
   return { hparams: { llmWidth: llmWidth(ckpts, branches), vision, audio }, vitDepth };
 }
 
-/** The LLM names a size by its embedding width (LLaMA-2). */
+/** LLaMA's model sizes by embedding width (LLaMA-2-chat and Vicuna alike). */
 const LLM_SIZES: Readonly<Record<number, string>> = { 4096: '7B', 5120: '13B' };
 
 /**
@@ -306,7 +306,7 @@ function llmWidth(ckpts: CheckpointSet, branches: BranchSelection): number {
   const vision = branches.vision ? ckpts.dim('videoBranch', 'llama_proj.weight', 2, 0) : undefined;
   const audio = branches.audio ? ckpts.dim('audioBranch', 'audio_llama_proj.weight', 2, 0) : undefined;
   if (vision !== undefined && audio !== undefined && vision !== audio) {
-    const size = (width: number): string => (LLM_SIZES[width] ? ` (LLaMA-2-${LLM_SIZES[width]})` : '');
+    const size = (width: number): string => (LLM_SIZES[width] ? ` (a ${LLM_SIZES[width]} LLM)` : '');
     const [videoFile, audioFile] = [ckpts.fileName('videoBranch'), ckpts.fileName('audioBranch')];
     throw new VideoLlamaError(
       'TENSOR_SHAPE',

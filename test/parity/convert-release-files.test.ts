@@ -106,8 +106,8 @@ describeWithFixtures(TINY_A, 'release-shaped checkpoints', () => {
     const error = await convertCheckpoints({ ...VISION, ...AUDIO, videoBranch: vl13, audioBranch: al7, out: path.join(dir, 'mixed.gguf') }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'TENSOR_SHAPE', details: { expected: 5120, found: 4096 } });
     expect((error as Error).message).toBe(
-      'these branch files are for different LLM sizes: 5120 vs 4096 — VL_LLaMA_2_13B_Finetuned.pth projects to 5120 (LLaMA-2-13B), ' +
-        'AL_LLaMA_2_7B_Finetuned.pth to 4096 (LLaMA-2-7B); use the vision and audio branch files of one release',
+      'these branch files are for different LLM sizes: 5120 vs 4096 — VL_LLaMA_2_13B_Finetuned.pth projects to 5120 (a 13B LLM), ' +
+        'AL_LLaMA_2_7B_Finetuned.pth to 4096 (a 7B LLM); use the vision and audio branch files of one release',
     );
     // Each branch alone is fine: the projector then takes that branch's LLM width.
     const audioOnly = await convertCheckpoints({ ...AUDIO, audioBranch: al7, out: path.join(dir, 'al7.gguf'), type: 'f32' });
