@@ -227,7 +227,7 @@ function findExtraField(extra: Buffer, id: number): Buffer | undefined {
 
 /** Finds the end-of-central-directory record (and its zip64 twin) at the end of the file. */
 async function locateCentralDirectory(handle: fs.FileHandle, fileSize: number, file: string): Promise<DirectoryLocation> {
-  if (fileSize < EOCD_SIZE) throw invalidCheckpoint(file, `only ${fileSize} bytes long`);
+  if (fileSize < EOCD_SIZE) throw invalidCheckpoint(file, `only ${fileSize} bytes long`, { problem: NO_END_RECORD });
   const tailLength = Math.min(fileSize, EOCD_SIZE + MAX_COMMENT + ZIP64_LOCATOR_SIZE);
   const tailStart = fileSize - tailLength;
   const tail = Buffer.from(await readExactly(handle, tailStart, tailLength, fileSize, file));
