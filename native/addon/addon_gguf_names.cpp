@@ -1,4 +1,4 @@
-// ggufNames(): { keys: Record<id, template>, tensors: Record<id, template> } — the native table of
+// ggufNames(): { keys: Record<id, template>, tensors: Record<id, template>, projectorArchitecture } — the native table of
 // GGUF keys and tensor names (core/gguf_names.h), so that a test can check the converter agrees.
 #include <napi.h>
 
@@ -18,6 +18,7 @@ void export_gguf_names(Napi::Env env, Napi::Object exports) {
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("keys", to_record(info.Env(), gguf_key_table()));
     out.Set("tensors", to_record(info.Env(), gguf_tensor_table()));
+    out.Set("projectorArchitecture", PROJECTOR_ARCHITECTURE);
     return out;
   }, "ggufNames"));
 }

@@ -19,6 +19,8 @@ import type { AddonProjectorConstructor } from './projector.js';
 export interface GgufNameTables {
   keys: Record<string, string>;
   tensors: Record<string, string>;
+  /** `general.architecture` of a projector. */
+  projectorArchitecture: string;
 }
 
 /** Options of {@link Addon.benchMatmul}. */
