@@ -30,7 +30,7 @@ export interface TemplateTurn {
  *   prompt: (system, turns) =>
  *     system + turns.map((t) => `\nUser: ${t.user}\nBot:${t.assistant === undefined ? '' : ` ${t.assistant}`}`).join(''),
  * };
- * const chat = model.createChat({ template: plain });
+ * const chat = llama.createChat({ template: plain });
  * ```
  */
 export interface ChatTemplate {
