@@ -82,12 +82,6 @@ export class ContextSequence implements AsyncDisposable {
     });
   }
 
-  /** Empties the sequence (its KV cells and record), after the jobs queued before. */
-  async clear(): Promise<void> {
-    this.throwIfDisposed();
-    await this.context.exclusive('Clearing a sequence', undefined, async () => this.truncate(0));
-  }
-
   /**
    * Makes the sequence hold exactly `items`, evaluating only what follows the longest prefix
    * already held; afterwards {@link ContextSequence.logits} and {@link ContextSequence.generate}
