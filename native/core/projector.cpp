@@ -167,20 +167,22 @@ static bool ends_layer(const ggml_tensor* t) {
 
 // Watches a branch graph's compute through the scheduler's eval callback (asked before each node
 // whether it wants that node's result): reports progress when a stage's last node is done and
-// stops the compute at the first layer end after an abort. It asks only for layer ends and stage
-// nodes (~55 of ~5000 nodes at full size): the scheduler computes the nodes between two asked ones
-// as one graph, so asking for every node would cost a thread synchronisation per node. On the CPU
-// the backend's own abort callback (polled between nodes) makes an abort land sooner still.
+// stops the compute at the next watched node after an abort. Each watched node splits the compute
+// there (the scheduler computes the nodes between two watched ones as one graph; on the CPU each
+// part starts its worker threads anew, which costs a scheduler time slice per thread on a busy
+// machine), so it watches only the stage nodes, and layer ends too when a backend other than the
+// CPU runs nodes (the CPU backend polls the abort flag between nodes itself; others do not).
 class ComputeWatch {
  public:
-  ComputeWatch(ggml_cgraph* gf, const std::vector<graph::StageNode>& nodes, const EncodeParams& params)
+  ComputeWatch(ggml_cgraph* gf, const std::vector<graph::StageNode>& nodes, const EncodeParams& params,
+               bool watch_layers)
       : params_(params) {
     for (const graph::StageNode& node : nodes) {
       if (node.progress) stages_.push_back(node.progress);
     }
     for (int i = 0; i < ggml_graph_n_nodes(gf); ++i) {
       ggml_tensor* t = ggml_graph_node(gf, i);
-      if (ends_layer(t)) watched_.emplace(t, nullptr);
+      if (watch_layers && ends_layer(t)) watched_.emplace(t, nullptr);
       for (const graph::StageNode& node : nodes) {
         if (node.progress && std::strcmp(t->name, node.name) == 0) watched_[t] = node.progress;
       }
@@ -247,7 +249,7 @@ void ProjectorState::run_branch(const Branch& branch, const EncodeParams& params
   ggml_backend_sched_reset(sched_.get());
   if (!ggml_backend_sched_alloc_graph(sched_.get(), gf)) throw Error("NATIVE", "could not allocate the compute buffers");
   ggml_backend_tensor_set(input, branch.input, 0, ggml_nbytes(input));
-  ComputeWatch watch(gf, branch.nodes, params);
+  ComputeWatch watch(gf, branch.nodes, params, /*watch_layers=*/!model_->cpu_only());
   ggml_backend_sched_set_eval_callback(sched_.get(), ComputeWatch::callback, &watch);
   set_backend_abort_callback(model_->cpu_backend(), params.abort ? poll_abort : nullptr,
                              const_cast<std::atomic<bool>*>(params.abort));

@@ -52,6 +52,8 @@ class ProjectorModel {
   // The backends a scheduler may use, best first (the CPU last).
   std::vector<ggml_backend_t> backends() const;
   ggml_backend_t cpu_backend() const { return cpu_ ? cpu_.get() : primary_.get(); }
+  // Whether every graph node runs on the CPU backend, which polls the abort flag between nodes.
+  bool cpu_only() const { return !cpu_; }
   int max_graph_nodes() const { return max_graph_nodes_; }
 
  private:
@@ -80,8 +82,8 @@ struct StageProgress {
 
 // Per-call parameters.
 struct EncodeParams {
-  // Polled before the graph, after each layer (the scheduler's eval callback, any backend) and, on
-  // the CPU, between graph nodes.
+  // Polled before the graph, at each stage's end (the scheduler's eval callback), on the CPU between
+  // graph nodes, and on other backends at each layer's end.
   const std::atomic<bool>* abort = nullptr;
   std::function<void(const StageProgress&)> on_progress;  // when a stage's last node is done, on the encoding thread
   bool collect_stages = false;                            // fill EncodeResult::stages
