@@ -159,6 +159,15 @@ class NodeProfiler {
   std::chrono::steady_clock::time_point last_;
 };
 
+// The progress stages of a branch, in order.
+static std::vector<const char*> progress_stages(const std::vector<graph::StageNode>& nodes) {
+  std::vector<const char*> stages;
+  for (const graph::StageNode& node : nodes) {
+    if (node.progress) stages.push_back(node.progress);
+  }
+  return stages;
+}
+
 // A layer's output node: graph::name(x, "<prefix>.blk", il, "out") in every encoder.
 static bool ends_layer(const ggml_tensor* t) {
   const size_t n = std::strlen(t->name);
@@ -176,10 +185,7 @@ class ComputeWatch {
  public:
   ComputeWatch(ggml_cgraph* gf, const std::vector<graph::StageNode>& nodes, const EncodeParams& params,
                bool watch_layers)
-      : params_(params) {
-    for (const graph::StageNode& node : nodes) {
-      if (node.progress) stages_.push_back(node.progress);
-    }
+      : params_(params), stages_(progress_stages(nodes)) {
     for (int i = 0; i < ggml_graph_n_nodes(gf); ++i) {
       ggml_tensor* t = ggml_graph_node(gf, i);
       if (watch_layers && ends_layer(t)) watched_.emplace(t, nullptr);
@@ -229,7 +235,7 @@ class ComputeWatch {
 
 void ProjectorState::run_branch(const Branch& branch, const EncodeParams& params, EncodeResult& result) {
   if (abort_requested(params)) {
-    throw Error("ABORTED", std::string("encoding was aborted before ") + branch.nodes.front().progress);
+    throw Error("ABORTED", std::string("encoding was aborted before ") + progress_stages(branch.nodes).front());
   }
   ggml_context_ptr ctx(ggml_init({graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true}));
   ggml_tensor* input = ggml_new_tensor(ctx.get(), GGML_TYPE_F32, 4, branch.input_ne.data());

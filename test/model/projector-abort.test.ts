@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { VideoLlamaError } from '../../src/errors.js';
+import { loadAddon } from '../../src/native.js';
 import { Projector, type TensorInput } from '../../src/projector.js';
 import { describeWithFixtures, TINY_A } from '../support/fixtures.js';
 import { convertFixture, ggufNumber, tempDir } from '../support/projector-files.js';
@@ -108,6 +109,25 @@ describeWithFixtures(TINY_A, 'aborting an encode mid-graph (CPU)', () => {
 
   it('lands within one ViT layer on the tiny fixture', async () => {
     await expectAbortWithinALayer('tiny-a', tiny, files.tiny);
+  });
+
+  it('names the first stage of either branch when the flag is set before the graph runs', async () => {
+    type Encode = (tensor: Float32Array, shape: readonly number[], options: object) => Promise<unknown>;
+    interface Binding {
+      AddonProjector: new (path: string, options: object) => { load(): Promise<void>; encodeVideo: Encode; encodeAudio: Encode; dispose(): void };
+      AbortFlag: new () => { abort(): void };
+    }
+    const { AddonProjector, AbortFlag } = loadAddon<Binding>();
+    const native = new AddonProjector(files.tiny, { threads: 1 });
+    await native.load();
+    const flag = new AbortFlag();
+    flag.abort();
+    const { imageSize: s, melBins, targetFrames } = tiny.info;
+    const video = native.encodeVideo(new Float32Array(3 * s * s), [1, 3, s, s], { abort: flag });
+    const audio = native.encodeAudio(new Float32Array(melBins * targetFrames), [1, 1, melBins, targetFrames], { abort: flag });
+    await expect(video).rejects.toMatchObject({ code: 'ABORTED', message: 'encoding was aborted before vit' });
+    await expect(audio).rejects.toMatchObject({ code: 'ABORTED', message: 'encoding was aborted before imagebind' });
+    native.dispose();
   });
 
   it('lands within one ViT layer on a larger synthetic projector', async () => {

@@ -70,7 +70,7 @@ inline constexpr StageNode kAudioNodes[] = {
     {"audio_embeds", 0, "audio_qformer"},
 };
 
-// Layers of the deepest branch graph (for sizing graphs).
+// Transformer layers of a branch graph (to size it).
 int layers_of(const VisionBranch& vb);
 int layers_of(const AudioBranch& ab);
 
