@@ -33,11 +33,6 @@ struct AudioBranch {
 VisionBranch load_vision_branch(ProjectorLoader& file, int llm_width);
 AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width);
 
-// Repacks every linear layer that kernels::bf16_gemm can run (after the weights are loaded, CPU
-// only); returns how many were repacked.
-int pack_for_cpu(VisionBranch& vb);
-int pack_for_cpu(AudioBranch& ab);
-
 // Vision stages. frames [S, S, 3, T] -> vit [D, N + 1, T] -> qformer [H, Q, T] -> video embeddings [E, Qv, 1].
 ggml_tensor* build_vit_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* frames);
 ggml_tensor* build_qformer_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* vit);

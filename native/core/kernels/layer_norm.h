@@ -4,6 +4,8 @@
 // the pre-LN blocks whose normalised activations feed a single linear layer.
 #include <cstdint>
 
+#include "core/kernels/cpu_isa.h"
+
 namespace vl::kernels {
 
 struct LayerNormRows {
@@ -15,10 +17,11 @@ struct LayerNormRows {
 };
 
 // Rows [begin, end) of (x - mean) / sqrt(var + eps) · weight + bias as bf16 rows of k.
-// Requires bf16_gemm_available().
+// Requires cpu_isa_detected().avx512_bf16.
 void layer_norm_to_bf16(const LayerNormRows& a, int64_t begin, int64_t end, uint16_t* out);
 
-// The same as quantized rows (int8_row_bytes(k) each). Requires int8_gemm_available().
-void layer_norm_to_u8(const LayerNormRows& a, int64_t begin, int64_t end, uint8_t* out);
+// The same as quantized rows (int8_row_bytes(k) each), with `isa`'s instructions (k a multiple of
+// kInt8Block, as int8_packable requires).
+void layer_norm_to_u8(const LayerNormRows& a, int64_t begin, int64_t end, uint8_t* out, Isa isa);
 
 }  // namespace vl::kernels
