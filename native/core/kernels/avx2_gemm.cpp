@@ -112,7 +112,7 @@ struct Int8Tile {
     const auto* x_scales = reinterpret_cast<const float*>(x + k);  // row r's block b: x_scales[r * x_stride / 4 + b]
     const auto* quads = reinterpret_cast<const int32_t*>(x);         // four activations = one int32
     const int64_t quad_stride = x_stride / 4;
-    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    const __m256i ones = _mm256_set1_epi16(1);
     __m256 sums[ROWS];
 #pragma GCC unroll 8
     for (int r = 0; r < ROWS; ++r) sums[r] = _mm256_setzero_ps();
@@ -126,8 +126,7 @@ struct Int8Tile {
         const __m256i w_abs = _mm256_abs_epi8(w);
 #pragma GCC unroll 8
         for (int r = 0; r < ROWS; ++r) {
-          // stored as qx + 128: flipping the top bit gives qx as a signed byte
-          const __m256i xq = _mm256_xor_si256(_mm256_set1_epi32(quads[r * quad_stride + b * kInt8Block / 4 + q]), flip);
+          const __m256i xq = _mm256_set1_epi32(quads[r * quad_stride + b * kInt8Block / 4 + q]);
           const __m256i pairs = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(xq, w));
           acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(pairs, ones));
         }

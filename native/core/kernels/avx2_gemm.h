@@ -6,9 +6,10 @@
 // - half_gemm_avx2: 16-bit float weights (bf16 or f16) in bf16_gemm's pair panels, widened to f32 in
 //   registers, times f32 activations with f32 FMA: 6 tokens x 8 outputs per tile. The product is
 //   as exact as ggml's f32 one on the same 16-bit weights (activations are not rounded).
-// - int8_gemm_avx2: int8_gemm's panels and quantized activations with vpmaddubsw / vpmaddwd; the
-//   unsigned operand is |w| and the signed one sign(w)·x (the sign trick), so that a pair of
-//   products (≤ 2·127·127) fits vpmaddubsw's 16 bits without saturating: exactly int8_gemm's sums.
+// - int8_gemm_avx2: int8_gemm's panels, activations quantized as signed bytes, vpmaddubsw /
+//   vpmaddwd; the unsigned operand is |w| and the signed one sign(w)·x (the sign trick), so that a
+//   pair of products (≤ 2·127·127) fits vpmaddubsw's 16 bits without saturating: exactly
+//   int8_gemm's sums.
 #include <cstdint>
 
 #include "core/kernels/bf16_gemm.h"

@@ -149,11 +149,12 @@ static std::pair<int64_t, int64_t> row_share(int64_t rows, int ith, int nth) {
   return {begin, std::min(rows, begin + per)};
 }
 
-// dst [row bytes, M] (i8) = src0 [k, M] (f32) quantized per token and block; userdata: the Isa.
+// dst [row bytes, M] (i8) = src0 [k, M] (f32) quantized per token and block for the int8 kernel of
+// the Isa in userdata.
 static void int8_quantize_op(ggml_tensor* dst, int ith, int nth, void* isa) {
   const ggml_tensor* x = dst->src[0];
   const auto [begin, end] = row_share(x->ne[1], ith, nth);
-  quantize_rows_u8(static_cast<const float*>(x->data), stride_of<float>(x), x->ne[0], begin, end,
+  quantize_rows(static_cast<const float*>(x->data), stride_of<float>(x), x->ne[0], begin, end,
                    static_cast<uint8_t*>(dst->data), static_cast<Isa>(reinterpret_cast<intptr_t>(isa)));
 }
 
@@ -187,8 +188,8 @@ ggml_tensor* packed_product(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weig
   return ggml_reshape_4d(ctx, y, out, x->ne[1], x->ne[2], x->ne[3]);
 }
 
-// dst = LayerNorm(src0 [k, M]) · src1 + src2 as the input rows of a bf16 (dst type bf16) or int8
-// (dst type i8) product; userdata: eps as float bits, and the Isa in bit 32.
+// dst = LayerNorm(src0 [k, M]) · src1 + src2 as the input rows of a bf16 (dst type bf16), 16-bit
+// AVX2 (f32) or int8 (i8) product; userdata: eps as float bits, and the Isa in bit 32.
 static void norm_into_op(ggml_tensor* dst, int ith, int nth, void* params) {
   const ggml_tensor* x = dst->src[0];
   LayerNormRows rows;
@@ -203,6 +204,8 @@ static void norm_into_op(ggml_tensor* dst, int ith, int nth, void* params) {
   const auto [begin, end] = row_share(ggml_nrows(x), ith, nth);
   if (dst->type == GGML_TYPE_BF16) {
     layer_norm_to_bf16(rows, begin, end, static_cast<uint16_t*>(dst->data));
+  } else if (dst->type == GGML_TYPE_F32) {
+    layer_norm_to_f32(rows, begin, end, static_cast<float*>(dst->data));
   } else {
     layer_norm_to_u8(rows, begin, end, static_cast<uint8_t*>(dst->data), static_cast<Isa>(bits >> 32));
   }
@@ -211,16 +214,17 @@ static void norm_into_op(ggml_tensor* dst, int ith, int nth, void* params) {
 ggml_tensor* layer_norm_into(ggml_context* ctx, ggml_tensor* x, ggml_tensor* norm_weight, ggml_tensor* norm_bias,
                              float eps, const ggml_tensor* consumer) {
   const PackedFormat format = packed_format(consumer);
-  const bool bf16 = format == PackedFormat::Bf16Avx512;
-  if (!(bf16 || is_int8(format)) || !ggml_is_contiguous(x)) return nullptr;
   const int64_t k = x->ne[0];
-  const int64_t row = bf16 ? k : static_cast<int64_t>(int8_row_bytes(k));
+  if (format == PackedFormat::None || !ggml_is_contiguous(x) || k % 8 != 0) return nullptr;
+  const bool bf16 = format == PackedFormat::Bf16Avx512, int8 = is_int8(format);
+  const ggml_type type = bf16 ? GGML_TYPE_BF16 : int8 ? GGML_TYPE_I8 : GGML_TYPE_F32;
+  const int64_t row = int8 ? static_cast<int64_t>(int8_row_bytes(k)) : k;
   ggml_tensor* args[] = {x, norm_weight, norm_bias};
   uint32_t eps_bits;
   std::memcpy(&eps_bits, &eps, sizeof(eps_bits));
   const uintptr_t params = eps_bits | (static_cast<uintptr_t>(isa_of(format)) << 32);
-  return ggml_custom_4d(ctx, bf16 ? GGML_TYPE_BF16 : GGML_TYPE_I8, row, x->ne[1], x->ne[2], x->ne[3], args, 3,
-                        norm_into_op, GGML_N_TASKS_MAX, reinterpret_cast<void*>(params));
+  return ggml_custom_4d(ctx, type, row, x->ne[1], x->ne[2], x->ne[3], args, 3, norm_into_op, GGML_N_TASKS_MAX,
+                        reinterpret_cast<void*>(params));
 }
 
 // dst [D, Nq, B] = attention(src0 q [D, Nq, B], src1 k, src2 v [D, Nk, B]); userdata: the head count.

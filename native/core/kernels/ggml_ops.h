@@ -47,9 +47,9 @@ PackedFormat packed_format(const ggml_tensor* weight);
 ggml_tensor* packed_product(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weight, ggml_tensor* bias,
                             Epilogue epilogue, ggml_tensor* residual);
 
-// LayerNorm(x) · norm_weight + norm_bias written as the input rows of the kernel that runs
-// `consumer` (a packed weight), or null where that kernel reads plain f32 rows (or x is not
-// contiguous): then ggml's LayerNorm is as good.
+// LayerNorm(x) · norm_weight + norm_bias in one op, written as the input rows of the kernel that
+// runs `consumer` (a packed weight); null where `consumer` is not packed, x is not contiguous or
+// its width not a multiple of 8 (then ggml's LayerNorm).
 ggml_tensor* layer_norm_into(ggml_context* ctx, ggml_tensor* x, ggml_tensor* norm_weight, ggml_tensor* norm_bias,
                              float eps, const ggml_tensor* consumer);
 

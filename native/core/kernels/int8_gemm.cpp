@@ -73,12 +73,12 @@ VL_TARGET static void quantize_row_avx512(const float* x, int64_t k, uint8_t* ou
   }
 }
 
-// 8 values rounded to the nearest integer of x · inverse, plus 128.
+// 8 values rounded to the nearest integer of x · inverse.
 __attribute__((target("avx2,fma"), always_inline)) static inline __m256i quantized_avx2(const float* x, __m256 inverse) {
-  return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), inverse)), _mm256_set1_epi32(128));
+  return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), inverse));
 }
 
-// quantize_row_avx512 with 8 lanes.
+// quantize_row_avx512 with 8 lanes, as signed bytes (Activations::Signed).
 __attribute__((target("avx2,fma"))) static void quantize_row_avx2(const float* x, int64_t k, uint8_t* out) {
   auto* scales = reinterpret_cast<float*>(out + k);
   const __m256 sign_bit = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
@@ -93,16 +93,16 @@ __attribute__((target("avx2,fma"))) static void quantize_row_avx2(const float* x
     scales[b] = m / 127;
     const __m256 inverse = _mm256_set1_ps(m > 0 ? 127 / m : 0);
     for (int64_t i = 0; i < kInt8Block; i += 32) {
-      // 1..255 through the saturating packs (which interleave 128-bit lanes), then back in order
+      // -127..127 through the saturating packs (which interleave 128-bit lanes), then back in order
       const __m256i words01 = _mm256_packs_epi32(quantized_avx2(block + i, inverse), quantized_avx2(block + i + 8, inverse));
       const __m256i words23 = _mm256_packs_epi32(quantized_avx2(block + i + 16, inverse), quantized_avx2(block + i + 24, inverse));
-      const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(words01, words23), byte_order);
+      const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(words01, words23), byte_order);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kInt8Block + i), bytes);
     }
   }
 }
 
-void quantize_rows_u8(const float* x, int64_t x_stride, int64_t k, int64_t begin, int64_t end, uint8_t* out, Isa isa) {
+void quantize_rows(const float* x, int64_t x_stride, int64_t k, int64_t begin, int64_t end, uint8_t* out, Isa isa) {
   const size_t row_bytes = int8_row_bytes(k);
   const auto quantize_row = isa == Isa::Avx512 ? quantize_row_avx512 : quantize_row_avx2;
   for (int64_t r = begin; r < end; ++r) quantize_row(x + r * x_stride, k, out + r * row_bytes);
@@ -193,7 +193,7 @@ void int8_gemm(const Int8GemmArgs& args, int ith, int nth) {
 
 #else
 
-void quantize_rows_u8(const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*, Isa) {}
+void quantize_rows(const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*, Isa) {}
 void int8_gemm(const Int8GemmArgs&, int, int) {}
 
 #endif

@@ -73,6 +73,10 @@ void layer_norm_to_bf16(const LayerNormRows& a, int64_t begin, int64_t end, uint
   }
 }
 
+void layer_norm_to_f32(const LayerNormRows& a, int64_t begin, int64_t end, float* out) {
+  for (int64_t r = begin; r < end; ++r) normalize_row_avx2(a, a.x + r * a.x_stride, out + r * a.k);
+}
+
 void layer_norm_to_u8(const LayerNormRows& a, int64_t begin, int64_t end, uint8_t* out, Isa isa) {
   thread_local std::vector<float> row;
   row.resize(static_cast<size_t>(a.k));
@@ -80,13 +84,14 @@ void layer_norm_to_u8(const LayerNormRows& a, int64_t begin, int64_t end, uint8_
   const auto normalize_row = isa == Isa::Avx512 ? normalize_row_avx512 : normalize_row_avx2;
   for (int64_t r = begin; r < end; ++r) {
     normalize_row(a, a.x + r * a.x_stride, row.data());
-    quantize_rows_u8(row.data(), a.k, a.k, 0, 1, out + r * row_bytes, isa);
+    quantize_rows(row.data(), a.k, a.k, 0, 1, out + r * row_bytes, isa);
   }
 }
 
 #else
 
 void layer_norm_to_bf16(const LayerNormRows&, int64_t, int64_t, uint16_t*) {}
+void layer_norm_to_f32(const LayerNormRows&, int64_t, int64_t, float*) {}
 void layer_norm_to_u8(const LayerNormRows&, int64_t, int64_t, uint8_t*, Isa) {}
 
 #endif
