@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { ProjectorWeightType } from '../../src/convert/convert.js';
-import type { ProjectorHparams, QformerHparams } from '../../src/convert/tensor-map.js';
+import type { ProjectorHparams, QformerHparams } from '../../src/convert/hparams.js';
 import { tinyProjector, writeRandomProjector } from '../../src/dev/random-projector.js';
 import { VideoLlamaError } from '../../src/errors.js';
 import { Projector, type TensorInput } from '../../src/projector.js';
