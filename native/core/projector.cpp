@@ -176,6 +176,7 @@ void ProjectorState::run_stage(const Stage& stage, const EncodeParams& params, E
   ggml_set_output(output);
   ggml_cgraph* gf = ggml_new_graph_custom(ctx.get(), static_cast<size_t>(model_->max_graph_nodes()), false);
   ggml_build_forward_expand(gf, output);
+  kernels::check_packed_weights_unused_by_ggml(gf);
   if (params.collect_stages) {
     for (const Stage::Tap& tap : stage.taps) {
       ggml_tensor* t = ggml_graph_get_tensor(gf, tap.name);

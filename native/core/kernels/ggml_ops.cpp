@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "core/kernels/avx2_gemm.h"
@@ -259,6 +260,20 @@ ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_t
   ggml_tensor* args[] = {q, k, v};
   return ggml_custom_4d(ctx, GGML_TYPE_F32, width, q->ne[1], q->ne[2], 1, args, 3, bf16_attention_op, GGML_N_TASKS_MAX,
                         reinterpret_cast<void*>(static_cast<intptr_t>(heads)));
+}
+
+void check_packed_weights_unused_by_ggml(const ggml_cgraph* graph) {
+  for (int i = 0; i < ggml_graph_n_nodes(const_cast<ggml_cgraph*>(graph)); ++i) {
+    const ggml_tensor* node = ggml_graph_node(const_cast<ggml_cgraph*>(graph), i);
+    // views and reshapes only pass the weight on to one of our ops
+    if (op_name(node) || node->op == GGML_OP_VIEW || node->op == GGML_OP_RESHAPE) continue;
+    for (const ggml_tensor* src : node->src) {
+      if (src && packed_format(src) != PackedFormat::None) {
+        throw Error("NATIVE", std::string("graph node '") + node->name + "' (" + ggml_op_desc(node) +
+                                  ") reads the packed weight '" + src->name + "', which only our kernels can read");
+      }
+    }
+  }
 }
 
 const char* op_name(const ggml_tensor* node) {

@@ -7,7 +7,9 @@
 // graph::load_linear), so no encoder keeps a list of its layers. Once packed, a weight keeps its
 // logical shape [k inputs, n outputs] but becomes GGML_TYPE_I8 with its panels' byte strides
 // (nb[1] = bytes per output row, so a slice of whole panels is still a view): ggml has no product
-// for I8 weights, so a stray ggml_mul_mat on one fails loudly instead of reading panels as rows.
+// for I8 weights (ggml's CPU backend would crash on one), and check_packed_weights_unused_by_ggml
+// turns a stray ggml_mul_mat on a packed weight into an error before the graph runs, instead of
+// panels read as rows.
 // The format is kept in the weight's op_params, which ggml leaves unused on a leaf tensor.
 #include <cstdint>
 
@@ -57,6 +59,10 @@ ggml_tensor* layer_norm_into(ggml_context* ctx, ggml_tensor* x, ggml_tensor* nor
 // that made q, k and v, runs on the AVX-512 BF16 kernels and the operands suit it; else null.
 ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads,
                        const ggml_tensor* projection);
+
+// Throws Error("NATIVE") when a node other than ours reads a packed weight (a graph builder that
+// bypassed graph::linear). Cheap: one pass over the nodes' sources.
+void check_packed_weights_unused_by_ggml(const ggml_cgraph* graph);
 
 // "bf16_gemm", "int8_gemm", "half_gemm_avx2", "int8_gemm_avx2", "int8_quantize", "norm_into" or
 // "bf16_attention" for a node that runs one of our kernels, else null (for profiles).
