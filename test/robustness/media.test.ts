@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 
-import {
-  audioToFbank, decodeAudio, decodeVideoFrames, loadAudioFbank, loadImageTensor, probeMedia,
-} from '../../src/media/index.js';
+import { probe as probeMedia } from '../../src/media/index.js';
+import { audioToFbank } from '../../src/processors/melspec.js';
+import { decodeAudio16k as decodeAudio, decodeVideoFrames, loadAudioFbank, loadImageTensor } from '../support/media-path.js';
 import { maxAbsDiff } from '../support/npy.js';
 
 /** Synthetic media made with ffmpeg's lavfi sources, in a private temporary folder. */
@@ -60,12 +60,10 @@ describe('bad arguments are rejected before anything is spawned', () => {
   test.each<[string, () => Promise<unknown>, RegExp]>([
     ['decodeVideoFrames input', () => decodeVideoFrames(42 as unknown as string), /Expected a file path \(non-empty string\) or the file bytes \(Uint8Array\) for input but received 42 of type number/],
     ['decodeVideoFrames frames', () => decodeVideoFrames('x.mp4', { frames: 0 }), /for options.frames but received 0/],
-    ['decodeVideoFrames size', () => decodeVideoFrames('x.mp4', { size: 2.5 }), /for options.size but received 2.5/],
     ['decodeVideoFrames rgb', () => decodeVideoFrames({ rgb: new Uint8Array(5), width: 2, height: 2, frames: 1 }), /for input.rgb/],
-    ['loadImageTensor mean', () => loadImageTensor('x.png', { mean: [1, 2] }), /for options.mean/],
+    ['loadImageTensor pixel limit', () => loadImageTensor('x.png', { limitInputPixels: 0 }), /a positive integer or false for options.limitInputPixels/],
     ['loadImageTensor input', () => loadImageTensor(''), /for input but received ""/],
     ['loadAudioFbank clips', () => loadAudioFbank('x.wav', { clips: -1 }), /for options.clips/],
-    ['loadAudioFbank budget', () => loadAudioFbank('x.wav', { maxBufferedBytes: -1 }), /options.maxBufferedBytes/],
     ['decodeAudio signal', () => decodeAudio('x.wav', { signal: 'stop' as unknown as AbortSignal }), /an AbortSignal for options.signal/],
     ['probeMedia input', () => probeMedia(null as unknown as string), /for input but received null/],
   ])('%s', async (_name, call, message) => {
@@ -138,8 +136,8 @@ describe('edge cases of the audio path', () => {
     expect(tensor[frames]).toBeCloseTo(4.268 / 9.138, 6); // first padded column of bin 0
   });
 
-  test('windowed two-pass decoding of 30 s of 44.1 kHz stereo equals decoding everything', async () => {
-    const windowed = await loadAudioFbank(media.stereo, { clips: 8, maxBufferedBytes: 0 });
+  test('decoding only the clip windows of 30 s of 44.1 kHz stereo equals decoding everything', async () => {
+    const windowed = await loadAudioFbank(media.stereo, { clips: 8 });
     const audio = await decodeAudio(media.stereo);
     expect(audio.channels).toBe(2);
     expect(audio.samples.length).toBe(2 * windowed.totalSamples);
@@ -181,7 +179,7 @@ describe('a one-hour file', () => {
   test('stops ffmpeg and rejects with ABORTED when aborted mid-decode', async () => {
     const controller = new AbortController();
     const started = performance.now();
-    const pending = loadAudioFbank(media.hour, { signal: controller.signal, maxBufferedBytes: 0 });
+    const pending = loadAudioFbank(media.hour, { signal: controller.signal });
     setTimeout(() => controller.abort(), 100);
     // On a loaded machine the 100 ms can still fall in the probing pass; either stage must stop.
     await expectCode(pending, 'ABORTED', /(probing|decoding audio) was aborted/);
@@ -196,32 +194,43 @@ describe('a one-hour file', () => {
 });
 
 describe('locating ffmpeg', () => {
-  /** The binary of the optional ffmpeg-static package, when it is installed with its binary. */
-  async function ffmpegStaticBinary(): Promise<string | undefined> {
-    const name = 'ffmpeg-static';
-    const binary = await import(name).then((m: { default?: unknown }) => m.default, () => undefined);
-    return typeof binary === 'string' && fs.existsSync(binary) ? binary : undefined;
+  const systemFfmpeg = (): string => execFileSync('sh', ['-c', 'command -v ffmpeg']).toString().trim();
+
+  /** probe() with a fresh copy of the modules (ffmpeg is located once per module instance). */
+  async function probeWithEnv(env: Record<string, string>): Promise<unknown> {
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+    vi.resetModules();
+    const fresh = await import('../../src/media/index.js');
+    return fresh.probe(media.audioOnly);
   }
 
-  test('order: ffmpeg-static, then $FFMPEG_PATH, then PATH; FFMPEG_NOT_FOUND names the places tried', async () => {
-    const systemFfmpeg = execFileSync('sh', ['-c', 'command -v ffmpeg']).toString().trim();
-    const staticBinary = await ffmpegStaticBinary();
-    try {
-      vi.stubEnv('PATH', path.join(dir, 'no-bin'));
-      vi.stubEnv('FFMPEG_PATH', systemFfmpeg);
-      vi.resetModules();
-      const viaEnv = await import('../../src/media/ffmpeg.js');
-      await expect(viaEnv.locateFfmpeg()).resolves.toBe(staticBinary ?? systemFfmpeg);
-      if (staticBinary) return; // with ffmpeg-static installed, ffmpeg is always found
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.resetModules();
+  });
 
-      vi.stubEnv('FFMPEG_PATH', path.join(dir, 'missing-ffmpeg'));
-      vi.resetModules();
-      const nowhere = await import('../../src/media/index.js');
-      await expectCode(nowhere.probeMedia(media.audioOnly), 'FFMPEG_NOT_FOUND',
-        /ffmpeg was not found; looked in the ffmpeg-static package, \$FFMPEG_PATH \(.*missing-ffmpeg\), PATH/);
-    } finally {
-      vi.unstubAllEnvs();
-      vi.resetModules();
-    }
+  test('$FFMPEG_PATH, when set, is the ffmpeg used (before ffmpeg-static and PATH)', async () => {
+    const system = systemFfmpeg();
+    vi.stubEnv('FFMPEG_PATH', system);
+    vi.stubEnv('PATH', path.join(dir, 'no-bin'));
+    vi.resetModules();
+    const fresh = await import('../../src/media/ffmpeg.js');
+    await expect(fresh.locateFfmpeg()).resolves.toBe(system);
+  });
+
+  test.each([
+    ['a missing file', path.join(dir, 'missing-ffmpeg')],
+    ['a folder', dir],
+  ])('a $FFMPEG_PATH naming %s is FFMPEG_NOT_FOUND naming the variable, not a silent fallback', async (_what, value) => {
+    await expectCode(probeWithEnv({ FFMPEG_PATH: value }), 'FFMPEG_NOT_FOUND',
+      new RegExp(`^FFMPEG_PATH is set to ${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, which is not an executable file`));
+  });
+
+  test('without $FFMPEG_PATH and ffmpeg nowhere else, FFMPEG_NOT_FOUND names the places tried', async () => {
+    const name = 'ffmpeg-static';
+    const staticBinary = await import(name).then((m: { default?: unknown }) => m.default, () => undefined);
+    if (typeof staticBinary === 'string' && fs.existsSync(staticBinary)) return; // ffmpeg-static always finds one
+    await expectCode(probeWithEnv({ FFMPEG_PATH: '', PATH: path.join(dir, 'no-bin') }), 'FFMPEG_NOT_FOUND',
+      /ffmpeg was not found; looked in the ffmpeg-static package, PATH/);
   });
 });
