@@ -69,3 +69,15 @@ export async function decodeAudio16k(input: MediaInput, options: Decoding = {}):
     return { samples, sampleRate: 16000, channels: channels.length };
   });
 }
+
+/**
+ * A JPEG with an EXIF orientation (1–8; 6 = shown turned 90° clockwise) inserted after its SOI
+ * marker: how cameras store a portrait photo.
+ */
+export function withExifOrientation(jpeg: Uint8Array, orientation: number): Buffer {
+  // TIFF header (little endian), then IFD0 with one SHORT entry: 0x0112 Orientation
+  const tiff = Buffer.from([0x49, 0x49, 0x2a, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0, 0, 0, 0, 0]);
+  const body = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
+  const app1 = Buffer.concat([Buffer.from([0xff, 0xe1, (body.length + 2) >> 8, (body.length + 2) & 0xff]), body]);
+  return Buffer.concat([jpeg.subarray(0, 2), app1, jpeg.subarray(2)]);
+}
