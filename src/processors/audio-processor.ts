@@ -7,9 +7,9 @@
 import { VideoLlamaError } from '../errors.js';
 import type { PcmRange, PcmWindow } from '../media/source.js';
 import { mergeRanges } from './clip-sampling.js';
-import { DEFAULT_CLIPS, type PreprocessingInfo } from './constants.js';
+import { AUDIO_SAMPLE_RATE, DEFAULT_CLIPS, type PreprocessingInfo } from './constants.js';
 import {
-  AUDIO_SAMPLE_RATE, audioToFbank, clipRanges, clipsToFbank, MIN_SAMPLES, resolveFbankClipOptions,
+  audioToFbank, clipRanges, clipsToFbank, MIN_SAMPLES, resolveFbankClipOptions,
   type ResolvedFbankClipOptions, type WaveformSegment,
 } from './melspec.js';
 import { SincResampler } from './resample.js';

@@ -33,6 +33,9 @@ export interface PreprocessingInfo extends PreprocessingConstants {
   readonly maxClips: number;
 }
 
+/** The sample rate ImageBind's audio preprocessing runs at (its fbank is fixed to it). */
+export const AUDIO_SAMPLE_RATE = 16000;
+
 /** Frames sampled from a video unless asked otherwise (`load_video(n_frms=8)`). */
 export const DEFAULT_FRAMES = 8;
 

@@ -6,12 +6,9 @@
  */
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { type AudioClipRange, constantClipRanges } from './clip-sampling.js';
-import { DEFAULT_CLIPS, VIDEO_LLAMA_PREPROCESSING as DEFAULTS } from './constants.js';
+import { AUDIO_SAMPLE_RATE, DEFAULT_CLIPS, VIDEO_LLAMA_PREPROCESSING as DEFAULTS } from './constants.js';
 import { KaldiFbank } from './fbank.js';
 import { validatePositiveInteger } from './normalize.js';
-
-/** The sample rate ImageBind's audio preprocessing runs at. */
-export const AUDIO_SAMPLE_RATE = 16000;
 
 /** The shortest waveform kaldi's fbank accepts: one 25 ms frame at 16 kHz. */
 export const MIN_SAMPLES = 400;
