@@ -2,10 +2,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 
 import { mediaTensors, withSource } from '../../src/encoders/inputs.js';
+import { observeFfmpegSpawns } from '../../src/media/ffmpeg.js';
 import { probe as probeMedia } from '../../src/media/index.js';
 import { audioToFbank } from '../../src/processors/melspec.js';
 import { BILINEAR, resizeRgb } from '../../src/processors/resize.js';
@@ -289,6 +291,55 @@ describe('what a file is decides how it is encoded', () => {
     console.log(`rotated video frame vs the upright picture scaled: mean |Δ| ${upright.toFixed(2)}; vs the picture not turned: ${unturned.toFixed(2)}`);
     expect(upright).toBeLessThan(12);
     expect(unturned).toBeGreaterThan(5 * upright);
+  });
+});
+
+describe('inputs that must not be trusted', () => {
+  /** A black 1-bit PNG of any size: a few kB on disk, `width × height` pixels once decoded. */
+  function blackPng(width: number, height: number): Buffer {
+    const chunk = (type: string, data: Buffer): Buffer => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const framed = Buffer.alloc(body.length + 8);
+      framed.writeUInt32BE(data.length, 0);
+      body.copy(framed, 4);
+      framed.writeUInt32BE(zlib.crc32(body), body.length + 4);
+      return framed;
+    };
+    const header = Buffer.alloc(13);
+    header.writeUInt32BE(width, 0);
+    header.writeUInt32BE(height, 4);
+    header[8] = 1; // bit depth 1, colour type 0 (grey), deflate, no filter, no interlace
+    const rows = Buffer.alloc((1 + Math.ceil(width / 8)) * height); // filter byte 0, then black pixels
+    const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', zlib.deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+  }
+
+  test('a picture over the pixel limit is MEDIA_DECODE naming the limit, found by the probe before decoding', async () => {
+    const huge = path.join(dir, 'huge.png');
+    fs.writeFileSync(huge, blackPng(16000, 16000)); // 256 megapixels: 768 MB as RGB
+    const spawned: string[][] = [];
+    const stop = observeFfmpegSpawns((args) => spawned.push([...args]));
+    try {
+      await expectCode(loadImageTensor(huge), 'MEDIA_DECODE', /16000×16000 = 256000000 pixels, more than limitInputPixels \(100000000\)/);
+    } finally {
+      stop();
+    }
+    expect(spawned).toHaveLength(1); // the probe only
+    const small = path.join(dir, 'small.png');
+    fs.writeFileSync(small, blackPng(96, 64));
+    await expectCode(decodeVideoFrames(small, { limitInputPixels: 6000 }), 'MEDIA_DECODE', /96×64 = 6144 pixels, more than limitInputPixels \(6000\)/);
+    await expect(loadImageTensor(small, { limitInputPixels: 6144 })).resolves.toHaveLength(3 * 224 * 224);
+  });
+
+  test.each(['12:30', 'http:x'])('a relative path with a colon (%s…) is a file, never an ffmpeg protocol', async (start) => {
+    const relative = `${start}-vl-media-test-${process.pid}.png`; // in the working folder, starting with "<scheme>:"
+    fs.writeFileSync(relative, blackPng(96, 64));
+    try {
+      expect((await probeMedia(relative)).kind).toBe('image');
+      await expect(loadImageTensor(relative)).resolves.toHaveLength(3 * 224 * 224);
+    } finally {
+      fs.rmSync(relative, { force: true });
+    }
   });
 });
 
