@@ -12,11 +12,13 @@ import { ffmpegInput, type MediaInput, validateMediaInput, validateSignal, withL
 export interface StreamInfo {
   /** Index of the stream in the container (ffmpeg's `0:<index>`). */
   index: number;
+  /** What the stream carries (`other`: subtitles, data, ...). */
   type: 'video' | 'audio' | 'other';
   /** Codec name (`h264`, `aac`, `png`, ...). */
   codec: string;
-  /** Video: frame size in pixels. */
+  /** Video: frame width in pixels, as stored (before any rotation metadata is applied). */
   width?: number;
+  /** Video: frame height in pixels, as stored. */
   height?: number;
   /** Video: average frame rate, when the container states one. */
   fps?: number;
