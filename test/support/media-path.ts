@@ -6,6 +6,7 @@ import { decodeAudio, decodeVideo, type DecodedVideo, withSource } from '../../s
 import type { MediaInput, RgbFrames } from '../../src/media/index.js';
 import { AudioProcessor, resampleTo16k } from '../../src/processors/audio-processor.js';
 import { type PreprocessingInfo, VIDEO_LLAMA_PREPROCESSING } from '../../src/processors/constants.js';
+import type { FbankClipOptions } from '../../src/processors/melspec.js';
 import { ImageProcessor, isRgbFrames, VideoProcessor } from '../../src/processors/video-processor.js';
 
 /** Video-LLaMA's preprocessing with the projector's limits (32 frames, 8 clips), overridable. */
@@ -33,18 +34,8 @@ export async function loadImageTensor(input: MediaInput | RgbFrames, options: De
   return processor.process(image).tensor;
 }
 
-/** Fbank settings named as the original's `load_and_transform_audio_data` arguments. */
-export interface FbankSettings {
-  clips?: number;
-  melBins?: number;
-  targetFrames?: number;
-  clipSeconds?: number;
-  mean?: number;
-  std?: number;
-}
-
 /** The fbank tensor of a media file's audio, and the length of its 16 kHz waveform. */
-export async function loadAudioFbank(input: MediaInput, options: Decoding & FbankSettings = {}):
+export async function loadAudioFbank(input: MediaInput, options: Decoding & FbankClipOptions = {}):
 Promise<{ tensor: Float32Array; totalSamples: number }> {
   const defaults = VIDEO_LLAMA_PREPROCESSING;
   const processor = new AudioProcessor(preprocessing({
