@@ -105,11 +105,8 @@ export interface AudioEncodeOptions extends EncodeOptions, AudioInputOptions {}
 /** Options of {@link Projector.encodeImage}: encoding plus, for a file, decoding. */
 export interface ImageEncodeOptions extends EncodeOptions, MediaDecodeOptions {}
 
-/** Options of {@link Projector.encodeMedia}. */
-export interface MediaEncodeOptions extends EncodeOptions, MediaRouteOptions {
-  /** Encode the sound too when the file has an audio track and the projector an audio branch; default true. */
-  audio?: boolean;
-}
+/** Options of {@link Projector.encodeMedia}: encoding plus decoding and routing. */
+export interface MediaEncodeOptions extends EncodeOptions, MediaRouteOptions {}
 
 /** A named intermediate tensor (C order). @internal */
 export interface StageTensor {

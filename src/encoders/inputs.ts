@@ -108,9 +108,9 @@ export async function audioTensor(input: AudioInput, info: PreprocessingInfo, op
   return { kind: 'audio', input: await withSource(input, options, (source) => decodeAudio(source, processor)) };
 }
 
-/** Which encoders `encodeMedia` runs on a file. */
+/** Options of routing a file to the encoders (`encodeMedia`). */
 export interface MediaRouteOptions extends VideoInputOptions, AudioInputOptions {
-  /** Encode the sound of a video; default true. */
+  /** Encode the sound too when the file has an audio track and the projector an audio branch; default true. */
   audio?: boolean;
 }
 
