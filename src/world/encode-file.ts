@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 
 import { abortedError, throwIfAborted, VideoLlamaError } from '../errors.js';
-import { lastStderrLine, locateFfmpeg } from '../media/ffmpeg.js';
+import { type FfmpegResult, lastStderrLine, locateFfmpeg } from '../media/ffmpeg.js';
 import { frameSequence, renderAudio } from './render.js';
 import type { Container, Scene } from './scene.js';
 
@@ -32,7 +32,7 @@ const IMAGE = { muxer: 'image2' } as const;
 export const CONTAINER_CODECS: Readonly<Record<Container, ContainerCodecs>> = {
   mp4: { muxer: 'mp4', video: ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p'], audio: ['-c:a', 'aac', '-b:a', '96k'] },
   mov: { muxer: 'mov', video: ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '24', '-pix_fmt', 'yuv420p'], audio: ['-c:a', 'aac', '-b:a', '64k'] },
-  webm: { muxer: 'webm', video: ['-c:v', 'libvpx', '-b:v', '800k', '-auto-alt-ref', '0', '-pix_fmt', 'yuv420p'], audio: ['-c:a', 'libopus', '-b:a', '64k'] },
+  webm: { muxer: 'webm', video: ['-c:v', 'libvpx', '-b:v', '800k', '-auto-alt-ref', '0', '-pix_fmt', 'yuv420p'], audio: ['-c:a', 'libopus', '-b:a', '64k', '-ar', '48000'] },
   mkv: { muxer: 'matroska', video: ['-c:v', 'mpeg4', '-q:v', '4', '-pix_fmt', 'yuv420p'], audio: ['-c:a', 'flac'] },
   avi: { muxer: 'avi', video: ['-c:v', 'mpeg4', '-q:v', '5', '-pix_fmt', 'yuv420p'], audio: ['-c:a', 'libmp3lame', '-q:a', '4'] },
   png: { ...IMAGE, video: ['-c:v', 'png', '-pix_fmt', 'rgb24'] },
@@ -150,10 +150,13 @@ async function encodeWithPipes(executable: string, scene: Scene, output: string,
   }
   await feeding; // a pipe closed early by a failing ffmpeg is reported through its exit code below
   if (signal?.aborted) throw abortedError(what, signal);
-  if (code !== 0) {
-    throw new VideoLlamaError('WRITE_FAILED', `ffmpeg failed ${what}: ${lastStderrLine(stderr)}`,
-      { file: output, scene: scene.id, container: scene.container, exitCode: code });
-  }
+  if (code !== 0) throw writeFailed(what, output, scene, { code, stderr });
+}
+
+/** The `WRITE_FAILED` error of an ffmpeg run that wrote `file`, quoting ffmpeg's last message. @internal */
+export function writeFailed(what: string, file: string, scene: Scene, result: FfmpegResult): VideoLlamaError {
+  return new VideoLlamaError('WRITE_FAILED', `ffmpeg failed ${what}: ${lastStderrLine(result.stderr)}`,
+    { file, scene: scene.id, container: scene.container, exitCode: result.code });
 }
 
 function pcmBytes(samples: Float32Array): Uint8Array {

@@ -244,6 +244,8 @@ export interface SceneProfile {
   maxRotation: number;
   /** Largest background noise, levels. */
   maxNoise: number;
+  /** Largest audio noise, peak amplitude. */
+  maxAudioNoise: number;
   /** Whether the background may be a vertical gradient (else one colour). */
   gradient: boolean;
 }
@@ -259,6 +261,7 @@ export const GENERATOR_PROFILE: SceneProfile = {
   containers: { 'video': ['mp4'], 'silent-video': ['mp4'], 'image': ['png', 'jpg'], 'audio': ['wav', 'mp3'] },
   maxRotation: 0.26,
   maxNoise: 12,
+  maxAudioNoise: 0.01,
   gradient: true,
 };
 
@@ -278,6 +281,7 @@ export const OTHER_TOOL_PROFILE: SceneProfile = {
   },
   maxRotation: 0,
   maxNoise: 10,
+  maxAudioNoise: 0,
   gradient: false,
 };
 
@@ -398,7 +402,7 @@ function makeAudio(rng: Rng, profile: SceneProfile, soundOnly: boolean, duration
   const sampleRate = rng.pick(profile.sampleRates);
   // a sound file always sounds; a video's track may be silent
   const type = rng.weighted<Sound['type']>({ silence: soundOnly ? 0 : 1, tone: 2, beeps: 2 });
-  const noise = round(rng.range(0, 0.01), 4);
+  const noise = round(rng.range(0, profile.maxAudioNoise), 4);
   if (type === 'silence') return { sampleRate, sound: { type }, noise };
   const pitch = rng.pick(PITCHES);
   const frequency = round(rng.range(...PITCH_RANGES[pitch]), 1);
