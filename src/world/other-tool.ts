@@ -60,7 +60,8 @@ function audioGraph(audio: SceneAudio, durationSeconds: number, label: string): 
   const { sound, sampleRate } = audio;
   switch (sound.type) {
     case 'silence': return `aevalsrc=0:s=${sampleRate}:d=${durationSeconds}[${label}]`;
-    case 'tone': return `sine=f=${sound.frequency}:r=${sampleRate}:d=${durationSeconds},volume=${sound.amplitude}[${label}]`;
+    // sine's own peak is 1/8
+    case 'tone': return `sine=f=${sound.frequency}:r=${sampleRate}:d=${durationSeconds},volume=${sound.amplitude * 8}[${label}]`;
     case 'beeps': {
       const gate = sound.beeps.map((beep) => `between(t,${beep.start},${beep.end})`).join('+');
       return `aevalsrc='${sound.amplitude}*sin(2*PI*${sound.frequency}*t)*(${gate})':s=${sampleRate}:d=${durationSeconds}[${label}]`;
