@@ -83,21 +83,26 @@ async function expectSoundMatches(scene: Scene, file: string): Promise<void> {
   expect(Math.abs(frequency / sound.frequency - 1), 'frequency').toBeLessThan(0.03);
 }
 
+/** A test per case: the first small scene of `split` that the case accepts is written by `write`, then checked. */
+function testWrittenScenes(split: Split, write: (scene: Scene, file: string) => Promise<void>,
+  cases: Array<[string, (s: Scene) => boolean]>): void {
+  test.each(cases)('%s', async (_, keep) => {
+    const scene = findScene(split, keep);
+    const file = path.join(dir, sceneFileName(scene));
+    await write(scene, file);
+    await expectFileMatchesScene(scene, file);
+  });
+}
+
 describe('writeSceneFile: the generator\'s files decode back to their scene', () => {
-  const cases: Array<[string, (s: Scene) => boolean]> = [
+  testWrittenScenes('train', writeSceneFile, [
     ['mp4 video with beeps', (s) => s.kind === 'video' && s.audio!.sound.type === 'beeps'],
     ['mp4 silent video', (s) => s.kind === 'silent-video' && s.picture!.motion !== 'still'],
     ['png image', (s) => s.container === 'png'],
     ['jpg image', (s) => s.container === 'jpg'],
     ['wav sound', (s) => s.container === 'wav'],
     ['mp3 sound', (s) => s.container === 'mp3'],
-  ];
-  test.each(cases)('%s', async (_, keep) => {
-    const scene = findScene('train', keep);
-    const file = path.join(dir, sceneFileName(scene));
-    await writeSceneFile(scene, file);
-    await expectFileMatchesScene(scene, file);
-  });
+  ]);
 
   test('a failing ffmpeg is WRITE_FAILED and leaves no file; an aborted write is ABORTED', async () => {
     const scene = findScene('train', (s) => s.container === 'wav');
@@ -111,19 +116,13 @@ describe('writeSceneFile: the generator\'s files decode back to their scene', ()
 });
 
 describe('writeOtherToolFile: clips drawn by ffmpeg\'s filters carry the attributes they claim', () => {
-  const cases: Array<[string, (s: Scene) => boolean]> = [
+  testWrittenScenes('other-tool', writeOtherToolFile, [
     ['video with beeps', (s) => s.kind === 'video' && s.audio!.sound.type === 'beeps' && s.picture!.motion !== 'still'],
     ['video with a tone', (s) => s.kind === 'video' && s.audio!.sound.type === 'tone'],
     ['silent video', (s) => s.kind === 'silent-video'],
     ['image', (s) => s.kind === 'image'],
     ['sound', (s) => s.kind === 'audio'],
-  ];
-  test.each(cases)('%s', async (_, keep) => {
-    const scene = findScene('other-tool', keep);
-    const file = path.join(dir, sceneFileName(scene));
-    await writeOtherToolFile(scene, file);
-    await expectFileMatchesScene(scene, file);
-  });
+  ]);
 });
 
 describe('writeDataset', () => {
