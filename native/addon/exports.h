@@ -1,5 +1,6 @@
 #pragma once
 // What each addon file adds to the module's exports; module.cpp calls them in one explicit list.
+// (The benchmark addon, addon_bench.cpp, is a module of its own.)
 #include <napi.h>
 
 namespace vl::addon {
@@ -10,6 +11,5 @@ void export_context(Napi::Env env, Napi::Object exports);     // AddonContext
 void export_projector(Napi::Env env, Napi::Object exports);   // AddonProjector, projectorInfoFields
 void export_gguf_names(Napi::Env env, Napi::Object exports);  // ggufNames
 void export_quantize(Napi::Env env, Napi::Object exports);    // quantize
-void export_bench(Napi::Env env, Napi::Object exports);       // benchPeak, benchMatmul
 
 }  // namespace vl::addon

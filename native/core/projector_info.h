@@ -29,7 +29,7 @@ namespace vl {
   X(float, fbank_mean, fbankMean)                                                                    \
   X(float, fbank_std, fbankStd)                                                                      \
   X(std::string, backend, backend)             /* name of the backend the graphs run on */           \
-  X(int, own_kernel_layers, ownKernelLayers)   /* linear layers on kernels::bf16_gemm */             \
+  X(int, own_kernel_layers, ownKernelLayers)   /* linear layers packed for our kernels */            \
   X(size_t, weight_bytes, weightBytes)         /* the weights buffer */
 
 using Rgb = std::array<float, 3>;

@@ -23,17 +23,6 @@ export interface GgufNameTables {
   projectorArchitecture: string;
 }
 
-/** Options of {@link Addon.benchMatmul}. */
-export interface BenchMatmulOptions {
-  m: number;
-  k: number;
-  n: number;
-  type: string;
-  ownKernel: boolean;
-  threads: number;
-  reps: number;
-}
-
 /** Everything the addon exports. */
 export interface Addon {
   AbortFlag: new () => AbortFlag;
@@ -45,10 +34,6 @@ export interface Addon {
   ggufNames(): GgufNameTables;
   /** f32 rows converted to a ggml type with ggml's own functions. */
   quantize(data: Float32Array, rowLength: number, type: string): Uint8Array;
-  /** FLOP/s of a kernel kind (bench/ only). */
-  benchPeak(kind: string, threads: number, seconds: number): number;
-  /** Best seconds of a matrix product (bench/ only). */
-  benchMatmul(options: BenchMatmulOptions): number;
   /** The ggml devices, one per line. */
   devices(): string;
 }
