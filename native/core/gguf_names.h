@@ -132,6 +132,13 @@ std::string gguf_name(const char* format, Args... args) {
   return out;
 }
 
+// A layer's name with its trailing "weight" / "bias" slot left open, e.g.
+// gguf_layer(TN_VIT_ATTN_QKV, 3) == "v.blk.3.attn_qkv.%s", for graph::load_linear / load_layer_norm.
+template <typename... Args>
+std::string gguf_layer(const char* format, Args... args) {
+  return gguf_name(format, args..., "%s");
+}
+
 // (id, template) of every key and tensor name above, for the addon's ggufNames() export.
 using GgufNameTable = std::vector<std::pair<const char*, const char*>>;
 inline const GgufNameTable& gguf_key_table() {

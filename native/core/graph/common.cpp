@@ -7,23 +7,25 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/gguf_names.h"
 #include "core/kernels/ggml_ops.h"
 #include "core/projector_loader.h"
 
 namespace vl::graph {
 
-LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& prefix, int64_t width) {
-  return {file.tensor(prefix + ".weight", {width}, TensorKind::F32),
-          file.tensor(prefix + ".bias", {width}, TensorKind::F32)};
+// `layer`: a name from gguf_layer(), its weight / bias slot open.
+LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& layer, int64_t width) {
+  return {file.tensor(gguf_name(layer.c_str(), "weight"), {width}, TensorKind::F32),
+          file.tensor(gguf_name(layer.c_str(), "bias"), {width}, TensorKind::F32)};
 }
 
 bool Linear::on_own_kernel() const { return kernels::packed_format(weight) != kernels::PackedFormat::None; }
 
-Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in, int64_t out, bool with_bias) {
+Linear load_linear(ProjectorLoader& file, const std::string& name, int64_t in, int64_t out, bool with_bias) {
   Linear layer;
-  layer.weight = file.tensor(prefix + ".weight", {in, out}, TensorKind::Matrix);
+  layer.weight = file.tensor(gguf_name(name.c_str(), "weight"), {in, out}, TensorKind::Matrix);
   kernels::mark_linear_weight(layer.weight);
-  if (with_bias) layer.bias = file.tensor(prefix + ".bias", {out}, TensorKind::F32);
+  if (with_bias) layer.bias = file.tensor(gguf_name(name.c_str(), "bias"), {out}, TensorKind::F32);
   return layer;
 }
 

@@ -28,10 +28,10 @@ struct Linear {
 };
 
 // Declares `<prefix>.weight` / `<prefix>.bias` ([width] each).
-LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& prefix, int64_t width);
+LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& layer, int64_t width);
 // Declares `<prefix>.weight` ([in, out]) and, when `with_bias`, `<prefix>.bias` ([out]); the weight
 // is registered for kernels::pack_linear_weights.
-Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in, int64_t out, bool with_bias = true);
+Linear load_linear(ProjectorLoader& file, const std::string& layer, int64_t in, int64_t out, bool with_bias = true);
 
 // Rows [first, first + count) of ne[0] of x [D, N, B] as a view (a strided tensor).
 ggml_tensor* row_slice(ggml_context* ctx, ggml_tensor* x, int64_t first, int64_t count);

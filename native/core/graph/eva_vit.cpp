@@ -1,44 +1,44 @@
 #include "core/graph/eva_vit.h"
 
 #include "core/error.h"
+#include "core/gguf_names.h"
 #include "core/projector_loader.h"
 
 namespace vl::graph {
 
 EvaVit load_eva_vit(ProjectorLoader& file) {
   EvaVit vit;
-  vit.image_size = file.size("vl.vision.image_size");
-  vit.patch_size = file.size("vl.vision.patch_size");
-  vit.width = file.size("vl.vision.width");
-  vit.heads = file.size("vl.vision.heads");
-  vit.mlp_width = file.size("vl.vision.mlp_width");
-  vit.eps = file.eps("vl.vision.eps");
-  vit.ln_vision_eps = file.eps("vl.vision.ln_vision_eps");
-  const int depth = file.count("vl.vision.depth");
+  vit.image_size = file.size(KEY_VISION_IMAGE_SIZE);
+  vit.patch_size = file.size(KEY_VISION_PATCH_SIZE);
+  vit.width = file.size(KEY_VISION_WIDTH);
+  vit.heads = file.size(KEY_VISION_HEADS);
+  vit.mlp_width = file.size(KEY_VISION_MLP_WIDTH);
+  vit.eps = file.eps(KEY_VISION_EPS);
+  vit.ln_vision_eps = file.eps(KEY_VISION_LN_VISION_EPS);
+  const int depth = file.count(KEY_VISION_DEPTH);
   if (vit.image_size < vit.patch_size || vit.width % vit.heads != 0) {
     throw Error("INVALID_MODEL", "vision hyper-parameters are inconsistent: image_size " +
                                      std::to_string(vit.image_size) + ", patch_size " + std::to_string(vit.patch_size) +
                                      ", width " + std::to_string(vit.width) + ", heads " + std::to_string(vit.heads));
   }
   const int64_t d = vit.width, p = vit.patch_size;
-  vit.patch_kernel = file.tensor("v.patch_embd.weight", {p, p, 3, d}, TensorKind::Float);
-  vit.patch_bias = file.tensor("v.patch_embd.bias", {d}, TensorKind::F32);
-  vit.cls_token = file.tensor("v.cls_token", {d}, TensorKind::F32);
-  vit.pos_embd = file.tensor("v.pos_embd", {d, vit.tokens()}, TensorKind::F32);
+  vit.patch_kernel = file.tensor(gguf_name(TN_VIT_PATCH_EMBD, "weight"), {p, p, 3, d}, TensorKind::Float);
+  vit.patch_bias = file.tensor(gguf_name(TN_VIT_PATCH_EMBD, "bias"), {d}, TensorKind::F32);
+  vit.cls_token = file.tensor(TN_VIT_CLS_TOKEN, {d}, TensorKind::F32);
+  vit.pos_embd = file.tensor(TN_VIT_POS_EMBD, {d, vit.tokens()}, TensorKind::F32);
   for (int i = 0; i < depth; ++i) {
-    const std::string blk = "v.blk." + std::to_string(i);
     EvaVitBlock b;
-    b.ln1 = load_layer_norm(file, blk + ".ln1", d);
-    b.ln2 = load_layer_norm(file, blk + ".ln2", d);
-    b.qkv = load_linear(file, blk + ".attn_qkv", d, 3 * d, /*with_bias=*/false);
-    b.q_bias = file.tensor(blk + ".attn_q.bias", {d}, TensorKind::F32);
-    b.v_bias = file.tensor(blk + ".attn_v.bias", {d}, TensorKind::F32);
-    b.attn_out = load_linear(file, blk + ".attn_out", d, d);
-    b.ffn_up = load_linear(file, blk + ".ffn_up", d, vit.mlp_width);
-    b.ffn_down = load_linear(file, blk + ".ffn_down", vit.mlp_width, d);
+    b.ln1 = load_layer_norm(file, gguf_layer(TN_VIT_LN1, i), d);
+    b.ln2 = load_layer_norm(file, gguf_layer(TN_VIT_LN2, i), d);
+    b.qkv = load_linear(file, gguf_layer(TN_VIT_ATTN_QKV, i), d, 3 * d, /*with_bias=*/false);
+    b.q_bias = file.tensor(gguf_name(TN_VIT_ATTN_Q_BIAS, i), {d}, TensorKind::F32);
+    b.v_bias = file.tensor(gguf_name(TN_VIT_ATTN_V_BIAS, i), {d}, TensorKind::F32);
+    b.attn_out = load_linear(file, gguf_layer(TN_VIT_ATTN_OUT, i), d, d);
+    b.ffn_up = load_linear(file, gguf_layer(TN_VIT_FFN_UP, i), d, vit.mlp_width);
+    b.ffn_down = load_linear(file, gguf_layer(TN_VIT_FFN_DOWN, i), vit.mlp_width, d);
     vit.blocks.push_back(b);
   }
-  vit.ln_vision = load_layer_norm(file, "v.ln_vision", d);
+  vit.ln_vision = load_layer_norm(file, gguf_layer(TN_VIT_LN_VISION), d);
   return vit;
 }
 

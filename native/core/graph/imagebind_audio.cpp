@@ -1,24 +1,25 @@
 #include "core/graph/imagebind_audio.h"
 
 #include "core/error.h"
+#include "core/gguf_names.h"
 #include "core/projector_loader.h"
 
 namespace vl::graph {
 
 ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
   ImageBindAudio ib;
-  ib.mel_bins = file.size("vl.audio.mel_bins");
-  ib.target_frames = file.size("vl.audio.target_frames");
-  ib.width = file.size("vl.imagebind.width");
-  ib.heads = file.size("vl.imagebind.heads");
-  ib.mlp_width = file.size("vl.imagebind.mlp_width");
-  ib.out_width = file.size("vl.imagebind.out_width");
-  ib.patch_size = file.size("vl.imagebind.patch_size");
-  ib.patch_stride = file.size("vl.imagebind.patch_stride");
-  ib.stem_eps = file.eps("vl.imagebind.stem_eps");
-  ib.eps = file.eps("vl.imagebind.eps");
-  ib.logit_scale = file.f32("vl.imagebind.logit_scale");
-  const int depth = file.count("vl.imagebind.depth");
+  ib.mel_bins = file.size(KEY_AUDIO_MEL_BINS);
+  ib.target_frames = file.size(KEY_AUDIO_TARGET_FRAMES);
+  ib.width = file.size(KEY_IMAGEBIND_WIDTH);
+  ib.heads = file.size(KEY_IMAGEBIND_HEADS);
+  ib.mlp_width = file.size(KEY_IMAGEBIND_MLP_WIDTH);
+  ib.out_width = file.size(KEY_IMAGEBIND_OUT_WIDTH);
+  ib.patch_size = file.size(KEY_IMAGEBIND_PATCH_SIZE);
+  ib.patch_stride = file.size(KEY_IMAGEBIND_PATCH_STRIDE);
+  ib.stem_eps = file.eps(KEY_IMAGEBIND_STEM_EPS);
+  ib.eps = file.eps(KEY_IMAGEBIND_EPS);
+  ib.logit_scale = file.f32(KEY_IMAGEBIND_LOGIT_SCALE);
+  const int depth = file.count(KEY_IMAGEBIND_DEPTH);
   if (ib.width % ib.heads != 0 || ib.mel_bins < ib.patch_size || ib.target_frames < ib.patch_size) {
     throw Error("INVALID_MODEL", "audio hyper-parameters are inconsistent: width " + std::to_string(ib.width) +
                                      ", heads " + std::to_string(ib.heads) + ", patch_size " +
@@ -27,25 +28,24 @@ ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
                                      ", target_frames " + std::to_string(ib.target_frames));
   }
   const int64_t d = ib.width, k = ib.patch_size;
-  ib.patch_kernel = file.tensor("a.patch_embd.weight", {k, k, 1, d}, TensorKind::Float);
-  ib.patch_ln = load_layer_norm(file, "a.patch_ln", d);
-  ib.cls_token = file.tensor("a.cls_token", {d}, TensorKind::F32);
-  ib.pos_embd = file.tensor("a.pos_embd", {d, 1 + ib.patches()}, TensorKind::F32);
+  ib.patch_kernel = file.tensor(gguf_name(TN_AUDIO_PATCH_EMBD, "weight"), {k, k, 1, d}, TensorKind::Float);
+  ib.patch_ln = load_layer_norm(file, gguf_layer(TN_AUDIO_PATCH_LN), d);
+  ib.cls_token = file.tensor(TN_AUDIO_CLS_TOKEN, {d}, TensorKind::F32);
+  ib.pos_embd = file.tensor(TN_AUDIO_POS_EMBD, {d, 1 + ib.patches()}, TensorKind::F32);
   for (int i = 0; i < depth; ++i) {
-    const std::string blk = "a.blk." + std::to_string(i);
     ImageBindBlock b;
-    b.ln1 = load_layer_norm(file, blk + ".ln1", d);
-    b.ln2 = load_layer_norm(file, blk + ".ln2", d);
-    b.in_proj = load_linear(file, blk + ".attn_qkv", d, 3 * d);
-    b.bias_k = file.tensor(blk + ".attn_bias_k", {d}, TensorKind::F32);
-    b.bias_v = file.tensor(blk + ".attn_bias_v", {d}, TensorKind::F32);
-    b.attn_out = load_linear(file, blk + ".attn_out", d, d);
-    b.ffn_up = load_linear(file, blk + ".ffn_up", d, ib.mlp_width);
-    b.ffn_down = load_linear(file, blk + ".ffn_down", ib.mlp_width, d);
+    b.ln1 = load_layer_norm(file, gguf_layer(TN_AUDIO_LN1, i), d);
+    b.ln2 = load_layer_norm(file, gguf_layer(TN_AUDIO_LN2, i), d);
+    b.in_proj = load_linear(file, gguf_layer(TN_AUDIO_ATTN_QKV, i), d, 3 * d);
+    b.bias_k = file.tensor(gguf_name(TN_AUDIO_ATTN_BIAS_K, i), {d}, TensorKind::F32);
+    b.bias_v = file.tensor(gguf_name(TN_AUDIO_ATTN_BIAS_V, i), {d}, TensorKind::F32);
+    b.attn_out = load_linear(file, gguf_layer(TN_AUDIO_ATTN_OUT, i), d, d);
+    b.ffn_up = load_linear(file, gguf_layer(TN_AUDIO_FFN_UP, i), d, ib.mlp_width);
+    b.ffn_down = load_linear(file, gguf_layer(TN_AUDIO_FFN_DOWN, i), ib.mlp_width, d);
     ib.blocks.push_back(b);
   }
-  ib.head_ln = load_layer_norm(file, "a.head_ln", d);
-  ib.head_proj = load_linear(file, "a.head_proj", d, ib.out_width, /*with_bias=*/false);
+  ib.head_ln = load_layer_norm(file, gguf_layer(TN_AUDIO_HEAD_LN), d);
+  ib.head_proj = load_linear(file, gguf_layer(TN_AUDIO_HEAD_PROJ), d, ib.out_width, /*with_bias=*/false);
   return ib;
 }
 

@@ -1,49 +1,59 @@
 #include "core/graph/qformer.h"
 
 #include "core/error.h"
+#include "core/gguf_names.h"
 #include "core/projector_loader.h"
 
 namespace vl::graph {
 
-static BertAttention load_bert_attention(ProjectorLoader& file, const std::string& blk, const std::string& kind,
+// The tensor names of one attention kind (self or cross) of a Q-Former layer.
+struct AttentionNames {
+  const char *q, *k, *v, *out, *ln;
+};
+static constexpr AttentionNames kSelfAttention{TN_QFORMER_SELF_Q, TN_QFORMER_SELF_K, TN_QFORMER_SELF_V, TN_QFORMER_SELF_OUT,
+                                               TN_QFORMER_SELF_LN};
+static constexpr AttentionNames kCrossAttention{TN_QFORMER_CROSS_Q, TN_QFORMER_CROSS_K, TN_QFORMER_CROSS_V,
+                                                TN_QFORMER_CROSS_OUT, TN_QFORMER_CROSS_LN};
+
+static BertAttention load_bert_attention(ProjectorLoader& file, const AttentionNames& names, const char* prefix, int il,
                                          int64_t width, int64_t kv_width) {
-  return {load_linear(file, blk + "." + kind + "_q", width, width),
-          load_linear(file, blk + "." + kind + "_k", kv_width, width),
-          load_linear(file, blk + "." + kind + "_v", kv_width, width),
-          load_linear(file, blk + "." + kind + "_out", width, width),
-          load_layer_norm(file, blk + "." + kind + "_ln", width)};
+  return {load_linear(file, gguf_layer(names.q, prefix, il), width, width),
+          load_linear(file, gguf_layer(names.k, prefix, il), kv_width, width),
+          load_linear(file, gguf_layer(names.v, prefix, il), kv_width, width),
+          load_linear(file, gguf_layer(names.out, prefix, il), width, width),
+          load_layer_norm(file, gguf_layer(names.ln, prefix, il), width)};
 }
 
 QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::string& prefix) {
-  const std::string k = "vl." + key + ".";
+  const char* group = key.c_str();
+  const char* tp = prefix.c_str();
   QFormer qf;
   qf.prefix = prefix;
-  qf.width = file.size(k + "width");
-  qf.heads = file.size(k + "heads");
-  qf.queries = file.size(k + "queries");
-  qf.encoder_width = file.size(k + "encoder_width");
-  qf.eps = file.eps(k + "eps");
+  qf.width = file.size(gguf_name(KEY_QFORMER_WIDTH, group));
+  qf.heads = file.size(gguf_name(KEY_QFORMER_HEADS, group));
+  qf.queries = file.size(gguf_name(KEY_QFORMER_QUERIES, group));
+  qf.encoder_width = file.size(gguf_name(KEY_QFORMER_ENCODER_WIDTH, group));
+  qf.eps = file.eps(gguf_name(KEY_QFORMER_EPS, group));
   // A Q-Former without layers has no graph to run (and ggml would abort on it).
-  const int layers = file.count(k + "layers", 1);
-  const int ffn_width = file.size(k + "ffn_width");
-  const int cross_freq = file.size(k + "cross_attention_freq");
+  const int layers = file.count(gguf_name(KEY_QFORMER_LAYERS, group), 1);
+  const int ffn_width = file.size(gguf_name(KEY_QFORMER_FFN_WIDTH, group));
+  const int cross_freq = file.size(gguf_name(KEY_QFORMER_CROSS_ATTENTION_FREQ, group));
   if (qf.width % qf.heads != 0) {
     throw Error("INVALID_MODEL", key + " hyper-parameters are inconsistent: width " + std::to_string(qf.width) +
                                      ", heads " + std::to_string(qf.heads) + ", cross_attention_freq " +
                                      std::to_string(cross_freq));
   }
   const int64_t h = qf.width;
-  qf.query_tokens = file.tensor(prefix + ".query_tokens", {h, qf.queries}, TensorKind::F32);
-  qf.emb_ln = load_layer_norm(file, prefix + ".emb_ln", h);
+  qf.query_tokens = file.tensor(gguf_name(TN_QFORMER_QUERY_TOKENS, tp), {h, qf.queries}, TensorKind::F32);
+  qf.emb_ln = load_layer_norm(file, gguf_layer(TN_QFORMER_EMB_LN, tp), h);
   for (int i = 0; i < layers; ++i) {
-    const std::string blk = prefix + ".blk." + std::to_string(i);
     QFormerLayer layer;
-    layer.self_attn = load_bert_attention(file, blk, "self", h, h);
+    layer.self_attn = load_bert_attention(file, kSelfAttention, tp, i, h, h);
     layer.has_cross = i % cross_freq == 0;  // Qformer.py:BertLayer, layer_num % cross_attention_freq == 0
-    if (layer.has_cross) layer.cross_attn = load_bert_attention(file, blk, "cross", h, qf.encoder_width);
-    layer.ffn_up = load_linear(file, blk + ".ffn_up", h, ffn_width);
-    layer.ffn_down = load_linear(file, blk + ".ffn_down", ffn_width, h);
-    layer.ffn_ln = load_layer_norm(file, blk + ".ffn_ln", h);
+    if (layer.has_cross) layer.cross_attn = load_bert_attention(file, kCrossAttention, tp, i, h, qf.encoder_width);
+    layer.ffn_up = load_linear(file, gguf_layer(TN_QFORMER_FFN_UP, tp, i), h, ffn_width);
+    layer.ffn_down = load_linear(file, gguf_layer(TN_QFORMER_FFN_DOWN, tp, i), ffn_width, h);
+    layer.ffn_ln = load_layer_norm(file, gguf_layer(TN_QFORMER_FFN_LN, tp, i), h);
     qf.layers.push_back(layer);
   }
   return qf;

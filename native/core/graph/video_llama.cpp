@@ -1,6 +1,7 @@
 #include "core/graph/video_llama.h"
 
 #include "core/error.h"
+#include "core/gguf_names.h"
 #include "core/projector_loader.h"
 
 namespace vl::graph {
@@ -23,14 +24,14 @@ VisionBranch load_vision_branch(ProjectorLoader& file, int llm_width) {
   vb.vit = load_eva_vit(file);
   vb.qformer = load_qformer(file, "qformer", "qf");
   vb.video_qformer = load_qformer(file, "video_qformer", "vqf");
-  expect_same_width("vl.qformer.encoder_width", vb.qformer.encoder_width, "vl.vision.width", vb.vit.width);
-  expect_same_width("vl.video_qformer.encoder_width", vb.video_qformer.encoder_width, "vl.qformer.width",
-                    vb.qformer.width);
-  vb.max_frames = file.size("vl.video.max_frames");
-  vb.frame_pos_embd = file.tensor("vid.frame_pos_embd", {vb.qformer.width, vb.max_frames}, TensorKind::F32);
-  vb.proj = load_linear(file, "vid.proj", vb.video_qformer.width, llm_width);
-  vb.image_mean = rgb(file, "vl.vision.image_mean");
-  vb.image_std = rgb(file, "vl.vision.image_std");
+  expect_same_width(gguf_name(KEY_QFORMER_ENCODER_WIDTH, "qformer"), vb.qformer.encoder_width, KEY_VISION_WIDTH, vb.vit.width);
+  expect_same_width(gguf_name(KEY_QFORMER_ENCODER_WIDTH, "video_qformer"), vb.video_qformer.encoder_width,
+                    gguf_name(KEY_QFORMER_WIDTH, "qformer"), vb.qformer.width);
+  vb.max_frames = file.size(KEY_VIDEO_MAX_FRAMES);
+  vb.frame_pos_embd = file.tensor(TN_VIDEO_FRAME_POS_EMBD, {vb.qformer.width, vb.max_frames}, TensorKind::F32);
+  vb.proj = load_linear(file, gguf_layer(TN_VIDEO_PROJ), vb.video_qformer.width, llm_width);
+  vb.image_mean = rgb(file, KEY_VISION_IMAGE_MEAN);
+  vb.image_std = rgb(file, KEY_VISION_IMAGE_STD);
   return vb;
 }
 
@@ -38,15 +39,15 @@ AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width) {
   AudioBranch ab;
   ab.imagebind = load_imagebind_audio(file);
   ab.audio_qformer = load_qformer(file, "audio_qformer", "aqf");
-  expect_same_width("vl.audio_qformer.encoder_width", ab.audio_qformer.encoder_width, "vl.imagebind.out_width",
-                    ab.imagebind.out_width);
-  ab.max_clips = file.size("vl.audio.max_clips");
-  ab.pos_embd = file.tensor("aud.pos_embd", {ab.imagebind.out_width, ab.max_clips}, TensorKind::F32);
-  ab.proj = load_linear(file, "aud.proj", ab.audio_qformer.width, llm_width);
-  ab.sample_rate = file.size("vl.audio.sample_rate");
-  ab.clip_seconds = file.f32("vl.audio.clip_seconds");
-  ab.fbank_mean = file.f32("vl.audio.fbank_mean");
-  ab.fbank_std = file.f32("vl.audio.fbank_std");
+  expect_same_width(gguf_name(KEY_QFORMER_ENCODER_WIDTH, "audio_qformer"), ab.audio_qformer.encoder_width,
+                    KEY_IMAGEBIND_OUT_WIDTH, ab.imagebind.out_width);
+  ab.max_clips = file.size(KEY_AUDIO_MAX_CLIPS);
+  ab.pos_embd = file.tensor(TN_AUDIO_CLIP_POS_EMBD, {ab.imagebind.out_width, ab.max_clips}, TensorKind::F32);
+  ab.proj = load_linear(file, gguf_layer(TN_AUDIO_PROJ), ab.audio_qformer.width, llm_width);
+  ab.sample_rate = file.size(KEY_AUDIO_SAMPLE_RATE);
+  ab.clip_seconds = file.f32(KEY_AUDIO_CLIP_SECONDS);
+  ab.fbank_mean = file.f32(KEY_AUDIO_FBANK_MEAN);
+  ab.fbank_std = file.f32(KEY_AUDIO_FBANK_STD);
   return ab;
 }
 
