@@ -91,7 +91,9 @@ function main() {
   const headers = extractHeaders();
   const libDir = prebuiltLibDir();
   const cmakeJs = path.join(packageDir('cmake-js'), 'bin', 'cmake-js');
-  const args = [cmakeJs, 'compile', '--out', path.join(root, 'build'),
+  // `build`, not `compile`: after a failed build, `compile` deletes build/ (the extracted
+  // headers too) and starts over, which buries the compiler's first error under missing headers.
+  const args = [cmakeJs, 'build', '--out', path.join(root, 'build'),
     `--CDLLAMA_HEADERS_DIR=${headers.dest}`, `--CDLLAMA_LIB_DIR=${libDir}`,
     `--CDNODE_ADDON_API_DIR=${packageDir('node-addon-api')}`];
   console.log(`video-llama: building the addon against llama.cpp ${headers.tag}, libraries from ${libDir}`);

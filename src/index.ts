@@ -48,3 +48,4 @@ export {
 } from './convert/convert.js';
 export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, VitHparams } from './convert/tensor-map.js';
 export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
+export type { GpuOption } from './backends.js';
