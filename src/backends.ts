@@ -31,7 +31,7 @@ const FLAVOURS: readonly GpuFlavour[] = ['cuda', 'vulkan', 'metal'];
 const BACKEND_NAMES: Record<GpuFlavour, string> = { cuda: 'CUDA', vulkan: 'Vulkan', metal: 'Metal' };
 
 /**
- * The packages of each flavour node-llama-cpp 3.22.1 publishes, by `<platform>-<arch>`
+ * The packages of each flavour node-llama-cpp (3.22.1) publishes, by `<platform>-<arch>`
  * (the CUDA one has an `-ext` companion with a fallback build). Metal is part of the linked
  * libraries on Apple Silicon.
  */
@@ -113,6 +113,12 @@ function backendLibraries(dir: string, flavour: GpuFlavour): string[] {
   return found;
 }
 
+/** The node-llama-cpp version this package pins exactly; its platform packages share it. */
+function nodeLlamaCppVersion(): string {
+  const manifest = createRequire(import.meta.url)('../package.json') as { dependencies: Record<string, string> };
+  return manifest.dependencies['node-llama-cpp']!;
+}
+
 function platformKey(): string {
   return `${process.platform}-${process.arch}`;
 }
@@ -131,7 +137,7 @@ function flavourCandidate(flavour: GpuFlavour, find: PackageFinder): NativeGpuCh
   if (dirs.length === 0) {
     return new VideoLlamaError('GPU_UNAVAILABLE',
       `gpu: '${flavour}' needs node-llama-cpp's ${BACKEND_NAMES[flavour]} build, and the package ${packages[0]} is not installed. ` +
-      `Install it with \`npm install ${packages[0]}@3.22.1\` (the version of node-llama-cpp), or load with gpu: 'auto' or false.`,
+      `Install it with \`npm install ${packages[0]}@${nodeLlamaCppVersion()}\` (node-llama-cpp's version), or load with gpu: 'auto' or false.`,
       { gpu: flavour, package: packages[0] });
   }
   return { backend: BACKEND_NAMES[flavour], libraries: dirs.flatMap((dir) => backendLibraries(dir, flavour)) };

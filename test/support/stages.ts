@@ -20,14 +20,16 @@ export const F32_TOLERANCE = 1e-4;
 export const QUANTIZED_TOLERANCE = { f16: 2e-2, bf16: 1e-1, q8_0: 1.5e-1 } as const;
 
 /**
- * Bounds on a Vulkan device (test/gpu). ggml-vulkan's matrix products keep their operand tiles
- * in f16 on any device with f16 arithmetic (only the accumulator can be asked to stay f32), so an
- * f32 projector there computes like f16 inputs with f32 sums: measured 1.2e-3 to 2.2e-3 max abs
- * on tiny-a, rows still pointing the same way (per-token cosine >= 0.99999). The bound for "f32
- * on a GPU" is therefore 5e-3 max abs and per-token cosine >= 0.9999; `GGML_VK_DISABLE_F16=1`
- * makes the products f32 and the f32 bound holds (measured 3.8e-6). Other types keep their bounds.
+ * Bounds of an f32 projector on a Vulkan device (test/gpu). ggml-vulkan's matrix products keep
+ * their operand tiles in f16 on any device with f16 arithmetic (the accumulator stays f32 when
+ * asked, which graph/common's mul_mat_f32 does), so f32 weights there compute like f16 inputs
+ * with f32 sums: measured on tiny-a (lavapipe) 1.2e-3 to 1.9e-3 max abs for the vision stages and
+ * up to 4.5e-3 for audio after ImageBind's x20 logit scale, every token at cosine >= 0.9999998.
+ * "Faithful on a GPU" is thus per-token cosine >= 0.9999 with max abs <= 1e-2 (twice the largest
+ * measured). With `GGML_VK_DISABLE_F16=1` the products are f32 and the f32 bound itself holds
+ * (measured 3.8e-6 on the ViT).
  */
-export const GPU_F32_TOLERANCE = 5e-3;
+export const GPU_F32_TOLERANCE = 1e-2;
 export const GPU_MIN_COSINE = 0.9999;
 
 /** `expected/<name>.npy` of a fixture set, or its first `rows` rows. */

@@ -1,8 +1,9 @@
 /**
- * A built package keeps working when its folder is moved (Docker stages, copied app folders,
- * pnpm stores): the addon finds llama.cpp's libraries relative to itself and the CPU backends
- * beside the libggml it loaded. The test copies the package (compiled JS, addon, package.json and
- * the @node-llama-cpp platform package, nothing else) to a temporary folder and encodes there.
+ * The package as users get it. A built package keeps working when its folder is moved (Docker
+ * stages, copied app folders, pnpm stores): the addon finds llama.cpp's libraries relative to
+ * itself and the CPU backends beside the libggml it loaded. The tests copy the package (compiled
+ * JS, addon, package.json and the @node-llama-cpp platform package, nothing else) to a temporary
+ * folder and use it from there: import, require, types, encode. `npm pack` lists what is shipped.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,19 +15,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Projector } from '../../src/projector.js';
 import { maxAbsDiff } from '../support/npy.js';
 import { tempDir } from '../support/projector-files.js';
-import { writeSyntheticProjector, type SyntheticSizes } from '../support/synthetic-projector.js';
+import { TINY_SIZES, writeSyntheticProjector } from '../support/synthetic-projector.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PLATFORM_PACKAGE = path.join('node_modules', '@node-llama-cpp', `${process.platform}-${process.arch}`);
 
-const SIZES: SyntheticSizes = {
-  llm: 16,
-  vit: { imageSize: 32, patch: 16, width: 16, depth: 1, heads: 2, mlp: 32 },
-  qformer: { width: 16, heads: 2, ffn: 32, layers: 1, queries: 4, crossFreq: 1 },
-  video: { layers: 1, queries: 3, maxFrames: 2 },
-  audio: { layers: 1, queries: 2, maxClips: 1 },
-  imagebind: { width: 16, depth: 1, heads: 2, mlp: 32, out: 16, patch: 16, stride: 10, melBins: 32, targetFrames: 36 },
-};
 
 /** Hard links (a copy across file systems): the files are at a new path either way. */
 function linkTree(from: string, to: string): void {
@@ -60,11 +53,12 @@ console.log(JSON.stringify({ data: Array.from(image.data), libllama, vulkan }));
 `;
 
 describe.runIf(process.platform === 'linux' && process.arch === 'x64')('a moved installation', () => {
+  let dir: string;
   let moved: string;
   let projectorFile: string;
 
   beforeAll(async () => {
-    const dir = tempDir('video-llama-moved-');
+    dir = tempDir('video-llama-moved-');
     moved = path.join(dir, 'elsewhere', 'video-llama');
     fs.mkdirSync(path.join(moved, 'build', 'Release'), { recursive: true });
     fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(moved, 'package.json'));
@@ -73,7 +67,7 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('a moved 
     execFileSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p',
       path.join(repoRoot, 'tsconfig.build.json'), '--outDir', path.join(moved, 'dist')], { stdio: 'inherit' });
     projectorFile = path.join(dir, 'tiny.gguf');
-    await writeSyntheticProjector(projectorFile, SIZES);
+    await writeSyntheticProjector(projectorFile, TINY_SIZES);
   });
 
   it('has no absolute library path in the addon', () => {
@@ -95,5 +89,49 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('a moved 
     expect(maxAbsDiff(Float32Array.from(result.data), image.data)).toBeLessThanOrEqual(1e-6);
     // A GPU flavour that is not installed next to the copy is a typed error naming the package.
     expect(result.vulkan).toMatch(/^GPU_UNAVAILABLE: .*@node-llama-cpp\/linux-x64-vulkan is not installed/);
+  });
+
+  it('is loadable with require() as well as import (Node >= 20.19 loads ES modules that way)', () => {
+    const consumer = path.join(dir, 'consumer');
+    fs.mkdirSync(path.join(consumer, 'node_modules'), { recursive: true });
+    fs.symlinkSync(moved, path.join(consumer, 'node_modules', 'video-llama'));
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    if (major > 22 || (major === 22 && minor >= 12) || (major === 20 && minor >= 19)) {
+      const out = execFileSync(process.execPath, ['-e', "const m = require('video-llama'); console.log(typeof m.VideoLlama, typeof m.Projector)"],
+        { cwd: consumer, encoding: 'utf8' });
+      expect(out.trim()).toBe('function function');
+    }
+    // The types a consumer compiles against, checked fully (no skipLibCheck): @internal members
+    // are stripped and nothing left refers to what was stripped.
+    fs.writeFileSync(path.join(consumer, 'use.ts'),
+      "import { Projector, VideoLlama, type GpuOption } from 'video-llama';\n" +
+      "const gpu: GpuOption = 'auto';\n" +
+      "export const use = async () => [(await Projector.load('p.gguf', { gpu })).info.backend, VideoLlama.load];\n");
+    execFileSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict',
+      '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node', '--typeRoots', path.join(repoRoot, 'node_modules', '@types'),
+      'use.ts'], { cwd: consumer, stdio: 'inherit' });
+    const projectorTypes = fs.readFileSync(path.join(moved, 'dist', 'projector.d.ts'), 'utf8');
+    expect(projectorTypes).not.toMatch(/encodeWithStages|computeBytes|@internal/);
+  });
+
+  it('ships no source maps (src/ is not in the package)', () => {
+    const files = fs.readdirSync(path.join(moved, 'dist'), { recursive: true, encoding: 'utf8' });
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+    expect(fs.readFileSync(path.join(moved, 'dist', 'index.js'), 'utf8')).not.toContain('sourceMappingURL');
+  });
+});
+
+describe('the published files', () => {
+  it('include the docs the README links to and the LICENSE, not tests, sources or the generated API', () => {
+    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'],
+      { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as [{ files: { path: string }[] }];
+    const files = pack.files.map((f) => f.path);
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const links = [...readme.matchAll(/\]\(((?:docs|models)\/[^)#]+)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(3);
+    for (const file of [...links, 'LICENSE', 'README.md', 'package.json', 'scripts/build-native.mjs', 'CMakeLists.txt']) {
+      expect(files, file).toContain(file);
+    }
+    expect(files.filter((f) => /^(test|src|bench|docs\/api)\//.test(f) || f.endsWith('.map') || f === 'scripts/setup.sh')).toEqual([]);
   });
 });
