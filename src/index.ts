@@ -31,14 +31,16 @@ export {
   type AudioEncodeOptions,
   type EncodeOptions,
   type EncodeProgress,
+  type ImageEncodeOptions,
   type MediaEncodeOptions,
   type ProjectorInfo,
   type ProjectorLoadOptions,
   type TensorInput,
   type VideoEncodeOptions,
 } from './projector.js';
-export type { AudioInput, AudioInputOptions, ImageInput, VideoInput, VideoInputOptions } from './encoders/inputs.js';
+export type { AudioInput, AudioInputOptions, ImageInput, MediaDecodeOptions, VideoInput, VideoInputOptions } from './encoders/inputs.js';
 export type { MediaInput, RgbFrames } from './media/index.js';
+export { probe, type MediaProbe, type SourceKind, type StreamInfo } from './media/probe.js';
 export {
   convertCheckpoints,
   type ConvertOptions,
@@ -46,6 +48,7 @@ export {
   type ConvertReport,
   type ProjectorWeightType,
 } from './convert/convert.js';
-export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, VitHparams } from './convert/tensor-map.js';
+export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, VitHparams } from './convert/hparams.js';
+export type { VitDepthChoice } from './convert/vit-depth.js';
 export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
 export type { GpuOption } from './backends.js';
