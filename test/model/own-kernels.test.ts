@@ -14,6 +14,7 @@ import type { ProjectorHparams, QformerHparams } from '../../src/convert/hparams
 import { tinyProjector, writeRandomProjector } from '../../src/dev/random-projector.js';
 import { Projector, type TensorInput } from '../../src/projector.js';
 import { tempDir } from '../support/projector-files.js';
+import { minRowCosine } from '../support/stages.js';
 
 const CPU_FLAGS = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
 const CPU_HAS_BF16 = /\bavx512_bf16\b/.test(CPU_FLAGS);
@@ -44,20 +45,6 @@ function int8Sized(): ProjectorHparams {
   };
 }
 
-/** Per-row cosine similarity, the smallest. */
-function minCosine(a: Float32Array, b: Float32Array, width: number): number {
-  let min = 1;
-  for (let r = 0; r < a.length / width; r++) {
-    let dot = 0, na = 0, nb = 0;
-    for (let i = r * width; i < (r + 1) * width; i++) {
-      dot += a[i]! * b[i]!;
-      na += a[i]! * a[i]!;
-      nb += b[i]! * b[i]!;
-    }
-    min = Math.min(min, dot / Math.sqrt(na * nb));
-  }
-  return min;
-}
 
 /** Deterministic inputs in [-1, 1). */
 function input(shape: number[], seed: number): TensorInput {
@@ -106,7 +93,7 @@ describe('own kernels', () => {
     expect(ggml.info.ownKernelLayers).toBe(0);
 
     const a = await encodeBoth(own), b = await encodeBoth(ggml);
-    const video = minCosine(a.video, b.video, sizes.llmWidth), audio = minCosine(a.audio, b.audio, sizes.llmWidth);
+    const video = minRowCosine(a.video, b.video, sizes.llmWidth), audio = minRowCosine(a.audio, b.audio, sizes.llmWidth);
     console.log(`${type}: own vs ggml kernels: min cosine video ${video.toFixed(6)}, audio ${audio.toFixed(6)}`);
     expect(video).toBeGreaterThanOrEqual(MIN_COSINE[type]);
     expect(audio).toBeGreaterThanOrEqual(MIN_COSINE[type]);
