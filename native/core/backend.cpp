@@ -2,8 +2,11 @@
 
 #include <dlfcn.h>
 
-#include <mutex>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <map>
+#include <mutex>
 
 #include "core/error.h"
 #include "llama.h"
@@ -29,11 +32,22 @@ static std::mutex& registry_mutex() {
   return mutex;
 }
 
+// VIDEO_LLAMA_CPU_ISA=avx2 (kernels/cpu_isa.h) when the addon loads: ggml's AVX2 CPU variant
+// (haswell) instead of the best one, so that an AVX-512 machine computes like an AVX2-only one
+// (for tests and benchmarks). Returns whether it loaded it.
+static bool load_avx2_cpu_backend(const std::string& dir) {
+  const char* cap = std::getenv("VIDEO_LLAMA_CPU_ISA");
+  if (!cap || std::strcmp(cap, "avx2") != 0) return false;
+  const std::string file = dir + "/libggml-cpu-haswell.so";
+  return std::filesystem::exists(file) && ggml_backend_load(file.c_str()) != nullptr;
+}
+
 void ensure_backends_loaded() {
   static std::once_flag once;
   std::call_once(once, [] {
     std::lock_guard<std::mutex> lock(registry_mutex());
-    ggml_backend_load_all_from_path(linked_ggml_dir().c_str());
+    const std::string dir = linked_ggml_dir();
+    if (!load_avx2_cpu_backend(dir)) ggml_backend_load_all_from_path(dir.c_str());
     llama_backend_init();
   });
 }
