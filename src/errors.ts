@@ -21,6 +21,8 @@
  * - `NO_VIDEO_STREAM` / `NO_AUDIO_STREAM`: the media file has no such stream.
  * - `FFMPEG_NOT_FOUND`: no ffmpeg executable could be found.
  * - `WRITE_FAILED`: an output file could not be written (disk full, permissions).
+ * - `GPU_UNAVAILABLE`: the GPU asked for with the `gpu` load option is not installed, does not
+ *   load (e.g. no driver) or has no device.
  * - `NATIVE`: the native addon failed or could not be loaded.
  */
 export type VideoLlamaErrorCode =
@@ -40,6 +42,7 @@ export type VideoLlamaErrorCode =
   | 'NO_AUDIO_STREAM'
   | 'FFMPEG_NOT_FOUND'
   | 'WRITE_FAILED'
+  | 'GPU_UNAVAILABLE'
   | 'NATIVE';
 
 /**
@@ -93,6 +96,11 @@ export function invalidArgument(name: string, expected: string, received: unknow
 /** The error for an operation cancelled through an AbortSignal. @internal */
 export function abortedError(what: string, signal?: AbortSignal): VideoLlamaError {
   return new VideoLlamaError('ABORTED', `${what} was aborted`, undefined, { cause: signal?.reason });
+}
+
+/** Throws INVALID_ARGUMENT unless `signal` is an AbortSignal or undefined. @internal */
+export function validateSignal(signal: unknown, name = 'options.signal'): asserts signal is AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument(name, 'an AbortSignal', signal);
 }
 
 /** Throws {@link abortedError} if the signal is already aborted. @internal */

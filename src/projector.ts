@@ -20,6 +20,7 @@ import { validateMediaInput, validateSignal } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
 import type { TensorInput } from './processors/tensor.js';
 import { checkGgufHeader } from './gguf/header-check.js';
+import { gpuOption, resolveGpu, type GpuOption } from './backends.js';
 
 export type { ProjectorInfo, StageTensor } from './bindings/projector.js';
 
@@ -28,8 +29,8 @@ export type { ProjectorInfo, StageTensor } from './bindings/projector.js';
 export interface ProjectorLoadOptions {
   /** CPU threads of the encoders (an integer >= 0); default (or 0): all hardware threads. */
   threads?: number;
-  /** Use the best backend available (a GPU if there is one); default `true`. `false` forces the CPU. */
-  gpu?: boolean;
+  /** Where the encoders run (see {@link GpuOption}); default `$VIDEO_LLAMA_GPU`, else `'auto'`. */
+  gpu?: GpuOption;
   /** Cancels the load (checked per tensor): rejects with ABORTED, nothing stays loaded. */
   signal?: AbortSignal;
   /** Called with the fraction of the weights read, 0 to 1; default none. */
@@ -153,13 +154,13 @@ export class Projector implements AsyncDisposable {
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) {
       throw invalidArgument('threads', 'a non-negative integer', threads);
     }
-    if (gpu !== undefined && typeof gpu !== 'boolean') throw invalidArgument('gpu', 'a boolean', gpu);
+    const gpuChoice = resolveGpu(gpuOption(gpu, 'gpu'));
     validateSignal(signal);
     if (onProgress !== undefined && typeof onProgress !== 'function') throw invalidArgument('onProgress', 'a function', onProgress);
     if (!fs.existsSync(path)) throw new VideoLlamaError('FILE_NOT_FOUND', `projector file '${path}' does not exist`, { path });
     // gguf.h only says "invalid"; this names the fault and its offset.
     checkHparamRanges(path, await checkGgufHeader(path, 'projector'));
-    const native = callNativeSync(() => new (addon().AddonProjector)(path, { threads, gpu }));
+    const native = callNativeSync(() => new (addon().AddonProjector)(path, { threads, gpu: gpuChoice }));
     await withAbortFlag(`Loading ${path}`, signal, (abort) => native.load({ abort, onProgress }));
     return new Projector(native, path);
   }

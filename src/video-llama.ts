@@ -7,11 +7,13 @@
 import os from 'node:os';
 
 import { Chat, chatSettings, type ChatOptions } from './chat/session.js';
-import { invalidArgument, VideoLlamaError } from './errors.js';
+import { defaultTemplateName, type TemplateName } from './chat/templates.js';
+import { gpuOption, type GpuOption } from './backends.js';
+import { invalidArgument, validateSignal, VideoLlamaError } from './errors.js';
 import type { AudioInput, ImageInput, VideoInput } from './encoders/inputs.js';
 import type { LlmContext } from './llm/context.js';
-import { checkInteger, LlmModel } from './llm/model.js';
-import { validateSignal } from './media/input.js';
+import { checkInteger } from './llm/arguments.js';
+import { LlmModel } from './llm/model.js';
 import type { MediaInput } from './media/index.js';
 import type { MediaEmbedding } from './media-embedding.js';
 import { Projector, type AudioEncodeOptions, type EncodeOptions, type MediaEncodeOptions, type VideoEncodeOptions } from './projector.js';
@@ -29,15 +31,15 @@ export interface VideoLlamaOptions {
   /** CPU threads of the LLM context and of the encoders; default `os.availableParallelism()`. */
   threads?: number;
   /**
-   * Run the encoders on a GPU when the linked libraries have one (a GPU build:
-   * `VIDEO_LLAMA_GPU` at install time); default true. `false` forces the CPU.
+   * Where the encoders and the language model run (see {@link GpuOption}); default
+   * `$VIDEO_LLAMA_GPU`, else `'auto'`.
    */
-  gpu?: boolean;
+  gpu?: GpuOption;
   /** KV cells of the context, shared by its sequences; default as {@link ContextOptions.contextSize}. */
   contextSize?: number;
   /** Sequences of the context: chats that may exist at once; default 1. */
   sequences?: number;
-  /** Layers to offload to a GPU; see {@link LlmModelOptions.gpuLayers}. */
+  /** Layers of the language model to offload to the GPU `gpu` chose; default: all of them. */
   gpuLayers?: number;
   /** Memory-map the LLM file; see {@link LlmModelOptions.mmap}. Default false. */
   mmap?: boolean;
@@ -57,6 +59,7 @@ function validateOptions(options: VideoLlamaOptions): void {
   // Checked again where they are used; here so that a bad value fails before anything loads.
   checkInteger(options.contextSize, 'options.contextSize', 1);
   checkInteger(options.sequences, 'options.sequences', 1);
+  gpuOption(options.gpu, 'options.gpu');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw invalidArgument('options.onProgress', 'a function', options.onProgress);
   }
@@ -127,12 +130,13 @@ export class VideoLlama implements AsyncDisposable {
     const threads = options.threads ?? os.availableParallelism();
     // Progress: the projector's share first (it is read whole), then the LLM's.
     const share = options.projector === undefined ? 0 : 0.5;
+    const gpu = gpuOption(options.gpu, 'options.gpu');
     const projector = options.projector === undefined ? undefined
-      : await Projector.load(options.projector, { threads, gpu: options.gpu, signal, onProgress: onProgress && ((f) => onProgress(f * share)) });
+      : await Projector.load(options.projector, { threads, gpu, signal, onProgress: onProgress && ((f) => onProgress(f * share)) });
     let model: LlmModel | undefined;
     try {
       model = await LlmModel.load(options.llm, {
-        gpuLayers: options.gpuLayers, mmap: options.mmap, signal,
+        gpu, gpuLayers: options.gpuLayers, mmap: options.mmap, signal,
         onProgress: onProgress && ((f) => onProgress(share + f * (1 - share))),
       });
       checkProjectorWidth(projector, model);
@@ -143,6 +147,14 @@ export class VideoLlama implements AsyncDisposable {
       await projector?.dispose();
       throw error;
     }
+  }
+
+  /**
+   * The template chats use unless told otherwise, judged from the GGUF's
+   * `tokenizer.chat_template` by {@link defaultTemplateName}: `'llama2'` or `'vicuna'`.
+   */
+  get defaultTemplate(): TemplateName {
+    return defaultTemplateName(this.model.chatTemplate);
   }
 
   /** The loaded encoders (`options.projector`), or undefined. */

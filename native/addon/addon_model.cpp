@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "addon/exports.h"
+#include "addon/gpu_choice.h"
 #include "addon/llm_arrays.h"
 #include "addon/promise_worker.h"
 
@@ -89,6 +90,7 @@ AddonModel::AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonM
   Napi::Value layers = options.Get("gpuLayers");
   if (layers.IsNumber()) params_.gpu_layers = layers.As<Napi::Number>().Int32Value();
   params_.mmap = options.Get("mmap").ToBoolean();
+  params_.gpu = gpu_choice_from(options.Get("gpu"));
 }
 
 std::shared_ptr<vl::llm::Model> AddonModel::Get(Napi::Env env) const {

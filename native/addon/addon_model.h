@@ -1,7 +1,7 @@
 #pragma once
 // AddonModel: a language model (native/core/llm_model.h) for JavaScript. src/bindings/model.ts
 // declares its TypeScript type.
-//   new AddonModel(path, { gpuLayers?, mmap? })
+//   new AddonModel(path, { gpuLayers?, mmap?, gpu? })              (gpu: see gpu_choice.h)
 //   load({ abort?, onProgress?(fraction) }): Promise<void>   ABORTED frees what was loaded
 //   info(): { embeddingWidth, vocabularySize, trainContextSize, layers, addsBos, description, chatTemplate }
 //   tokenize(text, addBos, parseSpecial): Int32Array         fast enough for the JS thread

@@ -1,5 +1,5 @@
 // AddonProjector: the projector (native/core/projector.h) for JavaScript.
-//   new AddonProjector(path, { threads?, gpu? }); info(): ProjectorInfo
+//   new AddonProjector(path, { threads?, gpu? } (gpu: see gpu_choice.h)); info(): ProjectorInfo
 //   load({ abort?, onProgress?(fraction) }): Promise<void>   ABORTED frees what was loaded
 //   encodeVideo(tensor: Float32Array, shape: number[], options?) / encodeAudio(...):
 //     Promise<{ tokens, dim, data: Float32Array, stages?: Record<string, { shape, data }> }>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "addon/abort_flag.h"
+#include "addon/gpu_choice.h"
 #include "addon/promise_worker.h"
 #include "addon/exports.h"
 #include "core/projector.h"
@@ -179,7 +180,7 @@ AddonProjector::AddonProjector(const Napi::CallbackInfo& info) : Napi::ObjectWra
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object options = info[1].As<Napi::Object>();
     if (options.Get("threads").IsNumber()) options_.threads = options.Get("threads").As<Napi::Number>().Int32Value();
-    if (options.Get("gpu").IsBoolean()) options_.gpu = options.Get("gpu").As<Napi::Boolean>();
+    options_.gpu = gpu_choice_from(options.Get("gpu"));
   }
 }
 

@@ -32,6 +32,9 @@ std::shared_ptr<Model> Model::load(const ModelParams& params) {
 
   const uint64_t mark = log_mark();
   llama_model_params mp = llama_model_default_params();
+  // libllama would otherwise offload to every GPU registered in the process.
+  ggml_backend_dev_t devices[] = {choose_gpu(params.gpu), nullptr};
+  mp.devices = devices;
   if (params.gpu_layers >= 0) mp.n_gpu_layers = params.gpu_layers;
   // Read the weights by default instead of mapping them. On CPUs with ggml's repacked layouts
   // (AVX2, AVX-512, NEON) the matrices are copied into a repacked buffer anyway, and with a

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.h"
 #include "core/error.h"
 #include "core/graph/video_llama.h"
 #include "core/projector_info.h"
@@ -22,10 +23,10 @@
 namespace vl {
 
 struct ProjectorOptions {
-  int threads = 0;   // CPU threads; 0 = all hardware threads
-  bool gpu = true;   // use the best backend available (a GPU if any), else the CPU
-  const AbortFlag* abort = nullptr;          // polled between tensors while loading: ABORTED
-  std::function<void(float)> on_progress;    // 0..1 while the weights are read, on the loading thread
+  int threads = 0;  // CPU threads; 0 = all hardware threads
+  GpuChoice gpu;    // the GPU the weights and graphs go to (none: the CPU)
+  const AbortFlag* abort = nullptr;        // polled between tensors while loading: ABORTED
+  std::function<void(float)> on_progress;  // 0..1 while the weights are read, on the loading thread
 };
 
 // Weights (one backend buffer) and hyper-parameters; never changes after load.

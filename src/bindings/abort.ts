@@ -8,19 +8,9 @@
 import { abortedError, throwIfAborted, type VideoLlamaError } from '../errors.js';
 import { addon } from './addon.js';
 import { fromNative } from './errors.js';
+import type { AbortFlag } from './job.js';
 
-/** native AbortFlag: `abort()` sets the flag its job polls. */
-export interface AbortFlag {
-  abort(): void;
-}
-
-/** Options every slow native job takes. */
-export interface NativeJob<P extends unknown[] = []> {
-  /** Polled by the job; ABORTED (or a `completed: false` result) once set. */
-  abort?: AbortFlag;
-  /** Called on the JS thread with the job's progress, before the promise settles. */
-  onProgress?: (...progress: P) => void;
-}
+export type { AbortFlag, NativeJob } from './job.js';
 
 /**
  * Runs `job` with an AbortFlag that `signal` sets. Throws ABORTED (naming `what`) when the signal

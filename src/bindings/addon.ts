@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { VideoLlamaError } from '../errors.js';
-import type { AbortFlag } from './abort.js';
+import type { AbortFlag } from './job.js';
 import type { AddonContextConstructor } from './context.js';
 import type { AddonModelConstructor } from './model.js';
 import type { AddonProjectorConstructor } from './projector.js';

@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-import type { NativeJob } from './abort.js';
+import type { NativeJob } from './job.js';
 import type { AddonModel } from './model.js';
 
 /** Why a generation ended. */

@@ -9,7 +9,7 @@ import { VideoLlamaError, type VideoLlamaErrorCode } from '../errors.js';
 /** Every `code` a native rejection or throw may carry. */
 export const NATIVE_ERROR_CODES: ReadonlySet<VideoLlamaErrorCode> = new Set<VideoLlamaErrorCode>([
   'INVALID_ARGUMENT', 'FILE_NOT_FOUND', 'INVALID_MODEL', 'MISSING_TENSOR', 'TENSOR_SHAPE', 'DIMENSION_MISMATCH',
-  'CONTEXT_OVERFLOW', 'ABORTED', 'DISPOSED', 'NATIVE',
+  'CONTEXT_OVERFLOW', 'ABORTED', 'DISPOSED', 'GPU_UNAVAILABLE', 'NATIVE',
 ]);
 
 /**

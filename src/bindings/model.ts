@@ -3,7 +3,8 @@
  * @internal
  * @module
  */
-import type { NativeJob } from './abort.js';
+import type { NativeGpuChoice } from '../backends.js';
+import type { NativeJob } from './job.js';
 
 /** Facts about a loaded model. */
 export interface AddonModelInfo {
@@ -37,4 +38,4 @@ export interface AddonModel {
 }
 
 /** new AddonModel(path, options) */
-export type AddonModelConstructor = new (path: string, options: { gpuLayers?: number; mmap?: boolean }) => AddonModel;
+export type AddonModelConstructor = new (path: string, options: { gpuLayers?: number; mmap?: boolean; gpu?: NativeGpuChoice }) => AddonModel;

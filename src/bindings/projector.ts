@@ -6,7 +6,8 @@
  * @internal
  * @module
  */
-import type { NativeJob } from './abort.js';
+import type { NativeGpuChoice } from '../backends.js';
+import type { NativeJob } from './job.js';
 
 /**
  * Sizes and constants of a projector file (`Projector.info`), for preparing its inputs.
@@ -100,7 +101,7 @@ export interface AddonProjector {
 }
 
 /** new AddonProjector(path, options) */
-export type AddonProjectorConstructor = new (path: string, options: { threads?: number; gpu?: boolean }) => AddonProjector;
+export type AddonProjectorConstructor = new (path: string, options: { threads?: number; gpu?: NativeGpuChoice }) => AddonProjector;
 
 // Compile-time check of the other direction: every ProjectorInfo field is in PROJECTOR_INFO_FIELDS.
 type UnlistedInfoFields = Exclude<keyof ProjectorInfo, (typeof PROJECTOR_INFO_FIELDS)[number]>;

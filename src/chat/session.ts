@@ -6,12 +6,11 @@
  */
 import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
 import type { PromptItem } from '../llm/prompt-record.js';
-import type { LlmModel } from '../llm/model.js';
-import type { ContextSequence } from '../llm/sequence.js';
+import type { ContextSequence, SequenceModel } from '../llm/sequence.js';
 import { validateMediaEmbedding, type MediaEmbedding, type MediaKind } from '../media-embedding.js';
 import { PieceQueue } from './piece-queue.js';
 import { ReplyText } from './reply-text.js';
-import { MEDIA_PLACEHOLDER, orderMedia, TEMPLATES, userMessage, type ChatTemplate, type TemplateName } from './templates.js';
+import { defaultTemplateName, MEDIA_PLACEHOLDER, orderMedia, TEMPLATES, userMessage, type ChatTemplate, type TemplateName } from './templates.js';
 
 /**
  * A user message: text, or text with media embeddings (placed in the template's media wording,
@@ -46,7 +45,7 @@ export interface ChatOptions {
   /**
    * `'vicuna'` (Video-LLaMA's `default_conversation`), `'llama2'` (`conv_llava_llama_2`) or a
    * custom {@link ChatTemplate}. Default: chosen from the GGUF's `tokenizer.chat_template`
-   * (see {@link LlmModel.defaultTemplate}).
+   * (see {@link VideoLlama.defaultTemplate}).
    */
   template?: TemplateName | ChatTemplate;
   /** System prompt. Default: the template's choice for the first message's media (see {@link ChatTemplate.defaultSystem}). */
@@ -174,9 +173,9 @@ function normalizeMessage(message: ChatMessage, name: string, width: number): Us
  * {@link ChatOptions} checked against `model` (INVALID_ARGUMENT naming the bad value), so that a
  * caller can check them before taking a sequence. @internal
  */
-export function chatSettings(options: ChatOptions, model: LlmModel): { template: ChatTemplate; system?: string; turns: StoredTurn[] } {
+export function chatSettings(options: ChatOptions, model: SequenceModel): { template: ChatTemplate; system?: string; turns: StoredTurn[] } {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-  const template = resolveTemplate(options.template, model.defaultTemplate);
+  const template = resolveTemplate(options.template, defaultTemplateName(model.chatTemplate));
   if (options.system !== undefined) {
     if (typeof options.system !== 'string') throw invalidArgument('options.system', 'a string', options.system);
     checkNoPlaceholder(options.system, 'options.system');

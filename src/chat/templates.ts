@@ -123,7 +123,7 @@ export const TEMPLATES: Readonly<Record<TemplateName, ChatTemplate>> = Object.fr
 
 /**
  * The built-in template that suits a model, judged from its GGUF `tokenizer.chat_template`
- * (what {@link LlmModel.defaultTemplate} holds):
+ * (what {@link VideoLlama.defaultTemplate} holds):
  * a LLaMA-2 chat template (`[INST]` with `<<SYS>>`) means `'llama2'`; anything else `'vicuna'`
  * (Video-LLaMA's default, for Vicuna-based releases).
  */

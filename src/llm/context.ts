@@ -8,8 +8,9 @@ import { withAbortFlag, type AbortFlag } from '../bindings/abort.js';
 import { callNative, callNativeSync } from '../bindings/errors.js';
 import type { AddonContext } from '../bindings/context.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
-import { checkInteger, type LlmModel } from './model.js';
-import { ContextSequence } from './sequence.js';
+import type { AddonModel } from '../bindings/model.js';
+import { checkInteger } from './arguments.js';
+import { ContextSequence, type SequenceContext, type SequenceModel } from './sequence.js';
 
 /** Options of {@link LlmModel.createContext}; an invalid value rejects with INVALID_ARGUMENT. */
 export interface ContextOptions {
@@ -25,6 +26,14 @@ export interface ContextOptions {
   threads?: number;
   /** Positions decoded per libllama batch; default 512. */
   batchSize?: number;
+}
+
+/** What a context needs of its model ({@link LlmModel}). */
+export interface ContextModel extends SequenceModel {
+  /** @internal */
+  readonly native: AddonModel;
+  /** Forgets a disposed context. @internal */
+  contextDisposed(context: LlmContext): void;
 }
 
 /** Default context size: the original's `max_length` is 2000. */
@@ -53,7 +62,7 @@ function validateOptions(options: ContextOptions): void {
  * const [ra, rb] = await Promise.all([a.send('Hi!'), b.send('Hello!')]); // turns take turns
  * ```
  */
-export class LlmContext implements AsyncDisposable {
+export class LlmContext implements SequenceContext, AsyncDisposable {
   /** KV cells (positions of all its sequences together); `options.contextSize`, possibly rounded up. */
   readonly size: number;
   private readonly free: number[];
@@ -62,8 +71,8 @@ export class LlmContext implements AsyncDisposable {
   private disposed = false;
 
   private constructor(
-    /** The model the context belongs to. */
-    readonly model: LlmModel,
+    /** The model the context belongs to (an {@link LlmModel}). */
+    readonly model: ContextModel,
     /** @internal */ readonly native: AddonContext,
     /** Sequences the context holds. */
     readonly sequences: number,
@@ -73,7 +82,7 @@ export class LlmContext implements AsyncDisposable {
   }
 
   /** Creates the context (allocating its KV cache) on a worker thread. @internal */
-  static async create(model: LlmModel, defaults: { trainContextSize: number; threads: number }, options: ContextOptions): Promise<LlmContext> {
+  static async create(model: ContextModel, defaults: { trainContextSize: number; threads: number }, options: ContextOptions): Promise<LlmContext> {
     validateOptions(options);
     const sequences = options.sequences ?? 1;
     const native = callNativeSync(() => new (addon().AddonContext)(model.native, {

@@ -6,20 +6,22 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 
+import { gpuOption, resolveGpu, type GpuOption } from '../backends.js';
 import { addon } from '../bindings/addon.js';
 import { withAbortFlag } from '../bindings/abort.js';
 import { callNative, callNativeSync } from '../bindings/errors.js';
 import type { AddonModel, AddonModelInfo } from '../bindings/model.js';
-import { defaultTemplateName, type TemplateName } from '../chat/templates.js';
-import { invalidArgument, VideoLlamaError } from '../errors.js';
-import { validateSignal } from '../media/input.js';
-import { LlmContext, type ContextOptions } from './context.js';
+import { invalidArgument, validateSignal, VideoLlamaError } from '../errors.js';
+import { checkInteger, tokenArray } from './arguments.js';
+import { LlmContext, type ContextModel, type ContextOptions } from './context.js';
 
 const GGUF_MAGIC = Buffer.from('GGUF', 'latin1');
 
 /** Options of {@link LlmModel.load}; an invalid value rejects with INVALID_ARGUMENT. */
 export interface LlmModelOptions {
-  /** Layers to offload to a GPU (with a GPU build of libllama); default: libllama's choice. */
+  /** Where the layers run (see {@link GpuOption}); default `$VIDEO_LLAMA_GPU`, else `'auto'`. */
+  gpu?: GpuOption;
+  /** Layers to offload to the GPU `gpu` chose; default: all of them. */
   gpuLayers?: number;
   /**
    * Memory-map the file instead of reading it; default false. On CPUs where ggml repacks the
@@ -32,21 +34,6 @@ export interface LlmModelOptions {
   signal?: AbortSignal;
   /** Called with the loading progress, 0 to 1, non-decreasing; default none. */
   onProgress?: (fraction: number) => void;
-}
-
-/** Token ids as an Int32Array (INVALID_ARGUMENT for anything but integer ids). @internal */
-export function tokenArray(tokens: readonly number[] | Int32Array, name: string): Int32Array {
-  if (!(tokens instanceof Int32Array) && !(Array.isArray(tokens) && tokens.every((t) => Number.isInteger(t)))) {
-    throw invalidArgument(name, 'an array of integer token ids', tokens);
-  }
-  return tokens instanceof Int32Array ? tokens : Int32Array.from(tokens);
-}
-
-/** An integer option of at least `min`, or undefined. @internal */
-export function checkInteger(value: unknown, name: string, min: number): void {
-  if (value !== undefined && (!Number.isInteger(value) || (value as number) < min)) {
-    throw invalidArgument(name, `an integer >= ${min}`, value);
-  }
 }
 
 function validateOptions(options: LlmModelOptions): void {
@@ -102,12 +89,7 @@ async function checkGgufFile(file: string, what: string): Promise<void> {
  * console.log(await chat.send('Hello!'));
  * ```
  */
-export class LlmModel implements AsyncDisposable {
-  /**
-   * The template chats use unless told otherwise, judged from the GGUF's
-   * `tokenizer.chat_template` by {@link defaultTemplateName}: `'llama2'` or `'vicuna'`.
-   */
-  readonly defaultTemplate: TemplateName;
+export class LlmModel implements ContextModel, AsyncDisposable {
   private readonly info: Readonly<AddonModelInfo>;
   private readonly contexts = new Set<LlmContext>();
   private disposed = false;
@@ -118,7 +100,6 @@ export class LlmModel implements AsyncDisposable {
     readonly file: string,
   ) {
     this.info = Object.freeze(native.info());
-    this.defaultTemplate = defaultTemplateName(this.info.chatTemplate);
   }
 
   /**
@@ -139,7 +120,7 @@ export class LlmModel implements AsyncDisposable {
     if (typeof file !== 'string' || file === '') throw invalidArgument('file', 'the path of a GGUF file', file);
     validateOptions(options);
     await checkGgufFile(file, 'language model');
-    const native = callNativeSync(() => new (addon().AddonModel)(file, { gpuLayers: options.gpuLayers, mmap: options.mmap }));
+    const native = callNativeSync(() => new (addon().AddonModel)(file, { gpu: resolveGpu(gpuOption(options.gpu, 'options.gpu')), gpuLayers: options.gpuLayers, mmap: options.mmap }));
     await withAbortFlag(`Loading ${file}`, options.signal, (abort) => native.load({ abort, onProgress: options.onProgress }));
     return new LlmModel(native, file);
   }
@@ -157,6 +138,11 @@ export class LlmModel implements AsyncDisposable {
   /** The context length the model was trained with. */
   get trainContextSize(): number {
     return this.info.trainContextSize;
+  }
+
+  /** The GGUF's `tokenizer.chat_template` (Jinja), or `""`; chats pick their default template from it. */
+  get chatTemplate(): string {
+    return this.info.chatTemplate;
   }
 
   /** libllama's one-line description of the model, e.g. `llama 7B Q4_K - Medium`. */

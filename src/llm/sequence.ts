@@ -6,11 +6,10 @@
  */
 import type { AbortFlag } from '../bindings/abort.js';
 import type { AddonGenerateOptions, AddonGenerateResult } from '../bindings/context.js';
-import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
-import { validateSignal } from '../media/input.js';
+import { abortedError, invalidArgument, validateSignal, VideoLlamaError } from '../errors.js';
 import { validateMediaEmbedding, type MediaEmbedding } from '../media-embedding.js';
-import type { LlmContext } from './context.js';
-import { tokenArray } from './model.js';
+import type { AddonContext } from '../bindings/context.js';
+import { tokenArray } from './arguments.js';
 import { itemLength, PositionRecord, runData, runsFrom, type PromptItem, type PromptRun } from './prompt-record.js';
 
 /**
@@ -18,6 +17,32 @@ import { itemLength, PositionRecord, runData, runsFrom, type PromptItem, type Pr
  * a media embedding of the LLM's width whose vectors take `tokens` positions.
  */
 export type PromptPart = readonly number[] | Int32Array | MediaEmbedding;
+
+/** What a sequence and its chat need of the model ({@link LlmModel}). */
+export interface SequenceModel {
+  /** Width of the model's input embeddings. */
+  readonly embeddingWidth: number;
+  /** The GGUF's `tokenizer.chat_template`, or `""`. */
+  readonly chatTemplate: string;
+  /** Token ids of `text`. @internal */
+  tokenIds(text: string, addBos: boolean, parseSpecial: boolean): Int32Array;
+}
+
+/** What a sequence needs of its context ({@link LlmContext}). */
+export interface SequenceContext {
+  /** The model of the context. */
+  readonly model: SequenceModel;
+  /** KV cells of the context. */
+  readonly size: number;
+  /** @internal */
+  readonly native: AddonContext;
+  /** @internal */
+  exclusive<T>(what: string, signal: AbortSignal | undefined, job: (abort: AbortFlag | undefined) => Promise<T>): Promise<T>;
+  /** @internal */
+  release(id: number): void;
+  /** @internal */
+  throwIfDisposed(): void;
+}
 
 /** What an evaluation did with the positions of a prompt. @internal */
 export interface EvaluationStats {
@@ -48,8 +73,8 @@ export class ContextSequence implements AsyncDisposable {
 
   /** @internal Use {@link LlmContext.getSequence}. */
   constructor(
-    /** The context the sequence belongs to. */
-    readonly context: LlmContext,
+    /** The context the sequence belongs to (an {@link LlmContext}). */
+    readonly context: SequenceContext,
     /** The sequence's id in the context (0 .. `context.sequences` - 1). */
     readonly id: number,
   ) {}

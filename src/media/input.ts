@@ -29,10 +29,8 @@ export function ffmpegInput(file: string): string {
   return `file:${path.resolve(file)}`;
 }
 
-/** Throws `INVALID_ARGUMENT` unless `signal` is undefined or an AbortSignal. */
-export function validateSignal(signal: unknown, name = 'options.signal'): asserts signal is AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument(name, 'an AbortSignal', signal);
-}
+/** Checks an `options.signal` (INVALID_ARGUMENT unless an AbortSignal or undefined); defined with the other argument errors. */
+export { validateSignal } from '../errors.js';
 
 /**
  * Runs `work` with a path ffmpeg can open: the given path once it is known to be a readable file,

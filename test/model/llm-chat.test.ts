@@ -164,7 +164,7 @@ describe('default template from GGUF metadata', () => {
     const chatTemplate = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}<<SYS>>\\n{{ m['content'] }}\\n<</SYS>>\\n\\n" +
       "{% elif m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]{% else %} {{ m['content'] }} {{ eos_token }}{% endif %}{% endfor %}";
     const llama = await loadTinyLlama({ model: { chatTemplate } });
-    expect(llama.model.defaultTemplate).toBe('llama2');
+    expect(llama.defaultTemplate).toBe('llama2');
     expect(llama.createChat().template.name).toBe('llama2');
     await llama.dispose();
   });

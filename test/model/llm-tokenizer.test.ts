@@ -34,11 +34,11 @@ describe('tokenizer (tiny LLaMA, SentencePiece vocabulary)', () => {
 
   it('reports the sizes in the file', async () => {
     const info = await readGgufFileInfo(await tinyLlamaFile());
-    const llama = (info.metadata as unknown as { llama: { embedding_length: number; context_length: number } }).llama;
-    expect(model.embeddingWidth).toBe(llama.embedding_length);
-    expect(model.trainContextSize).toBe(llama.context_length);
+    const sizes = (info.metadata as unknown as { llama: { embedding_length: number; context_length: number } }).llama;
+    expect(model.embeddingWidth).toBe(sizes.embedding_length);
+    expect(model.trainContextSize).toBe(sizes.context_length);
     expect(model.vocabularySize).toBe(tinyLlamaVocabulary().tokens.length);
-    expect(model.defaultTemplate).toBe('vicuna');
+    expect(llama.defaultTemplate).toBe('vicuna');
   });
 
   it('rejects token ids outside the vocabulary', () => {
