@@ -98,7 +98,7 @@ export function abortedError(what: string, signal?: AbortSignal): VideoLlamaErro
   return new VideoLlamaError('ABORTED', `${what} was aborted`, undefined, { cause: signal?.reason });
 }
 
-/** Throws INVALID_ARGUMENT unless `signal` is an AbortSignal or undefined. @internal */
+/** Throws INVALID_ARGUMENT unless `signal` is an AbortSignal or undefined. */
 export function validateSignal(signal: unknown, name = 'options.signal'): asserts signal is AbortSignal | undefined {
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument(name, 'an AbortSignal', signal);
 }

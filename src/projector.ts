@@ -13,7 +13,8 @@ import {
 import { addon } from './bindings/addon.js';
 import { withAbortFlag } from './bindings/abort.js';
 import { callNativeSync } from './bindings/errors.js';
-import type { AddonProjector, NativeEncodeOptions, ProjectorInfo, StageTensor } from './bindings/projector.js';
+import type { ProjectorInfo, StageTensor } from './bindings/projector-info.js';
+import type { AddonProjector, NativeEncodeOptions } from './bindings/projector.js';
 import { invalidArgument, throwIfAborted, VideoLlamaError } from './errors.js';
 import type { MediaInput } from './media/input.js';
 import { validateMediaInput, validateSignal } from './media/input.js';
@@ -22,7 +23,7 @@ import type { TensorInput } from './processors/tensor.js';
 import { checkGgufHeader } from './gguf/header-check.js';
 import { gpuOption, resolveGpu, type GpuOption } from './backends.js';
 
-export type { ProjectorInfo, StageTensor } from './bindings/projector.js';
+export type { ProjectorInfo, StageTensor } from './bindings/projector-info.js';
 
 
 /** Options of {@link Projector.load}; an invalid value throws INVALID_ARGUMENT. */

@@ -2,7 +2,6 @@
  * The one way an AbortSignal reaches native work: a native AbortFlag per job (an atomic flag the
  * worker polls: libllama's progress and abort callbacks, ggml's backend abort callback), set from
  * the signal's 'abort' event.
- * @internal
  * @module
  */
 import { abortedError, throwIfAborted, type VideoLlamaError } from '../errors.js';

@@ -2,7 +2,6 @@
  * The native addon (built by scripts/build-native.mjs into build/Release) and everything it
  * exports, typed: one module per native class beside this one, and this list of exports
  * (native/addon/module.cpp calls its export functions in the same order).
- * @internal
  * @module
  */
 import { createRequire } from 'node:module';

@@ -1,7 +1,6 @@
 /**
  * native AddonContext (native/addon/addon_context.cpp): a libllama context with N sequences in
  * one unified KV cache. Every sequence method takes the sequence id (0..sequences-1).
- * @internal
  * @module
  */
 import type { NativeJob } from './job.js';

@@ -1,7 +1,6 @@
 /**
  * Errors from the native addon: the codes it may reject or throw with (native/core/error.h's
  * vl::Error codes and the addon's own), and the one translation into {@link VideoLlamaError}.
- * @internal
  * @module
  */
 import { VideoLlamaError, type VideoLlamaErrorCode } from '../errors.js';

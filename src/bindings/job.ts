@@ -1,7 +1,6 @@
 /**
  * What every slow native job takes: an AbortFlag (native/addon/abort_flag.h) and a progress
  * callback. Types only, so that every binding module can name them.
- * @internal
  * @module
  */
 

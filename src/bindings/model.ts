@@ -1,6 +1,5 @@
 /**
  * native AddonModel (native/addon/addon_model.h): a GGUF language model.
- * @internal
  * @module
  */
 import type { NativeGpuChoice } from '../backends.js';

@@ -1,6 +1,5 @@
 /**
  * Argument checks shared by the language-model objects.
- * @internal
  * @module
  */
 import { invalidArgument } from '../errors.js';

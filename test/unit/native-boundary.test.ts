@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 import { addon } from '../../src/bindings/addon.js';
 import { NATIVE_ERROR_CODES } from '../../src/bindings/errors.js';
-import { PROJECTOR_INFO_FIELDS } from '../../src/bindings/projector.js';
+import { PROJECTOR_INFO_FIELDS } from '../../src/bindings/projector-info.js';
 import { GGUF_KEYS, GGUF_TENSOR_NAMES, PROJECTOR_ARCHITECTURE } from '../../src/gguf/keys.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
