@@ -5,8 +5,8 @@
  */
 export { VideoLlama, type VideoLlamaOptions } from './video-llama.js';
 export { LlmModel, type LlmModelOptions } from './llm/model.js';
-export { LlmContext, type ContextOptions } from './llm/context.js';
-export { ContextSequence, type PromptPart } from './llm/sequence.js';
+export { LlmContext, type ContextModel, type ContextOptions } from './llm/context.js';
+export { ContextSequence, type PromptPart, type SequenceContext, type SequenceModel } from './llm/sequence.js';
 export {
   Chat,
   type ChatMessage,
