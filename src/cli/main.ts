@@ -10,8 +10,9 @@ import { chatCommand } from './commands/chat.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { describeCommand } from './commands/describe.js';
+import { serveCommand } from './commands/serve.js';
 
-const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand];
+const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand, serveCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);
