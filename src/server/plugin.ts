@@ -31,6 +31,8 @@ export async function mountVideoLlama(app: FastifyInstance, options: ServerOptio
   const uploadDir = options.uploadDir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'video-llama-uploads-'));
   const context = new ServerContext(options, uploadDir);
   app.setValidatorCompiler(({ schema }) => ajv.compile(schema));
+  // JSON only (uploads: multipart); Fastify would otherwise take text/plain bodies as strings.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, request, reply) => {
     const apiError = loggedApiError(request.log, error);
     if (apiError.retryAfter !== undefined) void reply.header('retry-after', String(apiError.retryAfter));

@@ -1,0 +1,58 @@
+/**
+ * `video-llama serve` under SIGTERM with requests in flight: it stops accepting, finishes every
+ * accepted request, and exits 0.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+import { cachedRandomProjector, tinyProjector } from '../../src/dev/random-projector.js';
+import { CACHE_DIR, tinyLlamaFile } from '../support/tiny-llama.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Reads a streamed completion to its end; resolves to the raw SSE text. */
+async function streamed(url: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'Hello' }], stream: true, max_tokens: 60, temperature: 0 }),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+describe('video-llama serve', () => {
+  it('finishes the requests in flight on SIGTERM, then closes and exits 0', async () => {
+    const [llm, projector] = await Promise.all([tinyLlamaFile({ embeddingWidth: 96 }), cachedRandomProjector(CACHE_DIR, tinyProjector(96))]);
+    const child = spawn(path.join(repoRoot, 'node_modules', '.bin', 'vite-node'),
+      [path.join(repoRoot, 'src', 'cli', 'main.ts'), 'serve', '--llm', llm, '--projector', projector, '--port', '0', '--threads', '1', '--context-size', '1024'],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], timeout: 110_000 });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let log = '';
+    child.stderr.on('data', (chunk) => { log += chunk.toString(); });
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk) => {
+        log += chunk.toString();
+        const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+        if (match) resolve(match[1]!);
+      });
+      void exited.then(() => reject(new Error(`serve exited early:\n${log}`)));
+    });
+    await expect.poll(async () => (await fetch(`${url}/health`)).status, { timeout: 30_000, interval: 200 }).toBe(200);
+
+    const requests = Array.from({ length: 6 }, () => streamed(url));
+    // Wait until the first is generating and the others are queued behind it.
+    await expect.poll(async () => /videollama_queue_length (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1], { timeout: 10_000, interval: 20 })
+      .toBe('5');
+    child.kill('SIGTERM');
+    const results = await Promise.all(requests);
+    for (const result of results) {
+      expect(result.status).toBe(200);
+      expect(result.text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    }
+    expect(await exited, log).toBe(0);
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+  });
+});
