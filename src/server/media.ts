@@ -58,11 +58,12 @@ export class MediaResolver {
     const description = engine.describe();
     if (!description.vision && !description.audio) throw badRequest(reference.param, 'this server has no projector loaded, so it answers about text only');
     const media = await this.load(reference);
-    const facts = await libraryCall(reference.param, () => engine.probe(media.input, signal));
-    const kind = this.checkedKind(reference, facts);
-    const key = `${media.sha256}:${kind}`;
+    // The same bytes asked for the same way were checked and encoded before: no probe, no encode.
+    const key = `${media.sha256}:${reference.kind}`;
     const cached = this.settings.cache.get(key);
     if (cached) return cached;
+    const facts = await libraryCall(reference.param, () => engine.probe(media.input, signal));
+    const kind = this.checkedKind(reference, facts);
     const started = performance.now();
     const encoded = await libraryCall(reference.param, () => engine.encode(media.input, kind, facts, { signal, onProgress }));
     this.settings.metrics.countEncode(performance.now() - started);
