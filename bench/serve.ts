@@ -7,7 +7,9 @@
  *
  * Counts failed requests (a status other than 200, or a reply without its end) and lost ones
  * (no answer at all); prints p50/p99 latency, requests/s, generated tokens/s, and the server's
- * peak RSS and RSS after each round, as Markdown. Every media file is the same few bytes, so
+ * peak RSS and RSS after each round, as Markdown. The peer: the same text questions one after
+ * another through HTTP and through the library directly (the engine in this process), to show
+ * what the server adds per request. Every media file is the same few bytes, so
  * after the first encode of each the server's encode cache answers (as for a user asking
  * several questions about one upload). Not part of `npm test`.
  */
@@ -21,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { cachedRandomProjector, tinyProjector } from '../src/dev/random-projector.js';
 import { cachedTinyLlama } from '../src/dev/tiny-llama.js';
 import { runFfmpeg } from '../src/media/ffmpeg.js';
+import { Engine } from '../src/server/engine.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE_DIR = path.join(repoRoot, '.cache');
@@ -160,6 +163,29 @@ async function round(url: string, pid: number, media: Record<Exclude<Kind, 'text
   };
 }
 
+/** Milliseconds per text question (median), one after another: through HTTP, and through the engine in this process. */
+async function overhead(url: string, count: number): Promise<{ http: number; direct: number }> {
+  const [llm, projector] = await Promise.all([cachedTinyLlama(CACHE_DIR, { embeddingWidth: 96 }), cachedRandomProjector(CACHE_DIR, tinyProjector(96))]);
+  const engine = await Engine.load({ llm, projector, threads: Number(args.threads), contextSize: 1024 });
+  const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const http: number[] = [];
+  const direct: number[] = [];
+  // Interleaved, so that the shared machine's load falls on both alike.
+  for (let i = 0; i < count; i++) {
+    let started = performance.now();
+    await one(url, { messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: MAX_TOKENS, seed: i, temperature: 0 }, false, false);
+    http.push(performance.now() - started);
+    started = performance.now();
+    await engine.reply({
+      history: [], message: { text: 'Tell me a story.', media: [] }, sampling: { maxTokens: MAX_TOKENS, seed: i, temperature: 0, stop: [] },
+      signal: new AbortController().signal,
+    }, () => {});
+    direct.push(performance.now() - started);
+  }
+  await engine.dispose();
+  return { http: median(http), direct: median(direct) };
+}
+
 const media = {
   image: `data:image/png;base64,${(await pngFrame()).toString('base64')}`,
   video: fs.readFileSync(CLIP).toString('base64'),
@@ -175,4 +201,7 @@ for (let r = 1; r <= ROUNDS; r++) {
   const n = await round(server.url, server.pid, media);
   console.log(`| ${r} | ${n.requests} | ${n.failed} | ${n.lost} | ${n.dropped} | ${n.p50!.toFixed(0)} | ${n.p99!.toFixed(0)} | ${n.perSecond!.toFixed(1)} | ${n.tokensPerSecond!.toFixed(0)} | ${n.peakRss!.toFixed(0)} | ${n.rssAfter!.toFixed(0)} |`);
 }
-console.log(`\nserver exit code after SIGTERM: ${await server.stop()}`);
+const peer = await overhead(server.url, 40);
+console.log(`\nOne text question at a time (median of 40, ${MAX_TOKENS} tokens, greedy): ${peer.http.toFixed(1)} ms through HTTP, ` +
+  `${peer.direct.toFixed(1)} ms through the library directly (ratio ${(peer.http / peer.direct).toFixed(2)})`);
+console.log(`server exit code after SIGTERM: ${await server.stop()}`);

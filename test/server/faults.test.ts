@@ -16,7 +16,7 @@ let engine: Engine;
 let running: RunningServer;
 const others: RunningServer[] = [];
 
-const LIMITS = { bodyBytes: 512 * 1024, bodyTimeoutMs: 1000, queueLength: 128 };
+const LIMITS = { bodyBytes: 512 * 1024, uploadBytes: 64 * 1024, bodyTimeoutMs: 1000, queueLength: 128 };
 
 beforeAll(async () => {
   engine = await loadTinyEngine();
@@ -85,6 +85,13 @@ describe('bad requests', () => {
   it('answers an oversized body with 413', async () => {
     await expectError(await post(ask('x'.repeat(LIMITS.bodyBytes + 1))), 413);
     await stillServes();
+  });
+
+  it('answers an upload over the limit with 413 and keeps none of it', async () => {
+    const form = new FormData();
+    form.append('file', new Blob([fs.readFileSync(CLIP)]), 'clip.mp4');
+    expect((await expectError(await fetch(`${running.url}/v1/files`, { method: 'POST', body: form }), 413)).code).toBe('file_too_large');
+    expect(await (await fetch(`${running.url}/v1/files`)).json()).toEqual({ object: 'list', data: [] });
   });
 });
 
