@@ -46,5 +46,6 @@ export {
   type ConvertReport,
   type ProjectorWeightType,
 } from './convert/convert.js';
-export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, VitHparams } from './convert/tensor-map.js';
+export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, VitHparams } from './convert/hparams.js';
+export type { VitDepthChoice } from './convert/vit-depth.js';
 export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';

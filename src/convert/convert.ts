@@ -10,12 +10,14 @@ import path from 'node:path';
 import { invalidArgument, throwIfAborted, VideoLlamaError } from '../errors.js';
 import { quantizeRows } from '../gguf/quantize.js';
 import { GGML_TYPES, tensorBytes, type GgmlType } from '../gguf/types.js';
+import { GGUF_KEYS } from '../gguf/keys.js';
 import { GgufWriter } from '../gguf/writer.js';
+import { CheckpointSet, type CheckpointRole } from './checkpoints.js';
+import { readHparams, type BranchSelection, type HeadOptions, type ProjectorHparams } from './hparams.js';
+import { projectorMetadata } from './metadata.js';
 import { openPth, type LazyTensor, type PthFile } from './pth.js';
-import {
-  CheckpointSet, projectorMetadata, projectorTensors, readHparams, torchShape,
-  type BranchSelection, type CheckpointRole, type HeadOptions, type ProjectorHparams, type TensorSpec,
-} from './tensor-map.js';
+import { projectorTensors, torchShape, type TensorSpec } from './tensor-map.js';
+import type { VitDepthChoice } from './vit-depth.js';
 
 /** Weight type of the projector's big matrices (see docs/converting.md, `--type`). */
 export type ProjectorWeightType = 'f32' | 'f16' | 'bf16' | 'q8_0';
@@ -62,6 +64,12 @@ export interface ConvertOptions {
   type?: ProjectorWeightType;
   /** Attention head counts (not recoverable from shapes); default: the release's, see {@link HeadOptions}. */
   heads?: HeadOptions;
+  /**
+   * EVA ViT blocks to run (`--vit-depth`), 1 to the blocks in the file. Default: 39, as the
+   * original, at the release width 1408 (an error when the file has fewer); at other widths the
+   * file's blocks minus one. {@link ConvertReport.vitDepth} says which was used and why.
+   */
+  vitDepth?: number;
   /** Called after each tensor is written; default none. */
   onProgress?: (progress: ConvertProgress) => void;
   /** Cancels the conversion (ABORTED); the partial output is removed. */
@@ -80,6 +88,8 @@ export interface ConvertReport {
   hasAudio: boolean;
   /** Every size read from the checkpoints (and the head counts used). */
   hparams: ProjectorHparams;
+  /** The EVA ViT depth used, the blocks in the file and why (with the vision branch). */
+  vitDepth?: VitDepthChoice;
   /** Tensors written. */
   tensorCount: number;
   /** Size of the GGUF file. */
@@ -96,9 +106,11 @@ const AUDIO_FILES = [['imagebind', 'imagebind'], ['audioBranch', 'audio-branch']
  * branch, the audio branch, or both (what `video-llama convert` does; docs/converting.md).
  * Every size is read from the checkpoints. Rejects with INVALID_ARGUMENT (bad options: an
  * incomplete group of files, an unknown type, a head count that does not divide a width, an
- * `out` that is a folder, an input or in a missing folder), FILE_NOT_FOUND, INVALID_MODEL (not
- * a `torch.save` archive, or not Video-LLaMA's layout), UNSAFE_CHECKPOINT, MISSING_TENSOR,
- * TENSOR_SHAPE, WRITE_FAILED (disk full) or ABORTED; a failed conversion leaves no partial file.
+ * `out` that is a folder, an input or in a missing folder, a `vitDepth` beyond the EVA file's
+ * blocks), FILE_NOT_FOUND, INVALID_MODEL (not a `torch.save` archive — a Git LFS pointer, an HTML
+ * page and a partial download are each named, with what to do — or not Video-LLaMA's layout),
+ * UNSAFE_CHECKPOINT, MISSING_TENSOR, TENSOR_SHAPE (also: branch files for different LLM sizes),
+ * WRITE_FAILED (disk full) or ABORTED; a failed conversion leaves no partial file.
  *
  * @example
  * ```ts
@@ -118,11 +130,11 @@ export async function convertCheckpoints(options: ConvertOptions): Promise<Conve
   const files = await openAll(options);
   try {
     const ckpts = new CheckpointSet(files);
-    const hparams = await readHparams(ckpts, branches, options.heads ?? {});
+    const { hparams, vitDepth } = await readHparams(ckpts, branches, { heads: options.heads ?? {}, vitDepth: options.vitDepth });
     const plan = projectorTensors(hparams).map((spec) => planTensor(spec, ckpts, type));
     const writer = new GgufWriter();
     for (const [key, value] of projectorMetadata(hparams)) writer.set(key, value);
-    writer.set('general.file_type', { type: 'u32', value: FILE_TYPES[type] });
+    writer.set(GGUF_KEYS.FILE_TYPE, { type: 'u32', value: FILE_TYPES[type] });
     addTensors(writer, plan, options);
     const fileBytes = await writeAtomically(writer, options.out, options.signal);
     return {
@@ -131,6 +143,7 @@ export async function convertCheckpoints(options: ConvertOptions): Promise<Conve
       hasVision: branches.vision,
       hasAudio: branches.audio,
       hparams,
+      vitDepth,
       tensorCount: plan.length,
       fileBytes,
       seconds: (performance.now() - started) / 1000,
@@ -150,6 +163,9 @@ function validateOptions(options: ConvertOptions): { type: ProjectorWeightType; 
     if (value !== undefined && (typeof value !== 'string' || value === '')) throw invalidArgument(key, 'a path string', value);
   }
   validateHeads(options.heads);
+  if (options.vitDepth !== undefined && !(Number.isInteger(options.vitDepth) && options.vitDepth > 0)) {
+    throw invalidArgument('vitDepth', 'a positive integer', options.vitDepth);
+  }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw invalidArgument('onProgress', 'a function', options.onProgress);
   }

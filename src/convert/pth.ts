@@ -12,8 +12,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { VideoLlamaError } from '../errors.js';
+import { checkFileHead, partialDownloadError } from './downloads.js';
 import { PickleGlobal, unpickle } from './unpickle.js';
-import { invalidCheckpoint, ZipReader, type ZipEntry } from './zip.js';
+import { invalidCheckpoint, NO_END_RECORD, ZipReader, type ZipEntry } from './zip.js';
 
 /** Element types of torch storages. */
 export type TorchDtype = 'f64' | 'f32' | 'f16' | 'bf16' | 'i64' | 'i32' | 'i16' | 'i8' | 'u8' | 'bool';
@@ -82,15 +83,21 @@ export interface PthFile {
 
 /**
  * Opens a `torch.save` checkpoint. Accepts a flat state dict or one wrapped as `{"model": ...}` /
- * `{"state_dict": ...}` (training checkpoints; other entries such as the optimizer are ignored).
- * Throws FILE_NOT_FOUND, INVALID_MODEL (not a zip / pickle, truncated, malformed) or
- * UNSAFE_CHECKPOINT (the pickle names a global a state dict does not need).
+ * `{"state_dict": ...}`: the release branch files are the original runner's whole training state
+ * (`model`, `optimizer` with AdamW's `exp_avg` / `exp_avg_sq`, `config`, `scaler`, `epoch`), of
+ * which only `model`'s tensors are exposed; the others' bytes are never read. Throws
+ * FILE_NOT_FOUND, INVALID_MODEL (not a zip / pickle, truncated, malformed; a Git LFS pointer, an
+ * HTML page or a partial download, each said so) or UNSAFE_CHECKPOINT (the pickle names a global
+ * a state dict does not need).
  */
 export async function openPth(file: string): Promise<PthFile> {
   if (!fs.existsSync(file)) throw new VideoLlamaError('FILE_NOT_FOUND', `checkpoint not found: ${file}`, { file });
   if (!fs.statSync(file).isFile()) throw new VideoLlamaError('FILE_NOT_FOUND', `checkpoint path ${file} is not a file`, { file });
-  await rejectLegacyFormat(file);
-  const zip = await ZipReader.open(file);
+  const head = await checkFileHead(file);
+  const zip = await ZipReader.open(file).catch((error: unknown) => {
+    const noEndRecord = error instanceof VideoLlamaError && error.details?.problem === NO_END_RECORD;
+    throw noEndRecord && head.startsLikeZip ? partialDownloadError(file, head) : error;
+  });
   try {
     const prefix = archivePrefix(zip);
     await rejectBigEndian(zip, prefix);
@@ -110,20 +117,6 @@ export async function openPth(file: string): Promise<PthFile> {
   } catch (error) {
     await zip.close();
     throw error;
-  }
-}
-
-/** Pre-1.6 `torch.save` wrote a bare pickle stream (it starts with the protocol opcode 0x80). */
-async function rejectLegacyFormat(file: string): Promise<void> {
-  const handle = await fs.promises.open(file, 'r');
-  try {
-    const head = new Uint8Array(2);
-    await handle.read(head, 0, 2, 0);
-    if (head[0] === 0x80 && head[1]! <= 5) {
-      throw invalidCheckpoint(file, 'it is in the legacy (pre-1.6) torch.save format; re-save it with torch.save(torch.load(f), f) on a recent PyTorch');
-    }
-  } finally {
-    await handle.close();
   }
 }
 

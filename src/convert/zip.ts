@@ -46,9 +46,12 @@ export interface ZipEntry {
 }
 
 /** The error for a file that is not a usable PyTorch checkpoint (INVALID_MODEL, naming the file). */
-export function invalidCheckpoint(file: string, problem: string): VideoLlamaError {
-  return new VideoLlamaError('INVALID_MODEL', `${path.basename(file)} is not a valid PyTorch checkpoint: ${problem}`, { file });
+export function invalidCheckpoint(file: string, problem: string, details: Record<string, unknown> = {}): VideoLlamaError {
+  return new VideoLlamaError('INVALID_MODEL', `${path.basename(file)} is not a valid PyTorch checkpoint: ${problem}`, { file, ...details });
 }
+
+/** The `details.problem` of the error for a file without an end-of-central-directory record. */
+export const NO_END_RECORD = 'no-end-record';
 
 /** Reads a little-endian u64 that must fit in a JS number (offsets in files below 8 PB do). */
 function readU64(buf: Buffer, offset: number, file: string): number {
@@ -224,7 +227,7 @@ function findExtraField(extra: Buffer, id: number): Buffer | undefined {
 
 /** Finds the end-of-central-directory record (and its zip64 twin) at the end of the file. */
 async function locateCentralDirectory(handle: fs.FileHandle, fileSize: number, file: string): Promise<DirectoryLocation> {
-  if (fileSize < EOCD_SIZE) throw invalidCheckpoint(file, `only ${fileSize} bytes long`);
+  if (fileSize < EOCD_SIZE) throw invalidCheckpoint(file, `only ${fileSize} bytes long`, { problem: NO_END_RECORD });
   const tailLength = Math.min(fileSize, EOCD_SIZE + MAX_COMMENT + ZIP64_LOCATOR_SIZE);
   const tailStart = fileSize - tailLength;
   const tail = Buffer.from(await readExactly(handle, tailStart, tailLength, fileSize, file));
@@ -235,7 +238,7 @@ async function locateCentralDirectory(handle: fs.FileHandle, fileSize: number, f
       break;
     }
   }
-  if (eocd < 0) throw invalidCheckpoint(file, 'no zip end-of-central-directory record (not a zip archive, or truncated)');
+  if (eocd < 0) throw invalidCheckpoint(file, 'no zip end-of-central-directory record (not a zip archive, or truncated)', { problem: NO_END_RECORD });
   const location = {
     entryCount: tail.readUInt16LE(eocd + 10),
     size: tail.readUInt32LE(eocd + 12),

@@ -7,7 +7,9 @@
  * @module
  */
 import { FILE_TYPES, outputType, type ProjectorWeightType } from '../convert/convert.js';
-import { projectorMetadata, projectorTensors, type ProjectorHparams, type QformerHparams, type TensorSpec } from '../convert/tensor-map.js';
+import type { ProjectorHparams, QformerHparams } from '../convert/hparams.js';
+import { projectorMetadata } from '../convert/metadata.js';
+import { projectorTensors, type TensorSpec } from '../convert/tensor-map.js';
 import { quantizeRows } from '../gguf/quantize.js';
 import { GgufWriter } from '../gguf/writer.js';
 import { cachedFile, normalSource, randomMatrix } from './random.js';

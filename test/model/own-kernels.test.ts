@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { ProjectorHparams, QformerHparams } from '../../src/convert/tensor-map.js';
+import type { ProjectorHparams, QformerHparams } from '../../src/convert/hparams.js';
 import { tinyProjector, writeRandomProjector } from '../../src/dev/random-projector.js';
 import { Projector, type TensorInput } from '../../src/projector.js';
 import { tempDir } from '../support/projector-files.js';

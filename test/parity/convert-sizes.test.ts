@@ -7,11 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { readGgufFileInfo } from 'node-llama-cpp';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
+import { parseCommandArgs } from '../../src/cli/command.js';
+import { convertCommand } from '../../src/cli/commands/convert.js';
 import { convertCheckpoints } from '../../src/convert/convert.js';
-import { defaultHeads, RELEASE_HEAD_DIM } from '../../src/convert/tensor-map.js';
-import { writeStateDict, type SimpleTensor } from '../support/torch-zip.js';
+import { defaultHeads, RELEASE_HEAD_DIM } from '../../src/convert/hparams.js';
+import { StateDictBuilder, writeStateDict } from '../support/torch-zip.js';
 
 const S = {
   vit: { width: 32, blocks: 4, mlp: 88, patch: 16, grid: 14 },
@@ -22,66 +24,21 @@ const S = {
   imagebind: { width: 24, blocks: 3, mlp: 72, out: 20, kernel: 16, patches: 228 },
 };
 
-let seed = 7;
-function randomValues(n: number): Float32Array {
-  return Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5);
-}
-
-/** Collects `key → shape` tensors with random values. */
-class Dict {
-  readonly tensors: SimpleTensor[] = [];
-  add(key: string, ...shape: number[]): this {
-    this.tensors.push({ key, shape, values: randomValues(shape.reduce((a, b) => a * b, 1)) });
-    return this;
-  }
-  linear(key: string, inW: number, outW: number, bias = true): this {
-    this.add(`${key}.weight`, outW, inW);
-    return bias ? this.add(`${key}.bias`, outW) : this;
-  }
-  norm(key: string, n: number): this {
-    return this.add(`${key}.weight`, n).add(`${key}.bias`, n);
-  }
-  qformer(bert: string, tokens: string, layers: number, freq: number, queries: number, encoder: number): this {
-    const { width: H, ffn } = S.qformer;
-    this.add(tokens, 1, queries, H).norm(`${bert}embeddings.LayerNorm`, H);
-    for (let i = 0; i < layers; i++) {
-      const l = `${bert}encoder.layer.${i}.`;
-      for (const n of ['query', 'key', 'value']) this.linear(`${l}attention.self.${n}`, H, H);
-      this.linear(`${l}attention.output.dense`, H, H).norm(`${l}attention.output.LayerNorm`, H);
-      if (i % freq === 0) {
-        this.linear(`${l}crossattention.self.query`, H, H).linear(`${l}crossattention.self.key`, encoder, H).linear(`${l}crossattention.self.value`, encoder, H);
-        this.linear(`${l}crossattention.output.dense`, H, H).norm(`${l}crossattention.output.LayerNorm`, H);
-      }
-      this.linear(`${l}intermediate_query.dense`, H, ffn).linear(`${l}output_query.dense`, ffn, H).norm(`${l}output_query.LayerNorm`, H);
-    }
-    return this;
-  }
-}
-
 function writeCheckpoints(dir: string): Record<'evaVit' | 'blip2' | 'videoBranch' | 'imagebind' | 'audioBranch', string> {
   const { vit, qformer, video, audio, imagebind: ib } = S;
-  const eva = new Dict().add('cls_token', 1, 1, vit.width).add('pos_embed', 1, vit.grid ** 2 + 1, vit.width)
+  const eva = new StateDictBuilder().add('cls_token', 1, 1, vit.width).add('pos_embed', 1, vit.grid ** 2 + 1, vit.width)
     .add('patch_embed.proj.weight', vit.width, 3, vit.patch, vit.patch).add('patch_embed.proj.bias', vit.width);
   for (let i = 0; i < vit.blocks; i++) {
     const b = `blocks.${i}.`;
     eva.norm(`${b}norm1`, vit.width).add(`${b}attn.q_bias`, vit.width).add(`${b}attn.v_bias`, vit.width).add(`${b}attn.qkv.weight`, 3 * vit.width, vit.width)
       .linear(`${b}attn.proj`, vit.width, vit.width).norm(`${b}norm2`, vit.width).linear(`${b}mlp.fc1`, vit.width, vit.mlp).linear(`${b}mlp.fc2`, vit.mlp, vit.width);
   }
-  const blip2 = new Dict().norm('ln_vision', vit.width).qformer('Qformer.bert.', 'query_tokens', qformer.layers, qformer.freq, qformer.queries, vit.width);
-  const vl = new Dict().qformer('video_Qformer.bert.', 'video_query_tokens', video.layers, 1, video.queries, qformer.width)
+  const blip2 = new StateDictBuilder().norm('ln_vision', vit.width).qformer('Qformer.bert.', 'query_tokens', { ...qformer, encoder: vit.width });
+  const vl = new StateDictBuilder().qformer('video_Qformer.bert.', 'video_query_tokens', { ...qformer, ...video, freq: 1, encoder: qformer.width })
     .add('video_frame_position_embedding.weight', video.maxFrames, qformer.width).linear('llama_proj', qformer.width, S.llm);
-  const pre = 'modality_preprocessors.audio.';
-  const imagebind = new Dict().add(`${pre}cls_token`, 1, 1, ib.width).add(`${pre}rgbt_stem.proj.weight`, ib.width, 1, ib.kernel, ib.kernel)
-    .norm(`${pre}rgbt_stem.norm_layer`, ib.width).add(`${pre}pos_embedding_helper.pos_embed`, 1, ib.patches + 1, ib.width);
-  for (let i = 0; i < ib.blocks; i++) {
-    const b = `modality_trunks.audio.blocks.${i}.`;
-    imagebind.norm(`${b}norm_1`, ib.width).add(`${b}attn.in_proj_weight`, 3 * ib.width, ib.width).add(`${b}attn.in_proj_bias`, 3 * ib.width)
-      .add(`${b}attn.bias_k`, 1, 1, ib.width).add(`${b}attn.bias_v`, 1, 1, ib.width).linear(`${b}attn.out_proj`, ib.width, ib.width)
-      .norm(`${b}norm_2`, ib.width).linear(`${b}mlp.fc1`, ib.width, ib.mlp).linear(`${b}mlp.fc2`, ib.mlp, ib.width);
-  }
-  imagebind.norm('modality_heads.audio.0', ib.width).linear('modality_heads.audio.2', ib.width, ib.out, false);
+  const imagebind = new StateDictBuilder().imagebindAudio(ib);
   // No log_logit_scale buffer anywhere: the converter must fall back to ImageBind's fixed 20.
-  const al = new Dict().qformer('audio_Qformer.bert.', 'audio_query_tokens', audio.layers, 1, audio.queries, ib.out)
+  const al = new StateDictBuilder().qformer('audio_Qformer.bert.', 'audio_query_tokens', { ...qformer, ...audio, freq: 1, encoder: ib.out })
     .add('audio_position_embedding.weight', audio.maxClips, ib.out).linear('audio_llama_proj', qformer.width, S.llm);
   const files = { evaVit: eva, blip2, videoBranch: vl, imagebind, audioBranch: al };
   return Object.fromEntries(Object.entries(files).map(([role, dict]) => {
@@ -92,10 +49,16 @@ function writeCheckpoints(dir: string): Record<'evaVit' | 'blip2' | 'videoBranch
 }
 
 describe('convertCheckpoints at other sizes', () => {
+  let dir: string;
+  let files: ReturnType<typeof writeCheckpoints>;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vl-convert-sizes-'));
+    files = writeCheckpoints(dir);
+  });
+
   it('reads every size from the files and picks heads by the default rule', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vl-convert-sizes-'));
     const out = path.join(dir, 'projector.gguf');
-    const report = await convertCheckpoints({ ...writeCheckpoints(dir), out, type: 'q8_0' });
+    const report = await convertCheckpoints({ ...files, out, type: 'q8_0' });
     const vl = (await readGgufFileInfo(out)).metadata as unknown as { vl: Record<string, any> };
     const { vit, qformer, video, audio, imagebind: ib } = S;
     expect(vl.vl).toMatchObject({
@@ -110,6 +73,32 @@ describe('convertCheckpoints at other sizes', () => {
     });
     expect(vl.vl.imagebind.logit_scale).toBe(20);
     expect(report.tensorCount).toBeGreaterThan(0);
+    expect(report.vitDepth).toMatchObject({ depth: vit.blocks - 1, blocksInFile: vit.blocks, rule: 'all-but-last' });
+  });
+
+  it('prints the EVA depth and why, and --vit-depth overrides it', async () => {
+    const run = async (extra: string[]): Promise<{ lines: string[]; out: string }> => {
+      const out = path.join(dir, `cli${extra.join('')}.gguf`);
+      const argv = ['--eva-vit', files.evaVit, '--blip2', files.blip2, '--video-branch', files.videoBranch, '--out', out, '-q', ...extra];
+      const lines: string[] = [];
+      const log = console.log;
+      console.log = (line: string) => lines.push(line);
+      try {
+        await convertCommand.run(parseCommandArgs(convertCommand, argv));
+      } finally {
+        console.log = log;
+      }
+      return { lines, out };
+    };
+    const rule = await run([]);
+    expect(rule.lines[0]).toBe(`EVA ViT depth 3 of the 4 blocks in the file: width 32 is not the release's 1408: all blocks but the last, as BLIP-2 uses EVA's second-to-last layer`);
+    const chosen = await run(['--vit-depth', '2']);
+    expect(chosen.lines[0]).toBe('EVA ViT depth 2 of the 4 blocks in the file: set by --vit-depth (evaVit.pth has 4 blocks)');
+    const info = await readGgufFileInfo(chosen.out, { readTensorInfo: true });
+    expect((info.metadata as unknown as { vl: { vision: { depth: number } } }).vl.vision.depth).toBe(2);
+    expect(info.tensorInfo!.filter((t) => t.name.endsWith('.ln1.weight') && t.name.startsWith('v.')).map((t) => t.name)).toEqual(['v.blk.0.ln1.weight', 'v.blk.1.ln1.weight']);
+    await expect(run(['--vit-depth', '5'])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('an integer from 1 to 4') });
+    await expect(run(['--vit-depth', '0'])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('gives the release head counts at release widths', () => {

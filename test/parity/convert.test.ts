@@ -13,6 +13,7 @@ import { parseCommandArgs } from '../../src/cli/command.js';
 import { convertCommand } from '../../src/cli/commands/convert.js';
 import { convertCheckpoints, type ConvertOptions, type ProjectorWeightType } from '../../src/convert/convert.js';
 import { openPth } from '../../src/convert/pth.js';
+import { GGUF_KEYS, GGUF_QFORMERS, GGUF_TENSOR_NAMES, ggufName } from '../../src/gguf/keys.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
 import { maxAbsDiff } from '../support/npy.js';
 
@@ -209,6 +210,23 @@ describeWithFixtures(TINY_A, 'convertCheckpoints on the fixture checkpoints', ()
       expect([name, gguf.tensors.get(name)!.type]).toEqual([name, expectedType(storage, shape[0]!, type)]);
     }
     expect(gguf.meta.general.file_type).toBe({ f32: 0, f16: 1, q8_0: 7 }[type]);
+  });
+
+  it('writes exactly the names of the one key and tensor-name table (gguf/keys.ts), each of them', async () => {
+    const { meta, tensors } = await readGguf(converted.get('f32')!);
+    // A placeholder is a block index, a suffix, or a Q-Former's key group or tensor prefix.
+    const part = ['\\d+', 'weight', 'bias', ...Object.values(GGUF_QFORMERS).flatMap((q) => [q.keyGroup, q.tensorPrefix])].join('|');
+    const pattern = (template: string): RegExp => new RegExp(`^${template.split('{}').map((p) => p.replace(/[.]/g, '\\.')).join(`(${part})`)}$`);
+    const flatten = (value: Record<string, any>, prefix = ''): string[] => Object.entries(value).flatMap(([k, v]) =>
+      v !== null && typeof v === 'object' && !Array.isArray(v) ? flatten(v, `${prefix}${k}.`) : [`${prefix}${k}`]);
+    const keys = flatten(meta).filter((k) => k.startsWith('vl.') || k === GGUF_KEYS.ARCHITECTURE || k === GGUF_KEYS.FILE_TYPE);
+    for (const [table, names] of [[GGUF_KEYS, keys], [GGUF_TENSOR_NAMES, [...tensors.keys()]]] as const) {
+      const templates = Object.values(table).map(pattern);
+      expect(names.filter((name) => !templates.some((t) => t.test(name)))).toEqual([]); // every name is in the table
+      expect(Object.entries(table).filter(([, template]) => !names.some((name) => pattern(template).test(name))).map(([record]) => record)).toEqual([]); // every entry is written
+    }
+    expect(keys).toContain(ggufName(GGUF_KEYS.QFORMER_CROSS_ATTENTION_FREQ, GGUF_QFORMERS.audio.keyGroup));
+    expect(tensors.has(ggufName(GGUF_TENSOR_NAMES.QFORMER_CROSS_K, GGUF_QFORMERS.video.tensorPrefix, 1, 'weight'))).toBe(true);
   });
 
   it('records the sizes of config.json and the fixed constants', async () => {

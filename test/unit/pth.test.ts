@@ -5,7 +5,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { openPth } from '../../src/convert/pth.js';
-import { stateDictPickle, writeStateDict, writeZip, type TestDtype, type TestStorage } from '../support/torch-zip.js';
+import { stateDictPickle, writeStateDict, writeTrainingCheckpoint, writeZip, type TestDtype, type TestStorage } from '../support/torch-zip.js';
 
 let dir: string;
 beforeAll(() => {
@@ -40,6 +40,16 @@ describe('openPth', () => {
     writeStateDict(file, [{ key: 'q', shape: [1, 2, 4], values: ramp(8) }], { wrapModel: true, zip64: true });
     const pth = await openPth(file);
     expect(await pth.tensors.get('q')!.read()).toEqual(ramp(8));
+    await pth.close();
+  });
+
+  it('exposes only "model" of a training checkpoint (optimizer, config, scaler, epoch beside it)', async () => {
+    const file = path.join(dir, 'training.pth');
+    const model = [{ key: 'proj.weight', shape: [2, 3], values: ramp(6) }, { key: 'proj.bias', shape: [2], values: ramp(2) }];
+    writeTrainingCheckpoint(file, model);
+    const pth = await openPth(file);
+    expect([...pth.tensors.keys()]).toEqual(['proj.weight', 'proj.bias']);
+    expect(await pth.tensors.get('proj.weight')!.read()).toEqual(ramp(6));
     await pth.close();
   });
 
@@ -100,14 +110,19 @@ describe('openPth', () => {
     await expect(openPth(path.join(dir, 'nope.pth'))).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
     const garbage = path.join(dir, 'garbage.pth');
     fs.writeFileSync(garbage, Buffer.from('this is not a checkpoint at all, just some text'.repeat(3)));
-    await expect(openPth(garbage)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining('garbage.pth') });
+    await expect(openPth(garbage)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringMatching(/^garbage\.pth is not a valid PyTorch checkpoint: no zip end-of-central-directory record/) });
     const good = path.join(dir, 'good.pth');
     writeStateDict(good, [{ key: 'w', shape: [64], values: ramp(64) }]);
     const bytes = fs.readFileSync(good);
     for (const keep of [10, bytes.length >> 1, bytes.length - 30]) {
       const truncated = path.join(dir, `truncated-${keep}.pth`);
       fs.writeFileSync(truncated, bytes.subarray(0, keep));
-      await expect(openPth(truncated)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: expect.stringContaining(`truncated-${keep}.pth`) });
+      // Every cut loses the zip directory at the end: a partial download (no release size for this name).
+      await expect(openPth(truncated)).rejects.toMatchObject({
+        code: 'INVALID_MODEL',
+        details: { problem: 'partial-download' },
+        message: `truncated-${keep}.pth is a partial download: it has ${keep} bytes and ends without the zip directory that closes every checkpoint. Download it again (or resume the download)`,
+      });
     }
     const legacy = path.join(dir, 'legacy.pth');
     fs.writeFileSync(legacy, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));

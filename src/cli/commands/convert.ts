@@ -5,7 +5,7 @@
  */
 import { invalidArgument } from '../../errors.js';
 import { convertCheckpoints, type ConvertProgress, type ProjectorWeightType } from '../../convert/convert.js';
-import type { HeadOptions } from '../../convert/tensor-map.js';
+import type { HeadOptions } from '../../convert/hparams.js';
 import { requireString, type Command, type ParsedArgs } from '../command.js';
 
 const HEAD_FLAGS: readonly [keyof HeadOptions, string][] = [
@@ -21,14 +21,20 @@ function optionalString(args: ParsedArgs, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/** A flag's positive integer, or undefined when it is not given. */
+function optionalCount(args: ParsedArgs, flag: string): number | undefined {
+  const text = optionalString(args, flag);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value <= 0) throw invalidArgument(`--${flag}`, 'a positive integer', text);
+  return value;
+}
+
 function headOptions(args: ParsedArgs): HeadOptions {
   const heads: HeadOptions = {};
   for (const [key, flag] of HEAD_FLAGS) {
-    const text = optionalString(args, flag);
-    if (text === undefined) continue;
-    const value = Number(text);
-    if (!/^\d+$/.test(text) || value <= 0) throw invalidArgument(`--${flag}`, 'a positive integer', text);
-    heads[key] = value;
+    const value = optionalCount(args, flag);
+    if (value !== undefined) heads[key] = value;
   }
   return heads;
 }
@@ -60,6 +66,7 @@ export const convertCommand: Command = {
     'qformer-heads': { type: 'string', value: '<n>', description: 'Q-Former heads, all three Q-Formers (default: width/64 if >= 4, e.g. 12 at 768; else 4)' },
     'video-qformer-heads': { type: 'string', value: '<n>', description: 'Video Q-Former heads (default: --qformer-heads, else the rule above)' },
     'audio-qformer-heads': { type: 'string', value: '<n>', description: 'Audio Q-Former heads (default: --qformer-heads, else the rule above)' },
+    'vit-depth': { type: 'string', value: '<n>', description: 'EVA ViT blocks to run (default: 39 at the release width 1408, as the original; else the blocks in the file minus one)' },
     'imagebind-heads': { type: 'string', value: '<n>', description: 'ImageBind audio heads (default: width/64 if >= 4, e.g. 12 at 768; else 4)' },
     quiet: { type: 'boolean', short: 'q', description: 'Print only the summary' },
   },
@@ -73,8 +80,13 @@ export const convertCommand: Command = {
       out: requireString(args, 'out'),
       type: optionalString(args, 'type') as ProjectorWeightType | undefined,
       heads: headOptions(args),
+      vitDepth: optionalCount(args, 'vit-depth'),
       onProgress: args.values.quiet === true ? undefined : progressPrinter(),
     });
+    if (report.vitDepth) {
+      const { depth, blocksInFile, reason } = report.vitDepth;
+      console.log(`EVA ViT depth ${depth} of the ${blocksInFile} blocks in the file: ${reason}`);
+    }
     const branches = [report.hasVision && 'vision', report.hasAudio && 'audio'].filter(Boolean).join(' + ');
     console.log(
       `wrote ${report.out}: ${branches}, ${report.tensorCount} tensors, ${report.type}, ` +
