@@ -105,7 +105,11 @@ function userMessage(content: RequestMessage['content'], param: string): Pending
 /** The text of a system or assistant message (a string, or text parts only). */
 function plainText(content: RequestMessage['content'], param: string): string {
   if (typeof content === 'string') return checkedText(content, param);
-  return content.map((value, i) => checkedText(fields(value, `${param}[${i}]`, ['type', 'text']).text, `${param}[${i}].text`)).join('\n');
+  return content.map((value, i) => {
+    const part = fields(value, `${param}[${i}]`, ['type', 'text']);
+    if (part.type !== 'text') throw badRequest(`${param}[${i}].type`, "expected 'text': system and assistant messages carry text only");
+    return checkedText(part.text, `${param}[${i}].text`);
+  }).join('\n');
 }
 
 /**
