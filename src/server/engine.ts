@@ -42,12 +42,17 @@ export interface EngineDescription {
 
 /** What ffmpeg says a media file holds, as far as the server's limits care. */
 export interface MediaFacts {
+  /** The file has a picture (a video stream, or an image). */
   hasVideo: boolean;
+  /** The file has sound. */
   hasAudio: boolean;
   /** A video stream without a duration: a still image. */
   still: boolean;
+  /** Frame width in pixels, when there is a picture. */
   width?: number;
+  /** Frame height in pixels, when there is a picture. */
   height?: number;
+  /** Duration in seconds, when the container states one. */
   durationSeconds?: number;
 }
 
@@ -56,6 +61,7 @@ export type EncodeKind = 'image' | 'video' | 'audio' | 'media';
 
 /** Encoded media, ready to go into a message. */
 export interface EncodedMedia {
+  /** The embeddings, in the order the prompt takes them (`[audio, video]` for a video with sound). */
   embeddings: MediaEmbedding[];
   /** Prompt positions the embeddings take. */
   positions: number;
@@ -67,15 +73,21 @@ export interface EncodedMedia {
 
 /** A user message with its media. */
 export interface EngineMessage {
+  /** The user's words. */
   text: string;
+  /** The media the words are about. */
   media: EncodedMedia[];
 }
 
 /** Sampling of one reply; undefined fields take the library's defaults (the original's). */
 export interface Sampling {
+  /** Most tokens to generate. */
   maxTokens?: number;
+  /** Softmax temperature; 0 is greedy. */
   temperature?: number;
+  /** Nucleus sampling threshold. */
   topP?: number;
+  /** Sampler seed. */
   seed?: number;
   /** Extra stop strings: the reply ends before the first one. */
   stop: readonly string[];
@@ -83,10 +95,15 @@ export interface Sampling {
 
 /** One reply to produce: a conversation whose last message is the user's. */
 export interface ReplyRequest {
+  /** System prompt; default the template's choice for the media of the first message. */
   system?: string;
+  /** Earlier exchanges, oldest first. */
   history: { user: EngineMessage; assistant: string }[];
+  /** The message to answer. */
   message: EngineMessage;
+  /** How to sample the reply. */
   sampling: Sampling;
+  /** Stops the reply within one token (the library rejects with ABORTED). */
   signal: AbortSignal;
 }
 
