@@ -163,6 +163,17 @@ describe('clients that misbehave', () => {
     expect(await gone()).toBe(goneBefore + 100);
   });
 
+  it('ends requests that take longer than the time limit with 504, waiting or generating', async () => {
+    const hasty = await startServer({ engine, limits: { requestTimeoutMs: 150 } });
+    others.push(hasty);
+    const long = ask('Talk for a long time', { max_tokens: 900 });
+    const [first, second] = await Promise.all([post(long, 'application/json', hasty.url), post(long, 'application/json', hasty.url)]);
+    // The second waits behind the first: at least it runs out of time.
+    expect([200, 504]).toContain(first.status);
+    expect((await expectError(second, 504)).code).toBe('request_timeout');
+    await expect.poll(() => metric(hasty.url, 'videollama_running_requests')).toBe(0);
+  });
+
   it('refuses requests beyond the queue with 429 and Retry-After, and finishes every accepted one', async () => {
     const tight = await startServer({ engine, limits: { queueLength: 2 } });
     others.push(tight);
