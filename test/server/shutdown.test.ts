@@ -8,8 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { cachedRandomProjector, tinyProjector } from '../../src/dev/random-projector.js';
-import { CACHE_DIR, tinyLlamaFile } from '../support/tiny-llama.js';
+import { tinyModelFiles } from './support.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -25,7 +24,7 @@ async function streamed(url: string): Promise<{ status: number; text: string }> 
 
 describe('video-llama serve', () => {
   it('finishes the requests in flight on SIGTERM, then closes and exits 0', async () => {
-    const [llm, projector] = await Promise.all([tinyLlamaFile({ embeddingWidth: 96 }), cachedRandomProjector(CACHE_DIR, tinyProjector(96))]);
+    const { llm, projector } = await tinyModelFiles();
     const child = spawn(path.join(repoRoot, 'node_modules', '.bin', 'vite-node'),
       [path.join(repoRoot, 'src', 'cli', 'main.ts'), 'serve', '--llm', llm, '--projector', projector, '--port', '0', '--threads', '1', '--context-size', '1024'],
       { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], timeout: 110_000 });

@@ -18,10 +18,15 @@ const WIDTH = 96;
 export const CLIP = fixture('videollama-tiny-a', 'inputs/clip.mp4');
 export const WAV = fixture('videollama-tiny-a', 'inputs/audio.wav');
 
-/** Loads the tiny LLM and a tiny random projector of its width (one thread). */
-export async function loadTinyEngine(): Promise<Engine> {
+/** Paths of the tiny LLM and of a tiny random projector of its width (made once in .cache). */
+export async function tinyModelFiles(): Promise<{ llm: string; projector: string }> {
   const [llm, projector] = await Promise.all([tinyLlamaFile({ embeddingWidth: WIDTH }), cachedRandomProjector(CACHE_DIR, tinyProjector(WIDTH))]);
-  return Engine.load({ llm, projector, threads: 1, contextSize: 1024 });
+  return { llm, projector };
+}
+
+/** Loads the tiny models (one thread). */
+export async function loadTinyEngine(): Promise<Engine> {
+  return Engine.load({ ...await tinyModelFiles(), threads: 1, contextSize: 1024 });
 }
 
 /** A listening server and its base URL. */
