@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/backend.h"
@@ -41,7 +43,7 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
                                               "vl.has_audio are both false)");
   }
 
-  int deepest = 0;  // layers of the largest stage graph, to size graphs
+  int layers = 0;  // transformer layers of the larger branch graph, to size graphs
   if (info.has_vision) {
     const graph::VisionBranch& vb = model->vision_.emplace(graph::load_vision_branch(file, info.llm_width));
     info.image_size = vb.vit.image_size;
@@ -49,8 +51,7 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
     info.max_frames = vb.max_frames;
     info.image_mean = vb.image_mean;
     info.image_std = vb.image_std;
-    deepest = std::max({deepest, static_cast<int>(vb.vit.blocks.size()), static_cast<int>(vb.qformer.layers.size()),
-                        static_cast<int>(vb.video_qformer.layers.size())});
+    layers = std::max(layers, graph::layers_of(vb));
   }
   if (info.has_audio) {
     const graph::AudioBranch& ab = model->audio_.emplace(graph::load_audio_branch(file, info.llm_width));
@@ -62,11 +63,10 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
     info.clip_seconds = ab.clip_seconds;
     info.fbank_mean = ab.fbank_mean;
     info.fbank_std = ab.fbank_std;
-    deepest = std::max({deepest, static_cast<int>(ab.imagebind.blocks.size()),
-                        static_cast<int>(ab.audio_qformer.layers.size())});
+    layers = std::max(layers, graph::layers_of(ab));
   }
   // A Q-Former layer is ~70 nodes and leaves, an EVA or ImageBind block fewer; the rest is small.
-  model->max_graph_nodes_ = 128 * deepest + 1024;
+  model->max_graph_nodes_ = 128 * layers + 1024;
 
   model->primary_ = init_backend(options.gpu);
   if (!is_cpu(model->primary_.get())) model->cpu_ = init_backend(false);
@@ -92,18 +92,12 @@ std::vector<ggml_backend_t> ProjectorModel::backends() const {
 // ---------------------------------------------------------------------------------------------
 // State
 
-// One graph of a branch: a single f32 input, a single output, optional debug taps.
-struct ProjectorState::Stage {
-  struct Tap {
-    const char* name;  // graph node name (after the reference tensor)
-    int rank;          // dimensions reported (ggml ne[0..rank), reversed to C order)
-  };
-  const char* name;
-  int index, total;
+// One branch graph: a single f32 input, a single output and the branch's named stage nodes.
+struct ProjectorState::Branch {
   std::array<int64_t, 4> input_ne;
   const float* input;
   std::function<ggml_tensor*(ggml_context*, ggml_tensor*)> build;
-  std::vector<Tap> taps;
+  std::vector<graph::StageNode> nodes;
   float* output;  // receives the whole output tensor
 };
 
@@ -116,7 +110,7 @@ ProjectorState::ProjectorState(std::shared_ptr<const ProjectorModel> model) : mo
   graph_meta_.resize(ggml_tensor_overhead() * nodes + ggml_graph_overhead_custom(nodes, false));
 }
 
-static StageTensor read_tap(ggml_tensor* t, int rank) {
+static StageTensor read_node(ggml_tensor* t, int rank) {
   StageTensor out;
   for (int i = rank - 1; i >= 0; --i) out.shape.push_back(t->ne[i]);
   out.data.resize(static_cast<size_t>(ggml_nelements(t)));
@@ -126,9 +120,7 @@ static StageTensor read_tap(ggml_tensor* t, int rank) {
 
 static bool poll_abort(void* flag) { return static_cast<const std::atomic<bool>*>(flag)->load(); }
 
-static void throw_if_aborted(const EncodeParams& params, const char* stage) {
-  if (params.abort && params.abort->load()) throw Error("ABORTED", std::string("encoding was aborted before ") + stage);
-}
+static bool abort_requested(const EncodeParams& params) { return params.abort && params.abort->load(); }
 
 // VIDEO_LLAMA_PROFILE=1: time every graph node and print the total per operation after each stage
 // (stderr). Observing each node makes the scheduler compute node by node, so totals include a
@@ -139,19 +131,17 @@ class NodeProfiler {
     static const bool on = std::getenv("VIDEO_LLAMA_PROFILE") != nullptr;
     return on;
   }
-  static bool observe(ggml_tensor* t, bool ask, void* self) {
-    auto* p = static_cast<NodeProfiler*>(self);
-    if (ask) return true;
+  void start() { last_ = std::chrono::steady_clock::now(); }
+  void record(const ggml_tensor* t) {
     const auto now = std::chrono::steady_clock::now();
     std::string op = ggml_op_desc(t);
     if (t->op == GGML_OP_CPY || t->op == GGML_OP_MUL_MAT) op += std::string("(") + ggml_type_name(t->src[0]->type) + ")";
     if (const char* own = graph::own_kernel_name(t)) op = own;
-    p->totals_[op] += std::chrono::duration<double>(now - p->last_).count();
-    p->last_ = now;
-    return true;
+    totals_[op] += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
   }
-  void start() { last_ = std::chrono::steady_clock::now(); }
-  void report(const char* stage) const {
+  // Prints the totals since the last report and starts over.
+  void report(const char* stage) {
     std::vector<std::pair<double, std::string>> rows;
     double total = 0;
     for (const auto& [op, seconds] : totals_) {
@@ -161,6 +151,7 @@ class NodeProfiler {
     std::sort(rows.rbegin(), rows.rend());
     std::fprintf(stderr, "[profile] %s: %.3f s\n", stage, total);
     for (const auto& [seconds, op] : rows) std::fprintf(stderr, "[profile]   %-24s %8.3f s\n", op.c_str(), seconds);
+    totals_.clear();
   }
 
  private:
@@ -168,55 +159,121 @@ class NodeProfiler {
   std::chrono::steady_clock::time_point last_;
 };
 
-void ProjectorState::run_stage(const Stage& stage, const EncodeParams& params, EncodeResult& result) {
-  throw_if_aborted(params, stage.name);
+// The progress stages of a branch, in order.
+static std::vector<const char*> progress_stages(const std::vector<graph::StageNode>& nodes) {
+  std::vector<const char*> stages;
+  for (const graph::StageNode& node : nodes) {
+    if (node.progress) stages.push_back(node.progress);
+  }
+  return stages;
+}
+
+// A layer's output node: graph::name(x, "<prefix>.blk", il, "out") in every encoder.
+static bool ends_layer(const ggml_tensor* t) {
+  const size_t n = std::strlen(t->name);
+  return n > 4 && std::strcmp(t->name + n - 4, ".out") == 0;
+}
+
+// Watches a branch graph's compute through the scheduler's eval callback (asked before each node
+// whether it wants that node's result): reports progress when a stage's last node is done and
+// stops the compute at the next watched node after an abort. Each watched node splits the compute
+// there (the scheduler computes the nodes between two watched ones as one graph; on the CPU each
+// part starts its worker threads anew, which costs a scheduler time slice per thread on a busy
+// machine), so it watches only the stage nodes, and layer ends too when a backend other than the
+// CPU runs nodes (the CPU backend polls the abort flag between nodes itself; others do not).
+class ComputeWatch {
+ public:
+  ComputeWatch(ggml_cgraph* gf, const std::vector<graph::StageNode>& nodes, const EncodeParams& params,
+               bool watch_layers)
+      : params_(params), stages_(progress_stages(nodes)) {
+    for (int i = 0; i < ggml_graph_n_nodes(gf); ++i) {
+      ggml_tensor* t = ggml_graph_node(gf, i);
+      if (watch_layers && ends_layer(t)) watched_.emplace(t, nullptr);
+      for (const graph::StageNode& node : nodes) {
+        if (node.progress && std::strcmp(t->name, node.name) == 0) watched_[t] = node.progress;
+      }
+    }
+    if (NodeProfiler::enabled()) profiler_.emplace().start();
+  }
+
+  static bool callback(ggml_tensor* t, bool ask, void* self) {
+    auto* watch = static_cast<ComputeWatch*>(self);
+    return ask ? watch->wants(t) : watch->computed(t);
+  }
+
+  bool aborted() const { return aborted_; }
+  // The stage being computed (the last one once all are done).
+  const char* stage() const { return stages_[std::min(done_, stages_.size() - 1)]; }
+
+ private:
+  // After an abort, every node: a graph split by backends stops at the first node of each split.
+  bool wants(const ggml_tensor* t) const { return aborted_ || profiler_ || watched_.count(t) != 0; }
+
+  // Returns false to stop the compute.
+  bool computed(const ggml_tensor* t) {
+    if (profiler_) profiler_->record(t);
+    if (aborted_ || abort_requested(params_)) {
+      aborted_ = true;
+      return false;
+    }
+    const auto it = watched_.find(t);
+    if (it != watched_.end() && it->second) {
+      if (profiler_) profiler_->report(it->second);
+      ++done_;
+      if (params_.on_progress) params_.on_progress({it->second, static_cast<int>(done_), static_cast<int>(stages_.size())});
+    }
+    return true;
+  }
+
+  const EncodeParams& params_;
+  std::vector<const char*> stages_;
+  std::unordered_map<const ggml_tensor*, const char*> watched_;  // node -> the stage it ends (null: a layer end)
+  size_t done_ = 0;
+  bool aborted_ = false;
+  std::optional<NodeProfiler> profiler_;
+};
+
+void ProjectorState::run_branch(const Branch& branch, const EncodeParams& params, EncodeResult& result) {
+  if (abort_requested(params)) {
+    throw Error("ABORTED", std::string("encoding was aborted before ") + progress_stages(branch.nodes).front());
+  }
   ggml_context_ptr ctx(ggml_init({graph_meta_.size(), graph_meta_.data(), /*no_alloc=*/true}));
-  ggml_tensor* input = ggml_new_tensor(ctx.get(), GGML_TYPE_F32, 4, stage.input_ne.data());
+  ggml_tensor* input = ggml_new_tensor(ctx.get(), GGML_TYPE_F32, 4, branch.input_ne.data());
   ggml_set_name(input, "input");
   ggml_set_input(input);
-  ggml_tensor* output = stage.build(ctx.get(), input);
+  ggml_tensor* output = branch.build(ctx.get(), input);
   ggml_set_output(output);
   ggml_cgraph* gf = ggml_new_graph_custom(ctx.get(), static_cast<size_t>(model_->max_graph_nodes()), false);
   ggml_build_forward_expand(gf, output);
-  if (params.collect_stages) {
-    for (const Stage::Tap& tap : stage.taps) {
-      ggml_tensor* t = ggml_graph_get_tensor(gf, tap.name);
-      if (!t) throw Error("NATIVE", std::string("stage '") + stage.name + "' has no node '" + tap.name + "'");
-      ggml_set_output(t);
-    }
+  for (const graph::StageNode& node : branch.nodes) {
+    ggml_tensor* t = ggml_graph_get_tensor(gf, node.name);
+    if (!t) throw Error("NATIVE", std::string("the branch graph has no node '") + node.name + "'");
+    // Marked only when read back: an output keeps its memory to the end of the graph.
+    if (params.collect_stages && node.rank > 0) ggml_set_output(t);
   }
 
   ggml_backend_sched_reset(sched_.get());
-  if (!ggml_backend_sched_alloc_graph(sched_.get(), gf)) {
-    throw Error("NATIVE", std::string("could not allocate the compute buffers of stage '") + stage.name + "'");
-  }
-  ggml_backend_tensor_set(input, stage.input, 0, ggml_nbytes(input));
+  if (!ggml_backend_sched_alloc_graph(sched_.get(), gf)) throw Error("NATIVE", "could not allocate the compute buffers");
+  ggml_backend_tensor_set(input, branch.input, 0, ggml_nbytes(input));
+  ComputeWatch watch(gf, branch.nodes, params, /*watch_layers=*/!model_->cpu_only());
+  ggml_backend_sched_set_eval_callback(sched_.get(), ComputeWatch::callback, &watch);
   set_backend_abort_callback(model_->cpu_backend(), params.abort ? poll_abort : nullptr,
                              const_cast<std::atomic<bool>*>(params.abort));
-  NodeProfiler profiler;
-  if (NodeProfiler::enabled()) {
-    ggml_backend_sched_set_eval_callback(sched_.get(), NodeProfiler::observe, &profiler);
-    profiler.start();
-  }
   const ggml_status status = ggml_backend_sched_graph_compute(sched_.get(), gf);
-  if (NodeProfiler::enabled()) {
-    ggml_backend_sched_set_eval_callback(sched_.get(), nullptr, nullptr);
-    profiler.report(stage.name);
-    std::fprintf(stderr, "[profile]   compute buffers: %.1f MiB\n", compute_bytes() / 1048576.0);
-  }
   set_backend_abort_callback(model_->cpu_backend(), nullptr, nullptr);
-  if (status == GGML_STATUS_ABORTED) throw Error("ABORTED", std::string("encoding was aborted in ") + stage.name);
-  if (status != GGML_STATUS_SUCCESS) {
-    throw Error("NATIVE", std::string("stage '") + stage.name + "' failed: " + ggml_status_to_string(status));
+  ggml_backend_sched_set_eval_callback(sched_.get(), nullptr, nullptr);
+  if (NodeProfiler::enabled()) std::fprintf(stderr, "[profile]   compute buffers: %.1f MiB\n", compute_bytes() / 1048576.0);
+  if (status == GGML_STATUS_ABORTED || watch.aborted()) {
+    throw Error("ABORTED", std::string("encoding was aborted in ") + watch.stage());
   }
+  if (status != GGML_STATUS_SUCCESS) throw Error("NATIVE", std::string("the encode failed: ") + ggml_status_to_string(status));
 
-  ggml_backend_tensor_get(output, stage.output, 0, ggml_nbytes(output));
+  ggml_backend_tensor_get(output, branch.output, 0, ggml_nbytes(output));
   if (params.collect_stages) {
-    for (const Stage::Tap& tap : stage.taps) {
-      result.stages[tap.name] = read_tap(ggml_graph_get_tensor(gf, tap.name), tap.rank);
+    for (const graph::StageNode& node : branch.nodes) {
+      if (node.rank > 0) result.stages[node.name] = read_node(ggml_graph_get_tensor(gf, node.name), node.rank);
     }
   }
-  if (params.on_progress) params.on_progress({stage.name, stage.index + 1, stage.total});
 }
 
 static std::string format_dims(const std::vector<int64_t>& dims) {
@@ -264,22 +321,11 @@ EncodeResult ProjectorState::encode_video(const float* frames, const std::vector
   const int64_t t = shape[0];
   std::lock_guard<std::mutex> lock(busy_);
 
-  const int64_t d = vb.vit.width, tokens = vb.vit.tokens(), h = vb.qformer.width, q = vb.qformer.queries;
-  stage_a_.resize(static_cast<size_t>(d * tokens * t));
-  stage_b_.resize(static_cast<size_t>(h * q * t));
   EncodeResult result;
-  run_stage({"vit", 0, 3, {s, s, 3, t}, frames,
-             [&vb](ggml_context* ctx, ggml_tensor* in) { return graph::build_vit_stage(ctx, vb, in); },
-             {{"vit", 3}}, stage_a_.data()},
-            params, result);
-  run_stage({"qformer", 1, 3, {d, tokens, t, 1}, stage_a_.data(),
-             [&vb](ggml_context* ctx, ggml_tensor* in) { return graph::build_qformer_stage(ctx, vb, in); },
-             {{"qformer", 3}}, stage_b_.data()},
-            params, result);
-  run_stage({"video_qformer", 2, 3, {h, q, t, 1}, stage_b_.data(),
-             [&vb](ggml_context* ctx, ggml_tensor* in) { return graph::build_video_stage(ctx, vb, in); },
-             {{"video_qformer_input", 2}, {"video_qformer", 2}}, out},
-            params, result);
+  run_branch({{s, s, 3, t}, frames,
+              [&vb](ggml_context* ctx, ggml_tensor* in) { return graph::build_vision_graph(ctx, vb, in); },
+              {std::begin(graph::kVisionNodes), std::end(graph::kVisionNodes)}, out},
+             params, result);
   result.tokens = vb.video_qformer.queries;
   result.dim = model_->info().llm_width;
   return result;
@@ -294,19 +340,11 @@ EncodeResult ProjectorState::encode_audio(const float* fbank, const std::vector<
   const int64_t m = shape[0];
   std::lock_guard<std::mutex> lock(busy_);
 
-  const int64_t width = ab.imagebind.out_width;
-  stage_a_.resize(static_cast<size_t>(width * m));
   EncodeResult result;
-  run_stage({"imagebind", 0, 2, {frames, mel, 1, m}, fbank,
-             [&ab](ggml_context* ctx, ggml_tensor* in) { return graph::build_imagebind_stage(ctx, ab, in); },
-             {{"audio_imagebind_feature", 2}, {"audio_imagebind", 2}}, stage_a_.data()},
-            params, result);
-  run_stage({"audio_qformer", 1, 2, {width, m, 1, 1}, stage_a_.data(),
-             [&ab](ggml_context* ctx, ggml_tensor* in) {
-               return graph::build_audio_qformer_stage(ctx, ab, ggml_reshape_2d(ctx, in, in->ne[0], in->ne[1]));
-             },
-             {{"audio_qformer_input", 2}, {"audio_qformer", 2}}, out},
-            params, result);
+  run_branch({{frames, mel, 1, m}, fbank,
+              [&ab](ggml_context* ctx, ggml_tensor* in) { return graph::build_audio_graph(ctx, ab, in); },
+              {std::begin(graph::kAudioNodes), std::end(graph::kAudioNodes)}, out},
+             params, result);
   result.tokens = ab.audio_qformer.queries;
   result.dim = model_->info().llm_width;
   return result;

@@ -52,6 +52,8 @@ class ProjectorModel {
   // The backends a scheduler may use, best first (the CPU last).
   std::vector<ggml_backend_t> backends() const;
   ggml_backend_t cpu_backend() const { return cpu_ ? cpu_.get() : primary_.get(); }
+  // Whether every graph node runs on the CPU backend, which polls the abort flag between nodes.
+  bool cpu_only() const { return !cpu_; }
   int max_graph_nodes() const { return max_graph_nodes_; }
 
  private:
@@ -71,6 +73,7 @@ struct StageTensor {
   std::vector<float> data;
 };
 
+// A stage of a branch graph is done (graph::StageNode::progress).
 struct StageProgress {
   const char* stage;  // "vit", "qformer", "video_qformer", "imagebind", "audio_qformer"
   int completed;      // stages finished so far (1-based count)
@@ -79,8 +82,10 @@ struct StageProgress {
 
 // Per-call parameters.
 struct EncodeParams {
-  const std::atomic<bool>* abort = nullptr;               // polled between stages and between graph nodes
-  std::function<void(const StageProgress&)> on_progress;  // after each stage, on the encoding thread
+  // Polled before the graph, at each stage's end (the scheduler's eval callback), on the CPU between
+  // graph nodes, and on other backends at each layer's end.
+  const std::atomic<bool>* abort = nullptr;
+  std::function<void(const StageProgress&)> on_progress;  // when a stage's last node is done, on the encoding thread
   bool collect_stages = false;                            // fill EncodeResult::stages
 };
 
@@ -112,13 +117,12 @@ class ProjectorState {
   size_t audio_output_size() const;
 
  private:
-  struct Stage;
-  void run_stage(const Stage& stage, const EncodeParams& params, EncodeResult& result);
+  struct Branch;
+  void run_branch(const Branch& branch, const EncodeParams& params, EncodeResult& result);
 
   std::shared_ptr<const ProjectorModel> model_;
   ggml_backend_sched_ptr sched_;
-  std::vector<uint8_t> graph_meta_;  // holds the tensor/graph structs of the stage being built
-  std::vector<float> stage_a_, stage_b_;  // host outputs of consecutive stages
+  std::vector<uint8_t> graph_meta_;  // holds the tensor/graph structs of the branch graph being built
   std::mutex busy_;
 };
 

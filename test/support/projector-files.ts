@@ -104,6 +104,13 @@ export function tensorShape(file: string, name: string): number[] {
   return tensor.shape;
 }
 
+/** A numeric metadata value of a GGUF file. */
+export function ggufNumber(file: string, key: string): number {
+  const entry = parseGguf(file).metadata.find(([k]) => k === key)?.[1];
+  if (typeof entry?.value !== 'number') throw new Error(`no numeric key '${key}' in ${file}`);
+  return entry.value;
+}
+
 /** What to change in {@link editGguf}'s copy. */
 export interface GgufEdit {
   dropTensor?: string;

@@ -63,31 +63,32 @@ static ggml_tensor* first_rows_per_item(ggml_context* ctx, ggml_tensor* table, i
   return ggml_view_3d(ctx, table, table->ne[0], 1, count, table->nb[1], table->nb[1], 0);
 }
 
-ggml_tensor* build_vit_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* frames) {
-  return build_eva_vit(ctx, vb.vit, frames);
+int layers_of(const VisionBranch& vb) {
+  return static_cast<int>(vb.vit.blocks.size() + vb.qformer.layers.size() + vb.video_qformer.layers.size());
 }
 
-ggml_tensor* build_qformer_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* vit) {
-  return name(build_qformer(ctx, vb.qformer, vit), "qformer");
+int layers_of(const AudioBranch& ab) {
+  return static_cast<int>(ab.imagebind.blocks.size() + ab.audio_qformer.layers.size());
 }
 
-ggml_tensor* build_video_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* qformer) {
-  const int64_t width = qformer->ne[0], queries = qformer->ne[1], frames = qformer->ne[2];
-  ggml_tensor* x = ggml_add(ctx, qformer, first_rows_per_item(ctx, vb.frame_pos_embd, frames));
+// video_llama.py:encode_videoQformer_visual
+ggml_tensor* build_vision_graph(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* frames) {
+  ggml_tensor* vit = build_eva_vit(ctx, vb.vit, frames);  // named "vit"
+  ggml_tensor* x = name(build_qformer(ctx, vb.qformer, vit), "qformer");
+  const int64_t width = x->ne[0], queries = x->ne[1], count = x->ne[2];
+  x = ggml_add(ctx, x, first_rows_per_item(ctx, vb.frame_pos_embd, count));
   // 'b t q h -> b (t q) h': frame-major, one sequence
-  x = name(ggml_reshape_3d(ctx, x, width, queries * frames, 1), "video_qformer_input");
+  x = name(ggml_reshape_3d(ctx, x, width, queries * count, 1), "video_qformer_input");
   x = name(build_qformer(ctx, vb.video_qformer, x), "video_qformer");
   return name(linear(ctx, x, vb.proj), "video_embeds");
 }
 
-ggml_tensor* build_imagebind_stage(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* fbank) {
-  return build_imagebind_audio(ctx, ab.imagebind, fbank).embedding;
-}
-
-ggml_tensor* build_audio_qformer_stage(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* imagebind) {
-  const int64_t width = imagebind->ne[0], clips = imagebind->ne[1];
+// video_llama.py:encode_audioQformer
+ggml_tensor* build_audio_graph(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* fbank) {
+  ggml_tensor* embedding = build_imagebind_audio(ctx, ab.imagebind, fbank).embedding;  // [Do, M]
+  const int64_t width = embedding->ne[0], clips = embedding->ne[1];
   ggml_tensor* positions = ggml_view_2d(ctx, ab.pos_embd, width, clips, ab.pos_embd->nb[1], 0);
-  ggml_tensor* x = name(ggml_add(ctx, imagebind, positions), "audio_qformer_input");  // [Do, M]
+  ggml_tensor* x = name(ggml_add(ctx, embedding, positions), "audio_qformer_input");  // [Do, M]
   x = name(build_qformer(ctx, ab.audio_qformer, ggml_reshape_3d(ctx, x, width, clips, 1)), "audio_qformer");
   return name(linear(ctx, x, ab.proj), "audio_embeds");
 }

@@ -1,6 +1,6 @@
 #pragma once
-// Video-LLaMA's two branches, each as a sequence of stage graphs whose outputs are host tensors
-// (so an encode can be cancelled and report progress between stages).
+// Video-LLaMA's two branches, each as one graph (as llama.cpp's mtmd builds one per encoder); the
+// reference's intermediate tensors are named nodes of it (see VisionNodes / AudioNodes).
 // Reference: video_llama/models/video_llama.py (VideoLLAMA.encode_videoQformer_visual, encode_audioQformer).
 #include <array>
 
@@ -38,17 +38,40 @@ AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width);
 int pack_for_cpu(VisionBranch& vb);
 int pack_for_cpu(AudioBranch& ab);
 
-// Vision stages. frames [S, S, 3, T] -> vit [D, N + 1, T] -> qformer [H, Q, T] -> video embeddings [E, Qv, 1].
-ggml_tensor* build_vit_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* frames);
-ggml_tensor* build_qformer_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* vit);
-// Adds frame t's position embedding to the queries of frame t, flattens frame-major
-// ("video_qformer_input" [H, Q·T, 1]), runs the video Q-Former ("video_qformer") and llama_proj.
-ggml_tensor* build_video_stage(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* qformer);
+// A named node of a branch graph that callers may read back or wait for.
+struct StageNode {
+  const char* name;      // the node's name, after the reference tensor it mirrors
+  int rank;              // dimensions it has in the reference (ne[0..rank), reversed to C order); 0: not read back
+  const char* progress;  // the progress stage that ends with this node, or null
+};
 
-// Audio stages. fbank [frames, mel, 1, M] -> ImageBind embeddings [Do, M] -> audio embeddings [E, Qa, 1].
-ggml_tensor* build_imagebind_stage(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* fbank);
-// Adds clip m's position embedding ("audio_qformer_input"), runs the audio Q-Former
-// ("audio_qformer") and audio_llama_proj.
-ggml_tensor* build_audio_qformer_stage(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* imagebind);
+// frames [S, S, 3, T] -> vit [D, N + 1, T] -> qformer [H, Q, T] -> + frame t's position row on every
+// query of frame t, frame-major -> video_qformer_input [H, Q·T, 1] -> video_qformer [H, Qv, 1] ->
+// llama_proj -> video_embeds [E, Qv, 1] (returned). The ViT and the BLIP-2 Q-Former run all frames
+// as one batch, as encode_videoQformer_visual does.
+ggml_tensor* build_vision_graph(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* frames);
+inline constexpr StageNode kVisionNodes[] = {
+    {"vit", 3, "vit"},
+    {"qformer", 3, "qformer"},
+    {"video_qformer_input", 2, nullptr},
+    {"video_qformer", 2, nullptr},
+    {"video_embeds", 0, "video_qformer"},
+};
+
+// fbank [frames, mel, 1, M] -> ImageBind audio_imagebind_feature [Da, M] and audio_imagebind [Do, M]
+// -> + clip m's position row -> audio_qformer_input [Do, M] -> audio_qformer [H, Qa, 1] ->
+// audio_llama_proj -> audio_embeds [E, Qa, 1] (returned).
+ggml_tensor* build_audio_graph(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* fbank);
+inline constexpr StageNode kAudioNodes[] = {
+    {"audio_imagebind_feature", 2, nullptr},
+    {"audio_imagebind", 2, "imagebind"},
+    {"audio_qformer_input", 2, nullptr},
+    {"audio_qformer", 2, nullptr},
+    {"audio_embeds", 0, "audio_qformer"},
+};
+
+// Transformer layers of a branch graph (to size it).
+int layers_of(const VisionBranch& vb);
+int layers_of(const AudioBranch& ab);
 
 }  // namespace vl::graph
