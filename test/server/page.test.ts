@@ -1,7 +1,7 @@
 /**
  * The web page in a real browser (Debian's chromium through playwright-core), at a phone's
  * size: upload the fixture clip, see the sampled frames and audio clips, ask with the keyboard,
- * read the streamed answer, stop an answer. A screenshot is kept in .cache/artifacts (not
+ * read the streamed answer, stop an answer, reload and find the conversation and the upload. A screenshot is kept in .cache/artifacts (not
  * compared).
  */
 import fs from 'node:fs';
@@ -77,6 +77,14 @@ describe('the web page', () => {
     await page.getByRole('button', { name: 'Stop' }).press('Enter');
     await expect.poll(() => second.textContent()).toMatch(/\[stopped\]$/);
     expect(await page.locator('.log li').count()).toBe(4);
+
+    // After a reload the conversation is still there, and the upload can be picked again.
+    await page.reload();
+    await expect.poll(() => page.locator('.log li').count()).toBe(4);
+    await expect.poll(() => page.locator('#uploads option').count()).toBe(2);
+    await page.getByLabel('Or pick an uploaded file').selectOption({ label: 'clip.mp4 (175 KiB)' });
+    await page.locator('#frames img').nth(7).waitFor({ timeout: 30_000 });
+    expect(await page.locator('#frames figcaption').allTextContents()).toEqual(captions);
 
     fs.mkdirSync(path.join(CACHE_DIR, 'artifacts'), { recursive: true });
     await page.screenshot({ path: path.join(CACHE_DIR, 'artifacts', 'server-page.png'), fullPage: true });
