@@ -87,6 +87,12 @@ describe('bad requests', () => {
     await stillServes();
   });
 
+  it('answers a conversation longer than the context with 422', async () => {
+    const error = await expectError(await post(ask('word '.repeat(1500))), 422);
+    expect([error.code, error.param]).toEqual(['context_length_exceeded', 'messages']);
+    await stillServes();
+  });
+
   it('answers an upload over the limit with 413 and keeps none of it', async () => {
     const form = new FormData();
     form.append('file', new Blob([fs.readFileSync(CLIP)]), 'clip.mp4');
