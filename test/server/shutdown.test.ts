@@ -8,16 +8,16 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
-import { tinyModelFiles } from './support.js';
+import { loadTinyEngine, metric, startServer, tinyModelFiles } from './support.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Reads a streamed completion to its end; resolves to the raw SSE text. */
-async function streamed(url: string): Promise<{ status: number; text: string }> {
+async function streamed(url: string, maxTokens = 60): Promise<{ status: number; text: string }> {
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'Hello' }], stream: true, max_tokens: 60, temperature: 0 }),
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'Hello' }], stream: true, max_tokens: maxTokens, temperature: 0 }),
   });
   return { status: response.status, text: await response.text() };
 }
@@ -43,8 +43,7 @@ describe('video-llama serve', () => {
 
     const requests = Array.from({ length: 6 }, () => streamed(url));
     // Wait until the first is generating and the others are queued behind it.
-    await expect.poll(async () => /videollama_queue_length (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1], { timeout: 10_000, interval: 20 })
-      .toBe('5');
+    await expect.poll(() => metric(url, 'videollama_queue_length'), { timeout: 10_000, interval: 20 }).toBe(5);
     child.kill('SIGTERM');
     const results = await Promise.all(requests);
     for (const result of results) {
@@ -53,5 +52,25 @@ describe('video-llama serve', () => {
     }
     expect(await exited, log).toBe(0);
     await expect(fetch(`${url}/health`)).rejects.toThrow();
+  });
+
+  it('stops what is still running at the shutdown deadline', async () => {
+    const engine = await loadTinyEngine();
+    const { server, url } = await startServer({ engine });
+    try {
+      // A reply that would fill the context, and one queued behind it.
+      const requests = [streamed(url, 900), streamed(url, 900)];
+      await expect.poll(() => metric(url, 'videollama_queue_length'), { timeout: 10_000, interval: 20 }).toBe(1);
+      const started = performance.now();
+      await server.shutdown(50);
+      expect(performance.now() - started).toBeLessThan(5000);
+      for (const { status, text } of await Promise.all(requests)) {
+        // The first was streaming: its stream ends with an error record; the second never got its turn.
+        if (status === 200) expect(text).toMatch(/"code":"shutting_down"/);
+        else expect(status).toBe(503);
+      }
+    } finally {
+      await engine.dispose();
+    }
   });
 });
