@@ -31,14 +31,16 @@ export {
   type AudioEncodeOptions,
   type EncodeOptions,
   type EncodeProgress,
+  type ImageEncodeOptions,
   type MediaEncodeOptions,
   type ProjectorInfo,
   type ProjectorLoadOptions,
   type TensorInput,
   type VideoEncodeOptions,
 } from './projector.js';
-export type { AudioInput, AudioInputOptions, ImageInput, VideoInput, VideoInputOptions } from './encoders/inputs.js';
+export type { AudioInput, AudioInputOptions, ImageInput, MediaDecodeOptions, VideoInput, VideoInputOptions } from './encoders/inputs.js';
 export type { MediaInput, RgbFrames } from './media/index.js';
+export { probe, type MediaProbe, type SourceKind, type StreamInfo } from './media/probe.js';
 export {
   convertCheckpoints,
   type ConvertOptions,

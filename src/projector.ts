@@ -6,13 +6,15 @@
 import fs from 'node:fs';
 
 import {
-  audioTensor, imageTensor, videoTensor,
-  type AudioInput, type AudioInputOptions, type ImageInput, type VideoInput, type VideoInputOptions,
+  audioTensor, imageTensor, mediaTensors, videoTensor,
+  type AudioInput, type AudioInputOptions, type ImageInput, type KindTensor, type MediaDecodeOptions, type MediaRouteOptions,
+  type VideoInput, type VideoInputOptions,
 } from './encoders/inputs.js';
 import { abortedError, invalidArgument, throwIfAborted, VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
-import type { MediaInput } from './media/index.js';
-import { validateMediaInput, validateSignal, withLocalFile } from './media/input.js';
+import type { MediaInput } from './media/input.js';
+import { validateMediaInput, validateSignal } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
+import type { TensorInput } from './processors/tensor.js';
 import { checkGgufHeader } from './gguf/header-check.js';
 import { loadAddon } from './native.js';
 
@@ -74,24 +76,7 @@ export interface ProjectorLoadOptions {
   gpu?: boolean;
 }
 
-/**
- * A preprocessed input: a float tensor in C order with its shape, already resized and
- * normalised (see {@link ProjectorInfo}). The tensor is read in place while the encode runs:
- * do not modify it until the promise settles. A wrong shape or length is INVALID_ARGUMENT.
- *
- * @example
- * ```ts
- * const { imageSize: s } = projector.info;
- * const frames = new Float32Array(8 * 3 * s * s); // fill with (x / 255 - imageMean) / imageStd per channel
- * const video = await projector.encodeVideo({ tensor: frames, shape: [8, 3, s, s] });
- * ```
- */
-export interface TensorInput {
-  /** The values, C order (last dimension contiguous). */
-  tensor: Float32Array;
-  /** Its dimensions, outermost first (PyTorch order). */
-  shape: readonly number[];
-}
+export type { TensorInput };
 
 /** Progress of one encode: a stage just finished. */
 export interface EncodeProgress {
@@ -117,11 +102,11 @@ export interface VideoEncodeOptions extends EncodeOptions, VideoInputOptions {}
 /** Options of {@link Projector.encodeAudio}: encoding plus, for a file or PCM, fbank making. */
 export interface AudioEncodeOptions extends EncodeOptions, AudioInputOptions {}
 
-/** Options of {@link Projector.encodeMedia}. */
-export interface MediaEncodeOptions extends EncodeOptions, VideoInputOptions, AudioInputOptions {
-  /** Encode the sound too when the file has an audio track and the projector an audio branch; default true. */
-  audio?: boolean;
-}
+/** Options of {@link Projector.encodeImage}: encoding plus, for a file, decoding. */
+export interface ImageEncodeOptions extends EncodeOptions, MediaDecodeOptions {}
+
+/** Options of {@link Projector.encodeMedia}: encoding plus decoding and routing. */
+export interface MediaEncodeOptions extends EncodeOptions, MediaRouteOptions {}
 
 /** A named intermediate tensor (C order). @internal */
 export interface StageTensor {
@@ -289,13 +274,14 @@ export class Projector {
    * ```
    */
   encodeVideo(input: VideoInput, options: VideoEncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('video', options, () => this.videoNow(input, options));
+    return this.schedule('video', options, async () => this.encodeTensor(await videoTensor(input, this.info, options), options));
   }
 
   /**
    * Encodes one image as a 1-frame video, into `info.videoQueries` rows of `info.llmWidth`. The
    * input is an image file (path or bytes; any format ffmpeg reads, or a video's first frame;
-   * resized bicubically like BLIP-2's image processor), one decoded RGB frame
+   * turned upright by its rotation metadata as video frames are, then resized bicubically like
+   * BLIP-2's image processor), one decoded RGB frame
    * (`{ rgb, width, height, frames: 1 }`), or a normalised tensor [1, 3, S, S] or [3, S, S].
    * Rejects with the errors of {@link Projector.encodeVideo}.
    *
@@ -304,8 +290,8 @@ export class Projector {
    * const image = await projector.encodeImage('cat.jpg');
    * ```
    */
-  encodeImage(input: ImageInput, options: EncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('image', options, async () => (await this.run('image', await imageTensor(input, this.info, options), options, false)).embedding);
+  encodeImage(input: ImageInput, options: ImageEncodeOptions = {}): Promise<MediaEmbedding> {
+    return this.schedule('image', options, async () => this.encodeTensor(await imageTensor(input, this.info, options), options));
   }
 
   /**
@@ -324,16 +310,18 @@ export class Projector {
    * ```
    */
   encodeAudio(input: AudioInput, options: AudioEncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('audio', options, () => this.audioNow(input, options));
+    return this.schedule('audio', options, async () => this.encodeTensor(await audioTensor(input, this.info, options), options));
   }
 
   /**
-   * Encodes what a media file shows and, when it has sound and the projector an audio branch,
-   * what it sounds like, writing bytes to disk at most once. Returns the embeddings in the
-   * order the original's audio-visual prompt uses them: `[audio, video]`, or `[video]` for a
-   * silent file (the original demo's fallback to vision only). Pass them as one message's
-   * `media`: the chat wraps them in the original's audio-visual wording (docs/chat.md).
-   * Rejects with the errors of {@link Projector.encodeVideo} and {@link Projector.encodeAudio}.
+   * Encodes a media file by what it is, probing it once (see {@link probe}) and writing bytes to
+   * disk at most once: a video with sound (and a projector with an audio branch) →
+   * `[audio, video]`, in the order the original's audio-visual prompt uses them; a silent video
+   * → `[video]` (the original demo's fallback to vision only); an audio file (mp3, wav, flac,
+   * ogg, also with cover art) → `[audio]`; a still image (png, jpg, webp, bmp, tiff, any
+   * one-frame file) → `[image]`. An animated gif is a video. Pass them as one message's
+   * `media`: the chat wraps them in the original's wording (docs/chat.md). Rejects with the
+   * errors of the other encode methods, and NO_VIDEO_STREAM for a file with nothing to encode.
    *
    * @example
    * ```ts
@@ -347,16 +335,11 @@ export class Projector {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.schedule('video', options, () => withLocalFile(input, async (file) => {
-      const video = await this.videoNow(file, options);
-      if (!this.info.hasAudio || options.audio === false) return [video];
-      // The audio decoder probes the file anyway: a silent file is its NO_AUDIO_STREAM.
-      const audio = await this.audioNow(file, options).catch((error: unknown) => {
-        if (error instanceof VideoLlamaError && error.code === 'NO_AUDIO_STREAM') return undefined;
-        throw error;
-      });
-      return audio ? [audio, video] : [video];
-    }));
+    return this.schedule(undefined, options, async () => {
+      const embeddings: MediaEmbedding[] = [];
+      for (const tensor of await mediaTensors(input, this.info, options)) embeddings.push(await this.encodeTensor(tensor, options));
+      return embeddings;
+    });
   }
 
   /** Like the encode methods, also returning every stage's intermediate tensor. @internal */
@@ -387,9 +370,10 @@ export class Projector {
   /**
    * Runs `work` after the encodes queued before it (one at a time: decoding included, so results
    * come back in call order). Checks what can be checked at once, so a disposed projector, a
-   * missing branch, bad options or an aborted signal reject without waiting.
+   * missing branch (of `kind`, when known before decoding), bad options or an aborted signal
+   * reject without waiting.
    */
-  private schedule<T>(kind: Kind, options: EncodeOptions, work: () => Promise<T>): Promise<T> {
+  private schedule<T>(kind: Kind | undefined, options: EncodeOptions, work: () => Promise<T>): Promise<T> {
     try {
       if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
       if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
@@ -397,8 +381,8 @@ export class Projector {
       if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
         throw invalidArgument('options.onProgress', 'a function', options.onProgress);
       }
-      this.expectedShape(kind);
-      throwIfAborted(options.signal, operationName(kind));
+      if (kind) this.expectedShape(kind);
+      throwIfAborted(options.signal, kind ? operationName(kind) : 'encodeMedia');
     } catch (error) {
       return Promise.reject(error);
     }
@@ -407,14 +391,10 @@ export class Projector {
     return run;
   }
 
-  private async videoNow(input: VideoInput, options: VideoEncodeOptions): Promise<MediaEmbedding> {
-    const { input: tensor, description } = await videoTensor(input, this.info, options);
-    const { embedding } = await this.run('video', tensor, options, false);
+  /** Encodes a prepared tensor now (the caller holds the queue), with a video's description. */
+  private async encodeTensor({ kind, input, description }: KindTensor, options: EncodeOptions): Promise<MediaEmbedding> {
+    const { embedding } = await this.run(kind, input, options, false);
     return description === undefined ? embedding : { ...embedding, description };
-  }
-
-  private async audioNow(input: AudioInput, options: AudioEncodeOptions): Promise<MediaEmbedding> {
-    return (await this.run('audio', await audioTensor(input, this.info, options), options, false)).embedding;
   }
 
   /** Encodes a tensor input now (the caller holds the queue). */

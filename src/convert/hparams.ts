@@ -5,6 +5,7 @@
  * @module
  */
 import { invalidArgument, VideoLlamaError } from '../errors.js';
+import { AUDIO_SAMPLE_RATE, VIDEO_LLAMA_PREPROCESSING as PREPROCESSING } from '../processors/constants.js';
 import { QFORMER_LAYOUTS, type CheckpointRole, type CheckpointSet, type QformerKind } from './checkpoints.js';
 import { chooseVitDepth, type VitDepthChoice } from './vit-depth.js';
 
@@ -14,16 +15,15 @@ export const FIXED = {
   /** eva_vit.py: `partial(nn.LayerNorm, eps=1e-6)`; blip2.py `LayerNorm` default 1e-5. */
   vitEps: 1e-6,
   lnVisionEps: 1e-5,
-  /** processors/blip_processors.py BlipImageBaseProcessor defaults. */
-  imageMean: [0.48145466, 0.4578275, 0.40821073],
-  imageStd: [0.26862954, 0.26130258, 0.27577711],
-  /** ImageBind data.py load_and_transform_audio_data defaults. */
-  sampleRate: 16000,
-  melBins: 128,
-  targetFrames: 204,
-  clipSeconds: 2,
-  fbankMean: -4.268,
-  fbankStd: 9.138,
+  /** BLIP-2's image processor and ImageBind's audio defaults: their one home is processors/constants.ts. */
+  imageMean: PREPROCESSING.imageMean,
+  imageStd: PREPROCESSING.imageStd,
+  sampleRate: AUDIO_SAMPLE_RATE,
+  melBins: PREPROCESSING.melBins,
+  targetFrames: PREPROCESSING.targetFrames,
+  clipSeconds: PREPROCESSING.clipSeconds,
+  fbankMean: PREPROCESSING.fbankMean,
+  fbankStd: PREPROCESSING.fbankStd,
   /** imagebind_model.py: stem `nn.LayerNorm` default 1e-5; trunk and head norms 1e-6. */
   imagebindStemEps: 1e-5,
   imagebindEps: 1e-6,

@@ -1,16 +1,19 @@
 /**
  * Turns whatever a caller hands an encoder (a media file, its bytes, decoded pixels or PCM, or a
- * preprocessed tensor) into the tensor the projector takes, with the sizes and normalisation
- * constants of that projector file.
+ * preprocessed tensor) into the tensor the projector takes: `media/` decodes (one probe per
+ * file), `processors/` prepares with the sizes and constants of the projector file, and
+ * {@link mediaTensors} routes a file by what it is.
  * @internal
  * @module
  */
-import { invalidArgument } from '../errors.js';
-import {
-  audioToFbank, decodeVideoFrames, loadAudioFbank, loadImageTensor, normalizeFrames,
-  type MediaInput, type RgbFrames,
-} from '../media/index.js';
-import type { ProjectorInfo, TensorInput } from '../projector.js';
+import { VideoLlamaError } from '../errors.js';
+import { type MediaInput, validateMediaInput, withLocalFile } from '../media/input.js';
+import { requireAudioStream, requireVideoStream } from '../media/probe.js';
+import { type DecodeOptions, MediaSource, type RgbFrames, validateDecodeOptions } from '../media/source.js';
+import { type AudioPlan, AudioProcessor } from '../processors/audio-processor.js';
+import type { PreprocessingInfo } from '../processors/constants.js';
+import { isTensorInput, type TensorInput } from '../processors/tensor.js';
+import { ImageProcessor, isRgbFrames, VideoProcessor } from '../processors/video-processor.js';
 
 /**
  * A video for {@link Projector.encodeVideo}: a file path, the file's bytes, decoded RGB frames
@@ -29,84 +32,162 @@ export type ImageInput = MediaInput | RgbFrames | TensorInput;
  */
 export type AudioInput = MediaInput | Float32Array | TensorInput;
 
+/** Options of decoding a media file (ignored for other inputs). */
+export interface MediaDecodeOptions {
+  /** Cancels decoding and encoding; the promise rejects with ABORTED. */
+  signal?: AbortSignal;
+  /**
+   * Most pixels (width × height) of a picture or video frame; a larger one is rejected with
+   * MEDIA_DECODE before it is decoded (a small file can hold a huge picture). Default
+   * 100 000 000; `false` removes the limit.
+   */
+  limitInputPixels?: number | false;
+}
+
 /** Options of the video decoding step (ignored for a tensor input). */
-export interface VideoInputOptions {
+export interface VideoInputOptions extends MediaDecodeOptions {
   /**
    * Frames sampled uniformly from a video file or decoded frames, as the original
    * `load_video`; default 8 (or the projector's `maxFrames` if smaller). An integer from 1 to
    * {@link ProjectorInfo.maxFrames}, else INVALID_ARGUMENT.
    */
   frames?: number;
-  /** Cancels decoding and encoding; the promise rejects with ABORTED. */
-  signal?: AbortSignal;
 }
 
 /** Options of the audio decoding step (ignored for a tensor input). */
-export interface AudioInputOptions {
+export interface AudioInputOptions extends MediaDecodeOptions {
   /**
    * 2-second clips placed like ImageBind's clip sampler; default 8 (or the projector's
    * `maxClips` if smaller). An integer from 1 to {@link ProjectorInfo.maxClips}, else INVALID_ARGUMENT.
    */
   clips?: number;
-  /** Cancels decoding and encoding; the promise rejects with ABORTED. */
-  signal?: AbortSignal;
 }
 
-/** Whether an encoder input is a {@link TensorInput} (rather than a file, bytes, frames or PCM). */
-export function isTensorInput(input: unknown): input is TensorInput {
-  return typeof input === 'object' && input !== null && 'tensor' in input && 'shape' in input;
+/** Frames chosen from a video, decoded and resized, before normalisation. @internal */
+export interface DecodedVideo {
+  /** T frames of size × size RGB, T,H,W,C order. */
+  rgb: Uint8Array;
+  /** The source frame index of each frame (T of them). */
+  indices: number[];
+  /** Frames in the source (decord's `vlen`). */
+  totalFrames: number;
+  /** Average frame rate of the source (0 when unknown). */
+  fps: number;
 }
 
-function checkCount(value: number | undefined, name: string, max: number, fallback: number): number {
-  const count = value === undefined ? Math.min(fallback, max) : value;
-  if (!Number.isInteger(count) || count < 1 || count > max) throw invalidArgument(name, `an integer from 1 to ${max}`, value);
-  return count;
-}
-
-/**
- * `load_video`'s message about the sampled frames, which the original puts after a video's
- * placeholder: "The video contains 8 frames sampled at 0.0, 0.5, … seconds. ".
- */
-function framesDescription(indices: readonly number[], fps: number): string | undefined {
-  if (!(fps > 0)) return undefined;
-  const seconds = indices.map((index) => (index / fps).toFixed(1)).join(', ');
-  return `The video contains ${indices.length} frames sampled at ${seconds} seconds. `;
+/** A tensor for one encoder, with the wording of a video's sampled frames. @internal */
+export interface KindTensor {
+  kind: 'video' | 'image' | 'audio';
+  input: TensorInput;
+  description?: string;
 }
 
 /** The [T, 3, S, S] tensor of a video input, and the description of its frames when decoded from a file. */
-export async function videoTensor(input: VideoInput, info: ProjectorInfo, options: VideoInputOptions): Promise<{ input: TensorInput; description?: string }> {
-  if (isTensorInput(input)) return { input };
-  const frames = checkCount(options.frames, 'options.frames', info.maxFrames, 8);
-  const size = info.imageSize;
-  const video = await decodeVideoFrames(input, { frames, size, signal: options.signal });
-  // The original's frame sampling can yield one frame more than asked (see uniformFrameIndices);
-  // the frame position embedding bounds what the model accepts.
-  if (video.frames > info.maxFrames) {
-    throw invalidArgument('options.frames', `a count whose sampling gives at most ${info.maxFrames} frames`, frames);
-  }
-  return {
-    input: { tensor: normalizeFrames(video.rgb, video.frames, size, info.imageMean, info.imageStd), shape: [video.frames, 3, size, size] },
-    description: framesDescription(video.indices, video.fps),
-  };
+export async function videoTensor(input: VideoInput, info: PreprocessingInfo, options: VideoInputOptions): Promise<KindTensor> {
+  if (isTensorInput(input)) return { kind: 'video', input };
+  const processor = new VideoProcessor(info, options.frames);
+  const video = isRgbFrames(input)
+    ? { ...processor.sampleRgbFrames(input), fps: input.fps ?? 0 }
+    : await withSource(input, options, (source) => decodeVideo(source, processor));
+  return { kind: 'video', input: processor.toTensor(video.rgb, video.indices.length), description: processor.describe(video.indices, video.fps) };
 }
 
 /** The [1, 3, S, S] tensor of an image input (BLIP-2's image processor). */
-export async function imageTensor(input: ImageInput, info: ProjectorInfo, options: { signal?: AbortSignal }): Promise<TensorInput> {
-  if (isTensorInput(input)) return input;
-  const size = info.imageSize;
-  const tensor = await loadImageTensor(input, { size, mean: info.imageMean, std: info.imageStd, signal: options.signal });
-  return { tensor, shape: [1, 3, size, size] };
+export async function imageTensor(input: ImageInput, info: PreprocessingInfo, options: MediaDecodeOptions): Promise<KindTensor> {
+  if (isTensorInput(input)) return { kind: 'image', input };
+  const processor = new ImageProcessor(info);
+  const image = isRgbFrames(input) ? input : await withSource(input, options, (source) => source.decodeImage());
+  return { kind: 'image', input: processor.process(image) };
 }
 
 /** The [M, 1, melBins, targetFrames] fbank tensor of an audio input. */
-export async function audioTensor(input: AudioInput, info: ProjectorInfo, options: AudioInputOptions): Promise<TensorInput> {
-  if (isTensorInput(input)) return input;
-  const clips = checkCount(options.clips, 'options.clips', info.maxClips, 8);
-  const fbank = {
-    clips, melBins: info.melBins, targetFrames: info.targetFrames, clipSeconds: info.clipSeconds, mean: info.fbankMean, std: info.fbankStd,
+export async function audioTensor(input: AudioInput, info: PreprocessingInfo, options: AudioInputOptions): Promise<KindTensor> {
+  if (isTensorInput(input)) return { kind: 'audio', input };
+  const processor = new AudioProcessor(info, options.clips);
+  if (input instanceof Float32Array) return { kind: 'audio', input: processor.fromPcm16k(input) };
+  return { kind: 'audio', input: await withSource(input, options, (source) => decodeAudio(source, processor)) };
+}
+
+/** Options of routing a file to the encoders (`encodeMedia`). */
+export interface MediaRouteOptions extends VideoInputOptions, AudioInputOptions {
+  /** Encode the sound too when the file has an audio track and the projector an audio branch; default true. */
+  audio?: boolean;
+}
+
+/**
+ * The tensors of a media file, routed by what it is (one probe): a video with sound →
+ * `[audio, video]` (decoded by one ffmpeg process), a silent video → `[video]`, audio (also
+ * with a cover picture) → `[audio]`, a still image → `[image]`. Sound is left out when
+ * `options.audio` is false or `hasAudio` is false (the projector has no audio branch).
+ * @throws VideoLlamaError `NO_VIDEO_STREAM` for a file with neither picture nor sound (or only
+ *   sound, when sound is left out), and the decoding errors.
+ */
+export async function mediaTensors(input: MediaInput, info: PreprocessingInfo & { hasAudio: boolean }, options: MediaRouteOptions):
+Promise<KindTensor[]> {
+  return withSource(input, options, async (source): Promise<KindTensor[]> => {
+    const withSound = info.hasAudio && options.audio !== false;
+    switch (source.probe.kind) {
+      case 'image':
+        return [{ kind: 'image', input: new ImageProcessor(info).process(await source.decodeImage()) }];
+      case 'audio':
+        if (withSound) return [{ kind: 'audio', input: await decodeAudio(source, new AudioProcessor(info, options.clips)) }];
+        break;
+      case 'video': {
+        const videoProcessor = new VideoProcessor(info, options.frames);
+        const audioProcessor = withSound && source.probe.hasAudio ? new AudioProcessor(info, options.clips) : undefined;
+        const { video, audio } = await decodeVideoAndAudio(source, videoProcessor, audioProcessor);
+        const videoTensor: KindTensor = {
+          kind: 'video', input: videoProcessor.toTensor(video.rgb, video.indices.length), description: videoProcessor.describe(video.indices, video.fps),
+        };
+        return audio ? [{ kind: 'audio', input: audio }, videoTensor] : [videoTensor];
+      }
+      case undefined:
+        break;
+    }
+    throw new VideoLlamaError('NO_VIDEO_STREAM',
+      `${source.file} has nothing to encode: ${source.probe.kind === 'audio' ? 'only sound, and sound was left out' : 'neither picture nor sound'}`,
+      { file: source.file, kind: source.probe.kind });
+  });
+}
+
+/** The frames of a video source, decoded and in sampling order. @internal */
+export async function decodeVideo(source: MediaSource, processor: VideoProcessor): Promise<DecodedVideo> {
+  return (await decodeVideoAndAudio(source, processor, undefined)).video;
+}
+
+/** The fbank tensor of an audio source. @internal */
+export async function decodeAudio(source: MediaSource, processor: AudioProcessor): Promise<TensorInput> {
+  const plan = audioPlan(source, processor);
+  const { pcm } = await source.decode({ pcm: plan.decode });
+  return processor.fromPlan(plan, pcm!);
+}
+
+/** Opens a file path or bytes as a {@link MediaSource} for `work`. @internal */
+export async function withSource<T>(input: MediaInput, options: MediaDecodeOptions, work: (source: MediaSource) => Promise<T>): Promise<T> {
+  validateMediaInput(input, 'input');
+  const decodeOptions: DecodeOptions = { signal: options.signal, limitInputPixels: options.limitInputPixels };
+  validateDecodeOptions(decodeOptions);
+  return withLocalFile(input, async (file) => work(await MediaSource.open(file, decodeOptions)));
+}
+
+/** A video's sampled frames and, when an audio processor is given, its fbank, from one ffmpeg process. */
+async function decodeVideoAndAudio(source: MediaSource, videoProcessor: VideoProcessor, audioProcessor: AudioProcessor | undefined):
+Promise<{ video: DecodedVideo; audio?: TensorInput }> {
+  requireVideoStream(source.probe, source.file);
+  const totalFrames = source.probe.frameCount ?? 0;
+  if (totalFrames === 0) throw new VideoLlamaError('MEDIA_DECODE', `the video stream of ${source.file} has no frames`, { file: source.file });
+  const sample = videoProcessor.sample(totalFrames);
+  const plan = audioProcessor && audioPlan(source, audioProcessor);
+  const decoded = await source.decode({ frames: { indices: sample.unique, size: videoProcessor.size }, pcm: plan?.decode });
+  return {
+    video: { rgb: videoProcessor.gather(decoded.frames!, sample), indices: sample.indices, totalFrames, fps: source.probe.video?.fps ?? 0 },
+    audio: plan && audioProcessor!.fromPlan(plan, decoded.pcm!),
   };
-  const tensor = input instanceof Float32Array
-    ? audioToFbank(input, fbank)
-    : (await loadAudioFbank(input, { ...fbank, signal: options.signal })).tensor;
-  return { tensor, shape: [clips, 1, info.melBins, info.targetFrames] };
+}
+
+function audioPlan(source: MediaSource, processor: AudioProcessor): AudioPlan {
+  const stream = requireAudioStream(source.probe, source.file);
+  const samples = source.probe.audioSamples ?? 0;
+  if (samples === 0) throw new VideoLlamaError('MEDIA_DECODE', `the audio stream of ${source.file} decoded to 0 samples`, { file: source.file });
+  return processor.plan(samples, stream.sampleRate, source.file);
 }

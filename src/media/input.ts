@@ -21,6 +21,14 @@ export function validateMediaInput(input: unknown, name = 'input'): asserts inpu
   }
 }
 
+/**
+ * The input argument ffmpeg gets for a local file: its absolute path behind `file:`, so that no
+ * path is ever read as a protocol (a relative `12:30.mp4` or `http:x.png` would be otherwise).
+ */
+export function ffmpegInput(file: string): string {
+  return `file:${path.resolve(file)}`;
+}
+
 /** Throws `INVALID_ARGUMENT` unless `signal` is undefined or an AbortSignal. */
 export function validateSignal(signal: unknown, name = 'options.signal'): asserts signal is AbortSignal | undefined {
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument(name, 'an AbortSignal', signal);

@@ -1,21 +1,24 @@
 /**
- * Probing media with ffmpeg alone (no ffprobe): the stream list ffmpeg prints for `ffmpeg -i`, and
- * the exact packet count of a video stream from a stream-copy pass.
+ * Probing media with ffmpeg alone (no ffprobe), in one pass over the file: the stream list ffmpeg
+ * prints for its input, the exact packet count of the video stream (a stream copy, nothing
+ * decoded) and the exact sample count of the audio stream (decoded, nothing kept).
  * @module
  */
 import { VideoLlamaError } from '../errors.js';
 import { decodeFailure, runFfmpeg } from './ffmpeg.js';
-import { type MediaInput, validateMediaInput, validateSignal, withLocalFile } from './input.js';
+import { ffmpegInput, type MediaInput, validateMediaInput, validateSignal, withLocalFile } from './input.js';
 
 /** One stream of a media file, as ffmpeg describes it. */
 export interface StreamInfo {
   /** Index of the stream in the container (ffmpeg's `0:<index>`). */
   index: number;
+  /** What the stream carries (`other`: subtitles, data, ...). */
   type: 'video' | 'audio' | 'other';
   /** Codec name (`h264`, `aac`, `png`, ...). */
   codec: string;
-  /** Video: frame size in pixels. */
+  /** Video: frame width in pixels, as stored (before any rotation metadata is applied). */
   width?: number;
+  /** Video: frame height in pixels, as stored. */
   height?: number;
   /** Video: average frame rate, when the container states one. */
   fps?: number;
@@ -27,8 +30,21 @@ export interface StreamInfo {
   channels?: number;
 }
 
-/** What {@link probeMedia} found in a media file. */
+/**
+ * What a media file is to the encoders: a video (more than one frame), a still image (one
+ * frame: png, jpg, webp, bmp, tiff, a one-frame gif or video) or audio (no picture, or only a
+ * cover picture).
+ */
+export type SourceKind = 'video' | 'image' | 'audio';
+
+/** What {@link probe} found in a media file. */
 export interface MediaProbe {
+  /** What the file is (see {@link SourceKind}); undefined for a file with neither picture nor sound. */
+  kind?: SourceKind;
+  /** Frames of the video stream: its packet count, which is decord's `len(VideoReader)`. */
+  frameCount?: number;
+  /** Samples per channel of the audio stream at its own rate, as decoded. */
+  audioSamples?: number;
   /** Whether the file has a video stream (attached cover pictures and text rendered as video do not count). */
   hasVideo: boolean;
   /** Whether the file has an audio stream. */
@@ -44,28 +60,94 @@ export interface MediaProbe {
 }
 
 /**
- * Lists the streams of a media file.
+ * What a media file is and holds: its kind (how `encodeMedia` routes it), its streams, its
+ * frame count and its audio length. It reads the whole file once with one ffmpeg process
+ * (copying the video packets, decoding the audio without keeping it), as the encoders' own
+ * probe does.
  *
  * @example
  * ```ts
- * const probe = await probeMedia('clip.mp4');
- * if (probe.hasAudio) console.log(probe.audio!.sampleRate, probe.audio!.channels);
+ * import { probe } from 'video-llama';
+ *
+ * const info = await probe('clip.mp4');
+ * console.log(info.kind, info.frameCount, info.audio?.sampleRate); // e.g. video 240 44100
  * ```
- * @throws VideoLlamaError `FILE_NOT_FOUND`, `MEDIA_DECODE` (not a media file), `FFMPEG_NOT_FOUND`, `ABORTED`.
+ * @throws VideoLlamaError `INVALID_ARGUMENT`, `FILE_NOT_FOUND`, `MEDIA_DECODE` (not a media file, or
+ *   corrupt), `FFMPEG_NOT_FOUND`, `ABORTED`.
  */
-export async function probeMedia(input: MediaInput, options: { signal?: AbortSignal } = {}): Promise<MediaProbe> {
+export async function probe(input: MediaInput, options: { signal?: AbortSignal } = {}): Promise<MediaProbe> {
   validateMediaInput(input);
   validateSignal(options.signal);
   return withLocalFile(input, (file) => probeFile(file, options.signal));
 }
 
-/** {@link probeMedia} for a local file. @internal */
+/** {@link probe} for a local file. @internal */
 export async function probeFile(file: string, signal?: AbortSignal): Promise<MediaProbe> {
-  // Without an output file ffmpeg prints the input description and exits with code 1.
-  const result = await runFfmpeg(['-i', file], { what: 'probing', signal });
-  const probe = parseProbe(result.stderr);
-  if (!probe) throw decodeFailure('to open the media', file, result);
-  return probe;
+  const counter = new PacketCounter();
+  // The banner tells the ffmpeg version (see passthroughFrameArgs): no extra process for it.
+  const result = await runFfmpeg([
+    '-i', ffmpegInput(file),
+    '-map', '0:V:0?', '-map', '0:a:0?', '-c:v', 'copy', '-copyinkf', '-c:a', 'pcm_f32le', '-f', 'framecrc', 'pipe:1',
+  ], { what: 'probing', signal, banner: true, onStdout: (chunk) => counter.add(chunk) });
+  const parsed = parseProbe(result.stderr);
+  if (!parsed) throw decodeFailure('to open the media', file, result);
+  if (!parsed.hasVideo && !parsed.hasAudio) return parsed; // nothing to copy: ffmpeg had no output stream
+  if (result.code !== 0) throw decodeFailure('to read the media', file, result);
+  return withCounts(parsed, counter.totals());
+}
+
+/** The probe with the counts of the copy pass and the kind they decide. */
+function withCounts(parsed: MediaProbe, totals: StreamTotals): MediaProbe {
+  const frameCount = parsed.video ? totals.video?.packets ?? 0 : undefined;
+  const channels = parsed.audio?.channels;
+  const audioSamples = parsed.audio && channels ? (totals.audio?.bytes ?? 0) / (4 * channels) : undefined;
+  const kind: SourceKind | undefined = frameCount !== undefined && frameCount > 1 ? 'video'
+    : parsed.hasAudio ? 'audio' : parsed.hasVideo ? 'image' : undefined;
+  return { ...parsed, kind, frameCount, audioSamples };
+}
+
+interface StreamTotals {
+  video?: { packets: number; bytes: number };
+  audio?: { packets: number; bytes: number };
+}
+
+/**
+ * Reads ffmpeg's `framecrc` output line by line: `#media_type <i>: video|audio` header lines say
+ * which output stream is which, then one `<i>, dts, pts, duration, size, crc` line per packet.
+ */
+class PacketCounter {
+  private pending = '';
+  private readonly types = new Map<number, 'video' | 'audio'>();
+  private readonly counts = new Map<number, { packets: number; bytes: number }>();
+
+  add(chunk: Buffer): void {
+    const lines = (this.pending + chunk.toString('latin1')).split('\n');
+    this.pending = lines.pop()!;
+    for (const line of lines) this.line(line);
+  }
+
+  totals(): StreamTotals {
+    if (this.pending) this.line(this.pending);
+    this.pending = '';
+    const totals: StreamTotals = {};
+    for (const [index, type] of this.types) totals[type] = this.counts.get(index) ?? { packets: 0, bytes: 0 };
+    return totals;
+  }
+
+  private line(line: string): void {
+    const header = /^#media_type (\d+): (video|audio)/.exec(line);
+    if (header) {
+      this.types.set(Number(header[1]), header[2] as 'video' | 'audio');
+      return;
+    }
+    if (line.startsWith('#') || line.trim() === '') return;
+    const fields = line.split(',');
+    const index = Number(fields[0]);
+    const count = this.counts.get(index) ?? { packets: 0, bytes: 0 };
+    count.packets++;
+    count.bytes += Number(fields[4]);
+    this.counts.set(index, count);
+  }
 }
 
 /** Parses the `Input #0` section of ffmpeg's stderr; undefined when ffmpeg could not open the input. @internal */
@@ -157,32 +239,4 @@ export function requireVideoStream(probe: MediaProbe, file: string): StreamInfo 
 
 function describeStreams(probe: MediaProbe): string {
   return probe.streams.length === 0 ? 'none' : probe.streams.map((s) => `${s.type} ${s.codec}`).join(', ');
-}
-
-/**
- * Number of packets of a stream = decord's `len(VideoReader)` (its frame index has one entry per
- * packet of the video stream). Counted from a stream copy (`-copyinkf` keeps leading non-key
- * packets that a plain copy would drop), one `framecrc` line per packet; nothing is decoded.
- * @internal
- */
-export async function countPackets(file: string, streamIndex: number, signal?: AbortSignal): Promise<number> {
-  let packets = 0;
-  let atLineStart = true;
-  let commentLine = false;
-  const result = await runFfmpeg(
-    ['-loglevel', 'error', '-i', file, '-map', `0:${streamIndex}`, '-c', 'copy', '-copyinkf', '-f', 'framecrc', '-'],
-    {
-      what: 'counting video frames',
-      signal,
-      onStdout: (chunk) => {
-        for (const byte of chunk) {
-          if (atLineStart) commentLine = byte === 0x23; // '#' header lines describe streams, not packets
-          atLineStart = byte === 0x0a;
-          if (atLineStart && !commentLine) packets++;
-        }
-      },
-    },
-  );
-  if (result.code !== 0) throw decodeFailure('to read the video packets', file, result);
-  return packets;
 }

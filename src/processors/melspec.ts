@@ -6,11 +6,9 @@
  */
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { type AudioClipRange, constantClipRanges } from './clip-sampling.js';
+import { AUDIO_SAMPLE_RATE, DEFAULT_CLIPS, VIDEO_LLAMA_PREPROCESSING as DEFAULTS } from './constants.js';
 import { KaldiFbank } from './fbank.js';
 import { validatePositiveInteger } from './normalize.js';
-
-/** The sample rate ImageBind's audio preprocessing runs at. */
-export const AUDIO_SAMPLE_RATE = 16000;
 
 /** The shortest waveform kaldi's fbank accepts: one 25 ms frame at 16 kHz. */
 export const MIN_SAMPLES = 400;
@@ -36,7 +34,10 @@ export type ResolvedFbankClipOptions = Required<FbankClipOptions>;
 
 /** Validates the options and fills in the defaults. @internal */
 export function resolveFbankClipOptions(options: FbankClipOptions = {}, prefix = 'options'): ResolvedFbankClipOptions {
-  const resolved = { clips: 8, melBins: 128, targetFrames: 204, clipSeconds: 2, mean: -4.268, std: 9.138, ...dropUndefined(options) };
+  const resolved = {
+    clips: DEFAULT_CLIPS, melBins: DEFAULTS.melBins, targetFrames: DEFAULTS.targetFrames, clipSeconds: DEFAULTS.clipSeconds,
+    mean: DEFAULTS.fbankMean, std: DEFAULTS.fbankStd, ...dropUndefined(options),
+  };
   validatePositiveInteger(resolved.clips, `${prefix}.clips`);
   if (!Number.isInteger(resolved.melBins) || resolved.melBins < 4) {
     throw invalidArgument(`${prefix}.melBins`, 'an integer ≥ 4', resolved.melBins);

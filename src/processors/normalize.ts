@@ -5,11 +5,12 @@
  * @module
  */
 import { invalidArgument } from '../errors.js';
+import { VIDEO_LLAMA_PREPROCESSING } from './constants.js';
 
 /** CLIP's RGB mean, the default of BLIP-2 / Video-LLaMA processors. */
-export const CLIP_MEAN: readonly number[] = [0.48145466, 0.4578275, 0.40821073];
+export const CLIP_MEAN: readonly number[] = VIDEO_LLAMA_PREPROCESSING.imageMean;
 /** CLIP's RGB standard deviation, the default of BLIP-2 / Video-LLaMA processors. */
-export const CLIP_STD: readonly number[] = [0.26862954, 0.26130258, 0.27577711];
+export const CLIP_STD: readonly number[] = VIDEO_LLAMA_PREPROCESSING.imageStd;
 
 /**
  * Normalises `frames` square RGB frames.

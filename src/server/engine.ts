@@ -9,7 +9,7 @@ import { TEMPLATES } from '../chat/templates.js';
 import type { ChatTemplate } from '../chat/templates.js';
 import type { StopReason } from '../chat/session.js';
 import { VideoLlamaError } from '../errors.js';
-import { probeMedia } from '../media/probe.js';
+import { probe as probeMedia } from '../media/probe.js';
 import type { MediaEmbedding } from '../media-embedding.js';
 import type { EncodeProgress } from '../projector.js';
 import { VideoLlama } from '../video-llama.js';
@@ -46,7 +46,7 @@ export interface MediaFacts {
   hasVideo: boolean;
   /** The file has sound. */
   hasAudio: boolean;
-  /** A video stream without a duration: a still image. */
+  /** A still image (one frame), as the library's probe routes it. */
   still: boolean;
   /** Frame width in pixels, when there is a picture. */
   width?: number;
@@ -165,7 +165,7 @@ export class Engine {
     return {
       hasVideo: probe.hasVideo,
       hasAudio: probe.hasAudio,
-      still: probe.hasVideo && probe.durationSeconds === undefined,
+      still: probe.kind === 'image',
       width: probe.video?.width,
       height: probe.video?.height,
       durationSeconds: probe.durationSeconds,

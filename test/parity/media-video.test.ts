@@ -3,11 +3,11 @@ import fs from 'node:fs';
 
 import { beforeAll, expect, test } from 'vitest';
 
-import {
-  CLIP_MEAN, CLIP_STD, decodeVideoFrames, loadImageTensor, normalizeFrames, probeMedia,
-} from '../../src/media/index.js';
+import { probe } from '../../src/media/index.js';
+import { CLIP_MEAN, CLIP_STD, normalizeFrames } from '../../src/processors/normalize.js';
 import { BICUBIC, BILINEAR, resizeRgb } from '../../src/processors/resize.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
+import { decodeVideoFrames, loadImageTensor } from '../support/media-path.js';
 import { maxAbsDiff, readNpy, readNpyF32 } from '../support/npy.js';
 
 function meanAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -26,10 +26,12 @@ describeWithFixtures(TINY_A, 'video input path (load_video with decord)', () => 
     frameInfo = JSON.parse(fs.readFileSync(fixture(TINY_A, 'inputs/frame_indices.json'), 'utf8'));
   });
 
-  test('probe finds the h264 video and the AAC audio', async () => {
-    const probe = await probeMedia(clip);
-    expect(probe).toMatchObject({ hasVideo: true, hasAudio: true, video: { codec: 'h264', width: 320, height: 240 } });
-    expect(probe.audio?.codec).toBe('aac');
+  test('probe finds the h264 video with its frame count and the AAC audio with its sample count', async () => {
+    const found = await probe(clip);
+    expect(found).toMatchObject({ kind: 'video', hasVideo: true, hasAudio: true, video: { codec: 'h264', width: 320, height: 240 } });
+    expect(found.frameCount).toBe(frameInfo.vlen);
+    expect(found.audio?.codec).toBe('aac');
+    expect(found.audioSamples).toBe(192512); // mono 48 kHz, as ffmpeg decodes it to PCM
   });
 
   test('same indices, vlen and fps as the original; frames within 2 levels (measured: identical)', async () => {
@@ -37,7 +39,7 @@ describeWithFixtures(TINY_A, 'video input path (load_video with decord)', () => 
     expect(video.indices).toEqual(frameInfo.indices);
     expect(video.totalFrames).toBe(frameInfo.vlen);
     expect(video.fps).toBe(frameInfo.avg_fps);
-    expect([video.frames, video.width, video.height]).toEqual([8, 224, 224]);
+    expect(video.rgb.length).toBe(8 * 224 * 224 * 3);
     const maxDiff = maxAbsDiff(video.rgb, expectedFrames);
     const meanDiff = meanAbsDiff(video.rgb, expectedFrames);
     console.log(`decoded frames vs frames_uint8.npy: max |Δ| ${maxDiff}, mean |Δ| ${meanDiff}`);

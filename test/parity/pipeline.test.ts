@@ -14,7 +14,7 @@ import { maxAbsDiff, readNpy, readNpyF32 } from '../support/npy.js';
 import { convertFixture, tempDir } from '../support/projector-files.js';
 import { cli } from '../support/cli.js';
 import { GREEDY, loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
-import { runFfmpeg } from '../../src/media/ffmpeg.js';
+import { observeFfmpegSpawns, runFfmpeg } from '../../src/media/ffmpeg.js';
 
 const clip = fixture(TINY_A, 'inputs/clip.mp4');
 const expected = (name: string) => readNpyF32(fixture(TINY_A, `expected/${name}.npy`)).data;
@@ -74,6 +74,29 @@ describeWithFixtures(TINY_A, 'pipeline from media files (tiny-a)', () => {
     await runFfmpeg(['-y', '-i', clip, '-an', '-c:v', 'copy', silent], { what: 'removing the audio track' });
     expect((await projector.encodeMedia(silent)).map((m) => m.kind)).toEqual(['video']);
     await expect(projector.encodeAudio(silent)).rejects.toMatchObject({ code: 'NO_AUDIO_STREAM' });
+  });
+
+  it('one encodeMedia of a video with sound starts two ffmpeg processes: one probe, one decoding of frames and sound', async () => {
+    const spawned: string[][] = [];
+    const stop = observeFfmpegSpawns((args) => spawned.push([...args]));
+    try {
+      expect((await projector.encodeMedia(clip)).map((m) => m.kind)).toEqual(['audio', 'video']);
+    } finally {
+      stop();
+    }
+    expect(spawned.filter((args) => args.includes('framecrc'))).toHaveLength(1); // the probe
+    expect(spawned.filter((args) => args.includes('rawvideo') && args.includes('f32le'))).toHaveLength(1);
+    expect(spawned).toHaveLength(2);
+  });
+
+  it('encodeMedia of a still image is [image] (not a video of one picture) and of an audio file [audio]', async () => {
+    const png = path.join(dir, 'frame.png');
+    await runFfmpeg(['-y', '-i', clip, '-frames:v', '1', png], { what: 'writing a picture' });
+    const [image] = await projector.encodeMedia(png);
+    expect([image!.kind, image!.tokens]).toEqual(['image', 32]);
+    const [audio] = await projector.encodeMedia(fixture(TINY_A, 'inputs/audio.wav'));
+    expect(audio!.kind).toBe('audio');
+    expect(maxAbsDiff(audio!.data, expected('audio_embeds'))).toBeLessThanOrEqual(1e-4);
   });
 
   it('rejects a file that is not a video, an empty video and a missing file with clear errors', async () => {

@@ -2,12 +2,18 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 
+import { mediaTensors, withSource } from '../../src/encoders/inputs.js';
+import { observeFfmpegSpawns } from '../../src/media/ffmpeg.js';
+import { probe as probeMedia } from '../../src/media/index.js';
+import { audioToFbank } from '../../src/processors/melspec.js';
+import { BILINEAR, resizeRgb } from '../../src/processors/resize.js';
 import {
-  audioToFbank, decodeAudio, decodeVideoFrames, loadAudioFbank, loadImageTensor, probeMedia,
-} from '../../src/media/index.js';
+  decodeAudio16k as decodeAudio, decodeVideoFrames, loadAudioFbank, loadImageTensor, preprocessing, withExifOrientation,
+} from '../support/media-path.js';
 import { maxAbsDiff } from '../support/npy.js';
 
 /** Synthetic media made with ffmpeg's lavfi sources, in a private temporary folder. */
@@ -60,12 +66,10 @@ describe('bad arguments are rejected before anything is spawned', () => {
   test.each<[string, () => Promise<unknown>, RegExp]>([
     ['decodeVideoFrames input', () => decodeVideoFrames(42 as unknown as string), /Expected a file path \(non-empty string\) or the file bytes \(Uint8Array\) for input but received 42 of type number/],
     ['decodeVideoFrames frames', () => decodeVideoFrames('x.mp4', { frames: 0 }), /for options.frames but received 0/],
-    ['decodeVideoFrames size', () => decodeVideoFrames('x.mp4', { size: 2.5 }), /for options.size but received 2.5/],
     ['decodeVideoFrames rgb', () => decodeVideoFrames({ rgb: new Uint8Array(5), width: 2, height: 2, frames: 1 }), /for input.rgb/],
-    ['loadImageTensor mean', () => loadImageTensor('x.png', { mean: [1, 2] }), /for options.mean/],
+    ['loadImageTensor pixel limit', () => loadImageTensor('x.png', { limitInputPixels: 0 }), /a positive integer or false for options.limitInputPixels/],
     ['loadImageTensor input', () => loadImageTensor(''), /for input but received ""/],
     ['loadAudioFbank clips', () => loadAudioFbank('x.wav', { clips: -1 }), /for options.clips/],
-    ['loadAudioFbank budget', () => loadAudioFbank('x.wav', { maxBufferedBytes: -1 }), /options.maxBufferedBytes/],
     ['decodeAudio signal', () => decodeAudio('x.wav', { signal: 'stop' as unknown as AbortSignal }), /an AbortSignal for options.signal/],
     ['probeMedia input', () => probeMedia(null as unknown as string), /for input but received null/],
   ])('%s', async (_name, call, message) => {
@@ -138,8 +142,8 @@ describe('edge cases of the audio path', () => {
     expect(tensor[frames]).toBeCloseTo(4.268 / 9.138, 6); // first padded column of bin 0
   });
 
-  test('windowed two-pass decoding of 30 s of 44.1 kHz stereo equals decoding everything', async () => {
-    const windowed = await loadAudioFbank(media.stereo, { clips: 8, maxBufferedBytes: 0 });
+  test('decoding only the clip windows of 30 s of 44.1 kHz stereo equals decoding everything', async () => {
+    const windowed = await loadAudioFbank(media.stereo, { clips: 8 });
     const audio = await decodeAudio(media.stereo);
     expect(audio.channels).toBe(2);
     expect(audio.samples.length).toBe(2 * windowed.totalSamples);
@@ -181,7 +185,7 @@ describe('a one-hour file', () => {
   test('stops ffmpeg and rejects with ABORTED when aborted mid-decode', async () => {
     const controller = new AbortController();
     const started = performance.now();
-    const pending = loadAudioFbank(media.hour, { signal: controller.signal, maxBufferedBytes: 0 });
+    const pending = loadAudioFbank(media.hour, { signal: controller.signal });
     setTimeout(() => controller.abort(), 100);
     // On a loaded machine the 100 ms can still fall in the probing pass; either stage must stop.
     await expectCode(pending, 'ABORTED', /(probing|decoding audio) was aborted/);
@@ -195,33 +199,188 @@ describe('a one-hour file', () => {
   });
 });
 
-describe('locating ffmpeg', () => {
-  /** The binary of the optional ffmpeg-static package, when it is installed with its binary. */
-  async function ffmpegStaticBinary(): Promise<string | undefined> {
-    const name = 'ffmpeg-static';
-    const binary = await import(name).then((m: { default?: unknown }) => m.default, () => undefined);
-    return typeof binary === 'string' && fs.existsSync(binary) ? binary : undefined;
+describe('what a file is decides how it is encoded', () => {
+  const made = (name: string, ...args: string[]): string => {
+    const file = path.join(dir, name);
+    ffmpeg(...args, file);
+    return file;
+  };
+  const picture = ['-f', 'lavfi', '-i', 'testsrc2=size=96x64', '-frames:v', '1'];
+  const tone = ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=3'];
+  const moving = ['-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=10:duration=2'];
+  const h264 = ['-c:v', 'libx264', '-pix_fmt', 'yuv420p'];
+  const files: Record<string, string> = {};
+
+  beforeAll(() => {
+    files.cover = made('cover.png', ...picture);
+    files.jpeg = made('photo.jpg', ...picture);
+    files.rotatedJpeg = path.join(dir, 'rotated.jpg');
+    fs.writeFileSync(files.rotatedJpeg, withExifOrientation(fs.readFileSync(files.jpeg), 6));
+    files.silent = made('silent.mp4', ...moving, ...h264);
+    files.rotated = made('rotated.mp4', '-i', files.silent, '-c', 'copy', '-metadata:s:v:0', 'rotate=90');
+  }, 60_000);
+
+  test('video with sound → [audio, video]; silent → [video]; audio (also with cover art) → [audio]; a still → [image]; a gif → video', async () => {
+    const expected: Array<[string, string[]]> = [
+      [made('with-sound.mp4', ...moving, ...tone, '-shortest', ...h264, '-c:a', 'aac'), ['audio', 'video']],
+      [files.silent!, ['video']],
+      [files.rotated!, ['video']],
+      [made('animated.gif', ...moving), ['video']],
+      [made('tone.wav', ...tone), ['audio']],
+      [made('tone.mp3', ...tone), ['audio']],
+      [made('tone.flac', ...tone), ['audio']],
+      [made('tone.ogg', ...tone), ['audio']],
+      [made('with-cover.mp3', ...tone, '-i', files.cover!, '-map', '0:a', '-map', '1:v', '-c:v', 'png', '-disposition:v', 'attached_pic'), ['audio']],
+      [files.cover!, ['image']],
+      [files.jpeg!, ['image']],
+      [files.rotatedJpeg!, ['image']],
+      [made('still.webp', ...picture), ['image']],
+      [made('still.bmp', ...picture), ['image']],
+      [made('still.tiff', ...picture), ['image']],
+      [made('one-frame.gif', ...picture), ['image']],
+      [made('one-frame.mp4', ...picture, ...h264), ['image']],
+    ];
+    const info = { ...preprocessing({ imageSize: 32 }), hasAudio: true };
+    for (const [file, kinds] of expected) {
+      // a name that tells nothing: the routing reads the file, never its extension
+      const anonymous = path.join(dir, `anonymous-${path.basename(file).replace(/\W/g, '-')}`);
+      fs.copyFileSync(file, anonymous);
+      const tensors = await mediaTensors(anonymous, info, { frames: 4, clips: 2 });
+      expect([path.basename(file), tensors.map((t) => t.kind)]).toEqual([path.basename(file), kinds]);
+      expect((await probeMedia(anonymous)).kind).toBe(kinds.at(-1));
+    }
+    // the sound of a video can be left out; a sound-only file then has nothing to encode
+    expect((await mediaTensors(expected[0]![0], info, { audio: false })).map((t) => t.kind)).toEqual(['video']);
+    await expectCode(mediaTensors(expected[4]![0], info, { audio: false }), 'NO_VIDEO_STREAM', /only sound, and sound was left out/);
+    await expectCode(mediaTensors(expected[4]![0], { ...info, hasAudio: false }, {}), 'NO_VIDEO_STREAM');
+  });
+
+  /** RGB pixels of a width × height picture turned 90° (clockwise or not). */
+  function turn(rgb: Uint8Array, width: number, height: number, clockwise: boolean): Uint8Array {
+    const out = new Uint8Array(rgb.length);
+    for (let y = 0; y < width; y++) {
+      for (let x = 0; x < height; x++) {
+        const from = clockwise ? (height - 1 - x) * width + y : x * width + (width - 1 - y);
+        out.set(rgb.subarray(from * 3, from * 3 + 3), (y * height + x) * 3);
+      }
+    }
+    return out;
   }
 
-  test('order: ffmpeg-static, then $FFMPEG_PATH, then PATH; FFMPEG_NOT_FOUND names the places tried', async () => {
-    const systemFfmpeg = execFileSync('sh', ['-c', 'command -v ffmpeg']).toString().trim();
-    const staticBinary = await ffmpegStaticBinary();
-    try {
-      vi.stubEnv('PATH', path.join(dir, 'no-bin'));
-      vi.stubEnv('FFMPEG_PATH', systemFfmpeg);
-      vi.resetModules();
-      const viaEnv = await import('../../src/media/ffmpeg.js');
-      await expect(viaEnv.locateFfmpeg()).resolves.toBe(staticBinary ?? systemFfmpeg);
-      if (staticBinary) return; // with ffmpeg-static installed, ffmpeg is always found
+  test('rotation metadata turns pictures and video frames alike: a JPEG\'s EXIF orientation, an mp4\'s display matrix', async () => {
+    const decodeImage = (file: string) => withSource(file, {}, (source) => source.decodeImage());
+    const meanDiff = (a: Uint8Array, b: Uint8Array): number => a.reduce((sum, v, i) => sum + Math.abs(v - b[i]!), 0) / a.length;
+    const plain = await decodeImage(files.jpeg!);
+    const turned = await decodeImage(files.rotatedJpeg!);
+    expect([turned.width, turned.height]).toEqual([64, 96]);
+    // 4:2:0 chroma is upsampled after turning, so colour edges differ a little (measured mean 0.05)
+    expect(meanDiff(turned.rgb, turn(plain.rgb, 96, 64, true))).toBeLessThan(0.5); // orientation 6: turn clockwise
 
-      vi.stubEnv('FFMPEG_PATH', path.join(dir, 'missing-ffmpeg'));
-      vi.resetModules();
-      const nowhere = await import('../../src/media/index.js');
-      await expectCode(nowhere.probeMedia(media.audioOnly), 'FFMPEG_NOT_FOUND',
-        /ffmpeg was not found; looked in the ffmpeg-static package, \$FFMPEG_PATH \(.*missing-ffmpeg\), PATH/);
+    // the first frame of the rotated video, as a picture and as a video frame: both upright (its
+    // display matrix says "rotation of 90 degrees", counter-clockwise in ffmpeg's convention)
+    const plainFrame = await decodeImage(files.silent!);
+    const turnedFrame = await decodeImage(files.rotated!);
+    expect([turnedFrame.width, turnedFrame.height]).toEqual([64, 96]);
+    expect(meanDiff(turnedFrame.rgb, turn(plainFrame.rgb, 96, 64, false))).toBeLessThan(0.5);
+    const turnedVideo = await decodeVideoFrames(files.rotated!, { frames: 2, size: 48 });
+    const firstTurned = turnedVideo.rgb.subarray(0, 48 * 48 * 3);
+    // the video frame is the upright picture scaled; the two scalers (swscale's bilinear, our triangle
+    // filter, which also averages when shrinking) differ on this fine test pattern: measured 7.3 vs 100
+    const upright = meanDiff(firstTurned, resizeRgb(turnedFrame.rgb, 64, 96, 48, 48, BILINEAR));
+    const unturned = meanDiff(firstTurned, resizeRgb(plainFrame.rgb, 96, 64, 48, 48, BILINEAR));
+    console.log(`rotated video frame vs the upright picture scaled: mean |Δ| ${upright.toFixed(2)}; vs the picture not turned: ${unturned.toFixed(2)}`);
+    expect(upright).toBeLessThan(12);
+    expect(unturned).toBeGreaterThan(5 * upright);
+  });
+});
+
+describe('inputs that must not be trusted', () => {
+  /** A black 1-bit PNG of any size: a few kB on disk, `width × height` pixels once decoded. */
+  function blackPng(width: number, height: number): Buffer {
+    const chunk = (type: string, data: Buffer): Buffer => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const framed = Buffer.alloc(body.length + 8);
+      framed.writeUInt32BE(data.length, 0);
+      body.copy(framed, 4);
+      framed.writeUInt32BE(zlib.crc32(body), body.length + 4);
+      return framed;
+    };
+    const header = Buffer.alloc(13);
+    header.writeUInt32BE(width, 0);
+    header.writeUInt32BE(height, 4);
+    header[8] = 1; // bit depth 1, colour type 0 (grey), deflate, no filter, no interlace
+    const rows = Buffer.alloc((1 + Math.ceil(width / 8)) * height); // filter byte 0, then black pixels
+    const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', zlib.deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
+  }
+
+  test('a picture over the pixel limit is MEDIA_DECODE naming the limit, found by the probe before decoding', async () => {
+    const huge = path.join(dir, 'huge.png');
+    fs.writeFileSync(huge, blackPng(16000, 16000)); // 256 megapixels: 768 MB as RGB
+    const spawned: string[][] = [];
+    const stop = observeFfmpegSpawns((args) => spawned.push([...args]));
+    try {
+      await expectCode(loadImageTensor(huge), 'MEDIA_DECODE', /16000×16000 = 256000000 pixels, more than limitInputPixels \(100000000\)/);
     } finally {
-      vi.unstubAllEnvs();
-      vi.resetModules();
+      stop();
     }
+    expect(spawned).toHaveLength(1); // the probe only
+    const small = path.join(dir, 'small.png');
+    fs.writeFileSync(small, blackPng(96, 64));
+    await expectCode(decodeVideoFrames(small, { limitInputPixels: 6000 }), 'MEDIA_DECODE', /96×64 = 6144 pixels, more than limitInputPixels \(6000\)/);
+    await expect(loadImageTensor(small, { limitInputPixels: 6144 })).resolves.toHaveLength(3 * 224 * 224);
+  });
+
+  test.each(['12:30', 'http:x'])('a relative path with a colon (%s…) is a file, never an ffmpeg protocol', async (start) => {
+    const relative = `${start}-vl-media-test-${process.pid}.png`; // in the working folder, starting with "<scheme>:"
+    fs.writeFileSync(relative, blackPng(96, 64));
+    try {
+      expect((await probeMedia(relative)).kind).toBe('image');
+      await expect(loadImageTensor(relative)).resolves.toHaveLength(3 * 224 * 224);
+    } finally {
+      fs.rmSync(relative, { force: true });
+    }
+  });
+});
+
+describe('locating ffmpeg', () => {
+  const systemFfmpeg = (): string => execFileSync('sh', ['-c', 'command -v ffmpeg']).toString().trim();
+
+  /** probe() with a fresh copy of the modules (ffmpeg is located once per module instance). */
+  async function probeWithEnv(env: Record<string, string>): Promise<unknown> {
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+    vi.resetModules();
+    const fresh = await import('../../src/media/index.js');
+    return fresh.probe(media.audioOnly);
+  }
+
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.resetModules();
+  });
+
+  test('$FFMPEG_PATH, when set, is the ffmpeg used (before ffmpeg-static and PATH)', async () => {
+    const system = systemFfmpeg();
+    vi.stubEnv('FFMPEG_PATH', system);
+    vi.stubEnv('PATH', path.join(dir, 'no-bin'));
+    vi.resetModules();
+    const fresh = await import('../../src/media/ffmpeg.js');
+    await expect(fresh.locateFfmpeg()).resolves.toBe(system);
+  });
+
+  test.each([
+    ['a missing file', path.join(dir, 'missing-ffmpeg')],
+    ['a folder', dir],
+  ])('a $FFMPEG_PATH naming %s is FFMPEG_NOT_FOUND naming the variable, not a silent fallback', async (_what, value) => {
+    await expectCode(probeWithEnv({ FFMPEG_PATH: value }), 'FFMPEG_NOT_FOUND',
+      new RegExp(`^FFMPEG_PATH is set to ${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, which is not an executable file`));
+  });
+
+  test('without $FFMPEG_PATH and ffmpeg nowhere else, FFMPEG_NOT_FOUND names the places tried', async () => {
+    const name = 'ffmpeg-static';
+    const staticBinary = await import(name).then((m: { default?: unknown }) => m.default, () => undefined);
+    if (typeof staticBinary === 'string' && fs.existsSync(staticBinary)) return; // ffmpeg-static always finds one
+    await expectCode(probeWithEnv({ FFMPEG_PATH: '', PATH: path.join(dir, 'no-bin') }), 'FFMPEG_NOT_FOUND',
+      /ffmpeg was not found; looked in the ffmpeg-static package, PATH/);
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 
+import { AudioProcessor } from '../../src/processors/audio-processor.js';
 import { constantClipRanges, mergeRanges } from '../../src/processors/clip-sampling.js';
+import { VIDEO_LLAMA_PREPROCESSING } from '../../src/processors/constants.js';
 import { KaldiFbank } from '../../src/processors/fbank.js';
 import { audioToFbank } from '../../src/processors/melspec.js';
 import { Rational } from '../../src/processors/rational.js';
@@ -166,5 +168,18 @@ describe('audioToFbank', () => {
     expect(() => audioToFbank(new Float32Array(16000), { melBins: 3 })).toThrow(/options.melBins/);
     expect(() => audioToFbank(new Float32Array(16000), { std: 0 })).toThrow(/options.std/);
     expect(() => audioToFbank([1, 2, 3] as unknown as Float32Array)).toThrow(/Expected a Float32Array/);
+  });
+});
+
+describe('the audio processor built from a projector\'s metadata', () => {
+  test('takes the clips bound, mel bins, frames and fbank mean and std of the projector', () => {
+    const info = { ...VIDEO_LLAMA_PREPROCESSING, maxFrames: 32, maxClips: 2, melBins: 64, targetFrames: 100, fbankMean: 0, fbankStd: 1 };
+    const processor = new AudioProcessor(info);
+    expect(processor.clips).toBe(2); // the default 8, capped
+    expect(() => new AudioProcessor(info, 3)).toThrow(/an integer from 1 to 2 for options.clips/);
+    const { tensor, shape } = processor.fromPcm16k(new Float32Array(16000)); // 1 s of silence: 98 frames
+    expect(shape).toEqual([2, 1, 64, 100]);
+    expect(tensor[0]).toBeCloseTo(Math.log(1.1920928955078125e-7), 5); // kaldi's log floor, not normalised
+    expect(tensor[98]).toBe(0); // padding, (0 - 0) / 1
   });
 });

@@ -1,9 +1,11 @@
 import { describe, expect, test } from 'vitest';
 
 import { VideoLlamaError } from '../../src/errors.js';
+import { VIDEO_LLAMA_PREPROCESSING } from '../../src/processors/constants.js';
 import { uniformFrameIndices } from '../../src/processors/frame-sampling.js';
 import { CLIP_MEAN, CLIP_STD, normalizeFrames } from '../../src/processors/normalize.js';
 import { BICUBIC, resizeRgb } from '../../src/processors/resize.js';
+import { ImageProcessor, VideoProcessor } from '../../src/processors/video-processor.js';
 
 describe('uniformFrameIndices (np.arange(0, vlen, vlen / n).astype(int))', () => {
   test('100 frames, 8 wanted: every 12.5th frame truncated', () => {
@@ -116,5 +118,24 @@ describe('resizeRgb with BICUBIC (Pillow Image.resize)', () => {
     const out = resizeRgb(rgb, 4, 4, 4, 4, BICUBIC);
     expect(out).toEqual(rgb);
     expect(out).not.toBe(rgb);
+  });
+});
+
+describe('processors built from a projector\'s metadata', () => {
+  const info = { ...VIDEO_LLAMA_PREPROCESSING, imageSize: 2, imageMean: [0, 0, 0], imageStd: [1, 1, 1], maxFrames: 4, maxClips: 8 };
+
+  test('the image processor takes the size, mean and std of the projector, not the defaults', () => {
+    const image = { rgb: Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]), width: 2, height: 2, frames: 1 };
+    const { tensor, shape } = new ImageProcessor(info).process(image);
+    expect(shape).toEqual([1, 3, 2, 2]);
+    expect(Array.from(tensor)).toEqual([1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1]);
+  });
+
+  test('the video processor bounds the frames by the projector\'s maxFrames', () => {
+    expect(new VideoProcessor(info).frames).toBe(4); // the default 8, capped
+    expect(() => new VideoProcessor(info, 5)).toThrow(/an integer from 1 to 4 for options.frames but received 5/);
+    const video = new VideoProcessor(info, 2);
+    expect(video.sample(10)).toEqual({ indices: [0, 5], unique: [0, 5] });
+    expect(video.toTensor(new Uint8Array(2 * 2 * 2 * 3).fill(51), 2).tensor.every((v) => Math.abs(v - 0.2) < 1e-7)).toBe(true);
   });
 });

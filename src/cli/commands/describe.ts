@@ -4,24 +4,19 @@
  * @internal
  * @module
  */
-import path from 'node:path';
-
 import { invalidArgument } from '../../errors.js';
 import type { GenerateOptions, TurnStats } from '../../chat/session.js';
 import type { TemplateName } from '../../chat/templates.js';
-import { probeMedia } from '../../media/index.js';
 import type { MediaEmbedding } from '../../media-embedding.js';
 import { VideoLlama } from '../../video-llama.js';
 import { requireString, type Command } from '../command.js';
 import { CHAT_OPTIONS, generateOptions, MODEL_OPTIONS, modelOptions, optionalNumber, optionalString, printStats, templateOption } from '../options.js';
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.gif', '.tif', '.tiff']);
-
 /** What to describe and how. */
 export interface DescribeOptions {
   /** The question; default: a request to describe the media in detail. */
   prompt?: string;
-  /** Treat the file as an image (default: by its extension). */
+  /** Treat the file as an image (its first picture); default: by what the file is, as `encodeMedia` routes it. */
   image?: boolean;
   frames?: number;
   clips?: number;
@@ -37,9 +32,7 @@ export interface DescribeOptions {
 }
 
 async function encode(model: VideoLlama, file: string, options: DescribeOptions): Promise<MediaEmbedding[]> {
-  if (options.image ?? IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase())) return [await model.encodeImage(file)];
-  const probe = await probeMedia(file);
-  if (!probe.hasVideo && probe.hasAudio) return [await model.encodeAudio(file, { clips: options.clips })];
+  if (options.image) return [await model.encodeImage(file)];
   return model.encodeMedia(file, { frames: options.frames, clips: options.clips, audio: options.audio });
 }
 
@@ -66,7 +59,7 @@ export const describeCommand: Command = {
     llm: { type: 'string', value: '<model.gguf>', description: 'Language model GGUF (required)' },
     projector: { type: 'string', value: '<projector.gguf>', description: 'Projector GGUF from `video-llama convert` (required)' },
     prompt: { type: 'string', value: '<text>', description: 'The question (default: "Describe this video in detail.")' },
-    image: { type: 'boolean', description: 'Treat the file as an image (default: by extension)' },
+    image: { type: 'boolean', description: 'Treat the file as an image (default: by what the file is)' },
     frames: { type: 'string', value: '<n>', description: 'Video frames sampled uniformly (default 8)' },
     clips: { type: 'string', value: '<n>', description: '2-second audio clips (default 8)' },
     'no-audio': { type: 'boolean', description: "Ignore a video's sound (vision only)" },
