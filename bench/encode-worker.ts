@@ -3,12 +3,14 @@
  * projector, times video and audio encodes stage by stage, optionally repeats encodes to watch the
  * RSS, and writes a JSON report. Run by bench/run.ts:
  *   vite-node bench/encode-worker.ts <options JSON> <report path>
- * The kernels are chosen by the environment (VIDEO_LLAMA_KERNELS=ggml forces ggml's).
+ * The parent sets VIDEO_LLAMA_CPU_ISA for the whole process (with avx2, ggml loads its AVX2 CPU
+ * variant too); `kernels: 'ggml'` then turns our kernels off for the projector only.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { normalSource, randomMatrix } from '../src/dev/random.js';
+import { loadAddon } from '../src/native.js';
 import { Projector, type EncodeProgress, type TensorInput } from '../src/projector.js';
 
 /** What the worker runs. */
@@ -21,6 +23,8 @@ export interface WorkerOptions {
   audioReps: number;
   /** Extra 1-frame video encodes after the timed ones, for the RSS-growth check (0: none). */
   growthCalls: number;
+  /** Our kernels (of the instruction sets VIDEO_LLAMA_CPU_ISA allows) or ggml's only. */
+  kernels: 'own' | 'ggml';
   /** Where the last video and audio embeddings are written (`<outPrefix>-video.f32`, `-audio.f32`). */
   outPrefix: string;
 }
@@ -73,6 +77,8 @@ function writeF32(file: string, data: Float32Array): void {
 async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2]!) as WorkerOptions;
   const reportPath = process.argv[3]!;
+  loadAddon(); // ggml's backends are chosen now, under the parent's VIDEO_LLAMA_CPU_ISA
+  if (options.kernels === 'ggml') process.env.VIDEO_LLAMA_CPU_ISA = 'none'; // read by Projector.load
   const rssBeforeLoad = process.memoryUsage().rss;
   const loadStart = performance.now();
   const projector = await Projector.load(options.projector, { threads: options.threads });

@@ -1,15 +1,21 @@
 /**
  * `npm run bench:encoders` (and first half of `npm run bench`): the encoders at Video-LLaMA's real sizes on random weights, in every weight
  * type, against the original PyTorch model's figures for the same kind of machine. Prints the
- * machine, the command and a table; writes everything to .cache/bench/results.json.
+ * machine, the command and a table; writes everything to .cache/bench/results.json. Runs on any
+ * x86-64 CPU: it measures the peak of the instructions this one has and runs our kernels of the
+ * chosen instruction set (`--isa`, default the best one here; `--isa avx2` on an AVX-512 machine
+ * computes like an AVX2-only one, ggml included: VIDEO_LLAMA_CPU_ISA).
  *
- *   npm run bench:encoders [-- --reps 5 --frames 8 --clips 8 --threads N --types f32,f16,bf16,q8_0 --growth 100]
+ *   npm run bench:encoders [-- --reps 5 --frames 8 --clips 8 --threads N --types f32,f16,bf16,q8_0 --growth 100 --isa avx2 --products-only]
+ *
+ * --products-only: the peaks and the single products only (no models, minutes instead of hours on a slow CPU).
  *
  * Models are generated once into .cache/ (about 10 GB for the four projector types).
  * Never part of `npm test`.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,23 +23,42 @@ import { parseArgs } from 'node:util';
 
 import type { ProjectorWeightType } from '../src/convert/convert.js';
 import { cachedRandomProjector, RELEASE_PROJECTOR } from '../src/dev/random-projector.js';
-import { loadAddon } from '../src/native.js';
 import type { EncodeTiming, WorkerOptions, WorkerReport } from './encode-worker.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cacheDir = path.join(repoRoot, '.cache');
 const outDir = path.join(cacheDir, 'bench');
 
+type Isa = 'avx512' | 'avx2';
+
 /**
- * The original PyTorch model (fp32, 2 threads) with full-size encoders, and one product of the
- * ViT MLP's shape, as measured on a 2-core zen4 machine (the issue that asked for this benchmark).
+ * The original PyTorch model (fp32, 2 threads, full-size encoders) as measured by the issues that
+ * asked for these benchmarks, one machine per instruction set, and how this machine relates to it:
+ * PyTorch is assumed faster here by this machine's `relate.what` over that machine's (never slower).
  */
-const PYTORCH = { vitPerFrame: 4.5, qformerPerFrame: 0.47, audioPerClip: 0.7 } as const;
-const ISSUE_MLP_GFLOPS: Record<string, number> = { 'pytorch f32': 85, f32: 36, f16: 39, bf16: 72, q8_0: 101, q4_0: 80 };
+interface PytorchReference {
+  machine: string;
+  vitPerFrame: number;
+  qformerPerFrame: number;
+  audioPerClip: number;
+  /** PyTorch f32 on the MLP-up product (2056 x 1408 x 6144), GFLOP/s. */
+  mlpGflops: number;
+  relate: { what: string; value: number; measured: (peak: Record<string, number>, matmul: Record<string, Record<string, number>>) => number | undefined };
+}
+const PYTORCH: Record<Isa, PytorchReference> = {
+  avx512: {
+    machine: '2-core AMD Zen 4', vitPerFrame: 4.5, qformerPerFrame: 0.47, audioPerClip: 0.7, mlpGflops: 85,
+    relate: { what: "ggml f32's GFLOP/s on the MLP-up shape", value: 36, measured: (_, matmul) => matmul['ggml f32']?.['MLP up (fc1)'] },
+  },
+  avx2: {
+    machine: '2-core AMD EPYC Zen 3, 2.45 GHz, AVX2 only', vitPerFrame: 5.94, qformerPerFrame: 0.5, audioPerClip: 8.0 / 8, mlpGflops: 116,
+    relate: { what: 'the f32-fma-256 peak (GFLOP/s)', value: 157, measured: (peak) => (peak['f32-fma-256'] ?? 0) / 1e9 || undefined },
+  },
+};
 
 interface BenchBinding {
   benchPeak(kind: string, threads: number, seconds: number): number;
-  benchMatmul(options: { m: number; k: number; n: number; type: string; ownKernel: boolean; threads: number; reps: number }): number;
+  benchMatmul(options: { m: number; k: number; n: number; type: string; isa?: Isa; threads: number; reps: number }): number;
 }
 
 const { values: args } = parseArgs({
@@ -44,6 +69,8 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: String(os.availableParallelism()) },
     types: { type: 'string', default: 'f32,f16,bf16,q8_0' },
     growth: { type: 'string', default: '100' },
+    isa: { type: 'string' },
+    'products-only': { type: 'boolean', default: false },
   },
 });
 const reps = Number(args.reps), frames = Number(args.frames), clips = Number(args.clips);
@@ -53,19 +80,42 @@ const types = args.types!.split(',') as ProjectorWeightType[];
 // ---------------------------------------------------------------------------------------------
 // Machine
 
+const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
+const cpuFlags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));
+const hasFlags = (...flags: string[]) => flags.every((f) => cpuFlags.has(f));
+/** Our instruction sets this CPU has, best first. */
+const cpuIsas: Isa[] = [
+  ...(hasFlags('avx512f', 'avx512bw', 'avx512vl', 'avx512dq') && (cpuFlags.has('avx512_bf16') || cpuFlags.has('avx512_vnni')) ? ['avx512' as const] : []),
+  ...(hasFlags('avx2', 'fma', 'f16c') ? ['avx2' as const] : []),
+];
+if (args.isa !== undefined && !cpuIsas.includes(args.isa as Isa)) {
+  throw new Error(`--isa ${args.isa}: this CPU runs ${cpuIsas.join(', ') || 'none of our kernels'}`);
+}
+/** The instruction set of our kernels in this run; undefined: ggml only. */
+const isa = (args.isa as Isa | undefined) ?? cpuIsas[0];
+// Read by the addon when it loads and by every projector load (ours here, the workers' through the environment).
+if (isa) process.env.VIDEO_LLAMA_CPU_ISA = isa;
+const reference = PYTORCH[isa ?? 'avx2'];
+
+/** The bench addon (built by `npm run bench`: scripts/build-native.mjs --bench). */
+function loadBenchAddon(): BenchBinding {
+  const file = path.join(repoRoot, 'build', 'Release', 'video_llama_bench.node');
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`node scripts/build-native.mjs --bench\` (npm run bench does)`);
+  return createRequire(import.meta.url)(file) as BenchBinding;
+}
+
 function machine(): Record<string, string> {
-  const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
   const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1] ?? '?';
-  const flags = field('flags').split(' ');
-  const simd = ['avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_bf16'].filter((f) => flags.includes(f));
+  const simd = ['avx2', 'fma', 'f16c', 'avx_vnni', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_bf16'].filter((f) => cpuFlags.has(f));
   return {
     cpu: `${os.cpus()[0]?.model ?? '?'} (family ${field('cpu family')}, model ${field('model')}), ${os.cpus().length} logical CPUs`,
     simd: simd.join(' '),
+    'our kernels': isa ?? 'none (ggml only)',
     memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
     os: `${os.type()} ${os.release()}`,
     node: process.version,
     load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
-    command: `npm run bench:encoders -- --reps ${reps} --frames ${frames} --clips ${clips} --threads ${threads} --types ${types.join(',')} --growth ${growth}`,
+    command: `npm run bench:encoders -- --reps ${reps} --frames ${frames} --clips ${clips} --threads ${threads} --types ${types.join(',')} --growth ${growth}${isa ? ` --isa ${isa}` : ''}${args['products-only'] ? ' --products-only' : ''}`,
     date: new Date().toISOString(),
   };
 }
@@ -97,21 +147,30 @@ interface Config {
   videoReps: number;
 }
 
-/** Weight types our kernels run (bf16: AVX-512 BF16; q8_0: AVX-512 VNNI). */
-const OWN_TYPES: readonly ProjectorWeightType[] = ['bf16', 'q8_0'];
+/** Weight types our kernels run (bf16 and f16: AVX-512 BF16 or AVX2; q8_0: AVX-512 VNNI or AVX2). */
+const OWN_TYPES: readonly ProjectorWeightType[] = ['f16', 'bf16', 'q8_0'];
+const ownTypes = isa ? OWN_TYPES.filter((t) => types.includes(t)) : [];
 
 /** ggml's kernels for every type (the baselines; one video run each, they are slow), then ours. */
 function configs(): Config[] {
   const list: Config[] = types.map((type) => ({ name: `${type}-ggml`, type, kernels: 'ggml', videoReps: 1 }));
-  for (const type of OWN_TYPES.filter((t) => types.includes(t))) list.push({ name: `${type}-own`, type, kernels: 'own', videoReps: reps });
+  for (const type of ownTypes) list.push({ name: `${type}-own`, type, kernels: 'own', videoReps: reps });
   return list;
 }
 
+/** The peaks this benchmark measures: the instructions of ggml's f32 and of each of our kernels. */
+const PEAK_KINDS = ['f32-fma-256', 'int8-madd-256', 'f32-fma-512', 'bf16-dot-512', 'int8-dot-512'] as const;
+
 /** The peak a kernel is compared against: the instruction its inner loop is made of. */
 function peakKind(kernel: { type: string; own: boolean }): string {
-  if (!kernel.own) return 'f32-fma';
-  return kernel.type === 'q8_0' ? 'int8-dot' : 'bf16-dot';
+  const wide = isa === 'avx512';
+  if (!kernel.own) return cpuIsas[0] === 'avx512' && isa !== 'avx2' ? 'f32-fma-512' : 'f32-fma-256';
+  if (kernel.type === 'q8_0') return wide ? 'int8-dot-512' : 'int8-madd-256';
+  return wide ? 'bf16-dot-512' : 'f32-fma-256';
 }
+
+/** A percentage of a peak, or '' where the peak is unknown (0). */
+const percentOf = (flops: number, peakFlops: number | undefined) => (peakFlops ? ` (${fmt((100 * flops) / peakFlops, 0)} %)` : '');
 
 // ---------------------------------------------------------------------------------------------
 // Arithmetic
@@ -180,18 +239,16 @@ async function main(): Promise<void> {
   console.log('# video-llama benchmark\n');
   for (const [k, v] of Object.entries(info)) console.log(`- ${k}: ${v}`);
 
-  console.log('\nGenerating / finding the random-weight models (first run only: minutes)...');
-  const files = new Map<ProjectorWeightType, string>();
-  for (const type of types) files.set(type, await cachedRandomProjector(cacheDir, RELEASE_PROJECTOR, type));
-
-  const bench = loadAddon<BenchBinding>();
-  console.log('\n## Peak arithmetic rate (register-only loops of one 512-bit instruction, best of 3 x 0.3 s)\n');
+  const bench = loadBenchAddon();
+  console.log('\n## Peak arithmetic rate (register-only loops of the instructions, best of 3 x 0.3 s; absent: not on this CPU)\n');
   const peak: Record<string, number> = {};
   const peakRows: (string | number)[][] = [];
   // best of three: other processes can only make a run slower
   const peakOf = (kind: string, n: number) => Math.max(...[0, 1, 2].map(() => bench.benchPeak(kind, n, 0.3)));
-  for (const kind of ['f32-fma', 'bf16-dot', 'int8-dot']) {
-    const one = peakOf(kind, 1), all = peakOf(kind, threads);
+  for (const kind of PEAK_KINDS) {
+    const one = peakOf(kind, 1);
+    if (!one) continue;
+    const all = peakOf(kind, threads);
     peak[kind] = all;
     peakRows.push([kind, fmt(one / 1e9, 0), fmt(all / 1e9, 0)]);
   }
@@ -206,7 +263,7 @@ async function main(): Promise<void> {
   // ggml f32 always: it relates this machine to the issue's (see machineFactor)
   const ggmlTypes = [...new Set(['f32', ...types, 'q4_0'])];
   const kernels = ggmlTypes.map((type) => ({ label: `ggml ${type}`, type, own: false }));
-  for (const type of OWN_TYPES.filter((t) => types.includes(t))) kernels.push({ label: `ours ${type}`, type, own: true });
+  for (const type of ownTypes) kernels.push({ label: `ours ${type} (${isa})`, type, own: true });
   const matmul: Record<string, Record<string, number>> = {};
   const matmulRows: (string | number)[][] = [];
   for (const kernel of kernels) {
@@ -214,16 +271,25 @@ async function main(): Promise<void> {
     const row: (string | number)[] = [kernel.label];
     for (const shape of shapes) {
       const m = vitTokens * frames;
-      const seconds = bench.benchMatmul({ m, k: shape.k, n: shape.n, type: kernel.type, ownKernel: kernel.own, threads, reps: 3 });
+      const seconds = bench.benchMatmul({ m, k: shape.k, n: shape.n, type: kernel.type, isa: kernel.own ? isa : undefined, threads, reps: 3 });
       const gflops = (2 * m * shape.k * shape.n) / seconds / 1e9;
       matmul[kernel.label]![shape.name] = gflops;
-      row.push(`${fmt(gflops, 0)} (${fmt((100 * gflops * 1e9) / peak[peakKind(kernel)]!, 0)} %)`);
+      row.push(`${fmt(gflops, 0)}${percentOf(gflops * 1e9, peak[peakKind(kernel)])}`);
     }
-    row.push(ISSUE_MLP_GFLOPS[kernel.label.replace('ggml ', '')]?.toString() ?? '');
+    row.push(peakKind(kernel));
     matmulRows.push(row);
   }
-  console.log(table(['kernel', ...shapes.map((s) => `${s.name} GFLOP/s (% of peak)`), 'issue: MLP up, zen4'], matmulRows));
-  console.log(`\n(% of the f32-fma peak for ggml's kernels, of the bf16-dot / int8-dot peak for ours (bf16 / q8_0); the issue measured PyTorch/oneDNN f32 at ${ISSUE_MLP_GFLOPS['pytorch f32']} GFLOP/s on the MLP-up shape.)`);
+  console.log(table(['kernel', ...shapes.map((s) => `${s.name} GFLOP/s (% of peak)`), 'peak of'], matmulRows));
+  console.log(`\n(The reference machine, ${reference.machine}, ran PyTorch f32 at ${reference.mlpGflops} GFLOP/s on the MLP-up shape.)`);
+
+  if (args['products-only']) {
+    fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify({ machine: info, peak, matmul }, null, 2));
+    return;
+  }
+
+  console.log('\nGenerating / finding the random-weight models (first run only: minutes)...');
+  const files = new Map<ProjectorWeightType, string>();
+  for (const type of types) files.set(type, await cachedRandomProjector(cacheDir, RELEASE_PROJECTOR, type));
 
   console.log(`\n## Encoders (${frames}-frame video, ${clips}-clip audio, ${threads} threads)\n`);
   const reports = new Map<string, WorkerReport>();
@@ -231,37 +297,36 @@ async function main(): Promise<void> {
     process.stdout.write(`running ${config.name}...`);
     const options: WorkerOptions = {
       projector: files.get(config.type)!, threads, frames, clips, videoReps: config.videoReps, audioReps: reps,
-      growthCalls: config.name === 'bf16-own' ? growth : 0, outPrefix: path.join(outDir, config.name),
+      growthCalls: config.name === `${ownTypes[0]}-own` ? growth : 0, kernels: config.kernels, outPrefix: path.join(outDir, config.name),
     };
-    const env: Record<string, string> = config.kernels === 'ggml' ? { VIDEO_LLAMA_KERNELS: 'ggml' } : {};
-    const { report } = await runWorker(config.name, options, env);
+    const { report } = await runWorker(config.name, { ...options, kernels: config.kernels }, {});
     reports.set(config.name, report);
     console.log(` video ${fmt(median(report.video.map((v) => v.seconds)))} s, audio ${fmt(median(report.audio.map((a) => a.seconds)))} s`);
   }
   // Where the ViT's time goes with our kernels (node-by-node timing, so a little slower than the runs above).
   const vitProfiles: Record<string, Record<string, number>> = {};
-  for (const type of OWN_TYPES.filter((t) => types.includes(t))) {
+  for (const type of ownTypes) {
     process.stdout.write(`profiling ${type}-own...`);
     const { stderr } = await runWorker(`${type}-own-profile`, {
-      projector: files.get(type)!, threads, frames, clips, videoReps: 2, audioReps: 0, growthCalls: 0, outPrefix: path.join(outDir, `${type}-own-profile`),
+      projector: files.get(type)!, threads, frames, clips, videoReps: 2, audioReps: 0, growthCalls: 0, kernels: 'own', outPrefix: path.join(outDir, `${type}-own-profile`),
     }, { VIDEO_LLAMA_PROFILE: '1' });
     vitProfiles[type] = profileOf(stderr, 'vit');
     console.log(' done');
   }
 
   const llmWidth = RELEASE_PROJECTOR.llmWidth;
-  // The issue's machine ran ggml f32 at 36 GFLOP/s on the MLP-up shape; if this one is faster,
-  // assume PyTorch would be faster by the same factor (a conservative reading of the bar).
-  const ggmlF32 = matmul['ggml f32']?.['MLP up (fc1)'];
-  const machineFactor = ggmlF32 ? Math.max(1, ggmlF32 / ISSUE_MLP_GFLOPS.f32!) : 1;
-  const reference = reports.get('f32-ggml');
-  const pytorchVideo = frames * (PYTORCH.vitPerFrame + PYTORCH.qformerPerFrame), pytorchAudio = clips * PYTORCH.audioPerClip;
+  // If this machine is faster than the reference one (by reference.relate), assume PyTorch would be
+  // faster here by the same factor (a conservative reading of the bar).
+  const related = reference.relate.measured(peak, matmul);
+  const machineFactor = related ? Math.max(1, related / reference.relate.value) : 1;
+  const f32Reference = reports.get('f32-ggml');
+  const pytorchVideo = frames * (reference.vitPerFrame + reference.qformerPerFrame), pytorchAudio = clips * reference.audioPerClip;
   const rows: (string | number)[][] = [];
   for (const [name, r] of reports) {
     const v = r.video.map((x) => x.seconds), a = r.audio.map((x) => x.seconds);
     const stage = (timings: EncodeTiming[], s: string) => fmt(median(timings.map((x) => x.stages[s] ?? 0)));
-    const simV = reference ? cosine(readF32(path.join(outDir, `${name}-video.f32`)), readF32(path.join(outDir, 'f32-ggml-video.f32')), llmWidth) : undefined;
-    const simA = reference ? cosine(readF32(path.join(outDir, `${name}-audio.f32`)), readF32(path.join(outDir, 'f32-ggml-audio.f32')), llmWidth) : undefined;
+    const simV = f32Reference ? cosine(readF32(path.join(outDir, `${name}-video.f32`)), readF32(path.join(outDir, 'f32-ggml-video.f32')), llmWidth) : undefined;
+    const simA = f32Reference ? cosine(readF32(path.join(outDir, `${name}-audio.f32`)), readF32(path.join(outDir, 'f32-ggml-audio.f32')), llmWidth) : undefined;
     const vitSeconds = median(r.video.map((x) => x.stages.vit ?? 0));
     const { linear, attention } = vitFlop(frames);
     rows.push([
@@ -272,24 +337,25 @@ async function main(): Promise<void> {
       gib(r.peakRss), fmt(r.loadSeconds, 1),
     ]);
   }
-  console.log(`\nPyTorch fp32 (issue figures): video ${fmt(pytorchVideo, 1)} s (${frames} x (${PYTORCH.vitPerFrame} + ${PYTORCH.qformerPerFrame})), audio ${fmt(pytorchAudio, 1)} s (${clips} x ${PYTORCH.audioPerClip}).`);
-  console.log(`"vs PyTorch": that time / ours; in parentheses, with PyTorch assumed ${fmt(machineFactor, 2)}x faster here (this machine's ggml f32 on the MLP-up shape / the issue's ${ISSUE_MLP_GFLOPS.f32} GFLOP/s).\n`);
+  console.log(`\nPyTorch fp32 (issue figures, ${reference.machine}): video ${fmt(pytorchVideo, 1)} s (${frames} x (${reference.vitPerFrame} + ${reference.qformerPerFrame})), audio ${fmt(pytorchAudio, 1)} s (${clips} x ${fmt(reference.audioPerClip)}).`);
+  console.log(`"vs PyTorch": that time / ours; in parentheses, with PyTorch assumed ${fmt(machineFactor, 2)}x faster here (this machine's ${reference.relate.what}: ${related ? fmt(related, 0) : '?'}, the reference's ${reference.relate.value}).\n`);
   console.log(table(['config', 'video s (median)', 'vit s', 'qformer s', 'video_qformer+proj s', 'ViT GFLOP/s', 'vs PyTorch', 'audio s (median)', 'vs PyTorch', 'min cos vs f32 (video / audio)', 'peak RSS', 'load s'], rows));
 
   for (const [type, profile] of Object.entries(vitProfiles)) {
     const { linear, attention } = vitFlop(frames);
     const total = Object.values(profile).reduce((s, x) => s + x, 0);
-    const gemmOp = type === 'q8_0' ? 'int8_gemm' : 'bf16_gemm', gemmPeak = type === 'q8_0' ? 'int8-dot' : 'bf16-dot';
+    const gemmOp = isa === 'avx512' ? (type === 'q8_0' ? 'int8_gemm' : 'bf16_gemm') : (type === 'q8_0' ? 'int8_gemm_avx2' : 'half_gemm_avx2');
+    const gemmPeak = peakKind({ type, own: true });
     console.log(`\n## Inside the ViT with our kernels (${type}, ${frames} frames, node-by-node timing)\n`);
     console.log(table(['operation', 'seconds', 'share', 'GFLOP/s', '% of its peak'], Object.entries(profile).filter(([, s]) => s >= 0.001).map(([op, s]) => {
       const flop = op === gemmOp ? linear : op === 'bf16_attention' ? attention : 0;
-      const of = op === gemmOp ? gemmPeak : 'bf16-dot';
-      return [op, fmt(s, 3), `${fmt((100 * s) / total, 1)} %`, flop ? fmt(flop / s / 1e9, 0) : '', flop ? `${fmt((100 * flop) / s / peak[of]!, 0)} % of ${of}` : ''];
+      const of = op === gemmOp ? gemmPeak : 'bf16-dot-512';
+      return [op, fmt(s, 3), `${fmt((100 * s) / total, 1)} %`, flop ? fmt(flop / s / 1e9, 0) : '', flop && peak[of] ? `${fmt((100 * flop) / s / peak[of]!, 0)} % of ${of}` : ''];
     })));
     console.log(`\nViT linear layers: ${fmt(linear / 1e12, 2)} TFLOP in ${fmt(profile[gemmOp] ?? 0, 2)} s; attention: ${fmt(attention / 1e9, 0)} GFLOP in ${fmt(profile.bf16_attention ?? 0, 2)} s.`);
   }
 
-  for (const type of OWN_TYPES) {
+  for (const type of ownTypes) {
     const own = reports.get(`${type}-own`);
     if (!own) continue;
     console.log(`\n## Memory (${type}, our kernels)\n`);

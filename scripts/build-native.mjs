@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 const force = process.argv.includes('--force');
+// --bench: the benchmark addon (video_llama_bench.node, for bench/ only) instead of the library's
+const bench = process.argv.includes('--bench');
 
 function fail(message) {
   console.error(`video-llama: native build failed: ${message}`);
@@ -83,8 +85,9 @@ function extractHeaders() {
 }
 
 function main() {
-  const addon = path.join(root, 'build', 'Release', 'video_llama.node');
-  if (!force && fs.existsSync(addon)) {
+  const target = bench ? 'video_llama_bench' : 'video_llama';
+  const addon = path.join(root, 'build', 'Release', `${target}.node`);
+  if (!force && !bench && fs.existsSync(addon)) {
     console.log('video-llama: native addon already built (npm run build:native rebuilds it).');
     return;
   }
@@ -93,7 +96,7 @@ function main() {
   const cmakeJs = path.join(packageDir('cmake-js'), 'bin', 'cmake-js');
   const args = [cmakeJs, 'compile', '--out', path.join(root, 'build'),
     `--CDLLAMA_HEADERS_DIR=${headers.dest}`, `--CDLLAMA_LIB_DIR=${libDir}`,
-    `--CDNODE_ADDON_API_DIR=${packageDir('node-addon-api')}`];
+    `--CDNODE_ADDON_API_DIR=${packageDir('node-addon-api')}`, '--target', target];
   console.log(`video-llama: building the addon against llama.cpp ${headers.tag}, libraries from ${libDir}`);
   const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) fail('cmake-js exited with an error (see above).');

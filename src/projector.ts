@@ -60,8 +60,9 @@ export interface ProjectorInfo {
   /** The ggml backend the encoders run on, e.g. `"CPU"`. */
   readonly backend: string;
   /**
-   * Linear layers running on the library's own bf16 kernel rather than ggml's (bf16 weights on a
-   * CPU with AVX-512 BF16; 0 otherwise, or when `VIDEO_LLAMA_KERNELS=ggml`).
+   * Linear layers running on the library's own CPU kernels rather than ggml's: f16, bf16 and q8_0
+   * weights on an x86-64 CPU with AVX2 (or AVX-512 BF16 / VNNI); 0 otherwise, on a GPU, or when
+   * `VIDEO_LLAMA_CPU_ISA=none` is set at load (`avx2` keeps to the AVX2 kernels).
    */
   readonly ownKernelLayers: number;
   /** Bytes of the loaded weights. */

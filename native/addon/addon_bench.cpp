@@ -1,6 +1,7 @@
 // Bindings of native/core/bench (for bench/, not part of the public API):
 //   benchPeak(kind: string, threads: number, seconds: number): number            FLOP/s
-//   benchMatmul({ m, k, n, type, ownKernel, threads, reps }): number              best seconds
+//   benchMatmul({ m, k, n, type, isa?, threads, reps }): number                   best seconds
+//     (isa "avx512" or "avx2": our kernel of that instruction set; absent: ggml_mul_mat)
 #include <napi.h>
 
 #include <string>
@@ -38,7 +39,7 @@ static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
   c.k = int_of("k");
   c.n = int_of("n");
   c.type = type_named(env, o.Get("type").As<Napi::String>());
-  c.own_kernel = o.Get("ownKernel").ToBoolean();
+  if (o.Has("isa") && o.Get("isa").IsString()) c.isa = o.Get("isa").As<Napi::String>().Utf8Value();
   c.threads = static_cast<int>(int_of("threads"));
   c.reps = static_cast<int>(int_of("reps"));
   if (c.m <= 0 || c.k <= 0 || c.n <= 0 || c.k % ggml_blck_size(c.type) != 0 || c.threads <= 0) {

@@ -1,15 +1,29 @@
 #include "core/backend.h"
 
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <mutex>
+#include <string>
 
 #include "llama.h"
 
 namespace vl {
 
+// VIDEO_LLAMA_CPU_ISA=avx2 (kernels/cpu_isa.h) when the addon loads: ggml's AVX2 CPU variant
+// (haswell) instead of the best one, and no GPU backend, so that an AVX-512 machine computes like
+// an AVX2-only one (for tests and benchmarks). Returns whether it loaded it.
+static bool load_avx2_cpu_backend() {
+  const char* cap = std::getenv("VIDEO_LLAMA_CPU_ISA");
+  if (!cap || std::strcmp(cap, "avx2") != 0) return false;
+  const std::string file = std::string(VIDEO_LLAMA_BACKEND_DIR) + "/libggml-cpu-haswell.so";
+  return std::filesystem::exists(file) && ggml_backend_load(file.c_str()) != nullptr;
+}
+
 void ensure_backends_loaded() {
   static std::once_flag once;
   std::call_once(once, [] {
-    ggml_backend_load_all_from_path(VIDEO_LLAMA_BACKEND_DIR);
+    if (!load_avx2_cpu_backend()) ggml_backend_load_all_from_path(VIDEO_LLAMA_BACKEND_DIR);
     llama_backend_init();
   });
 }

@@ -11,6 +11,7 @@
 
 #include "core/backend.h"
 #include "core/error.h"
+#include "core/kernels/ggml_ops.h"
 #include "core/projector_loader.h"
 
 namespace vl {
@@ -76,10 +77,7 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
 
   file.load(model->primary_.get(), model->weights_ctx_, model->weights_buffer_);
   info.weight_bytes = ggml_backend_buffer_get_size(model->weights_buffer_.get());
-  if (is_cpu(model->primary_.get())) {
-    if (model->vision_) info.own_kernel_layers += graph::pack_for_cpu(*model->vision_);
-    if (model->audio_) info.own_kernel_layers += graph::pack_for_cpu(*model->audio_);
-  }
+  if (is_cpu(model->primary_.get())) info.own_kernel_layers = kernels::pack_linear_weights(model->weights_ctx_.get());
   return model;
 }
 
@@ -136,7 +134,7 @@ class NodeProfiler {
     const auto now = std::chrono::steady_clock::now();
     std::string op = ggml_op_desc(t);
     if (t->op == GGML_OP_CPY || t->op == GGML_OP_MUL_MAT) op += std::string("(") + ggml_type_name(t->src[0]->type) + ")";
-    if (const char* own = graph::own_kernel_name(t)) op = own;
+    if (const char* own = kernels::op_name(t)) op = own;
     totals_[op] += std::chrono::duration<double>(now - last_).count();
     last_ = now;
   }
@@ -245,6 +243,7 @@ void ProjectorState::run_branch(const Branch& branch, const EncodeParams& params
   ggml_set_output(output);
   ggml_cgraph* gf = ggml_new_graph_custom(ctx.get(), static_cast<size_t>(model_->max_graph_nodes()), false);
   ggml_build_forward_expand(gf, output);
+  kernels::check_packed_weights_unused_by_ggml(gf);
   for (const graph::StageNode& node : branch.nodes) {
     ggml_tensor* t = ggml_graph_get_tensor(gf, node.name);
     if (!t) throw Error("NATIVE", std::string("the branch graph has no node '") + node.name + "'");

@@ -36,7 +36,7 @@ struct ProjectorInfo {
   int audio_queries = 0, max_clips = 0, sample_rate = 0, mel_bins = 0, target_frames = 0;
   float clip_seconds = 0, fbank_mean = 0, fbank_std = 0;
   std::string backend;  // name of the backend the graphs run on
-  int own_kernel_layers = 0;  // linear layers running on kernels::bf16_gemm (bf16 weights on an AVX-512 BF16 CPU)
+  int own_kernel_layers = 0;  // linear layers packed for our kernels (kernels::pack_linear_weights)
   size_t weight_bytes = 0;    // the weights buffer
 };
 

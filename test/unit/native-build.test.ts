@@ -1,5 +1,6 @@
 /** The addon is our C++ only: llama.cpp comes prebuilt from node-llama-cpp's platform package. */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,5 +15,12 @@ describe.runIf(process.platform === 'linux')('native addon linkage', () => {
       const line = ldd.split('\n').find((l) => l.trim().startsWith(lib));
       expect(line, `${lib} in:\n${ldd}`).toMatch(/=> \S*node_modules\/@node-llama-cpp\/[^/]+\/bins\//);
     }
+  });
+});
+
+describe('native addon contents', () => {
+  it('carries no benchmark code (that is video_llama_bench.node, built by npm run bench)', () => {
+    const binary = fs.readFileSync(addon);
+    for (const name of ['benchPeak', 'benchMatmul', 'matmul_seconds']) expect(binary.includes(name), name).toBe(false);
   });
 });

@@ -9,6 +9,8 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/graph/common.h"
+#include "core/kernels/cpu_isa.h"
+#include "core/kernels/ggml_ops.h"
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
@@ -61,14 +63,59 @@ __attribute__((target("avx512f,avx512vnni"))) static double loop_int8(int64_t it
 #undef VL_DECL
 #undef VL_KEEP
 }
+
+// vpmaddubsw + vpmaddwd + vpaddd, 256-bit: the int8 products of int8_gemm_avx2 (32 multiply-adds
+// per step, counted as 64 OP). Six different inputs, or the compiler would compute one product
+// and add it six times.
+__attribute__((target("avx2"))) static double loop_int8_avx2(int64_t iters) {
+#define VL_REPEAT6(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#define VL_DECL(i) __m256i a##i = _mm256_set1_epi32(i), x##i = _mm256_set1_epi8(static_cast<char>(i + 1));
+#define VL_STEP(i) a##i = _mm256_add_epi32(a##i, _mm256_madd_epi16(_mm256_maddubs_epi16(x##i, y), ones));
+#define VL_KEEP(i) __asm__ volatile("" : "+x"(a##i));  // AVX2 registers: no "v" without AVX-512
+  VL_REPEAT6(VL_DECL)
+  __m256i y = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
+  __asm__("" : "+x"(y), "+x"(ones));
+  for (int64_t it = 0; it < iters; ++it) {
+    // else the products of loop-invariant inputs would be hoisted out of the loop
+    __asm__("" : "+x"(x0), "+x"(x1), "+x"(x2), "+x"(x3), "+x"(x4), "+x"(x5));
+    VL_REPEAT6(VL_STEP) VL_REPEAT6(VL_KEEP)
+  }
+  return 6.0 * 32 * 2 * static_cast<double>(iters);
+#undef VL_STEP
+}
+
+// vfmadd, 256-bit: the products of half_gemm_avx2.
+__attribute__((target("avx2,fma"))) static double loop_f32_avx2(int64_t iters) {
+#undef VL_DECL
+#define VL_STEP(i) a##i = _mm256_fmadd_ps(x, y, a##i);
+#define VL_DECL(i) __m256 a##i = _mm256_set1_ps(static_cast<float>(i));
+  VL_REPEAT12(VL_DECL)
+  __m256 x = _mm256_set1_ps(1e-9f), y = x;
+  __asm__("" : "+x"(x), "+x"(y));
+  for (int64_t it = 0; it < iters; ++it) { VL_REPEAT12(VL_STEP) VL_REPEAT12(VL_KEEP) }
+  return 12.0 * 8 * 2 * static_cast<double>(iters);
+#undef VL_STEP
+#undef VL_DECL
+#undef VL_KEEP
+}
 #endif
 
-double peak_flops(const std::string& kind, int threads, double seconds) {
+// The loop of one kind, null when this CPU lacks its instructions.
+static double (*peak_loop(const std::string& kind))(int64_t) {
 #ifdef VL_X86
-  double (*loop)(int64_t) = nullptr;
-  if (kind == "f32-fma" && __builtin_cpu_supports("avx512f")) loop = loop_f32;
-  if (kind == "bf16-dot" && __builtin_cpu_supports("avx512bf16")) loop = loop_bf16;
-  if (kind == "int8-dot" && __builtin_cpu_supports("avx512vnni")) loop = loop_int8;
+  const kernels::CpuIsa isa = kernels::cpu_isa_detected();
+  const bool avx512f = __builtin_cpu_supports("avx512f");
+  if (kind == "f32-fma-512" && avx512f) return loop_f32;
+  if (kind == "bf16-dot-512" && isa.avx512_bf16) return loop_bf16;
+  if (kind == "int8-dot-512" && isa.avx512_vnni) return loop_int8;
+  if (kind == "f32-fma-256" && isa.avx2) return loop_f32_avx2;
+  if (kind == "int8-madd-256" && isa.avx2) return loop_int8_avx2;
+#endif
+  return nullptr;
+}
+
+double peak_flops(const std::string& kind, int threads, double seconds) {
+  double (*loop)(int64_t) = peak_loop(kind);
   if (!loop) return 0;
   // calibrate on one thread, then run ~`seconds` on all
   const auto t0 = std::chrono::steady_clock::now();
@@ -81,9 +128,19 @@ double peak_flops(const std::string& kind, int threads, double seconds) {
   for (auto& w : workers) w.join();
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return probe / 1'000'000 * static_cast<double>(iters) * threads / elapsed;
-#else
-  return 0;
-#endif
+}
+
+// The kernels of one instruction set, as far as this CPU has them.
+static kernels::CpuIsa isa_named(const std::string& name) {
+  kernels::CpuIsa isa = kernels::cpu_isa_detected();
+  if (name == "avx2") {
+    isa.avx512_bf16 = isa.avx512_vnni = false;
+  } else if (name == "avx512") {
+    isa.avx2 = false;
+  } else {
+    throw Error("INVALID_ARGUMENT", "unknown instruction set '" + name + "': expected avx2 or avx512");
+  }
+  return isa;
 }
 
 double matmul_seconds(const MatmulCase& c) {
@@ -106,9 +163,11 @@ double matmul_seconds(const MatmulCase& c) {
   std::copy_n(values.data(), c.k * c.m, static_cast<float*>(x->data));
 
   graph::Linear layer{w, nullptr};
-  if (c.own_kernel) {
-    graph::pack_for_cpu(layer);
-    if (!layer.on_own_kernel()) throw Error("INVALID_ARGUMENT", "our kernels cannot run this case on this CPU");
+  if (!c.isa.empty()) {
+    kernels::mark_linear_weight(w);
+    if (kernels::pack_linear_weights(weights_ctx.get(), isa_named(c.isa)) != 1) {
+      throw Error("INVALID_ARGUMENT", "our kernels cannot run this case with " + c.isa + " on this CPU");
+    }
   }
   const size_t meta = ggml_tensor_overhead() * 16 + ggml_graph_overhead();
   ggml_context_ptr ctx(ggml_init({meta, nullptr, true}));

@@ -17,27 +17,21 @@ struct LayerNorm {
   ggml_tensor* bias = nullptr;    // [D]
 };
 
-// nn.Linear; bias may be absent.
+// nn.Linear; bias may be absent. The weight may be packed for one of our CPU kernels
+// (kernels/ggml_ops.h): then only the functions below may read it.
 struct Linear {
   ggml_tensor* weight = nullptr;  // [in, out]
   ggml_tensor* bias = nullptr;    // [out] or null
-  // The weight's bytes are in one of our kernels' panel layouts (CPU only, see pack_for_cpu): the
-  // product runs as our own op instead of ggml_mul_mat, which could not read them.
-  enum class Packed { No, Bf16, Int8 } packed = Packed::No;
 
-  bool on_own_kernel() const { return packed != Packed::No; }
+  // Whether the weight is packed, i.e. the product runs on our kernels instead of ggml_mul_mat.
+  bool on_own_kernel() const;
 };
 
 // Declares `<prefix>.weight` / `<prefix>.bias` ([width] each).
 LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& prefix, int64_t width);
-// Declares `<prefix>.weight` ([in, out]) and, when `with_bias`, `<prefix>.bias` ([out]).
+// Declares `<prefix>.weight` ([in, out]) and, when `with_bias`, `<prefix>.bias` ([out]); the weight
+// is registered for kernels::pack_linear_weights.
 Linear load_linear(ProjectorLoader& file, const std::string& prefix, int64_t in, int64_t out, bool with_bias = true);
-
-// Repacks the weight in place for one of our kernels when one can run it: a weight in host memory,
-// bf16 on a CPU with AVX-512 BF16 (kernels::bf16_gemm) or q8_0 on a CPU with AVX-512 VNNI
-// (kernels::int8_gemm), sizes the kernel handles. After this, only linear() may read it.
-// VIDEO_LLAMA_KERNELS=ggml turns this off. Returns whether it repacked.
-bool pack_for_cpu(Linear& layer);
 
 // Rows [first, first + count) of ne[0] of x [D, N, B] as a view (a strided tensor).
 ggml_tensor* row_slice(ggml_context* ctx, ggml_tensor* x, int64_t first, int64_t count);
@@ -53,10 +47,10 @@ ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
 
 // Multi-head softmax(q kᵀ / sqrt(head_dim)) v, no mask. q: [D, Nq, B], k and v: [D, Nk, B] ->
 // [D, Nq, B]. Heads are consecutive slices of D (PyTorch's view(B, N, heads, head_dim)).
-// `own_kernel` (for blocks whose weights run on our kernels): one op of ours,
-// kernels::bf16_attention, instead of ggml's f32 products, when the CPU has AVX-512 BF16.
+// `projection`, the layer that made q, k and v: when it runs on our AVX-512 BF16 kernels, one op
+// of ours (kernels::bf16_attention) instead of ggml's f32 products.
 ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads,
-                       bool own_kernel = false);
+                       const Linear* projection = nullptr);
 
 // gelu(x·Wᵀ + b) with exact (erf) GELU; one fused op when the weight is packed.
 ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
@@ -78,10 +72,6 @@ ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* k
 
 // Prepends the class token to every sequence: tokens [D, N, B], cls [D] -> [D, N + 1, B].
 ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls);
-
-// "bf16_gemm", "int8_gemm", "int8_quantize", "norm_into" or "bf16_attention" for a node that runs
-// one of our kernels, else null (for profiles).
-const char* own_kernel_name(const ggml_tensor* node);
 
 // Names a node after the reference module it mirrors, e.g. name(t, "v.blk", 3, "attn_out").
 ggml_tensor* name(ggml_tensor* t, const std::string& prefix, int layer, const char* what);

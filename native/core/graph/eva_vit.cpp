@@ -42,14 +42,6 @@ EvaVit load_eva_vit(ProjectorLoader& file) {
   return vit;
 }
 
-int pack_for_cpu(EvaVit& vit) {
-  int packed = 0;
-  for (EvaVitBlock& b : vit.blocks) {
-    for (Linear* layer : {&b.qkv, &b.attn_out, &b.ffn_up, &b.ffn_down}) packed += pack_for_cpu(*layer);
-  }
-  return packed;
-}
-
 // eva_vit.py:Attention.forward: qkv = linear(x, qkv.weight, cat(q_bias, 0, v_bias)), then
 // attn.proj; returns `residual` + that. x: norm1's output (layer_norm_into b.qkv).
 static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVitBlock& b, int heads, int il,
@@ -60,7 +52,7 @@ static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVi
     ggml_tensor* qkv = linear(ctx, x, b.qkv);  // [3D, N, B]
     ggml_tensor* q = ggml_add(ctx, row_slice(ctx, qkv, 0, d), b.q_bias);
     ggml_tensor* v = ggml_add(ctx, row_slice(ctx, qkv, 2 * d, d), b.v_bias);
-    ggml_tensor* context = name(attention(ctx, q, row_slice(ctx, qkv, d, d), v, heads, true), "v.blk", il, "attn");
+    ggml_tensor* context = name(attention(ctx, q, row_slice(ctx, qkv, d, d), v, heads, &b.qkv), "v.blk", il, "attn");
     return linear_residual(ctx, context, b.attn_out, residual);
   }
   Linear q_proj = output_slice(ctx, b.qkv, 0, d), v_proj = output_slice(ctx, b.qkv, 2 * d, d);
@@ -69,7 +61,7 @@ static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVi
   ggml_tensor* q = linear(ctx, x, q_proj);
   ggml_tensor* k = linear(ctx, x, output_slice(ctx, b.qkv, d, d));
   ggml_tensor* v = linear(ctx, x, v_proj);
-  ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.qkv.on_own_kernel()), "v.blk", il, "attn");
+  ggml_tensor* context = name(attention(ctx, q, k, v, heads, &b.qkv), "v.blk", il, "attn");
   return linear_residual(ctx, context, b.attn_out, residual);
 }
 

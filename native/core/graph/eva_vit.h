@@ -31,8 +31,6 @@ struct EvaVit {
 };
 
 EvaVit load_eva_vit(ProjectorLoader& file);
-// pack_for_cpu() on every linear layer; returns how many were repacked.
-int pack_for_cpu(EvaVit& vit);
 
 // frames [S, S, 3, T] (PyTorch [T, 3, S, S]) -> ln_vision(ViT(frames)) [D, N + 1, T], all frames as one batch.
 ggml_tensor* build_eva_vit(ggml_context* ctx, const EvaVit& vit, ggml_tensor* frames);

@@ -49,14 +49,6 @@ ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
   return ib;
 }
 
-int pack_for_cpu(ImageBindAudio& ib) {
-  int packed = 0;
-  for (ImageBindBlock& b : ib.blocks) {
-    for (Linear* layer : {&b.in_proj, &b.attn_out, &b.ffn_up, &b.ffn_down}) packed += pack_for_cpu(*layer);
-  }
-  return packed + pack_for_cpu(ib.head_proj);
-}
-
 // Appends one learned position to every sequence: x [D, L, B], extra [D] -> [D, L + 1, B]
 // (nn.MultiheadAttention's add_bias_kv: cat([k, bias_k.repeat(1, bsz, 1)]) after the in-projection).
 static ggml_tensor* append_position(ggml_context* ctx, ggml_tensor* x, ggml_tensor* extra) {
@@ -84,7 +76,7 @@ static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const Im
   }
   k = append_position(ctx, k, b.bias_k);
   v = append_position(ctx, v, b.bias_v);
-  ggml_tensor* context = name(attention(ctx, q, k, v, heads, b.in_proj.on_own_kernel()), "a.blk", il, "attn");
+  ggml_tensor* context = name(attention(ctx, q, k, v, heads, &b.in_proj), "a.blk", il, "attn");
   return linear_residual(ctx, context, b.attn_out, residual);
 }
 

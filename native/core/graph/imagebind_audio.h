@@ -36,8 +36,6 @@ struct ImageBindAudio {
 };
 
 ImageBindAudio load_imagebind_audio(ProjectorLoader& file);
-// pack_for_cpu() on every linear layer; returns how many were repacked.
-int pack_for_cpu(ImageBindAudio& ib);
 
 struct ImageBindAudioOutput {
   ggml_tensor* feature;    // [Da, M]: head LayerNorm, token 0 (get_audio_feature's audio_feature)

@@ -49,24 +49,11 @@ QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::s
   return qf;
 }
 
-int pack_for_cpu(QFormer& qf) {
-  int packed = 0;
-  for (QFormerLayer& layer : qf.layers) {
-    for (BertAttention* a : {&layer.self_attn, &layer.cross_attn}) {
-      if (a == &layer.cross_attn && !layer.has_cross) continue;
-      for (Linear* l : {&a->q, &a->k, &a->v, &a->out}) packed += pack_for_cpu(*l);
-    }
-    packed += pack_for_cpu(layer.ffn_up);
-    packed += pack_for_cpu(layer.ffn_down);
-  }
-  return packed;
-}
-
 // BertAttention + BertSelfOutput (post-LN): LN(dense(softmax(q kᵀ/√hd) v) + x).
 static ggml_tensor* bert_attention(ggml_context* ctx, ggml_tensor* x, ggml_tensor* kv_source, const BertAttention& a,
                                    int heads, float eps) {
   ggml_tensor* context = attention(ctx, linear(ctx, x, a.q), linear(ctx, kv_source, a.k), linear(ctx, kv_source, a.v),
-                                   heads, a.q.on_own_kernel());
+                                   heads, &a.q);
   return layer_norm(ctx, ggml_add(ctx, linear(ctx, context, a.out), x), a.ln, eps);
 }
 

@@ -37,9 +37,6 @@ struct QFormer {
 // Reads `vl.<key>.*` and the `<prefix>.*` tensors, e.g. load_qformer(file, "qformer", "qf").
 QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::string& prefix);
 
-// pack_for_cpu() on every linear layer; returns how many were repacked.
-int pack_for_cpu(QFormer& qf);
-
 // encoder [Enc, N, B] -> last_hidden_state [H, Q, B]; each batch item's queries attend to its own
 // encoder states (no mask: Video-LLaMA's masks are all ones).
 ggml_tensor* build_qformer(ggml_context* ctx, const QFormer& qf, ggml_tensor* encoder);

@@ -50,14 +50,6 @@ AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width) {
   return ab;
 }
 
-int pack_for_cpu(VisionBranch& vb) {
-  return pack_for_cpu(vb.vit) + pack_for_cpu(vb.qformer) + pack_for_cpu(vb.video_qformer) + pack_for_cpu(vb.proj);
-}
-
-int pack_for_cpu(AudioBranch& ab) {
-  return pack_for_cpu(ab.imagebind) + pack_for_cpu(ab.audio_qformer) + pack_for_cpu(ab.proj);
-}
-
 // Rows [0, count) of an embedding table [width, rows] as [width, 1, count]: one row per batch item.
 static ggml_tensor* first_rows_per_item(ggml_context* ctx, ggml_tensor* table, int64_t count) {
   return ggml_view_3d(ctx, table, table->ne[0], 1, count, table->nb[1], table->nb[1], 0);

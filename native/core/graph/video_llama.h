@@ -33,11 +33,6 @@ struct AudioBranch {
 VisionBranch load_vision_branch(ProjectorLoader& file, int llm_width);
 AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width);
 
-// Repacks every linear layer that kernels::bf16_gemm can run (after the weights are loaded, CPU
-// only); returns how many were repacked.
-int pack_for_cpu(VisionBranch& vb);
-int pack_for_cpu(AudioBranch& ab);
-
 // A named node of a branch graph that callers may read back or wait for.
 struct StageNode {
   const char* name;      // the node's name, after the reference tensor it mirrors

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "ggml.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define VL_HAVE_BF16_KERNEL 1
 // GCC 12 warns about its own _mm512_undefined_* helpers inside the intrinsics.
@@ -32,13 +34,11 @@ void pack_bf16_panels(uint16_t* weights, int64_t k, int64_t n) {
   }
 }
 
-#ifdef VL_HAVE_BF16_KERNEL
-
-bool bf16_gemm_available() {
-  static const bool available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-  return available;
+void bf16_from_f16_in_place(uint16_t* values, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) values[i] = ggml_fp32_to_bf16(ggml_fp16_to_fp32(values[i])).bits;
 }
+
+#ifdef VL_HAVE_BF16_KERNEL
 
 #define VL_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
@@ -82,24 +82,14 @@ VL_TARGET static void gemm_block(const Bf16GemmArgs& a, int64_t m0, int64_t m1, 
     const uint16_t* panel = a.w + p * a.k * kPanel;
     for (int64_t m = m0; m < m1; m += kTileRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m1 - m));
-      tiles[rows](a.x + m * a.x_stride, a.x_stride, panel, k_pairs, output_tile(a.out, m, p));
+      tiles[rows](a.x + m * a.x_stride, a.x_stride, panel, k_pairs, output_tile(a.out, m, p * kPanel));
     }
   }
 }
 
 void bf16_gemm(const Bf16GemmArgs& args, int ith, int nth) {
-  const int64_t panels = args.n / kPanel;
-  // Split by panels (each worker keeps its panels in its own L2) unless there are too few.
-  if (panels >= 2 * nth || args.m < kTileRows * nth) {
-    const int64_t per = (panels + nth - 1) / nth;
-    const int64_t p0 = std::min(panels, ith * per), p1 = std::min(panels, p0 + per);
-    gemm_block(args, 0, args.m, p0, p1);
-  } else {
-    const int64_t tiles = (args.m + kTileRows - 1) / kTileRows;
-    const int64_t per = (tiles + nth - 1) / nth;
-    const int64_t m0 = std::min(args.m, ith * per * kTileRows), m1 = std::min(args.m, m0 + per * kTileRows);
-    gemm_block(args, m0, m1, 0, panels);
-  }
+  const GemmShare share = gemm_share(args.m, args.n / kPanel, kTileRows, ith, nth);
+  gemm_block(args, share.m0, share.m1, share.p0, share.p1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,7 +180,7 @@ VL_TARGET static void gemm_panels(const uint16_t* x, int64_t x_stride, int64_t m
   for (int64_t p = 0; p < panels; ++p) {
     for (int64_t r = 0; r < m; r += kTileRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m - r));
-      tiles[rows](x + r * x_stride, x_stride, w + p * k_pairs * 2 * kPanel, k_pairs, output_tile(out, r, p));
+      tiles[rows](x + r * x_stride, x_stride, w + p * k_pairs * 2 * kPanel, k_pairs, output_tile(out, r, p * kPanel));
     }
   }
 }
@@ -229,7 +219,6 @@ void bf16_attention(const Bf16AttentionArgs& args, int ith, int nth) {
 
 #else
 
-bool bf16_gemm_available() { return false; }
 void bf16_gemm(const Bf16GemmArgs&, int, int) {}
 void bf16_attention(const Bf16AttentionArgs&, int, int) {}
 void bf16_from_f32(const float*, uint16_t*, int64_t) {}

@@ -11,6 +11,7 @@
 // A panel covers kPanel consecutive rows of the original [K, N] matrix (ggml order), so the
 // repacked tensor is the same size and a slice of whole panels (rows first..first+count with both
 // multiples of kPanel) is still a contiguous range of bytes.
+#include <algorithm>
 #include <cstdint>
 
 namespace vl::kernels {
@@ -18,14 +19,15 @@ namespace vl::kernels {
 // Output rows per weight panel.
 constexpr int64_t kPanel = 32;
 
-// Whether this CPU (and OS) runs the kernel: AVX-512 F/BW/VL and BF16.
-bool bf16_gemm_available();
-
 // Whether a [k, n] weight matrix (ggml order: k inputs, n outputs) can be repacked.
 inline bool bf16_packable(int64_t k, int64_t n) { return k % 2 == 0 && n % kPanel == 0 && k > 0 && n > 0; }
 
-// Repacks bf16 weights [k, n] (row-major: n rows of k) into panels, in place.
+// Repacks 16-bit weights [k, n] (row-major: n rows of k; bf16, or f16 for half_gemm_avx2) into
+// panels, in place.
 void pack_bf16_panels(uint16_t* weights, int64_t k, int64_t n);
+
+// f16 weights -> bf16 (rounding to nearest even), in place: f16 files on AVX-512 BF16 CPUs.
+void bf16_from_f16_in_place(uint16_t* values, int64_t n);
 
 // What happens to each output after the product and the bias.
 enum class Epilogue { None, GeluErf };
@@ -48,20 +50,38 @@ struct Bf16GemmArgs {
   GemmOutput out;
 };
 
-// The output of a worker's share of rows [m, ...) and panel p.
-inline GemmOutput output_tile(const GemmOutput& out, int64_t m, int64_t p) {
+// The outputs of a tile: from row m and output column `column` on.
+inline GemmOutput output_tile(const GemmOutput& out, int64_t m, int64_t column) {
   GemmOutput tile = out;
-  if (tile.bias) tile.bias += p * kPanel;
-  if (tile.residual) tile.residual += m * out.residual_stride + p * kPanel;
-  tile.y += m * out.y_stride + p * kPanel;
+  if (tile.bias) tile.bias += column;
+  if (tile.residual) tile.residual += m * out.residual_stride + column;
+  tile.y += m * out.y_stride + column;
   return tile;
 }
 
-// n f32 -> bf16, rounding to nearest even. Requires bf16_gemm_available().
+// A worker's share of a product: output rows [m0, m1) for panels [p0, p1).
+struct GemmShare {
+  int64_t m0, m1, p0, p1;
+};
+
+// Split by panels (each worker keeps its panels in its own L2) unless there are too few; then by
+// whole tiles of `tile_rows` rows.
+inline GemmShare gemm_share(int64_t m, int64_t panels, int64_t tile_rows, int ith, int nth) {
+  if (panels >= 2 * nth || m < tile_rows * nth) {
+    const int64_t per = (panels + nth - 1) / nth;
+    const int64_t p0 = std::min(panels, ith * per);
+    return {0, m, p0, std::min(panels, p0 + per)};
+  }
+  const int64_t per = ((m + tile_rows - 1) / tile_rows + nth - 1) / nth * tile_rows;
+  const int64_t m0 = std::min(m, ith * per);
+  return {m0, std::min(m, m0 + per), 0, panels};
+}
+
+// n f32 -> bf16, rounding to nearest even. Requires cpu_isa_detected().avx512_bf16.
 void bf16_from_f32(const float* src, uint16_t* dst, int64_t n);
 
 // y = epilogue(x · wᵀ + bias) + residual for the share `ith` of `nth` workers (split by weight panels).
-// Requires bf16_gemm_available().
+// Requires cpu_isa_detected().avx512_bf16.
 void bf16_gemm(const Bf16GemmArgs& args, int ith, int nth);
 
 // One f32 operand of attention: rows of `heads * head_dim` values, heads side by side.
@@ -83,7 +103,7 @@ inline bool bf16_attention_supports(int64_t head_dim) { return head_dim % 2 == 0
 
 // softmax(scale · q kᵀ) v per batch item and head, with q, k, softmax weights and v rounded to
 // bf16 and f32 accumulation; the share `ith` of `nth` workers (split by batch item x head).
-// Requires bf16_gemm_available().
+// Requires cpu_isa_detected().avx512_bf16.
 void bf16_attention(const Bf16AttentionArgs& args, int ith, int nth);
 
 }  // namespace vl::kernels

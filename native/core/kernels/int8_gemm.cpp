@@ -18,18 +18,8 @@
 
 namespace vl::kernels {
 
-// Byte offsets inside one packed panel of k inputs.
-struct PanelLayout {
-  int64_t blocks;
-  int64_t scales;  // f32 [blocks][kPanel]
-  int64_t sums;    // i32 [blocks][kPanel]
-  explicit PanelLayout(int64_t k)
-      : blocks(k / kInt8Block), scales(k * kPanel), sums(k * kPanel + blocks * kPanel * 4) {}
-  int64_t bytes() const { return sums + blocks * kPanel * 4; }
-};
-
 void pack_q8_0_panels(void* weights, int64_t k, int64_t n) {
-  const PanelLayout layout(k);
+  const Int8PanelLayout layout(k);
   const size_t row_bytes = ggml_row_size(GGML_TYPE_Q8_0, k);
   const auto to_float = ggml_get_type_traits(GGML_TYPE_Q8_0)->to_float;
   std::vector<uint8_t> source(row_bytes * kPanel);
@@ -63,15 +53,9 @@ void pack_q8_0_panels(void* weights, int64_t k, int64_t n) {
 
 #ifdef VL_HAVE_INT8_KERNEL
 
-bool int8_gemm_available() {
-  static const bool available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-  return available;
-}
-
 #define VL_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
-VL_TARGET static void quantize_row(const float* x, int64_t k, uint8_t* out) {
+VL_TARGET static void quantize_row_avx512(const float* x, int64_t k, uint8_t* out) {
   auto* scales = reinterpret_cast<float*>(out + k);
   for (int64_t b = 0; b < k / kInt8Block; ++b) {
     const float* block = x + b * kInt8Block;
@@ -89,8 +73,38 @@ VL_TARGET static void quantize_row(const float* x, int64_t k, uint8_t* out) {
   }
 }
 
-void quantize_rows_u8(const float* x, int64_t x_stride, int64_t k, int64_t begin, int64_t end, uint8_t* out) {
+// 8 values rounded to the nearest integer of x · inverse.
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256i quantized_avx2(const float* x, __m256 inverse) {
+  return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), inverse));
+}
+
+// quantize_row_avx512 with 8 lanes, as signed bytes (Activations::Signed).
+__attribute__((target("avx2,fma"))) static void quantize_row_avx2(const float* x, int64_t k, uint8_t* out) {
+  auto* scales = reinterpret_cast<float*>(out + k);
+  const __m256 sign_bit = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
+  const __m256i byte_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < k / kInt8Block; ++b) {
+    const float* block = x + b * kInt8Block;
+    __m256 absmax = _mm256_setzero_ps();
+    for (int64_t i = 0; i < kInt8Block; i += 8) absmax = _mm256_max_ps(absmax, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(block + i)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(absmax), _mm256_extractf128_ps(absmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    const float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+    scales[b] = m / 127;
+    const __m256 inverse = _mm256_set1_ps(m > 0 ? 127 / m : 0);
+    for (int64_t i = 0; i < kInt8Block; i += 32) {
+      // -127..127 through the saturating packs (which interleave 128-bit lanes), then back in order
+      const __m256i words01 = _mm256_packs_epi32(quantized_avx2(block + i, inverse), quantized_avx2(block + i + 8, inverse));
+      const __m256i words23 = _mm256_packs_epi32(quantized_avx2(block + i + 16, inverse), quantized_avx2(block + i + 24, inverse));
+      const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(words01, words23), byte_order);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kInt8Block + i), bytes);
+    }
+  }
+}
+
+void quantize_rows(const float* x, int64_t x_stride, int64_t k, int64_t begin, int64_t end, uint8_t* out, Isa isa) {
   const size_t row_bytes = int8_row_bytes(k);
+  const auto quantize_row = isa == Isa::Avx512 ? quantize_row_avx512 : quantize_row_avx2;
   for (int64_t r = begin; r < end; ++r) quantize_row(x + r * x_stride, k, out + r * row_bytes);
 }
 
@@ -138,7 +152,7 @@ VL_TARGET static void int8_tile_block(const uint8_t* xb, int64_t x_stride, const
 template <int ROWS>
 VL_TARGET static void int8_tile(const uint8_t* x, int64_t x_stride, const uint8_t* panel, int64_t k,
                                 const GemmOutput& out) {
-  const PanelLayout layout(k);
+  const Int8PanelLayout layout(k);
   const auto* w_scales = reinterpret_cast<const float*>(panel + layout.scales);
   const auto* w_sums = reinterpret_cast<const int32_t*>(panel + layout.sums);
   const auto* x_scales = reinterpret_cast<const float*>(x + k);  // row r's: x_scales[r * x_stride / 4 + b]
@@ -163,33 +177,23 @@ static constexpr std::array<TileFn, sizeof...(R) + 1> tile_table(std::integer_se
 VL_TARGET static void int8_block(const Int8GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
   static constexpr auto tiles = tile_table(std::make_integer_sequence<int, kTileRows>());
   const auto x_stride = static_cast<int64_t>(int8_row_bytes(a.k));
-  const int64_t panel_bytes = PanelLayout(a.k).bytes();
+  const int64_t panel_bytes = Int8PanelLayout(a.k).bytes();
   for (int64_t p = p0; p < p1; ++p) {
     for (int64_t m = m0; m < m1; m += kTileRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, m1 - m));
-      tiles[rows](a.x + m * x_stride, x_stride, a.w + p * panel_bytes, a.k, output_tile(a.out, m, p));
+      tiles[rows](a.x + m * x_stride, x_stride, a.w + p * panel_bytes, a.k, output_tile(a.out, m, p * kPanel));
     }
   }
 }
 
 void int8_gemm(const Int8GemmArgs& args, int ith, int nth) {
-  const int64_t panels = args.n / kPanel;
-  if (panels >= 2 * nth || args.m < kTileRows * nth) {
-    const int64_t per = (panels + nth - 1) / nth;
-    const int64_t p0 = std::min(panels, ith * per), p1 = std::min(panels, p0 + per);
-    int8_block(args, 0, args.m, p0, p1);
-  } else {
-    const int64_t tiles = (args.m + kTileRows - 1) / kTileRows;
-    const int64_t per = (tiles + nth - 1) / nth;
-    const int64_t m0 = std::min(args.m, ith * per * kTileRows), m1 = std::min(args.m, m0 + per * kTileRows);
-    int8_block(args, m0, m1, 0, panels);
-  }
+  const GemmShare share = gemm_share(args.m, args.n / kPanel, kTileRows, ith, nth);
+  int8_block(args, share.m0, share.m1, share.p0, share.p1);
 }
 
 #else
 
-bool int8_gemm_available() { return false; }
-void quantize_rows_u8(const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*) {}
+void quantize_rows(const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*, Isa) {}
 void int8_gemm(const Int8GemmArgs&, int, int) {}
 
 #endif

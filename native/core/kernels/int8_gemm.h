@@ -4,7 +4,7 @@
 // stored as q8_0. Same tiling as bf16_gemm (12 tokens x 32 outputs in registers); the scales
 // are per block of kInt8Block inputs, for activations (per token) and weights (per output):
 //   y[m][n] = Σ_blocks sx[m][b] · sw[n][b] · Σ_{k in b} qx[m][k] · qw[n][k]
-// Activations are quantized per call (quantize_rows_u8); vpdpbusd wants them unsigned, so they
+// Activations are quantized per call (quantize_rows); vpdpbusd wants them unsigned, so they
 // are stored as qx + 128 and the weights carry 128 · Σ qw per block to subtract.
 //
 // Packed weights, per panel of kPanel outputs, all blocks' bytes then all scales then all sums:
@@ -15,14 +15,12 @@
 #include <cstdint>
 
 #include "core/kernels/bf16_gemm.h"
+#include "core/kernels/cpu_isa.h"
 
 namespace vl::kernels {
 
 // Inputs per scale.
 constexpr int64_t kInt8Block = 128;
-
-// Whether this CPU (and OS) runs the kernel: AVX-512 F/BW/VL and VNNI.
-bool int8_gemm_available();
 
 // Whether q8_0 weights [k, n] can be repacked.
 inline bool int8_packable(int64_t k, int64_t n) { return k % kInt8Block == 0 && n % kPanel == 0 && k > 0 && n > 0; }
@@ -30,12 +28,24 @@ inline bool int8_packable(int64_t k, int64_t n) { return k % kInt8Block == 0 && 
 // Repacks q8_0 weights [k, n] (n rows of k) into int8 panels with per-block scales, in place.
 void pack_q8_0_panels(void* weights, int64_t k, int64_t n);
 
-// Bytes of one quantized activation row: k values (qx + 128), then k / kInt8Block f32 scales.
+// Byte offsets inside one packed panel of k inputs.
+struct Int8PanelLayout {
+  int64_t blocks;
+  int64_t scales;  // f32 [blocks][kPanel]
+  int64_t sums;    // i32 [blocks][kPanel]
+  explicit Int8PanelLayout(int64_t k)
+      : blocks(k / kInt8Block), scales(k * kPanel), sums(k * kPanel + blocks * kPanel * 4) {}
+  int64_t bytes() const { return sums + blocks * kPanel * 4; }
+};
+
+// Bytes of one quantized activation row: k values, then k / kInt8Block f32 scales. The values are
+// qx + 128 (unsigned) for int8_gemm's vpdpbusd, qx (signed) for int8_gemm_avx2, which takes
+// their signs onto the weights (see avx2_gemm.h).
 inline size_t int8_row_bytes(int64_t k) { return static_cast<size_t>(k + 4 * (k / kInt8Block)); }
 
 // Rows [begin, end) of x (f32, row stride x_stride elements, k per row) quantized into `out`
-// (row stride int8_row_bytes(k)).
-void quantize_rows_u8(const float* x, int64_t x_stride, int64_t k, int64_t begin, int64_t end, uint8_t* out);
+// (row stride int8_row_bytes(k)) for the int8 kernel of `isa`.
+void quantize_rows(const float* x, int64_t x_stride, int64_t k, int64_t begin, int64_t end, uint8_t* out, Isa isa);
 
 struct Int8GemmArgs {
   const uint8_t* x = nullptr;  // quantized activations, m rows of int8_row_bytes(k)
@@ -44,7 +54,7 @@ struct Int8GemmArgs {
   GemmOutput out;
 };
 
-// y = epilogue(x · wᵀ + bias) + residual for the share `ith` of `nth` workers. Requires int8_gemm_available().
+// y = epilogue(x · wᵀ + bias) + residual for the share `ith` of `nth` workers. Requires cpu_isa_detected().avx512_vnni.
 void int8_gemm(const Int8GemmArgs& args, int ith, int nth);
 
 }  // namespace vl::kernels
