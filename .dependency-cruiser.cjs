@@ -17,7 +17,7 @@ function onlyImports(name, from, allowed, comment) {
 }
 
 const ERRORS = 'errors\\.ts$';
-const NATIVE = '(native\\.ts$|bindings/)';
+const NATIVE = '(native\\.ts$|backends\\.ts$|bindings/)';
 
 module.exports = {
   forbidden: [
@@ -30,7 +30,7 @@ module.exports = {
     },
     onlyImports('errors-at-the-bottom', ERRORS, [], 'errors.ts is the bottom layer: it imports nothing of ours.'),
     onlyImports('gguf-low', 'gguf/', [ERRORS, NATIVE], 'gguf/ reads and writes GGUF files: errors and the addon only.'),
-    onlyImports('native-low', NATIVE, [ERRORS], 'The addon loader and its typed bindings sit on errors only.'),
+    onlyImports('native-low', NATIVE, [ERRORS], 'The addon loader, the GPU backend choice and its typed bindings sit on errors only.'),
     onlyImports('media-only-decodes', 'media/', [ERRORS],
       'media/ decodes (ffmpeg, probe, frames, PCM) and knows nothing of preprocessing or models.'),
     onlyImports('processors-below-encoders', 'processors/', [ERRORS, 'media/'],

@@ -3,9 +3,7 @@
 // headers come from its git bundle (extracted here, never committed), libraries
 // from the prebuilt @node-llama-cpp/<platform> package of this machine.
 //
-// Environment:
-//   VIDEO_LLAMA_GPU=cpu|cuda|vulkan|metal   which prebuilt flavour to link (default: cpu,
-//                                           or metal on Apple Silicon)
+// The addon finds those libraries relative to itself ($ORIGIN), so the installation can be moved.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -33,25 +31,31 @@ function packageDir(name, from = root) {
   return undefined;
 }
 
+/** The exact node-llama-cpp version this package pins (its platform packages share it). */
+function nodeLlamaCppVersion() {
+  return JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies['node-llama-cpp'];
+}
+
 function nodeLlamaCppDir() {
   return packageDir('node-llama-cpp') ?? fail('the dependency node-llama-cpp is not installed (run npm install).');
 }
 
-/** Name of the @node-llama-cpp platform package for this machine and GPU choice. */
+/**
+ * Name of the @node-llama-cpp platform package whose libraries the addon links: the CPU build
+ * (Apple Silicon has only the Metal one). GPU flavours are not linked: they are loaded at run
+ * time (`gpu` load option, src/backends.ts).
+ */
 function platformPackageName() {
-  const gpu = process.env.VIDEO_LLAMA_GPU ?? (process.platform === 'darwin' && process.arch === 'arm64' ? 'metal' : 'cpu');
-  const base = `${process.platform === 'darwin' ? 'mac' : process.platform}-${process.arch}`;
-  if (gpu === 'cpu') return `@node-llama-cpp/${base}`;
-  if (gpu === 'metal') return `@node-llama-cpp/${base}-metal`;
-  if (gpu === 'cuda' || gpu === 'vulkan') return `@node-llama-cpp/${base}-${gpu}`;
-  fail(`VIDEO_LLAMA_GPU=${gpu} is not one of cpu, cuda, vulkan, metal.`);
+  if (process.platform === 'darwin') return `@node-llama-cpp/mac-${process.arch}${process.arch === 'arm64' ? '-metal' : ''}`;
+  return `@node-llama-cpp/${process.platform}-${process.arch}`;
 }
 
 function prebuiltLibDir() {
   const name = platformPackageName();
   const pkgDir = packageDir(name) ??
     fail(`no prebuilt llama.cpp libraries for this platform: the package ${name} is not installed. ` +
-      `Install it (npm install ${name}) or pick another flavour with VIDEO_LLAMA_GPU.`);
+      `node-llama-cpp installs it as an optional dependency (not with --omit=optional); install it with ` +
+      `\`npm install ${name}@${nodeLlamaCppVersion()}\`.`);
   const binsDir = path.join(pkgDir, 'bins');
   const flavour = fs.readdirSync(binsDir).find((d) => fs.statSync(path.join(binsDir, d)).isDirectory());
   if (!flavour) fail(`${name} has no bins/ folder`);
@@ -84,6 +88,24 @@ function extractHeaders() {
   return { dest, tag: info.tag };
 }
 
+/** How to install the build tools on this system, for the failure message. */
+function installHint() {
+  if (process.platform === 'darwin') return 'xcode-select --install && brew install cmake';
+  return 'apt-get install cmake g++ git   (Fedora: dnf install cmake gcc-c++ git)';
+}
+
+/** Fails before anything is built when cmake, a C++ compiler or git is missing, naming each. */
+function checkTools() {
+  const compiler = process.env.CXX ?? (process.platform === 'darwin' ? 'clang++' : 'c++');
+  const missing = [['cmake', 'cmake'], [compiler, 'a C++17 compiler'], ['git', 'git']]
+    .filter(([command]) => spawnSync(command, ['--version'], { stdio: 'ignore' }).status !== 0)
+    .map(([command, what]) => `${what} (\`${command}\`)`);
+  if (missing.length > 0) {
+    fail(`the addon is compiled at install time and needs ${missing.join(', ')}, not found on the PATH. ` +
+      `Install them (${installHint()}) and run \`npm rebuild video-llama\`.`);
+  }
+}
+
 function main() {
   const target = bench ? 'video_llama_bench' : 'video_llama';
   const addon = path.join(root, 'build', 'Release', `${target}.node`);
@@ -91,10 +113,13 @@ function main() {
     console.log('video-llama: native addon already built (npm run build:native rebuilds it).');
     return;
   }
+  checkTools();
   const headers = extractHeaders();
   const libDir = prebuiltLibDir();
   const cmakeJs = path.join(packageDir('cmake-js'), 'bin', 'cmake-js');
-  const args = [cmakeJs, 'compile', '--out', path.join(root, 'build'),
+  // `build`, not `compile`: after a failed build, `compile` deletes build/ (the extracted
+  // headers too) and starts over, which buries the compiler's first error under missing headers.
+  const args = [cmakeJs, 'build', '--out', path.join(root, 'build'),
     `--CDLLAMA_HEADERS_DIR=${headers.dest}`, `--CDLLAMA_LIB_DIR=${libDir}`,
     `--CDNODE_ADDON_API_DIR=${packageDir('node-addon-api')}`, '--target', target];
   console.log(`video-llama: building the addon against llama.cpp ${headers.tag}, libraries from ${libDir}`);

@@ -20,6 +20,8 @@
  * - `NO_VIDEO_STREAM` / `NO_AUDIO_STREAM`: the media file has no such stream.
  * - `FFMPEG_NOT_FOUND`: no ffmpeg executable could be found.
  * - `WRITE_FAILED`: an output file could not be written (disk full, permissions).
+ * - `GPU_UNAVAILABLE`: the GPU asked for with the `gpu` load option is not installed, does not
+ *   load (e.g. no driver) or has no device.
  * - `NATIVE`: the native addon failed or could not be loaded.
  */
 export type VideoLlamaErrorCode =
@@ -38,6 +40,7 @@ export type VideoLlamaErrorCode =
   | 'NO_AUDIO_STREAM'
   | 'FFMPEG_NOT_FOUND'
   | 'WRITE_FAILED'
+  | 'GPU_UNAVAILABLE'
   | 'NATIVE';
 
 /**

@@ -51,3 +51,4 @@ export {
 export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, VitHparams } from './convert/hparams.js';
 export type { VitDepthChoice } from './convert/vit-depth.js';
 export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
+export type { GpuOption } from './backends.js';

@@ -17,6 +17,7 @@ import type { MediaEmbedding } from './media-embedding.js';
 import type { TensorInput } from './processors/tensor.js';
 import { checkGgufHeader } from './gguf/header-check.js';
 import { loadAddon } from './native.js';
+import { gpuOption, resolveGpu, type GpuOption, type NativeGpuChoice } from './backends.js';
 
 /**
  * Sizes and constants of a projector file ({@link Projector.info}), for preparing its inputs.
@@ -73,8 +74,8 @@ export interface ProjectorInfo {
 export interface ProjectorLoadOptions {
   /** CPU threads of the encoders (an integer >= 0); default (or 0): all hardware threads. */
   threads?: number;
-  /** Use the best backend available (a GPU if there is one); default `true`. `false` forces the CPU. */
-  gpu?: boolean;
+  /** Where the encoders run (see {@link GpuOption}); default `$VIDEO_LLAMA_GPU`, else `'auto'`. */
+  gpu?: GpuOption;
 }
 
 export type { TensorInput };
@@ -152,12 +153,13 @@ interface NativeAbortFlag {
 }
 
 interface ProjectorBinding {
-  AddonProjector: new (path: string, options: { threads?: number; gpu?: boolean }) => NativeProjector;
+  AddonProjector: new (path: string, options: { threads?: number; gpu: NativeGpuChoice }) => NativeProjector;
   AbortFlag: new () => NativeAbortFlag;
 }
 
 const NATIVE_CODES: ReadonlySet<string> = new Set<VideoLlamaErrorCode>([
   'INVALID_ARGUMENT', 'FILE_NOT_FOUND', 'INVALID_MODEL', 'MISSING_TENSOR', 'TENSOR_SHAPE', 'ABORTED', 'DISPOSED', 'NATIVE',
+  'GPU_UNAVAILABLE',
 ]);
 
 /** A native error (with `code`) as a VideoLlamaError thrown from the caller's stack. */
@@ -243,12 +245,12 @@ export class Projector {
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) {
       throw invalidArgument('threads', 'a non-negative integer', threads);
     }
-    if (gpu !== undefined && typeof gpu !== 'boolean') throw invalidArgument('gpu', 'a boolean', gpu);
+    const gpuChoice = resolveGpu(gpuOption(gpu, 'gpu'));
     if (!fs.existsSync(path)) throw new VideoLlamaError('FILE_NOT_FOUND', `projector file '${path}' does not exist`, { path });
     // gguf.h only says "invalid"; this names the fault and its offset.
     checkHparamRanges(path, await checkGgufHeader(path, 'projector'));
     const { AddonProjector } = loadAddon<ProjectorBinding>();
-    const native = new AddonProjector(path, { threads, gpu });
+    const native = new AddonProjector(path, { threads, gpu: gpuChoice });
     try {
       await native.load();
     } catch (error) {

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 
+import { gpuOption, resolveGpu, type GpuOption } from './backends.js';
 import { invalidArgument, VideoLlamaError } from './errors.js';
 import { Chat, type ChatBackend, type ChatOptions } from './chat/session.js';
 import { defaultTemplateName, type TemplateName } from './chat/templates.js';
@@ -30,16 +31,16 @@ export interface VideoLlamaOptions {
   /** CPU threads of the LLM context and of the encoders; default `os.availableParallelism()`. */
   threads?: number;
   /**
-   * Run the encoders on a GPU when the linked libraries have one (a GPU build:
-   * `VIDEO_LLAMA_GPU` at install time); default true. `false` forces the CPU.
+   * Where the encoders and the language model run (see {@link GpuOption}); default
+   * `$VIDEO_LLAMA_GPU`, else `'auto'`.
    */
-  gpu?: boolean;
+  gpu?: GpuOption;
   /**
    * Positions of the context (prompt + reply); default the smaller of 2048 and the model's
    * training context. libllama may round it up (to a multiple of 256); see {@link VideoLlama.contextSize}.
    */
   contextSize?: number;
-  /** Layers to offload to a GPU (with a GPU build of libllama); default: libllama's choice. */
+  /** Layers of the language model to offload to the GPU `gpu` chose; default: all of them. */
   gpuLayers?: number;
   /**
    * Memory-map the LLM file instead of reading it; default false. On CPUs where ggml repacks
@@ -77,7 +78,7 @@ function validateOptions(options: VideoLlamaOptions): void {
   if (options.projector !== undefined && (typeof options.projector !== 'string' || options.projector === '')) {
     throw invalidArgument('options.projector', 'the path of a projector GGUF file', options.projector);
   }
-  if (options.gpu !== undefined && typeof options.gpu !== 'boolean') throw invalidArgument('options.gpu', 'a boolean', options.gpu);
+  gpuOption(options.gpu, 'options.gpu');
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw invalidArgument('options.onProgress', 'a function', options.onProgress);
   }
@@ -154,11 +155,12 @@ export class VideoLlama implements AsyncDisposable {
   static async load(options: VideoLlamaOptions): Promise<VideoLlama> {
     validateOptions(options);
     const threads = options.threads ?? os.availableParallelism();
+    const gpu = gpuOption(options.gpu, 'options.gpu');
     const projector = options.projector === undefined ? undefined
-      : await Projector.load(options.projector, { threads, gpu: options.gpu });
+      : await Projector.load(options.projector, { threads, gpu });
     let model: LlmModel | undefined;
     try {
-      model = await LlmModel.load(options.llm, { gpuLayers: options.gpuLayers, mmap: options.mmap, onProgress: options.onProgress });
+      model = await LlmModel.load(options.llm, { gpu: resolveGpu(gpu), gpuLayers: options.gpuLayers, mmap: options.mmap, onProgress: options.onProgress });
       checkProjectorWidth(projector, model.info.embeddingWidth, options);
       const contextSize = options.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, model.info.trainContextSize);
       const context = await LlmContext.create(model, { contextSize, threads });

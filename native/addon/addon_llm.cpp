@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "addon/gpu_choice.h"
 #include "addon/registry.h"
 #include "core/llm.h"
 
@@ -102,7 +103,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
                         InstanceMethod<&AddonModel::Dispose>("dispose")});
   }
 
-  // new AddonModel(path, { gpuLayers?, mmap? })
+  // new AddonModel(path, { gpuLayers?, mmap?, gpu? }) (gpu: see gpu_choice.h)
   explicit AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonModel>(info) {
     if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) {
       throw Napi::TypeError::New(info.Env(), "new AddonModel(path: string, options: object)");
@@ -111,6 +112,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     Napi::Value layers = info[1].As<Napi::Object>().Get("gpuLayers");
     if (layers.IsNumber()) params_.gpu_layers = layers.As<Napi::Number>().Int32Value();
     params_.mmap = info[1].As<Napi::Object>().Get("mmap").ToBoolean();
+    params_.gpu = gpu_choice_from(info[1].As<Napi::Object>().Get("gpu"));
   }
 
   // The loaded model, or a DISPOSED / NATIVE error for JS.

@@ -1,5 +1,5 @@
 // AddonProjector: the projector (native/core/projector.h) for JavaScript.
-//   new AddonProjector(path, { threads?, gpu? }); load(): Promise<void>; info(): ProjectorInfo
+//   new AddonProjector(path, { threads?, gpu? }) (gpu: see gpu_choice.h); load(): Promise<void>; info(): ProjectorInfo
 //   encodeVideo(tensor: Float32Array, shape: number[], options?) / encodeAudio(...):
 //     Promise<{ tokens, dim, data: Float32Array, stages?: Record<string, { shape, data }> }>
 //     options: { stages?: boolean, abort?: AbortFlag, onProgress?: (stage, completed, total) => void }
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "addon/abort_flag.h"
+#include "addon/gpu_choice.h"
 #include "addon/promise_worker.h"
 #include "addon/registry.h"
 #include "core/projector.h"
@@ -152,7 +153,7 @@ AddonProjector::AddonProjector(const Napi::CallbackInfo& info) : Napi::ObjectWra
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object options = info[1].As<Napi::Object>();
     if (options.Get("threads").IsNumber()) options_.threads = options.Get("threads").As<Napi::Number>().Int32Value();
-    if (options.Get("gpu").IsBoolean()) options_.gpu = options.Get("gpu").As<Napi::Boolean>();
+    options_.gpu = gpu_choice_from(options.Get("gpu"));
   }
 }
 

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "core/backend.h"
+#include "core/error.h"
 #include "gguf.h"
 
 namespace vl::llm {
@@ -178,6 +179,14 @@ std::shared_ptr<Model> Model::load(const ModelParams& params) {
   check_hparams(meta.get(), gguf_string(meta.get(), "general.architecture"), params.path);
 
   llama_model_params mp = llama_model_default_params();
+  // libllama would otherwise offload to every GPU registered in the process.
+  ggml_backend_dev_t devices[] = {nullptr, nullptr};
+  try {
+    devices[0] = choose_gpu(params.gpu);
+  } catch (const vl::Error& e) {
+    throw Error(e.code(), e.what());
+  }
+  mp.devices = devices;
   if (params.gpu_layers >= 0) mp.n_gpu_layers = params.gpu_layers;
   // Read the weights by default instead of mapping them. On CPUs with ggml's repacked layouts
   // (AVX2, AVX-512, NEON) the matrices are copied into a repacked buffer anyway, and with a

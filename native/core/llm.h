@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.h"
 #include "llama.h"
 
 namespace vl::llm {
@@ -34,7 +35,9 @@ std::string log_errors_since(uint64_t mark);
 
 struct ModelParams {
   std::string path;
-  // Layers to offload to a GPU; a negative value keeps libllama's default.
+  // The GPU the layers may go to (none: the CPU only, whatever gpu_layers says).
+  GpuChoice gpu;
+  // Layers to offload to that GPU; a negative value keeps libllama's default (all).
   int gpu_layers = -1;
   // Map the file instead of reading it (see Model::load for why reading is the default).
   bool mmap = false;

@@ -19,8 +19,9 @@ namespace vl {
 // ---------------------------------------------------------------------------------------------
 // Model
 
-static ggml_backend_ptr init_backend(bool gpu) {
-  ggml_backend_t backend = gpu ? ggml_backend_init_best() : ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+// `gpu` null: the CPU.
+static ggml_backend_ptr init_backend(ggml_backend_dev_t gpu) {
+  ggml_backend_t backend = gpu ? ggml_backend_dev_init(gpu, nullptr) : ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
   if (!backend) throw Error("NATIVE", "no ggml backend could be initialised");
   return ggml_backend_ptr(backend);
 }
@@ -69,8 +70,8 @@ std::shared_ptr<ProjectorModel> ProjectorModel::load(const std::string& path, co
   // A Q-Former layer is ~70 nodes and leaves, an EVA or ImageBind block fewer; the rest is small.
   model->max_graph_nodes_ = 128 * layers + 1024;
 
-  model->primary_ = init_backend(options.gpu);
-  if (!is_cpu(model->primary_.get())) model->cpu_ = init_backend(false);
+  model->primary_ = init_backend(choose_gpu(options.gpu));
+  if (!is_cpu(model->primary_.get())) model->cpu_ = init_backend(nullptr);
   const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   set_backend_threads(model->cpu_backend(), threads);
   info.backend = ggml_backend_name(model->primary_.get());

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend.h"
 #include "core/graph/video_llama.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
@@ -20,8 +21,8 @@
 namespace vl {
 
 struct ProjectorOptions {
-  int threads = 0;   // CPU threads; 0 = all hardware threads
-  bool gpu = true;   // use the best backend available (a GPU if any), else the CPU
+  int threads = 0;  // CPU threads; 0 = all hardware threads
+  GpuChoice gpu;    // the GPU the weights and graphs go to (none: the CPU)
 };
 
 // Sizes and constants read from the file, for callers that prepare inputs.

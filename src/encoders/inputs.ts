@@ -82,7 +82,7 @@ export interface KindTensor {
   description?: string;
 }
 
-/** The [T, 3, S, S] tensor of a video input, and the description of its frames when decoded from a file. */
+/** The [T, 3, S, S] tensor of a video input, and the description of its frames when decoded from a file. @internal */
 export async function videoTensor(input: VideoInput, info: PreprocessingInfo, options: VideoInputOptions): Promise<KindTensor> {
   if (isTensorInput(input)) return { kind: 'video', input };
   const processor = new VideoProcessor(info, options.frames);
@@ -92,7 +92,7 @@ export async function videoTensor(input: VideoInput, info: PreprocessingInfo, op
   return { kind: 'video', input: processor.toTensor(video.rgb, video.indices.length), description: processor.describe(video.indices, video.fps) };
 }
 
-/** The [1, 3, S, S] tensor of an image input (BLIP-2's image processor). */
+/** The [1, 3, S, S] tensor of an image input (BLIP-2's image processor). @internal */
 export async function imageTensor(input: ImageInput, info: PreprocessingInfo, options: MediaDecodeOptions): Promise<KindTensor> {
   if (isTensorInput(input)) return { kind: 'image', input };
   const processor = new ImageProcessor(info);
@@ -100,7 +100,7 @@ export async function imageTensor(input: ImageInput, info: PreprocessingInfo, op
   return { kind: 'image', input: processor.process(image) };
 }
 
-/** The [M, 1, melBins, targetFrames] fbank tensor of an audio input. */
+/** The [M, 1, melBins, targetFrames] fbank tensor of an audio input. @internal */
 export async function audioTensor(input: AudioInput, info: PreprocessingInfo, options: AudioInputOptions): Promise<KindTensor> {
   if (isTensorInput(input)) return { kind: 'audio', input };
   const processor = new AudioProcessor(info, options.clips);
@@ -121,6 +121,7 @@ export interface MediaRouteOptions extends VideoInputOptions, AudioInputOptions 
  * `options.audio` is false or `hasAudio` is false (the projector has no audio branch).
  * @throws VideoLlamaError `NO_VIDEO_STREAM` for a file with neither picture nor sound (or only
  *   sound, when sound is left out), and the decoding errors.
+ * @internal
  */
 export async function mediaTensors(input: MediaInput, info: PreprocessingInfo & { hasAudio: boolean }, options: MediaRouteOptions):
 Promise<KindTensor[]> {
@@ -170,7 +171,7 @@ export async function withSource<T>(input: MediaInput, options: MediaDecodeOptio
   return withLocalFile(input, async (file) => work(await MediaSource.open(file, decodeOptions)));
 }
 
-/** A video's sampled frames and, when an audio processor is given, its fbank, from one ffmpeg process. */
+/** A video's sampled frames and, when an audio processor is given, its fbank, from one ffmpeg process. @internal */
 async function decodeVideoAndAudio(source: MediaSource, videoProcessor: VideoProcessor, audioProcessor: AudioProcessor | undefined):
 Promise<{ video: DecodedVideo; audio?: TensorInput }> {
   requireVideoStream(source.probe, source.file);

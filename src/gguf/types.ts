@@ -1,6 +1,7 @@
 /**
  * ggml tensor types as GGUF stores them: id, block size (elements) and block bytes.
- * @internal
+ * Not marked internal: the build strips internal declarations, and {@link GgmlType} appears in
+ * public signatures.
  * @module
  */
 

@@ -5,6 +5,7 @@
  * @internal
  * @module
  */
+import type { NativeGpuChoice } from '../backends.js';
 import { VideoLlamaError, type VideoLlamaErrorCode } from '../errors.js';
 import { loadAddon } from '../native.js';
 
@@ -75,7 +76,7 @@ export interface AddonContext {
 
 /** The constructors the addon exports. */
 export interface LlmBinding {
-  AddonModel: new (path: string, options: { gpuLayers?: number; mmap?: boolean }) => AddonModel;
+  AddonModel: new (path: string, options: { gpuLayers?: number; mmap?: boolean; gpu?: NativeGpuChoice }) => AddonModel;
   AddonContext: new (model: AddonModel, options: { contextSize?: number; threads?: number; batchSize?: number }) => AddonContext;
 }
 
@@ -86,6 +87,7 @@ export function llmBinding(): LlmBinding {
 
 const KNOWN_CODES = new Set<VideoLlamaErrorCode>([
   'INVALID_ARGUMENT', 'FILE_NOT_FOUND', 'INVALID_MODEL', 'DIMENSION_MISMATCH', 'CONTEXT_OVERFLOW', 'ABORTED', 'DISPOSED', 'NATIVE',
+  'GPU_UNAVAILABLE',
 ]);
 
 /** An error thrown by the addon as a {@link VideoLlamaError} (other errors pass through). */

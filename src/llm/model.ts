@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs/promises';
 
+import type { NativeGpuChoice } from '../backends.js';
 import { VideoLlamaError } from '../errors.js';
 import { callNative, callNativeSync, llmBinding, type AddonModel, type AddonModelInfo } from './binding.js';
 
@@ -12,6 +13,7 @@ const GGUF_MAGIC = Buffer.from('GGUF', 'latin1');
 
 /** Options of {@link LlmModel.load}. */
 export interface LlmModelOptions {
+  gpu?: NativeGpuChoice;
   gpuLayers?: number;
   mmap?: boolean;
   onProgress?: (fraction: number) => void;
@@ -61,7 +63,7 @@ export class LlmModel {
   /** Loads `file` on a worker thread (FILE_NOT_FOUND / INVALID_MODEL for bad files). */
   static async load(file: string, options: LlmModelOptions = {}): Promise<LlmModel> {
     await checkGgufFile(file, 'language model');
-    const native = new (llmBinding().AddonModel)(file, { gpuLayers: options.gpuLayers, mmap: options.mmap });
+    const native = new (llmBinding().AddonModel)(file, { gpu: options.gpu, gpuLayers: options.gpuLayers, mmap: options.mmap });
     await callNative(() => native.load(options.onProgress));
     return new LlmModel(native, file);
   }

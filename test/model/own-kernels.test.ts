@@ -18,6 +18,7 @@ import { tinyProjector, writeRandomProjector } from '../../src/dev/random-projec
 import { VideoLlamaError } from '../../src/errors.js';
 import { Projector, type TensorInput } from '../../src/projector.js';
 import { tempDir } from '../support/projector-files.js';
+import { minRowCosine } from '../support/stages.js';
 
 const CPU_FLAGS = new Set((fs.existsSync('/proc/cpuinfo') ? /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '' : '').trim().split(/\s+/));
 const has = (...flags: string[]) => flags.every((f) => CPU_FLAGS.has(f));
@@ -57,21 +58,6 @@ function int8Sized(): ProjectorHparams {
       audioQformer: qf(base.audio!.audioQformer, 128),
     },
   };
-}
-
-/** Per-row cosine similarity, the smallest. */
-function minCosine(a: Float32Array, b: Float32Array, width: number): number {
-  let min = 1;
-  for (let r = 0; r < a.length / width; r++) {
-    let dot = 0, na = 0, nb = 0;
-    for (let i = r * width; i < (r + 1) * width; i++) {
-      dot += a[i]! * b[i]!;
-      na += a[i]! * a[i]!;
-      nb += b[i]! * b[i]!;
-    }
-    min = Math.min(min, dot / Math.sqrt(na * nb));
-  }
-  return min;
 }
 
 /** Deterministic inputs in [-1, 1). */
@@ -143,8 +129,8 @@ describe('own kernels', () => {
 
     const a = await encodeBoth(own), b = await ggmlEmbeddings(file), ref = await ggmlEmbeddings(await fileOf('f32', sizes, name));
     const width = sizes.llmWidth;
-    const vsGgml = Math.min(minCosine(a.video, b.video, width), minCosine(a.audio, b.audio, width));
-    const vsF32 = Math.min(minCosine(a.video, ref.video, width), minCosine(a.audio, ref.audio, width));
+    const vsGgml = Math.min(minRowCosine(a.video, b.video, width), minRowCosine(a.audio, b.audio, width));
+    const vsF32 = Math.min(minRowCosine(a.video, ref.video, width), minRowCosine(a.audio, ref.audio, width));
     console.log(`${type} on ${isa}: min cosine vs ggml ${vsGgml.toFixed(6)}, vs f32 ${vsF32.toFixed(6)}`);
     expect(vsGgml).toBeGreaterThanOrEqual(MIN_COSINE_VS_GGML[type]);
     expect(vsF32).toBeGreaterThanOrEqual(MIN_COSINE_VS_F32[type]);

@@ -16,6 +16,16 @@ export interface SyntheticSizes {
   imagebind: { width: number; depth: number; heads: number; mlp: number; out: number; patch: number; stride: number; melBins: number; targetFrames: number };
 }
 
+/** Sizes of a projector small enough to load and encode in milliseconds (tests of loading, not of numbers). */
+export const TINY_SIZES: SyntheticSizes = {
+  llm: 16,
+  vit: { imageSize: 32, patch: 16, width: 16, depth: 1, heads: 2, mlp: 32 },
+  qformer: { width: 16, heads: 2, ffn: 32, layers: 1, queries: 4, crossFreq: 1 },
+  video: { layers: 1, queries: 3, maxFrames: 2 },
+  audio: { layers: 1, queries: 2, maxClips: 1 },
+  imagebind: { width: 16, depth: 1, heads: 2, mlp: 32, out: 16, patch: 16, stride: 10, melBins: 32, targetFrames: 36 },
+};
+
 /** A deterministic generator of values in [-0.5, 0.5). */
 function random(seed: number): () => number {
   let state = seed;

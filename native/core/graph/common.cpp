@@ -48,9 +48,17 @@ ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm
   return ggml_add(ctx, x, norm.bias);
 }
 
+ggml_tensor* mul_mat_f32(ggml_context* ctx, ggml_tensor* a, ggml_tensor* b) {
+  if (!ggml_is_contiguous(a)) a = ggml_cont(ctx, a);
+  if (!ggml_is_contiguous(b)) b = ggml_cont(ctx, b);
+  ggml_tensor* product = ggml_mul_mat(ctx, a, b);
+  ggml_prec_set_acc(product, GGML_PREC_F32);
+  return product;
+}
+
 ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
   if (layer.on_own_kernel()) return kernels::packed_product(ctx, x, layer.weight, layer.bias, kernels::Epilogue::None, nullptr);
-  x = ggml_mul_mat(ctx, layer.weight, x);
+  x = mul_mat_f32(ctx, layer.weight, x);
   return layer.bias ? ggml_add(ctx, x, layer.bias) : x;
 }
 
@@ -86,9 +94,9 @@ ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_t
   // v as [N_kv, head_dim, heads, B] so that it is the left operand of the second product
   v = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, v, head_dim, heads, n_kv, batch), 1, 2, 0, 3));
 
-  ggml_tensor* scores = ggml_mul_mat(ctx, k, q);  // [N_kv, N_q, heads, B]
+  ggml_tensor* scores = mul_mat_f32(ctx, k, q);  // [N_kv, N_q, heads, B]
   scores = ggml_soft_max_ext(ctx, scores, nullptr, 1.0f / std::sqrt(static_cast<float>(head_dim)), 0.0f);
-  ggml_tensor* context = ggml_mul_mat(ctx, v, scores);  // [head_dim, N_q, heads, B]
+  ggml_tensor* context = mul_mat_f32(ctx, v, scores);  // [head_dim, N_q, heads, B]
   context = ggml_cont(ctx, ggml_permute(ctx, context, 0, 2, 1, 3));  // [head_dim, heads, N_q, B]
   return ggml_reshape_3d(ctx, context, width, n_q, batch);
 }
@@ -102,7 +110,7 @@ ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* k
   ggml_tensor* columns = ggml_im2col(ctx, kernel, images, stride, stride, 0, 0, 1, 1, true, GGML_TYPE_F32);
   const int64_t patch_len = columns->ne[0], n_patches = columns->ne[1] * columns->ne[2], batch = columns->ne[3];
   ggml_tensor* kernel_rows = ggml_reshape_2d(ctx, kernel, patch_len, kernel->ne[3]);  // [K*K*C, D]
-  ggml_tensor* out = ggml_mul_mat(ctx, kernel_rows, ggml_reshape_2d(ctx, columns, patch_len, n_patches * batch));
+  ggml_tensor* out = mul_mat_f32(ctx, kernel_rows, ggml_reshape_2d(ctx, columns, patch_len, n_patches * batch));
   return ggml_reshape_3d(ctx, out, kernel->ne[3], n_patches, batch);
 }
 

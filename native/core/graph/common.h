@@ -45,6 +45,12 @@ ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm
 // x·Wᵀ + b: [in, N, B] -> [out, N, B].
 ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer);
 
+// ggml_mul_mat(a, b) that a GPU backend computes in f32, as the CPU does: ggml's GPU backends
+// accumulate f16 weights' products in f16 unless asked for f32, and ggml-vulkan converts operands
+// that are not contiguous (the permuted heads of attention) to f16 before multiplying, so those
+// are made contiguous first. On the CPU the result is the same f32 product.
+ggml_tensor* mul_mat_f32(ggml_context* ctx, ggml_tensor* a, ggml_tensor* b);
+
 // Multi-head softmax(q kᵀ / sqrt(head_dim)) v, no mask. q: [D, Nq, B], k and v: [D, Nk, B] ->
 // [D, Nq, B]. Heads are consecutive slices of D (PyTorch's view(B, N, heads, head_dim)).
 // `projection`, the layer that made q, k and v: when it runs on our AVX-512 BF16 kernels, one op
