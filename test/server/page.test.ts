@@ -19,6 +19,26 @@ import { CLIP, loadTinyEngine, startServer, type RunningServer } from './support
 const CHROMIUM = '/usr/bin/chromium';
 
 let engine: Engine;
+
+/**
+ * The engine with its replies handed out one piece per 20 ms: the tiny model writes a whole
+ * reply in a few milliseconds, too fast for a person (or this test) to press Stop in time.
+ * The server's own stopping of a generation is tested in faults.test.ts.
+ */
+function pacedReplies(inner: Engine): Engine {
+  const paced = Object.create(inner) as Engine;
+  paced.reply = async (request, onText) => {
+    const pieces: string[] = [];
+    const result = await inner.reply(request, (text) => pieces.push(text));
+    for (const piece of pieces) {
+      request.signal.throwIfAborted();
+      onText(piece);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return result;
+  };
+  return paced;
+}
 let running: RunningServer;
 let browser: Browser;
 let webRoot: string;
@@ -27,7 +47,7 @@ beforeAll(async () => {
   webRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'video-llama-web-'));
   await build({ configFile: path.resolve('web/vite.config.ts'), build: { outDir: webRoot, emptyOutDir: true }, logLevel: 'silent' });
   engine = await loadTinyEngine();
-  running = await startServer({ engine, webRoot });
+  running = await startServer({ engine: pacedReplies(engine), webRoot });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 });
 
@@ -45,7 +65,7 @@ describe('the web page', () => {
     const foreign: string[] = [];
     page.on('request', (request) => { if (!request.url().startsWith(running.url)) foreign.push(request.url()); });
     // A short first reply, then a long one, so that there is time to stop it (the context holds 1024 positions).
-    const lengths = [20, 600];
+    const lengths = [20, 400];
     await page.route('**/v1/chat/completions', (route) =>
       route.continue({ postData: JSON.stringify({ ...(route.request().postDataJSON() as object), max_tokens: lengths.shift() }) }));
     await page.goto(running.url);
