@@ -157,7 +157,11 @@ describe('clients that misbehave', () => {
       expect(response.status).toBe(200);
       const reader = response.body!.getReader();
       let text = '';
-      while (!text.includes('"content"')) text += new TextDecoder().decode((await reader.read()).value);
+      while (!text.includes('"content"')) {
+        const { value, done } = await reader.read();
+        expect(done, text).toBe(false);
+        text += new TextDecoder().decode(value);
+      }
       controller.abort();
     };
     await Promise.all(Array.from({ length: 100 }, leave));
