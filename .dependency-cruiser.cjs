@@ -50,10 +50,17 @@ module.exports = {
     onlyImports('dev-tools', 'dev/', [ERRORS, 'gguf/', 'convert/'], 'Development helpers (random weights) build on the converter.'),
     {
       name: 'facade-on-top',
-      comment: 'Only the public surface (index.ts) and the CLI import the facade.',
+      comment: 'Only the public surface (index.ts), the CLI and the server import the facade.',
       severity: 'error',
-      from: { path: SRC, pathNot: [`${SRC}(index\\.ts$|cli/|video-llama(\\.ts$|/))`] },
+      from: { path: SRC, pathNot: [`${SRC}(index\\.ts$|cli/|server/|video-llama(\\.ts$|/))`] },
       to: { path: `${SRC}video-llama(\\.ts$|/)` },
+    },
+    {
+      name: 'server-on-top',
+      comment: 'The HTTP server sits beside the CLI: only the CLI imports it.',
+      severity: 'error',
+      from: { path: SRC, pathNot: `${SRC}(cli|server)/` },
+      to: { path: `${SRC}server/` },
     },
     {
       name: 'cli-above-all',

@@ -10,9 +10,10 @@ import { chatCommand } from './commands/chat.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { describeCommand } from './commands/describe.js';
+import { serveCommand } from './commands/serve.js';
 import { worldCommand } from './commands/world.js';
 
-const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand, worldCommand];
+const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand, serveCommand, worldCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);

@@ -1,0 +1,207 @@
+/**
+ * Load on the server: `video-llama serve` on the tiny models in a child process, 32 concurrent
+ * clients sending a few hundred requests that mix text, image, video and audio, some streamed,
+ * some dropped after their first token. Rounds are repeated to show whether memory grows.
+ *
+ *   npx vite-node bench/serve.ts -- [--clients 32] [--requests 240] [--rounds 3] [--max-tokens 32] [--threads 1]
+ *
+ * Counts failed requests (a status other than 200, or a reply without its end) and lost ones
+ * (no answer at all); prints p50/p99 latency, requests/s, generated tokens/s, and the server's
+ * peak RSS and RSS after each round, as Markdown. The peer: the same text questions one after
+ * another through HTTP and through the library directly (the engine in this process), to show
+ * what the server adds per request. Every media file is the same few bytes, so
+ * after the first encode of each the server's encode cache answers (as for a user asking
+ * several questions about one upload). Not part of `npm test`.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { cachedRandomProjector, tinyProjector } from '../src/dev/random-projector.js';
+import { cachedTinyLlama } from '../src/dev/tiny-llama.js';
+import { runFfmpeg } from '../src/media/ffmpeg.js';
+import { Engine } from '../src/server/engine.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CACHE_DIR = path.join(repoRoot, '.cache');
+const CLIP = path.resolve(repoRoot, '..', 'shared', 'fixtures', 'videollama-tiny-a', 'inputs', 'clip.mp4');
+const WAV = path.resolve(repoRoot, '..', 'shared', 'fixtures', 'videollama-tiny-a', 'inputs', 'audio.wav');
+
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '32' },
+    requests: { type: 'string', default: '240' },
+    rounds: { type: 'string', default: '3' },
+    'max-tokens': { type: 'string', default: '32' },
+    threads: { type: 'string', default: '1' },
+  },
+});
+const CLIENTS = Number(args.clients);
+const REQUESTS = Number(args.requests);
+const ROUNDS = Number(args.rounds);
+const MAX_TOKENS = Number(args['max-tokens']);
+
+type Kind = 'text' | 'image' | 'video' | 'audio';
+interface Outcome { ok: boolean; lost: boolean; ms: number; tokens: number; dropped: boolean }
+
+async function pngFrame(): Promise<Buffer> {
+  const file = path.join(CACHE_DIR, 'bench-serve-frame.png');
+  if (!fs.existsSync(file)) {
+    const result = await runFfmpeg(['-y', '-i', CLIP, '-frames:v', '1', file], { what: 'making a frame' });
+    if (result.code !== 0) throw new Error('ffmpeg failed');
+  }
+  return fs.readFileSync(file);
+}
+
+/** Starts `video-llama serve` and resolves to its URL and pid once the model is ready. */
+async function startServer(): Promise<{ url: string; pid: number; stop: () => Promise<number | null> }> {
+  const [llm, projector] = await Promise.all([cachedTinyLlama(CACHE_DIR, { embeddingWidth: 96 }), cachedRandomProjector(CACHE_DIR, tinyProjector(96))]);
+  const child = spawn(path.join(repoRoot, 'node_modules', '.bin', 'vite-node'), [
+    path.join(repoRoot, 'src', 'cli', 'main.ts'), 'serve', '--llm', llm, '--projector', projector, '--port', '0',
+    '--threads', args.threads!, '--context-size', '1024', '--queue-length', String(4 * CLIENTS),
+  ], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
+    let log = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (match) resolve(match[1]!);
+    });
+    void exited.then(() => reject(new Error(`serve exited:\n${log}`)));
+  });
+  for (let i = 0; i < 300 && (await fetch(`${url}/health`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+  return { url, pid: child.pid!, stop: () => { child.kill('SIGTERM'); return exited; } };
+}
+
+/** VmRSS and VmHWM (peak) of a process, in MiB. */
+function memory(pid: number): { rss: number; peak: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
+  return { rss: field('VmRSS'), peak: field('VmHWM') };
+}
+
+function content(kind: Kind, media: Record<Exclude<Kind, 'text'>, string>): unknown {
+  const question = { type: 'text', text: 'What is going on here?' };
+  if (kind === 'text') return 'Tell me a story.';
+  if (kind === 'image') return [{ type: 'image_url', image_url: { url: media.image } }, question];
+  if (kind === 'audio') return [{ type: 'input_audio', input_audio: { data: media.audio, format: 'wav' } }, question];
+  return [{ type: 'input_video', input_video: { data: media.video } }, question];
+}
+
+/** One request; `drop` reads the first content chunk of a stream and then disconnects. */
+async function one(url: string, body: unknown, stream: boolean, drop: boolean): Promise<Outcome> {
+  const started = performance.now();
+  const controller = new AbortController();
+  try {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal,
+    });
+    if (response.status !== 200) return { ok: false, lost: false, ms: performance.now() - started, tokens: 0, dropped: drop };
+    if (!stream) {
+      const json = await response.json() as { usage?: { completion_tokens: number } };
+      return { ok: json.usage !== undefined, lost: false, ms: performance.now() - started, tokens: json.usage?.completion_tokens ?? 0, dropped: false };
+    }
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+      if (drop && text.includes('"content":"')) {
+        controller.abort();
+        return { ok: true, lost: false, ms: performance.now() - started, tokens: 0, dropped: true };
+      }
+    }
+    const usage = /"usage":\{"prompt_tokens":\d+,"completion_tokens":(\d+)/.exec(text);
+    return { ok: text.trimEnd().endsWith('data: [DONE]') && usage !== null, lost: false, ms: performance.now() - started, tokens: Number(usage?.[1] ?? 0), dropped: false };
+  } catch {
+    // A dropped stream may end before its first content chunk (a reply of one empty token).
+    return { ok: drop, lost: !drop, ms: performance.now() - started, tokens: 0, dropped: drop };
+  }
+}
+
+async function round(url: string, pid: number, media: Record<Exclude<Kind, 'text'>, string>): Promise<Record<string, number>> {
+  const kinds: Kind[] = ['text', 'image', 'video', 'audio'];
+  let next = 0;
+  const outcomes: Outcome[] = [];
+  let peakDuring = 0;
+  const sampler = setInterval(() => { peakDuring = Math.max(peakDuring, memory(pid).rss); }, 100);
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CLIENTS }, async () => {
+    while (next < REQUESTS) {
+      const i = next++;
+      const stream = i % 3 !== 0;
+      const drop = stream && i % 10 === 1;
+      const body = {
+        model: 'video-llama', messages: [{ role: 'user', content: content(kinds[i % 4]!, media) }], max_tokens: MAX_TOKENS, seed: i,
+        stream, ...(stream ? { stream_options: { include_usage: true } } : {}),
+      };
+      outcomes.push(await one(url, body, stream, drop));
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  const latencies = outcomes.filter((o) => !o.dropped).map((o) => o.ms).sort((a, b) => a - b);
+  const quantile = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  // The server lets go of finished work shortly after; give it a moment before reading RSS.
+  await new Promise((r) => setTimeout(r, 1000));
+  return {
+    requests: outcomes.length,
+    failed: outcomes.filter((o) => !o.ok).length,
+    lost: outcomes.filter((o) => o.lost).length,
+    dropped: outcomes.filter((o) => o.dropped).length,
+    p50: quantile(0.5),
+    p99: quantile(0.99),
+    perSecond: outcomes.length / seconds,
+    tokensPerSecond: outcomes.reduce((s, o) => s + o.tokens, 0) / seconds,
+    peakRss: Math.max(peakDuring, memory(pid).peak),
+    rssAfter: memory(pid).rss,
+  };
+}
+
+/** Milliseconds per text question (median), one after another: through HTTP, and through the engine in this process. */
+async function overhead(url: string, count: number): Promise<{ http: number; direct: number }> {
+  const [llm, projector] = await Promise.all([cachedTinyLlama(CACHE_DIR, { embeddingWidth: 96 }), cachedRandomProjector(CACHE_DIR, tinyProjector(96))]);
+  const engine = await Engine.load({ llm, projector, threads: Number(args.threads), contextSize: 1024 });
+  const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const http: number[] = [];
+  const direct: number[] = [];
+  // Interleaved, so that the shared machine's load falls on both alike.
+  for (let i = 0; i < count; i++) {
+    let started = performance.now();
+    await one(url, { messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: MAX_TOKENS, seed: i, temperature: 0 }, false, false);
+    http.push(performance.now() - started);
+    started = performance.now();
+    await engine.reply({
+      history: [], message: { text: 'Tell me a story.', media: [] }, sampling: { maxTokens: MAX_TOKENS, seed: i, temperature: 0, stop: [] },
+      signal: new AbortController().signal,
+    }, () => {});
+    direct.push(performance.now() - started);
+  }
+  await engine.dispose();
+  return { http: median(http), direct: median(direct) };
+}
+
+const media = {
+  image: `data:image/png;base64,${(await pngFrame()).toString('base64')}`,
+  video: fs.readFileSync(CLIP).toString('base64'),
+  audio: fs.readFileSync(WAV).toString('base64'),
+};
+const server = await startServer();
+console.log(`# bench/serve.ts — ${os.cpus()[0]?.model} (${os.availableParallelism()} threads), Node ${process.version}`);
+console.log(`command: npx vite-node bench/serve.ts -- --clients ${CLIENTS} --requests ${REQUESTS} --rounds ${ROUNDS} --max-tokens ${MAX_TOKENS} --threads ${args.threads}`);
+console.log(`server RSS after loading: ${memory(server.pid).rss.toFixed(0)} MiB\n`);
+console.log('| round | requests | failed | lost | dropped early | p50 ms | p99 ms | requests/s | tokens/s | peak RSS MiB | RSS after MiB |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+for (let r = 1; r <= ROUNDS; r++) {
+  const n = await round(server.url, server.pid, media);
+  console.log(`| ${r} | ${n.requests} | ${n.failed} | ${n.lost} | ${n.dropped} | ${n.p50!.toFixed(0)} | ${n.p99!.toFixed(0)} | ${n.perSecond!.toFixed(1)} | ${n.tokensPerSecond!.toFixed(0)} | ${n.peakRss!.toFixed(0)} | ${n.rssAfter!.toFixed(0)} |`);
+}
+const peer = await overhead(server.url, 40);
+console.log(`\nOne text question at a time (median of 40, ${MAX_TOKENS} tokens, greedy): ${peer.http.toFixed(1)} ms through HTTP, ` +
+  `${peer.direct.toFixed(1)} ms through the library directly (ratio ${(peer.http / peer.direct).toFixed(2)})`);
+console.log(`server exit code after SIGTERM: ${await server.stop()}`);

@@ -1,0 +1,252 @@
+/**
+ * The server's one door into the library: loading the model, probing and encoding media,
+ * streaming a chat reply, counting tokens. Every call the server makes into video-llama goes
+ * through here, so a change of the library's object API touches this file only.
+ * @module
+ */
+import { constantClipRanges } from '../processors/clip-sampling.js';
+import { TEMPLATES } from '../chat/templates.js';
+import type { ChatTemplate } from '../chat/templates.js';
+import type { StopReason } from '../chat/session.js';
+import { VideoLlamaError } from '../errors.js';
+import { probe as probeMedia } from '../media/probe.js';
+import type { MediaEmbedding } from '../media-embedding.js';
+import type { EncodeProgress } from '../projector.js';
+import { VideoLlama } from '../video-llama.js';
+
+/** What to load: the library's load options that a server exposes. */
+export interface EngineOptions {
+  /** Language model GGUF. */
+  llm: string;
+  /** Projector GGUF (`video-llama convert`); without it the server chats about text only. */
+  projector?: string;
+  /** CPU threads; default: all cores. */
+  threads?: number;
+  /** Context positions; default the library's. */
+  contextSize?: number;
+  /** LLM layers on a GPU build; default libllama's. */
+  gpuLayers?: number;
+}
+
+/** The loaded model, as `/v1/models` and the page describe it. */
+export interface EngineDescription {
+  /** libllama's one-line description, e.g. `llama 7B Q4_K - Medium`. */
+  description: string;
+  /** Positions of the context. */
+  contextSize: number;
+  /** The projector can encode images and video. */
+  vision: boolean;
+  /** The projector can encode audio. */
+  audio: boolean;
+}
+
+/** What ffmpeg says a media file holds, as far as the server's limits care. */
+export interface MediaFacts {
+  /** The file has a picture (a video stream, or an image). */
+  hasVideo: boolean;
+  /** The file has sound. */
+  hasAudio: boolean;
+  /** A still image (one frame), as the library's probe routes it. */
+  still: boolean;
+  /** Frame width in pixels, when there is a picture. */
+  width?: number;
+  /** Frame height in pixels, when there is a picture. */
+  height?: number;
+  /** Duration in seconds, when the container states one. */
+  durationSeconds?: number;
+}
+
+/** How to encode a file: `media` = its picture and its sound, as the original's audio-visual demo. */
+export type EncodeKind = 'image' | 'video' | 'audio' | 'media';
+
+/** Encoded media, ready to go into a message. */
+export interface EncodedMedia {
+  /** The embeddings, in the order the prompt takes them (`[audio, video]` for a video with sound). */
+  embeddings: MediaEmbedding[];
+  /** Prompt positions the embeddings take. */
+  positions: number;
+  /** Seconds of the sampled video frames, in order (videos only). */
+  frameTimes?: number[];
+  /** Spans in seconds of the audio clips the audio encoder heard (files with sound only). */
+  audioClips?: { start: number; end: number }[];
+}
+
+/** A user message with its media. */
+export interface EngineMessage {
+  /** The user's words. */
+  text: string;
+  /** The media the words are about. */
+  media: EncodedMedia[];
+}
+
+/** Sampling of one reply; undefined fields take the library's defaults (the original's). */
+export interface Sampling {
+  /** Most tokens to generate. */
+  maxTokens?: number;
+  /** Softmax temperature; 0 is greedy. */
+  temperature?: number;
+  /** Nucleus sampling threshold. */
+  topP?: number;
+  /** Sampler seed. */
+  seed?: number;
+  /** Extra stop strings: the reply ends before the first one. */
+  stop: readonly string[];
+}
+
+/** One reply to produce: a conversation whose last message is the user's. */
+export interface ReplyRequest {
+  /** System prompt; default the template's choice for the media of the first message. */
+  system?: string;
+  /** Earlier exchanges, oldest first. */
+  history: { user: EngineMessage; assistant: string }[];
+  /** The message to answer. */
+  message: EngineMessage;
+  /** How to sample the reply. */
+  sampling: Sampling;
+  /** Stops the reply within one token (the library rejects with ABORTED). */
+  signal: AbortSignal;
+}
+
+/** How a reply went. */
+export interface ReplyResult {
+  /** Prompt positions: text tokens plus media vectors, history included. */
+  promptPositions: number;
+  /** Tokens sampled. */
+  completionTokens: number;
+  /** `stop`: the model ended or a stop string came; `length`: max tokens or the context ran out. */
+  finishReason: 'stop' | 'length';
+  /** Milliseconds spent generating (after the prompt). */
+  generationMs: number;
+}
+
+const FINISH: Readonly<Record<StopReason, ReplyResult['finishReason']>> = {
+  eos: 'stop', stopString: 'stop', maxTokens: 'length', contextFull: 'length',
+};
+
+/** Video-LLaMA's frame count and clip count per file (the library's defaults). */
+const FRAMES = 8;
+const CLIPS = 8;
+
+/** Seconds of each numbered frame in the library's description of a sampled video. */
+function sampledFrameTimes(embedding: MediaEmbedding): number[] | undefined {
+  // The description is the text the model reads after the video: "… sampled at 0.0, 1.2 seconds."
+  const listed = /sampled at ([\d., ]+) seconds/.exec(embedding.description ?? '')?.[1];
+  return listed?.split(',').map((s) => Number(s.trim()));
+}
+
+/** A template that also stops at the request's `stop` strings. */
+function withStops(template: ChatTemplate, stop: readonly string[]): ChatTemplate {
+  return stop.length === 0 ? template : { ...template, stopStrings: [...template.stopStrings, ...stop] };
+}
+
+/** The library's loaded model behind the narrow interface the server needs. */
+export class Engine {
+  private constructor(private readonly model: VideoLlama) {}
+
+  /** Loads the model (and projector) off the event loop. */
+  static async load(options: EngineOptions): Promise<Engine> {
+    return new Engine(await VideoLlama.load(options));
+  }
+
+  /** What is loaded. */
+  describe(): EngineDescription {
+    const info = this.model.projector?.info;
+    return {
+      description: this.model.description,
+      contextSize: this.model.contextSize,
+      vision: info?.hasVision ?? false,
+      audio: info?.hasAudio ?? false,
+    };
+  }
+
+  /** Streams and sizes of a media file (path or bytes). Rejects with the library's MEDIA_DECODE for a file ffmpeg cannot open. */
+  async probe(input: string | Uint8Array, signal: AbortSignal): Promise<MediaFacts> {
+    const probe = await probeMedia(input, { signal });
+    return {
+      hasVideo: probe.hasVideo,
+      hasAudio: probe.hasAudio,
+      still: probe.kind === 'image',
+      width: probe.video?.width,
+      height: probe.video?.height,
+      durationSeconds: probe.durationSeconds,
+    };
+  }
+
+  /** Encodes a media file (path or bytes) as `kind`; `facts` (from {@link Engine.probe}) places the audio clips. */
+  async encode(input: string | Uint8Array, kind: EncodeKind, facts: MediaFacts,
+    options: { signal: AbortSignal; onProgress?: (fraction: number) => void }): Promise<EncodedMedia> {
+    const encodeOptions = { signal: options.signal, onProgress: stageProgress(options.onProgress, kind === 'media' && facts.hasAudio ? 2 : 1) };
+    const embeddings = kind === 'image' ? [await this.model.encodeImage(input, encodeOptions)]
+      : kind === 'audio' ? [await this.model.encodeAudio(input, { ...encodeOptions, clips: CLIPS })]
+        : kind === 'video' ? [await this.model.encodeVideo(input, { ...encodeOptions, frames: FRAMES })]
+          : await this.model.encodeMedia(input, { ...encodeOptions, frames: FRAMES, clips: CLIPS });
+    const video = embeddings.find((e) => e.kind === 'video');
+    const heard = embeddings.some((e) => e.kind === 'audio') && facts.durationSeconds !== undefined;
+    return {
+      embeddings,
+      positions: embeddings.reduce((sum, e) => sum + e.tokens, 0),
+      frameTimes: video && sampledFrameTimes(video),
+      audioClips: heard ? audioClipSpans(facts.durationSeconds!, this.model.projector!.info.clipSeconds) : undefined,
+    };
+  }
+
+  /** Generates the reply to `request.message`, passing its text to `onText` piece by piece. Rejects with the library's errors (ABORTED, CONTEXT_OVERFLOW, …). */
+  async reply(request: ReplyRequest, onText: (text: string) => void): Promise<ReplyResult> {
+    const template = withStops(TEMPLATES[this.model.defaultTemplate], request.sampling.stop);
+    const chat = this.model.createChat({
+      template,
+      system: request.system,
+      history: request.history.map((turn) => ({ user: libraryMessage(turn.user), assistant: turn.assistant })),
+    });
+    const { maxTokens, temperature, topP, seed } = request.sampling;
+    for await (const piece of chat.stream(libraryMessage(request.message), { maxTokens, temperature, topP, seed, signal: request.signal })) {
+      onText(piece);
+    }
+    const stats = chat.lastStats!;
+    return {
+      promptPositions: stats.promptItems,
+      completionTokens: stats.generatedTokens,
+      finishReason: FINISH[stats.stopReason],
+      generationMs: stats.generationMs,
+    };
+  }
+
+  /** Tokens of `text` without BOS. */
+  countTokens(text: string): number {
+    return this.model.tokenize(text, { addBos: false }).length;
+  }
+
+  /** Frees the model; waits for running work. */
+  dispose(): Promise<void> {
+    return this.model.dispose();
+  }
+}
+
+function libraryMessage(message: EngineMessage): { text: string; media: MediaEmbedding[] } {
+  return { text: message.text, media: message.media.flatMap((m) => m.embeddings) };
+}
+
+/** The encoder's stage progress as one fraction over `encodes` consecutive encodes. */
+function stageProgress(onProgress: ((fraction: number) => void) | undefined, encodes: number): ((progress: EncodeProgress) => void) | undefined {
+  if (!onProgress) return undefined;
+  let done = 0;
+  return (progress) => {
+    if (progress.completed === progress.total) done++;
+    onProgress(Math.min(1, (done + (progress.completed < progress.total ? progress.completed / progress.total : 0)) / encodes));
+  };
+}
+
+/** The clips ImageBind's sampler takes from `durationSeconds` of sound (the container's duration, to 10 ms). */
+function audioClipSpans(durationSeconds: number, clipSeconds: number): { start: number; end: number }[] {
+  const rate = 16000;
+  return constantClipRanges(Math.round(durationSeconds * rate), rate, clipSeconds, CLIPS)
+    .map((clip) => ({ start: clip.sampleStart / rate, end: Math.min(durationSeconds, clip.sampleEnd / rate) }));
+}
+
+/** Whether `error` is the library's error with one of `codes`. */
+export function isLibraryError(error: unknown, ...codes: string[]): error is VideoLlamaError {
+  return error instanceof VideoLlamaError && codes.includes(error.code);
+}
+
+/** The text that stands for media in a prompt: a client may not send it as text. */
+export { MEDIA_PLACEHOLDER } from '../chat/templates.js';
