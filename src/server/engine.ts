@@ -22,8 +22,10 @@ export interface EngineOptions {
   projector?: string;
   /** CPU threads; default: all cores. */
   threads?: number;
-  /** Context positions; default the library's. */
+  /** KV cells of the context, shared by the replies running at once; default the library's. */
   contextSize?: number;
+  /** Replies that may run at once (one context sequence each): the server's `concurrency`; default 1. */
+  sequences?: number;
   /** LLM layers on a GPU build; default libllama's. */
   gpuLayers?: number;
 }
@@ -152,8 +154,8 @@ export class Engine {
   describe(): EngineDescription {
     const info = this.model.projector?.info;
     return {
-      description: this.model.description,
-      contextSize: this.model.contextSize,
+      description: this.model.model.description,
+      contextSize: this.model.context.size,
       vision: info?.hasVision ?? false,
       audio: info?.hasAudio ?? false,
     };
@@ -193,27 +195,32 @@ export class Engine {
   /** Generates the reply to `request.message`, passing its text to `onText` piece by piece. Rejects with the library's errors (ABORTED, CONTEXT_OVERFLOW, …). */
   async reply(request: ReplyRequest, onText: (text: string) => void): Promise<ReplyResult> {
     const template = withStops(TEMPLATES[this.model.defaultTemplate], request.sampling.stop);
+    // One sequence per reply, given back (its cells cleared) when the reply ends.
     const chat = this.model.createChat({
       template,
       system: request.system,
       history: request.history.map((turn) => ({ user: libraryMessage(turn.user), assistant: turn.assistant })),
     });
-    const { maxTokens, temperature, topP, seed } = request.sampling;
-    for await (const piece of chat.stream(libraryMessage(request.message), { maxTokens, temperature, topP, seed, signal: request.signal })) {
-      onText(piece);
+    try {
+      const { maxTokens, temperature, topP, seed } = request.sampling;
+      for await (const piece of chat.stream(libraryMessage(request.message), { maxTokens, temperature, topP, seed, signal: request.signal })) {
+        onText(piece);
+      }
+      const stats = chat.lastStats!;
+      return {
+        promptPositions: stats.promptItems,
+        completionTokens: stats.generatedTokens,
+        finishReason: FINISH[stats.stopReason],
+        generationMs: stats.generationMs,
+      };
+    } finally {
+      await chat.dispose();
     }
-    const stats = chat.lastStats!;
-    return {
-      promptPositions: stats.promptItems,
-      completionTokens: stats.generatedTokens,
-      finishReason: FINISH[stats.stopReason],
-      generationMs: stats.generationMs,
-    };
   }
 
   /** Tokens of `text` without BOS. */
   countTokens(text: string): number {
-    return this.model.tokenize(text, { addBos: false }).length;
+    return this.model.model.tokenize(text, { addBos: false }).length;
   }
 
   /** Frees the model; waits for running work. */

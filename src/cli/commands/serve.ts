@@ -68,11 +68,12 @@ export const serveCommand: Command = {
     const llm = requireString(args, 'llm');
     const port = optionalNumber(args, 'port', { integer: true }) ?? 8080;
     const shutdownMs = (optionalNumber(args, 'shutdown-timeout') ?? 30) * 1000;
-    const engine = Engine.load({ llm, projector: optionalString(args, 'projector'), ...modelOptions(args) });
+    const serverLimits = limits(args);
+    const engine = Engine.load({ llm, projector: optionalString(args, 'projector'), ...modelOptions(args), sequences: serverLimits.concurrency });
     const server = await createServer({
       engine,
       modelId: optionalString(args, 'model-id'),
-      limits: limits(args),
+      limits: serverLimits,
       uploadDir: optionalString(args, 'upload-dir'),
       mediaRoot: optionalString(args, 'media-root'),
       allowRemoteMedia: args.values['allow-remote-media'] === true,
