@@ -20,6 +20,7 @@
  * - `NO_VIDEO_STREAM` / `NO_AUDIO_STREAM`: the media file has no such stream.
  * - `FFMPEG_NOT_FOUND`: no ffmpeg executable could be found.
  * - `WRITE_FAILED`: an output file could not be written (disk full, permissions).
+ * - `INVALID_OUTPUT`: a constrained answer did not parse or validate (e.g. cut off by `maxTokens`).
  * - `NATIVE`: the native addon failed or could not be loaded.
  */
 export type VideoLlamaErrorCode =
@@ -38,6 +39,7 @@ export type VideoLlamaErrorCode =
   | 'NO_AUDIO_STREAM'
   | 'FFMPEG_NOT_FOUND'
   | 'WRITE_FAILED'
+  | 'INVALID_OUTPUT'
   | 'NATIVE';
 
 /**
