@@ -23,6 +23,7 @@
  * - `WRITE_FAILED`: an output file could not be written (disk full, permissions).
  * - `GPU_UNAVAILABLE`: the GPU asked for with the `gpu` load option is not installed, does not
  *   load (e.g. no driver) or has no device.
+ * - `INVALID_OUTPUT`: a constrained answer did not parse or validate (e.g. cut off by `maxTokens`).
  * - `NATIVE`: the native addon failed or could not be loaded.
  */
 export type VideoLlamaErrorCode =
@@ -43,6 +44,7 @@ export type VideoLlamaErrorCode =
   | 'FFMPEG_NOT_FOUND'
   | 'WRITE_FAILED'
   | 'GPU_UNAVAILABLE'
+  | 'INVALID_OUTPUT'
   | 'NATIVE';
 
 /**

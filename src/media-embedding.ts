@@ -41,6 +41,11 @@ export interface MediaEmbedding {
    * videos without audio only, as in the original.
    */
   description?: string;
+  /**
+   * Identity of the projector that made the vectors (the SHA-256 of its file, hex), when known:
+   * embeddings of different projectors are not interchangeable. Optional.
+   */
+  projector?: string;
 }
 
 /**
@@ -59,6 +64,9 @@ export function validateMediaEmbedding(value: unknown, name: string, width?: num
   if (!(media.data instanceof Float32Array)) throw invalidArgument(`${name}.data`, 'a Float32Array', media.data);
   if (media.description !== undefined && typeof media.description !== 'string') {
     throw invalidArgument(`${name}.description`, 'a string', media.description);
+  }
+  if (media.projector !== undefined && typeof media.projector !== 'string') {
+    throw invalidArgument(`${name}.projector`, 'a string', media.projector);
   }
   const tokens = media.tokens as number;
   const dim = media.dim as number;
