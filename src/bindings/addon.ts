@@ -13,6 +13,7 @@ import type { AbortFlag } from './job.js';
 import type { AddonContextConstructor } from './context.js';
 import type { AddonModelConstructor } from './model.js';
 import type { AddonProjectorConstructor } from './projector.js';
+import type { AddonTrainLlamaConstructor } from './train.js';
 
 /** The GGUF names native/core/gguf_names.h reads: id (`VISION_WIDTH`) → key or printf template. */
 export interface GgufNameTables {
@@ -33,6 +34,9 @@ export interface Addon {
   ggufNames(): GgufNameTables;
   /** f32 rows converted to a ggml type with ggml's own functions. */
   quantize(data: Float32Array, rowLength: number, type: string): Uint8Array;
+  AddonTrainLlama: AddonTrainLlamaConstructor;
+  /** libllama's logits at every position with an f32 KV cache and no flash attention (the training graph's reference). */
+  trainReferenceLogits(path: string, tokens: Int32Array, threads: number): Promise<Float32Array>;
   /** The ggml devices, one per line. */
   devices(): string;
 }
