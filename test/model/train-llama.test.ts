@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { LlmModel } from '../../src/index.js';
 import { FrozenLlama, libllamaReferenceLogits } from '../../src/train/frozen-llama.js';
@@ -16,7 +16,7 @@ describe('the frozen training LLaMA computes libllama\'s logits', () => {
   for (const [name, options] of Object.entries(MODELS)) {
     it(`${name}: logits at every position within 1e-4 of libllama's (f32 KV cache)`, async () => {
       const file = await tinyLlamaFile(options);
-      await using model = await LlmModel.load(file, { threads: 1 });
+      await using model = await LlmModel.load(file);
       const tokens = Int32Array.from(model.tokenize('Hello, what is the sound of the water in this video?', { addBos: true }));
       const frozen = await FrozenLlama.load(file);
       try {
