@@ -6,6 +6,7 @@
 
 #include "addon/exports.h"
 #include "addon/promise_worker.h"
+#include "core/train/gradient_check.h"
 #include "core/train/llama_loss.h"
 #include "core/train/llama_reference.h"
 
@@ -140,10 +141,46 @@ class AddonTrainLlama : public Napi::ObjectWrap<AddonTrainLlama> {
   std::shared_ptr<std::shared_ptr<FrozenLlama>> slot_ = std::make_shared<std::shared_ptr<FrozenLlama>>();
 };
 
+class GradientCheckWorker : public PromiseWorker {
+ public:
+  GradientCheckWorker(Napi::Env env, std::string graph, uint32_t seed, float step)
+      : PromiseWorker(env), graph_(std::move(graph)), seed_(seed), step_(step) {}
+
+ protected:
+  void Run() override { report_ = vl::train::check_gradients(graph_, seed_, step_, 1); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("forwardError", Napi::Number::New(env, report_.forward_error));
+    Napi::Array tensors = Napi::Array::New(env, report_.tensors.size());
+    for (size_t i = 0; i < report_.tensors.size(); ++i) {
+      const auto& c = report_.tensors[i];
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("name", c.name);
+      t.Set("entries", Napi::Number::New(env, static_cast<double>(c.entries)));
+      t.Set("maxAbsError", Napi::Number::New(env, c.max_abs_error));
+      t.Set("maxAbsGradient", Napi::Number::New(env, c.max_abs_grad));
+      tensors.Set(static_cast<uint32_t>(i), t);
+    }
+    out.Set("tensors", tensors);
+    return out;
+  }
+
+ private:
+  std::string graph_;
+  uint32_t seed_;
+  float step_;
+  vl::train::GradientCheckReport report_;
+};
+
 }  // namespace
 
 void export_train(Napi::Env env, Napi::Object exports) {
   exports.Set("AddonTrainLlama", AddonTrainLlama::Define(env));
+  // trainGradientCheck(graph: string, seed: number, step: number): Promise<{ forwardError, tensors }>
+  exports.Set("trainGradientCheck", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return queue_worker(new GradientCheckWorker(info.Env(), info[0].As<Napi::String>().Utf8Value(),
+                                                info[1].As<Napi::Number>().Uint32Value(), info[2].As<Napi::Number>().FloatValue()));
+  }));
   // trainReferenceLogits(path, tokens: Int32Array, threads): Promise<Float32Array>, libllama in f32
   exports.Set("trainReferenceLogits", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     std::string path = info[0].As<Napi::String>().Utf8Value();

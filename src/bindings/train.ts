@@ -33,3 +33,20 @@ export interface AddonTrainLlama {
 
 /** new AddonTrainLlama() */
 export type AddonTrainLlamaConstructor = new () => AddonTrainLlama;
+
+/** One trainable tensor of a gradient check. */
+export interface TensorGradientCheck {
+  name: string;
+  entries: number;
+  /** Max over entries of |analytic − central difference|. */
+  maxAbsError: number;
+  /** Max over entries of |analytic|. */
+  maxAbsGradient: number;
+}
+
+/** native/core/train/gradient_check.h's report. */
+export interface GradientCheckReport {
+  /** Max |composition − ggml's inference op| of the graph's output. */
+  forwardError: number;
+  tensors: TensorGradientCheck[];
+}
