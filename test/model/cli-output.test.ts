@@ -15,5 +15,4 @@ describe('the video-llama command', () => {
     const result = cli(['--version']);
     expect(result).toMatchObject({ status: 0, stdout: `${version}\n` });
   });
-
 });
