@@ -4,6 +4,8 @@
  * @internal
  * @module
  */
+import { readFileSync } from 'node:fs';
+
 import { VideoLlamaError } from '../errors.js';
 import { helpText, parseCommandArgs, type Command } from './command.js';
 import { chatCommand } from './commands/chat.js';
@@ -23,12 +25,34 @@ function usage(): string {
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `video-llama <command> --help` for the options of a command.',
+    'Run `video-llama <command> --help` for the options of a command, `video-llama --version` for the version.',
   ].join('\n');
+}
+
+/** The package's version, from its package.json (two folders up from dist/cli and src/cli). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * A reader that stops early (`video-llama describe … | head`) closes our stdout: stop quietly,
+ * as Unix tools do, instead of dying on an unhandled EPIPE with a stack trace.
+ */
+function exitQuietlyOnClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    console.log(version());
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name ? 0 : 1;
@@ -47,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+exitQuietlyOnClosedOutput();
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (error: unknown) => {

@@ -87,7 +87,7 @@ export async function videoTensor(input: VideoInput, info: PreprocessingInfo, op
   if (isTensorInput(input)) return { kind: 'video', input };
   const processor = new VideoProcessor(info, options.frames);
   const video = isRgbFrames(input)
-    ? { ...processor.sampleRgbFrames(input), fps: input.fps ?? 0 }
+    ? { ...await processor.sampleRgbFrames(input), fps: input.fps ?? 0 }
     : await withSource(input, options, (source) => decodeVideo(source, processor));
   return { kind: 'video', input: processor.toTensor(video.rgb, video.indices.length), description: processor.describe(video.indices, video.fps) };
 }
@@ -97,14 +97,14 @@ export async function imageTensor(input: ImageInput, info: PreprocessingInfo, op
   if (isTensorInput(input)) return { kind: 'image', input };
   const processor = new ImageProcessor(info);
   const image = isRgbFrames(input) ? input : await withSource(input, options, (source) => source.decodeImage());
-  return { kind: 'image', input: processor.process(image) };
+  return { kind: 'image', input: await processor.process(image) };
 }
 
 /** The [M, 1, melBins, targetFrames] fbank tensor of an audio input. @internal */
 export async function audioTensor(input: AudioInput, info: PreprocessingInfo, options: AudioInputOptions): Promise<KindTensor> {
   if (isTensorInput(input)) return { kind: 'audio', input };
   const processor = new AudioProcessor(info, options.clips);
-  if (input instanceof Float32Array) return { kind: 'audio', input: processor.fromPcm16k(input) };
+  if (input instanceof Float32Array) return { kind: 'audio', input: await processor.fromPcm16k(input) };
   return { kind: 'audio', input: await withSource(input, options, (source) => decodeAudio(source, processor)) };
 }
 
@@ -129,7 +129,7 @@ Promise<KindTensor[]> {
     const withSound = info.hasAudio && options.audio !== false;
     switch (source.probe.kind) {
       case 'image':
-        return [{ kind: 'image', input: new ImageProcessor(info).process(await source.decodeImage()) }];
+        return [{ kind: 'image', input: await new ImageProcessor(info).process(await source.decodeImage()) }];
       case 'audio':
         if (withSound) return [{ kind: 'audio', input: await decodeAudio(source, new AudioProcessor(info, options.clips)) }];
         break;
@@ -160,7 +160,7 @@ export async function decodeVideo(source: MediaSource, processor: VideoProcessor
 export async function decodeAudio(source: MediaSource, processor: AudioProcessor): Promise<TensorInput> {
   const plan = audioPlan(source, processor);
   const { pcm } = await source.decode({ pcm: plan.decode });
-  return processor.fromPlan(plan, pcm!);
+  return await processor.fromPlan(plan, pcm!);
 }
 
 /** Opens a file path or bytes as a {@link MediaSource} for `work`. @internal */
@@ -182,7 +182,7 @@ Promise<{ video: DecodedVideo; audio?: TensorInput }> {
   const decoded = await source.decode({ frames: { indices: sample.unique, size: videoProcessor.size }, pcm: plan?.decode });
   return {
     video: { rgb: videoProcessor.gather(decoded.frames!, sample), indices: sample.indices, totalFrames, fps: source.probe.video?.fps ?? 0 },
-    audio: plan && audioProcessor!.fromPlan(plan, decoded.pcm!),
+    audio: plan && await audioProcessor!.fromPlan(plan, decoded.pcm!),
   };
 }
 

@@ -9,10 +9,11 @@ import type { PcmRange, PcmWindow } from '../media/source.js';
 import { mergeRanges } from './clip-sampling.js';
 import { AUDIO_SAMPLE_RATE, DEFAULT_CLIPS, type PreprocessingInfo } from './constants.js';
 import {
-  audioToFbank, clipRanges, clipsToFbank, MIN_SAMPLES, resolveFbankClipOptions,
+  clipRanges, clipsToFbankSteps, MIN_SAMPLES, pcm16kSegment, resolveFbankClipOptions,
   type ResolvedFbankClipOptions, type WaveformSegment,
 } from './melspec.js';
 import { SincResampler } from './resample.js';
+import { runSliced, type Sliced } from './slices.js';
 import { checkCount, type TensorInput } from './tensor.js';
 
 /** Which samples of a native-rate stream the clips read. */
@@ -73,25 +74,35 @@ export class AudioProcessor {
   /**
    * The fbank clips from the decoded ranges of a {@link AudioPlan}: each window is resampled to
    * 16 kHz on its own, which gives exactly the samples a whole-file resampling would (the
-   * windows include the resampler's reach).
+   * windows include the resampler's reach). Runs in slices: the event loop is never held for long.
    */
-  fromPlan(plan: AudioPlan, decoded: readonly PcmWindow[]): TensorInput {
+  fromPlan(plan: AudioPlan, decoded: readonly PcmWindow[]): Promise<TensorInput> {
+    return runSliced(this.fromPlanSteps(plan, decoded));
+  }
+
+  /** The fbank clips of 16 kHz mono PCM in [-1, 1], in slices like {@link AudioProcessor.fromPlan}. */
+  async fromPcm16k(samples: Float32Array): Promise<TensorInput> {
+    const segment = pcm16kSegment(samples);
+    return { tensor: await runSliced(clipsToFbankSteps([segment], segment.channels[0]!.length, this.options)), shape: this.shape };
+  }
+
+  private *fromPlanSteps(plan: AudioPlan, decoded: readonly PcmWindow[]): Sliced<TensorInput> {
     const resampler = resamplerFrom(plan.nativeRate);
-    const segments = plan.windows.map((window, i): WaveformSegment => {
+    const segments: WaveformSegment[] = [];
+    for (const [i, window] of plan.windows.entries()) {
       const source = plan.sources[i]!;
       const native = decoded.find((d) => d.start <= source.start && source.end <= d.start + d.channels[0]!.length);
       if (!native) throw new RangeError(`no decoded range holds [${source.start}, ${source.end})`);
-      const channels = native.channels.map((channel) => (resampler
-        ? resampler.resampleRange(channel, native.start, plan.nativeSamples, window.start, window.end)
-        : channel.subarray(window.start - native.start, window.end - native.start)));
-      return { start: window.start, channels };
-    });
-    return { tensor: clipsToFbank(segments, plan.totalSamples, this.options), shape: this.shape };
-  }
-
-  /** The fbank clips of 16 kHz mono PCM in [-1, 1]. */
-  fromPcm16k(samples: Float32Array): TensorInput {
-    return { tensor: audioToFbank(samples, this.options), shape: this.shape };
+      const channels: Float32Array[] = [];
+      for (const channel of native.channels) {
+        channels.push(resampler
+          ? resampler.resampleRange(channel, native.start, plan.nativeSamples, window.start, window.end)
+          : channel.subarray(window.start - native.start, window.end - native.start));
+        yield;
+      }
+      segments.push({ start: window.start, channels });
+    }
+    return { tensor: yield* clipsToFbankSteps(segments, plan.totalSamples, this.options), shape: this.shape };
   }
 }
 

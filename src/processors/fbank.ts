@@ -10,12 +10,15 @@
  * @module
  */
 import { RealFft } from './fft.js';
+import { runToEnd, type Sliced } from './slices.js';
 
 /** `torch.finfo(torch.float32).eps`, kaldi's floor before the log. */
 const FLOAT32_EPSILON = 1.1920928955078125e-7;
 const PREEMPHASIS = 0.97;
 const LOW_FREQ = 20;
 const MILLISECONDS_TO_SECONDS = 0.001;
+/** Frames between two pauses of {@link KaldiFbank.computeSteps} (about 2 ms of work). */
+const FRAMES_PER_SLICE = 16;
 
 /** Settings of {@link KaldiFbank}. */
 export interface KaldiFbankOptions {
@@ -72,6 +75,11 @@ export class KaldiFbank {
 
   /** Log mel energies of `waveform` (one channel): Float32Array [frames, numMelBins] C order. */
   compute(waveform: Float32Array): Float32Array {
+    return runToEnd(this.computeSteps(waveform));
+  }
+
+  /** {@link KaldiFbank.compute} pausing every {@link FRAMES_PER_SLICE} frames (see `runSliced`). */
+  *computeSteps(waveform: Float32Array): Sliced<Float32Array> {
     const frames = this.frameCount(waveform.length);
     const out = new Float32Array(frames * this.numMelBins);
     const frame = new Float64Array(this.windowSize);
@@ -89,6 +97,7 @@ export class KaldiFbank {
         for (let i = 0; i < weights.length; i++) energy += power[first + i]! * weights[i]!;
         out[f * this.numMelBins + b] = Math.log(Math.max(energy, FLOAT32_EPSILON));
       }
+      if (f % FRAMES_PER_SLICE === FRAMES_PER_SLICE - 1) yield;
     }
     return out;
   }

@@ -9,6 +9,7 @@ import { type AudioClipRange, constantClipRanges } from './clip-sampling.js';
 import { AUDIO_SAMPLE_RATE, DEFAULT_CLIPS, VIDEO_LLAMA_PREPROCESSING as DEFAULTS } from './constants.js';
 import { KaldiFbank } from './fbank.js';
 import { validatePositiveInteger } from './normalize.js';
+import { runToEnd, type Sliced } from './slices.js';
 
 /** The shortest waveform kaldi's fbank accepts: one 25 ms frame at 16 kHz. */
 export const MIN_SAMPLES = 400;
@@ -87,16 +88,22 @@ export function clipRanges(totalSamples: number, options: ResolvedFbankClipOptio
  * @returns Float32Array [clips, 1, melBins, targetFrames] C order.
  */
 export function clipsToFbank(segments: readonly WaveformSegment[], totalSamples: number, options: ResolvedFbankClipOptions): Float32Array {
+  return runToEnd(clipsToFbankSteps(segments, totalSamples, options));
+}
+
+/** {@link clipsToFbank} pausing every few fbank frames (see `runSliced`). @internal */
+export function* clipsToFbankSteps(segments: readonly WaveformSegment[], totalSamples: number, options: ResolvedFbankClipOptions):
+Sliced<Float32Array> {
   const fbank = new KaldiFbank({ sampleFrequency: AUDIO_SAMPLE_RATE, numMelBins: options.melBins });
   if (totalSamples < MIN_SAMPLES) throw new RangeError(`${totalSamples} samples are fewer than one fbank frame`);
   const { clips, melBins, targetFrames } = options;
   const out = new Float32Array(clips * melBins * targetFrames);
   const ranges = clipRanges(totalSamples, options);
-  ranges.forEach((range, clip) => {
+  for (const [clip, range] of ranges.entries()) {
     const channels = clipViews(segments, range);
     subtractMeanInPlace(channels);
-    writeNormalizedMelspec(fbank.compute(channels[0]!), out.subarray(clip * melBins * targetFrames), options);
-  });
+    writeNormalizedMelspec(yield* fbank.computeSteps(channels[0]!), out.subarray(clip * melBins * targetFrames), options);
+  }
   return out;
 }
 
@@ -156,14 +163,30 @@ export type Audio16k = Float32Array | { samples: Float32Array; sampleRate: numbe
  */
 export function audioToFbank(audio: Audio16k, options: FbankClipOptions = {}): Float32Array {
   const resolved = resolveFbankClipOptions(options);
-  const segment = toSegment(audio);
+  const segment = checkedSegment(toSegment(audio));
+  return clipsToFbank([segment], segment.channels[0]!.length, resolved);
+}
+
+/** A copy of 16 kHz mono PCM as a waveform segment, checked (length, finite samples). @internal */
+export function pcm16kSegment(samples: Float32Array): WaveformSegment {
+  return checkedSegment(toSegment(samples));
+}
+
+function checkedSegment(segment: WaveformSegment): WaveformSegment {
   const length = segment.channels[0]!.length;
   if (length < MIN_SAMPLES) {
     throw new VideoLlamaError('INVALID_ARGUMENT',
       `Expected at least ${MIN_SAMPLES} samples (one 25 ms fbank frame at 16 kHz) for audio but received ${length} samples`,
       { name: 'audio', samples: length });
   }
-  return clipsToFbank([segment], length, resolved);
+  for (const channel of segment.channels) {
+    const bad = channel.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) {
+      throw new VideoLlamaError('INVALID_ARGUMENT',
+        `Expected finite audio samples but sample ${bad} is ${channel[bad]}`, { name: 'audio', index: bad, value: channel[bad] });
+    }
+  }
+  return segment;
 }
 
 function toSegment(audio: Audio16k): WaveformSegment {

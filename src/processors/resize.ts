@@ -5,6 +5,7 @@
  * point, a horizontal pass first (rounded and clipped to uint8) and then a vertical pass.
  * @module
  */
+import { runSliced, runToEnd, type Sliced } from './slices.js';
 
 /** A resampling filter: a weight function of the distance in (scaled) input pixels. */
 export interface ResampleFilter {
@@ -98,47 +99,69 @@ function clip8(accumulator: number): number {
  */
 export function resizeRgb(rgb: Uint8Array, width: number, height: number,
   outWidth: number, outHeight: number, filter: ResampleFilter): Uint8Array {
-  let image: Uint8Array = rgb.slice();
+  return runToEnd(resizeRgbSteps(rgb, width, height, outWidth, outHeight, filter));
+}
+
+/** {@link resizeRgb} in slices: the event loop runs between rows (see {@link runSliced}). */
+export function resizeRgbSliced(rgb: Uint8Array, width: number, height: number,
+  outWidth: number, outHeight: number, filter: ResampleFilter): Promise<Uint8Array> {
+  return runSliced(resizeRgbSteps(rgb, width, height, outWidth, outHeight, filter));
+}
+
+function* resizeRgbSteps(rgb: Uint8Array, width: number, height: number,
+  outWidth: number, outHeight: number, filter: ResampleFilter): Sliced<Uint8Array> {
+  if (outWidth === width && outHeight === height) return rgb.slice();
+  // Each pass writes a new buffer: the input is only read (copying a big picture costs ~1 s).
+  let image = rgb;
   const vertical = precomputeCoefficients(height, outHeight, filter);
   if (outWidth !== width) {
     // Only the rows the vertical pass reads are resampled horizontally (Pillow's ybox).
     const firstRow = outHeight !== height ? vertical.first[0]! : 0;
     const lastRow = outHeight !== height ? vertical.first[outHeight - 1]! + vertical.count[outHeight - 1]! : height;
-    image = resampleHorizontal(image, width, firstRow, lastRow, outWidth, precomputeCoefficients(width, outWidth, filter));
+    image = yield* resampleHorizontal(image, width, firstRow, lastRow, outWidth, precomputeCoefficients(width, outWidth, filter));
     if (firstRow !== 0) for (let i = 0; i < outHeight; i++) vertical.first[i] -= firstRow;
   }
-  if (outHeight !== height) image = resampleVertical(image, outWidth, outHeight, vertical);
+  if (outHeight !== height) image = yield* resampleVertical(image, outWidth, outHeight, vertical);
   return image;
 }
 
-function resampleHorizontal(src: Uint8Array, width: number, firstRow: number, lastRow: number,
-  outWidth: number, k: Coefficients): Uint8Array {
+function* resampleHorizontal(src: Uint8Array, width: number, firstRow: number, lastRow: number,
+  outWidth: number, k: Coefficients): Sliced<Uint8Array> {
   const out = new Uint8Array((lastRow - firstRow) * outWidth * 3);
   for (let y = firstRow; y < lastRow; y++) {
-    const srcRow = y * width * 3;
-    const dstRow = (y - firstRow) * outWidth * 3;
-    for (let xx = 0; xx < outWidth; xx++) {
-      const base = xx * k.ksize;
-      for (let c = 0; c < 3; c++) {
-        let acc = ONE / 2;
-        for (let x = 0; x < k.count[xx]!; x++) acc += src[srcRow + (k.first[xx]! + x) * 3 + c]! * k.weights[base + x]!;
-        out[dstRow + xx * 3 + c] = clip8(acc);
-      }
-    }
+    horizontalRow(src, y * width * 3, out, (y - firstRow) * outWidth * 3, outWidth, k);
+    yield;
   }
   return out;
 }
 
-function resampleVertical(src: Uint8Array, width: number, outHeight: number, k: Coefficients): Uint8Array {
+// The per-row loops live in plain functions: V8 optimizes those, not a loop inside a generator.
+function horizontalRow(src: Uint8Array, srcRow: number, out: Uint8Array, dstRow: number, outWidth: number, k: Coefficients): void {
+  for (let xx = 0; xx < outWidth; xx++) {
+    const base = xx * k.ksize;
+    for (let c = 0; c < 3; c++) {
+      let acc = ONE / 2;
+      for (let x = 0; x < k.count[xx]!; x++) acc += src[srcRow + (k.first[xx]! + x) * 3 + c]! * k.weights[base + x]!;
+      out[dstRow + xx * 3 + c] = clip8(acc);
+    }
+  }
+}
+
+function* resampleVertical(src: Uint8Array, width: number, outHeight: number, k: Coefficients): Sliced<Uint8Array> {
   const rowBytes = width * 3;
   const out = new Uint8Array(outHeight * rowBytes);
   for (let yy = 0; yy < outHeight; yy++) {
-    const base = yy * k.ksize;
-    for (let i = 0; i < rowBytes; i++) {
-      let acc = ONE / 2;
-      for (let y = 0; y < k.count[yy]!; y++) acc += src[(k.first[yy]! + y) * rowBytes + i]! * k.weights[base + y]!;
-      out[yy * rowBytes + i] = clip8(acc);
-    }
+    verticalRow(src, rowBytes, out, yy, k);
+    yield;
   }
   return out;
+}
+
+function verticalRow(src: Uint8Array, rowBytes: number, out: Uint8Array, yy: number, k: Coefficients): void {
+  const base = yy * k.ksize;
+  for (let i = 0; i < rowBytes; i++) {
+    let acc = ONE / 2;
+    for (let y = 0; y < k.count[yy]!; y++) acc += src[(k.first[yy]! + y) * rowBytes + i]! * k.weights[base + y]!;
+    out[yy * rowBytes + i] = clip8(acc);
+  }
 }

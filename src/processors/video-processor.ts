@@ -9,7 +9,7 @@ import type { RgbFrames } from '../media/source.js';
 import { DEFAULT_FRAMES, type PreprocessingInfo } from './constants.js';
 import { uniformFrameIndices } from './frame-sampling.js';
 import { normalizeFrames, validatePositiveInteger } from './normalize.js';
-import { BICUBIC, BILINEAR, resizeRgb } from './resize.js';
+import { BICUBIC, BILINEAR, resizeRgbSliced } from './resize.js';
 import { checkCount, type TensorInput } from './tensor.js';
 
 /** Which frames of a video are used: `indices` in sampling order (may repeat), `unique` ascending. */
@@ -61,18 +61,21 @@ export class VideoProcessor {
   /**
    * The sampled frames of already-decoded frames, resized to size × size with a triangle
    * (bilinear) filter: swscale's bilinear scaler up to fixed-point rounding (a few levels at most).
+   * Resizes in slices: the event loop is never held for long.
    */
-  sampleRgbFrames(input: RgbFrames): { rgb: Uint8Array; indices: number[] } {
+  async sampleRgbFrames(input: RgbFrames): Promise<{ rgb: Uint8Array; indices: number[] }> {
     validateRgbFrames(input, 'input');
     const { indices } = this.sample(input.frames);
     const size = this.size;
     const sourceBytes = input.width * input.height * 3;
     const rgb = new Uint8Array(indices.length * size * size * 3);
-    indices.forEach((index, t) => {
+    for (const [t, index] of indices.entries()) {
       const frame = input.rgb.subarray(index * sourceBytes, (index + 1) * sourceBytes);
-      const resized = input.width === size && input.height === size ? frame : resizeRgb(frame, input.width, input.height, size, size, BILINEAR);
+      const resized = input.width === size && input.height === size
+        ? frame
+        : await resizeRgbSliced(frame, input.width, input.height, size, size, BILINEAR);
       rgb.set(resized, t * size * size * 3);
-    });
+    }
     return { rgb, indices };
   }
 
@@ -101,14 +104,14 @@ export class VideoProcessor {
 export class ImageProcessor {
   constructor(private readonly info: Pick<PreprocessingInfo, 'imageSize' | 'imageMean' | 'imageStd'>) {}
 
-  /** One RGB picture (any size) → the tensor [1, 3, S, S]. */
-  process(image: RgbFrames): TensorInput {
+  /** One RGB picture (any size) → the tensor [1, 3, S, S], resized in slices (the event loop keeps running). */
+  async process(image: RgbFrames): Promise<TensorInput> {
     validateRgbFrames(image, 'input');
     if (image.frames !== 1) throw invalidArgument('input.frames', '1 (a single image)', image.frames);
     const size = this.info.imageSize;
     const resized = image.width === size && image.height === size
       ? image.rgb
-      : resizeRgb(image.rgb, image.width, image.height, size, size, BICUBIC);
+      : await resizeRgbSliced(image.rgb, image.width, image.height, size, size, BICUBIC);
     return { tensor: normalizeFrames(resized, 1, size, this.info.imageMean, this.info.imageStd), shape: [1, 3, size, size] };
   }
 }

@@ -23,7 +23,7 @@ interface Decoding {
 export async function decodeVideoFrames(input: MediaInput | RgbFrames, options: Decoding & { frames?: number; size?: number } = {}):
 Promise<DecodedVideo> {
   const processor = new VideoProcessor(preprocessing({ imageSize: options.size ?? 224 }), options.frames);
-  if (isRgbFrames(input)) return { ...processor.sampleRgbFrames(input), totalFrames: input.frames, fps: input.fps ?? 0 };
+  if (isRgbFrames(input)) return { ...await processor.sampleRgbFrames(input), totalFrames: input.frames, fps: input.fps ?? 0 };
   return withSource(input, options, (source) => decodeVideo(source, processor));
 }
 
@@ -31,7 +31,7 @@ Promise<DecodedVideo> {
 export async function loadImageTensor(input: MediaInput | RgbFrames, options: Decoding & { size?: number } = {}): Promise<Float32Array> {
   const processor = new ImageProcessor(preprocessing({ imageSize: options.size ?? 224 }));
   const image = isRgbFrames(input) ? input : await withSource(input, options, (source) => source.decodeImage());
-  return processor.process(image).tensor;
+  return (await processor.process(image)).tensor;
 }
 
 /** The fbank tensor of a media file's audio, and the length of its 16 kHz waveform. */

@@ -172,14 +172,24 @@ describe('audioToFbank', () => {
 });
 
 describe('the audio processor built from a projector\'s metadata', () => {
-  test('takes the clips bound, mel bins, frames and fbank mean and std of the projector', () => {
+  test('takes the clips bound, mel bins, frames and fbank mean and std of the projector', async () => {
     const info = { ...VIDEO_LLAMA_PREPROCESSING, maxFrames: 32, maxClips: 2, melBins: 64, targetFrames: 100, fbankMean: 0, fbankStd: 1 };
     const processor = new AudioProcessor(info);
     expect(processor.clips).toBe(2); // the default 8, capped
     expect(() => new AudioProcessor(info, 3)).toThrow(/an integer from 1 to 2 for options.clips/);
-    const { tensor, shape } = processor.fromPcm16k(new Float32Array(16000)); // 1 s of silence: 98 frames
+    const { tensor, shape } = await processor.fromPcm16k(new Float32Array(16000)); // 1 s of silence: 98 frames
     expect(shape).toEqual([2, 1, 64, 100]);
     expect(tensor[0]).toBeCloseTo(Math.log(1.1920928955078125e-7), 5); // kaldi's log floor, not normalised
     expect(tensor[98]).toBe(0); // padding, (0 - 0) / 1
+  });
+});
+
+describe('non-finite PCM', () => {
+  test.each([NaN, Infinity, -Infinity])('a sample of %s is INVALID_ARGUMENT naming its index, not a non-finite embedding', async (value) => {
+    const pcm = new Float32Array(16000);
+    pcm[1234] = value;
+    const processor = new AudioProcessor({ ...VIDEO_LLAMA_PREPROCESSING, maxFrames: 32, maxClips: 8 });
+    await expect(processor.fromPcm16k(pcm)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: `Expected finite audio samples but sample 1234 is ${value}` });
+    expect(() => audioToFbank(pcm)).toThrow(/sample 1234/);
   });
 });

@@ -124,9 +124,9 @@ describe('resizeRgb with BICUBIC (Pillow Image.resize)', () => {
 describe('processors built from a projector\'s metadata', () => {
   const info = { ...VIDEO_LLAMA_PREPROCESSING, imageSize: 2, imageMean: [0, 0, 0], imageStd: [1, 1, 1], maxFrames: 4, maxClips: 8 };
 
-  test('the image processor takes the size, mean and std of the projector, not the defaults', () => {
+  test('the image processor takes the size, mean and std of the projector, not the defaults', async () => {
     const image = { rgb: Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]), width: 2, height: 2, frames: 1 };
-    const { tensor, shape } = new ImageProcessor(info).process(image);
+    const { tensor, shape } = await new ImageProcessor(info).process(image);
     expect(shape).toEqual([1, 3, 2, 2]);
     expect(Array.from(tensor)).toEqual([1, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1]);
   });
