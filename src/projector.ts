@@ -24,6 +24,7 @@ import { checkGgufHeader } from './gguf/header-check.js';
 import { EncodeCache, encodeCacheKey } from './cache/encode-cache.js';
 import { fileIdentity, hashMediaInput } from './cache/hashing.js';
 import { cacheKeyInput } from './encoders/cache-key.js';
+import { clipFlop, type EncodePlan, frameFlop, type Hparams, planMedia, type PlanOptions } from './plan/plan.js';
 import { gpuOption, resolveGpu, type GpuOption } from './backends.js';
 
 export type { ProjectorInfo, StageTensor } from './bindings/projector-info.js';
@@ -144,12 +145,15 @@ export class Projector implements AsyncDisposable {
   private disposed = false;
   /** SHA-256 of the projector file, computed at the first encode that needs it. */
   private identity: Promise<string> | undefined;
+  /** FLOP/s the last encode reached: calibrates {@link Projector.plan}'s time estimate. */
+  private measuredRate: number | undefined;
 
   private constructor(
     private readonly native: AddonProjector,
     /** Path of the projector GGUF. */
     readonly file: string,
     private readonly limits: { cache: EncodeCache | undefined; maxQueuedEncodes: number },
+    private readonly hparams: Hparams,
   ) {
     this.info = Object.freeze(native.info());
   }
@@ -184,10 +188,11 @@ export class Projector implements AsyncDisposable {
     if (onProgress !== undefined && typeof onProgress !== 'function') throw invalidArgument('onProgress', 'a function', onProgress);
     if (!fs.existsSync(path)) throw new VideoLlamaError('FILE_NOT_FOUND', `projector file '${path}' does not exist`, { path });
     // gguf.h only says "invalid"; this names the fault and its offset.
-    checkHparamRanges(path, await checkGgufHeader(path, 'projector'));
+    const hparams = await checkGgufHeader(path, 'projector');
+    checkHparamRanges(path, hparams);
     const native = callNativeSync(() => new (addon().AddonProjector)(path, { threads, gpu: gpuChoice }));
     await withAbortFlag(`Loading ${path}`, signal, (abort) => native.load({ abort, onProgress }));
-    return new Projector(native, path, { cache, maxQueuedEncodes });
+    return new Projector(native, path, { cache, maxQueuedEncodes }, hparams);
   }
 
   /**
@@ -279,6 +284,25 @@ export class Projector implements AsyncDisposable {
     }));
   }
 
+  /**
+   * What {@link Projector.encodeMedia} would do with a media file, from a probe alone (no pixel
+   * or sample is decoded, nothing is queued): its kind, the frames and audio it would take, the
+   * LLM positions, the encoder FLOP and (after a first encode) an estimate of the time, and,
+   * with `options.contextSize`, whether the conversation fits. The limits in `options` are
+   * checked here: a file over one rejects with LIMIT_EXCEEDED (`details.limit` names it).
+   * Otherwise rejects with the errors of {@link probe}, INVALID_ARGUMENT or DISPOSED.
+   *
+   * @example
+   * ```ts
+   * const plan = await projector.plan(upload, { maxDurationSeconds: 600, contextSize: 4096, promptPositions: 120 });
+   * if (!plan.context!.fits) throw new Error(`needs ${plan.context!.positions} positions`);
+   * ```
+   */
+  async plan(input: MediaInput, options: PlanOptions = {}): Promise<EncodePlan> {
+    if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
+    return planMedia({ info: this.info, hparams: this.hparams, measuredRate: this.measuredRate }, input, options);
+  }
+
   /** Like the encode methods, also returning every stage's intermediate tensor. @internal */
   encodeWithStages(kind: Kind, input: TensorInput, options: EncodeOptions = {}): Promise<EmbeddingWithStages> {
     return this.schedule(kind, options, () => this.run(kind, input, options, true));
@@ -359,7 +383,11 @@ export class Projector implements AsyncDisposable {
 
   /** Encodes a prepared tensor now (the caller holds the queue), with a video's description. */
   private async encodeTensor({ kind, input, description }: KindTensor, options: EncodeOptions): Promise<MediaEmbedding> {
+    const started = performance.now();
     const { embedding } = await this.run(kind, input, options, false);
+    const units = kind === 'image' ? 1 : input.shape[0]!;
+    const flop = units * (kind === 'audio' ? clipFlop(this.hparams) : frameFlop(this.hparams));
+    this.measuredRate = flop / Math.max(1e-6, (performance.now() - started) / 1000);
     return description === undefined ? embedding : { ...embedding, description };
   }
 

@@ -118,3 +118,49 @@ describeWithFixtures(TINY_A, 'projector encode cache (tiny-a)', () => {
     await expect(Projector.load(file, { maxQueuedEncodes: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
+
+describeWithFixtures(TINY_A, 'projector.plan (tiny-a)', () => {
+  const clip = fixture(TINY_A, 'inputs/clip.mp4');
+  let dir: string;
+  let projector: Projector;
+
+  beforeAll(async () => {
+    dir = tempDir('video-llama-plan-');
+    projector = await Projector.load(await convertFixture(TINY_A, 'f32', dir), { threads: 1 });
+  });
+  afterAll(async () => {
+    await projector.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says what encodeMedia will take without encoding: kind, frame times, positions, FLOP; the estimate after a measured encode', async () => {
+    const encodeVideo = vi.spyOn(nativeOf(projector), 'encodeVideo');
+    const plan = await projector.plan(clip);
+    expect(encodeVideo).not.toHaveBeenCalled();
+    expect(plan.kind).toBe('video+audio');
+    expect(plan.bytes).toBe(fs.statSync(clip).size);
+    expect(plan.estimatedSeconds).toBeUndefined();
+    expect(plan.flop).toBeGreaterThan(0);
+    const media = await projector.encodeMedia(clip);
+    expect(plan.mediaPositions).toBe(media.reduce((n, e) => n + e.tokens, 0));
+    // The description names the sampled moments (one decimal); the plan has them before decoding.
+    const described = /sampled at ([\d., ]+) seconds/.exec(media[1]!.description!)![1]!.split(', ').map(Number);
+    expect(plan.frameTimes.map((t) => Number(t.toFixed(1)))).toEqual(described);
+    expect(plan.audioRanges.length).toBeGreaterThan(0);
+    expect(plan.audioRanges.at(-1)![1]).toBeLessThanOrEqual(plan.durationSeconds! + 0.05);
+    const after = await projector.plan(clip, { audio: false });
+    expect(after.kind).toBe('video');
+    expect(after.mediaPositions).toBe(projector.info.videoQueries);
+    expect(after.estimatedSeconds).toBeGreaterThan(0);
+  });
+
+  it('refuses a file over a limit with LIMIT_EXCEEDED naming it; says whether the context fits', async () => {
+    for (const [limit, value] of [['maxPixels', 16], ['maxDurationSeconds', 0.5], ['maxUploadBytes', 1000]] as const) {
+      await expect(projector.plan(clip, { [limit]: value })).rejects.toMatchObject({ code: 'LIMIT_EXCEEDED', details: { limit } });
+    }
+    await expect(projector.plan(clip, { maxPixels: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const positions = projector.info.videoQueries + projector.info.audioQueries + 40;
+    expect((await projector.plan(clip, { contextSize: positions, promptPositions: 40 })).context).toEqual({ positions, contextSize: positions, fits: true });
+    expect((await projector.plan(clip, { contextSize: positions - 1, promptPositions: 40 })).context?.fits).toBe(false);
+  });
+});
