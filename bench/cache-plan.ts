@@ -28,7 +28,7 @@ async function median(run: () => Promise<unknown>): Promise<number> {
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'video-llama-bench-cache-'));
 try {
   let cache = new EncodeCache({ cacheDir: dir });
-  await using projector = await Projector.load(projectorFile, { threads: 1, cache });
+  const projector = await Projector.load(projectorFile, { threads: 1, cache });
   // The bench swaps the projector's cache to start empty (a miss) or with an empty memory tier (a disk hit).
   const useCache = (next: EncodeCache): void => {
     cache = next;
@@ -47,6 +47,7 @@ try {
     reps, miss, memoryHit, diskHit, missOverMemoryHit: miss / memoryHit, missOverDiskHit: miss / diskHit,
     planShort, planLong, longDurationSeconds: longPlan?.durationSeconds, stats: cache.stats,
   }, null, 2));
+  await projector.dispose();
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }
