@@ -52,7 +52,7 @@ export {
   type EncodeKeyParts,
 } from './cache/encode-cache.js';
 export { fileIdentity, hashMediaInput } from './cache/hashing.js';
-export type { EncodePlan, PlanLimits, PlanOptions } from './plan/plan.js';
+export type { ContextFit, EncodePlan, PlanLimits, PlanOptions } from './plan/plan.js';
 export { deserializeMediaEmbeddings, serializeMediaEmbeddings } from './cache/embedding-format.js';
 export { probe, type MediaProbe, type SourceKind, type StreamInfo } from './media/probe.js';
 export {

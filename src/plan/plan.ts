@@ -29,12 +29,22 @@ export interface PlanOptions extends PlanLimits, MediaFetchOptions {
   frames?: number;
   /** Audio clips, as {@link AudioInputOptions.clips}. */
   clips?: number;
-  /** Encode the sound of a video too, as {@link MediaRouteOptions.audio}; default true. */
+  /** Encode the sound of a video too, as `encodeMedia`'s `audio` option; default true. */
   audio?: boolean;
   /** Context cells of the chat that will take the media; with it the plan says whether they fit. */
   contextSize?: number;
   /** Positions the conversation takes besides the media (its text, as the chat's template words it); default 0. */
   promptPositions?: number;
+}
+
+/** Whether media and prompt fit a chat's context ({@link EncodePlan.context}). */
+export interface ContextFit {
+  /** `mediaPositions + promptPositions`. */
+  positions: number;
+  /** The context size asked about. */
+  contextSize: number;
+  /** `positions <= contextSize`. */
+  fits: boolean;
 }
 
 /** What {@link Projector.plan} found: what an `encodeMedia` of the file would do. */
@@ -51,8 +61,8 @@ export interface EncodePlan {
   audioRanges: Array<[number, number]>;
   /** LLM positions the media embeddings take (their rows). */
   mediaPositions: number;
-  /** `mediaPositions + promptPositions`, and whether they fit `contextSize`, when it was given. */
-  context?: { positions: number; contextSize: number; fits: boolean };
+  /** Whether the conversation fits the context, when `contextSize` was given. */
+  context?: ContextFit;
   /** Multiply-adds × 2 of the encoders' transformers (ViT and ImageBind trunk; Q-Formers left out, a few % at full size). */
   flop: number;
   /**
@@ -144,7 +154,7 @@ export async function planMedia(projector: PlanProjector, input: MediaInput, opt
   return plan;
 }
 
-function contextFit(mediaPositions: number, options: PlanOptions): NonNullable<EncodePlan['context']> {
+function contextFit(mediaPositions: number, options: PlanOptions): ContextFit {
   const { contextSize, promptPositions = 0 } = options;
   if (!Number.isInteger(contextSize) || contextSize! < 1) throw invalidArgument('options.contextSize', 'an integer >= 1', contextSize);
   if (!Number.isInteger(promptPositions) || promptPositions < 0) throw invalidArgument('options.promptPositions', 'an integer >= 0', promptPositions);

@@ -3,10 +3,8 @@
  * defaults and covers every result-changing option, a disk entry serves a new process, a
  * corrupted entry is recomputed; the bounded queue refuses with BUSY.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 
@@ -17,19 +15,11 @@ import { VideoLlamaError } from '../../src/errors.js';
 import { Projector } from '../../src/projector.js';
 import { describeWithFixtures, fixture, TINY_A } from '../support/fixtures.js';
 import { convertFixture, tempDir } from '../support/projector-files.js';
+import { runSupportScript } from '../support/vite-node-process.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
+/** Runs test/support/cache-projector-process.ts in a new Node process; resolves with its stdout. */
 function otherProcess(...args: string[]): Promise<string> {
-  const viteNode = path.join(repoRoot, 'node_modules', '.bin', 'vite-node');
-  return new Promise((resolve, reject) => {
-    const child = spawn(viteNode, [path.join(repoRoot, 'test', 'support', 'cache-projector-process.ts'), ...args], { cwd: repoRoot });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`))));
-  });
+  return runSupportScript('cache-projector-process.ts', ...args);
 }
 
 /** The native projector under a Projector, to count encoder runs. */
