@@ -20,7 +20,7 @@ import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
  */
 export type MediaInput = string | URL | Uint8Array | ArrayBuffer | Blob | Readable;
 
-/** A media file as the decoders take it: a path or the bytes. @internal */
+/** A media file as the decoders take it: a path or the bytes. */
 export type LocalMediaInput = string | Uint8Array;
 
 /** How a {@link MediaInput} is fetched. */
