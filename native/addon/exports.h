@@ -11,5 +11,6 @@ void export_context(Napi::Env env, Napi::Object exports);     // AddonContext
 void export_projector(Napi::Env env, Napi::Object exports);   // AddonProjector, projectorInfoFields
 void export_gguf_names(Napi::Env env, Napi::Object exports);  // ggufNames
 void export_quantize(Napi::Env env, Napi::Object exports);    // quantize
+void export_train(Napi::Env env, Napi::Object exports);       // AddonTrainLlama
 
 }  // namespace vl::addon

@@ -13,6 +13,7 @@ import type { AbortFlag } from './job.js';
 import type { AddonContextConstructor } from './context.js';
 import type { AddonModelConstructor } from './model.js';
 import type { AddonProjectorConstructor } from './projector.js';
+import type { AddonTrainLlamaConstructor, GradientCheckReport } from './train.js';
 
 /** The GGUF names native/core/gguf_names.h reads: id (`VISION_WIDTH`) → key or printf template. */
 export interface GgufNameTables {
@@ -33,6 +34,11 @@ export interface Addon {
   ggufNames(): GgufNameTables;
   /** f32 rows converted to a ggml type with ggml's own functions. */
   quantize(data: Float32Array, rowLength: number, type: string): Uint8Array;
+  AddonTrainLlama: AddonTrainLlamaConstructor;
+  /** libllama's logits at every position with an f32 KV cache and no flash attention (the training graph's reference). */
+  /** Finite-difference check of a named tiny training graph (native/core/train/gradient_check.h). */
+  trainGradientCheck(graph: string, seed: number, step: number): Promise<GradientCheckReport>;
+  trainReferenceLogits(path: string, tokens: Int32Array, threads: number): Promise<Float32Array>;
   /** The ggml devices, one per line. */
   devices(): string;
 }

@@ -1,0 +1,28 @@
+#pragma once
+// Finite-difference check of ggml's backward graphs: every entry of every trainable tensor of a
+// tiny graph, analytic gradient (ggml_build_backward_expand) against a central difference of the
+// f32 loss. test/model/train-gradients.test.ts states the tolerances.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vl::train {
+
+struct TensorGradientCheck {
+  std::string name;
+  int64_t entries = 0;
+  float max_abs_error = 0;  // max over entries of |analytic - central difference|
+  float max_abs_grad = 0;   // max over entries of |analytic|
+};
+
+struct GradientCheckReport {
+  std::vector<TensorGradientCheck> tensors;
+  float forward_error = 0;  // max |composition - ggml's inference op| on the graph's values
+};
+
+// The graphs the check knows: "layer_norm_gelu" (x → LayerNorm → Linear → GELU, the Q-Former's
+// feed-forward shape; forward_error against ggml_norm / ggml_gelu_erf). Seeded random inputs.
+// Throws vl::Error INVALID_ARGUMENT for another name.
+GradientCheckReport check_gradients(const std::string& graph, uint32_t seed, float step, int threads);
+
+}  // namespace vl::train

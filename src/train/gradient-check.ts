@@ -1,0 +1,21 @@
+/**
+ * Finite-difference checks of the training graphs' ggml backward passes (native/core/train/gradient_check.h).
+ * @module
+ */
+import { addon } from '../bindings/addon.js';
+import { callNative } from '../bindings/errors.js';
+import type { GradientCheckReport } from '../bindings/train.js';
+
+export type { GradientCheckReport, TensorGradientCheck } from '../bindings/train.js';
+
+/** The tiny graphs {@link checkGradients} knows. */
+export type GradientCheckGraph = 'layer_norm_gelu';
+
+/**
+ * Compares ggml's analytic gradient of every entry of every trainable tensor of a tiny graph
+ * with a central difference of its f32 loss (step `step`), on seeded random values. Rejects with
+ * INVALID_ARGUMENT for an unknown graph.
+ */
+export async function checkGradients(graph: GradientCheckGraph, options: { seed?: number; step?: number } = {}): Promise<GradientCheckReport> {
+  return callNative(() => addon().trainGradientCheck(graph, options.seed ?? 1, options.step ?? 1e-2));
+}
