@@ -14,9 +14,12 @@
  * - `UNSAFE_CHECKPOINT`: a PyTorch checkpoint references code it may not run.
  * - `DIMENSION_MISMATCH`: an embedding's width does not match the LLM's.
  * - `CONTEXT_OVERFLOW`: the prompt does not fit in the context window.
+ * - `LIMIT_EXCEEDED`: an input is over a limit the caller set (pixels, duration, upload bytes);
+ *   `details.limit` names it. Refused before anything heavy runs.
  * - `ABORTED`: the operation was cancelled through its `AbortSignal`.
  * - `DISPOSED`: the object was used after `dispose()`.
  * - `NO_FREE_SEQUENCE`: every sequence of a context is in use (dispose a chat, or create the context with more).
+ * - `BUSY`: too many operations are queued (e.g. `maxQueuedEncodes`); `details.queued` says how many. Retry later.
  * - `MEDIA_DECODE`: ffmpeg could not decode the media (corrupt, empty, unsupported).
  * - `NO_VIDEO_STREAM` / `NO_AUDIO_STREAM`: the media file has no such stream.
  * - `FFMPEG_NOT_FOUND`: no ffmpeg executable could be found.
@@ -35,9 +38,11 @@ export type VideoLlamaErrorCode =
   | 'UNSAFE_CHECKPOINT'
   | 'DIMENSION_MISMATCH'
   | 'CONTEXT_OVERFLOW'
+  | 'LIMIT_EXCEEDED'
   | 'ABORTED'
   | 'DISPOSED'
   | 'NO_FREE_SEQUENCE'
+  | 'BUSY'
   | 'MEDIA_DECODE'
   | 'NO_VIDEO_STREAM'
   | 'NO_AUDIO_STREAM'

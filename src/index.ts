@@ -43,6 +43,17 @@ export {
 } from './projector.js';
 export type { AudioInput, AudioInputOptions, ImageInput, MediaDecodeOptions, VideoInput, VideoInputOptions } from './encoders/inputs.js';
 export type { MediaInput, RgbFrames } from './media/index.js';
+export type { MediaFetchOptions } from './media/input.js';
+export {
+  EncodeCache,
+  encodeCacheKey,
+  type EncodeCacheOptions,
+  type EncodeCacheStats,
+  type EncodeKeyParts,
+} from './cache/encode-cache.js';
+export { fileIdentity, hashMediaInput } from './cache/hashing.js';
+export type { ContextFit, EncodePlan, PlanLimits, PlanOptions } from './plan/plan.js';
+export { deserializeMediaEmbeddings, serializeMediaEmbeddings } from './cache/embedding-format.js';
 export { probe, type MediaProbe, type SourceKind, type StreamInfo } from './media/probe.js';
 export {
   convertCheckpoints,

@@ -21,6 +21,10 @@ import { validateMediaInput, validateSignal } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
 import type { TensorInput } from './processors/tensor.js';
 import { checkGgufHeader } from './gguf/header-check.js';
+import { EncodeCache, encodeCacheKey } from './cache/encode-cache.js';
+import { fileIdentity, hashMediaInput } from './cache/hashing.js';
+import { cacheKeyInput } from './encoders/cache-key.js';
+import { clipFlop, type EncodePlan, frameFlop, type Hparams, planMedia, type PlanOptions } from './plan/plan.js';
 import { gpuOption, resolveGpu, type GpuOption } from './backends.js';
 
 export type { ProjectorInfo, StageTensor } from './bindings/projector-info.js';
@@ -36,6 +40,17 @@ export interface ProjectorLoadOptions {
   signal?: AbortSignal;
   /** Called with the fraction of the weights read, 0 to 1; default none. */
   onProgress?: (fraction: number) => void;
+  /**
+   * Where encodes are looked up before they run and stored after (docs/caching.md); default
+   * none. With a cache, every embedding carries the projector file's identity (`projector`).
+   */
+  cache?: EncodeCache;
+  /**
+   * Most encodes waiting or running at once (an integer >= 1); default 16. One more is refused
+   * at once with BUSY (its `details.queued` says how many wait), so a flood of requests cannot
+   * grow an unbounded queue.
+   */
+  maxQueuedEncodes?: number;
 }
 
 export type { TensorInput };
@@ -77,6 +92,9 @@ export interface EmbeddingWithStages {
   /** vit, qformer, video_qformer_input, video_qformer / audio_imagebind_feature, audio_imagebind, audio_qformer_input, audio_qformer. */
   stages: Record<string, StageTensor>;
 }
+
+/** Default of {@link ProjectorLoadOptions.maxQueuedEncodes}. */
+const DEFAULT_MAX_QUEUED = 16;
 
 /**
  * Hyper-parameters ggml asserts on rather than reports (a negative or NaN layer-norm epsilon,
@@ -122,12 +140,20 @@ export class Projector implements AsyncDisposable {
   /** Sizes and constants read from the file. */
   readonly info: ProjectorInfo;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Encodes waiting or running. */
+  private pending = 0;
   private disposed = false;
+  /** SHA-256 of the projector file, computed at the first encode that needs it. */
+  private identity: Promise<string> | undefined;
+  /** FLOP/s the last encode reached: calibrates {@link Projector.plan}'s time estimate. */
+  private measuredRate: number | undefined;
 
   private constructor(
     private readonly native: AddonProjector,
     /** Path of the projector GGUF. */
     readonly file: string,
+    private readonly limits: { cache: EncodeCache | undefined; maxQueuedEncodes: number },
+    private readonly hparams: Hparams,
   ) {
     this.info = Object.freeze(native.info());
   }
@@ -151,19 +177,22 @@ export class Projector implements AsyncDisposable {
   static async load(path: string, options: ProjectorLoadOptions = {}): Promise<Projector> {
     if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a non-empty path string', path);
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-    const { threads, gpu, signal, onProgress } = options;
+    const { threads, gpu, signal, onProgress, cache, maxQueuedEncodes = DEFAULT_MAX_QUEUED } = options;
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) {
       throw invalidArgument('threads', 'a non-negative integer', threads);
     }
+    if (cache !== undefined && !(cache instanceof EncodeCache)) throw invalidArgument('cache', 'an EncodeCache', cache);
+    if (!Number.isInteger(maxQueuedEncodes) || maxQueuedEncodes < 1) throw invalidArgument('maxQueuedEncodes', 'an integer >= 1', maxQueuedEncodes);
     const gpuChoice = resolveGpu(gpuOption(gpu, 'gpu'));
     validateSignal(signal);
     if (onProgress !== undefined && typeof onProgress !== 'function') throw invalidArgument('onProgress', 'a function', onProgress);
     if (!fs.existsSync(path)) throw new VideoLlamaError('FILE_NOT_FOUND', `projector file '${path}' does not exist`, { path });
     // gguf.h only says "invalid"; this names the fault and its offset.
-    checkHparamRanges(path, await checkGgufHeader(path, 'projector'));
+    const hparams = await checkGgufHeader(path, 'projector');
+    checkHparamRanges(path, hparams);
     const native = callNativeSync(() => new (addon().AddonProjector)(path, { threads, gpu: gpuChoice }));
     await withAbortFlag(`Loading ${path}`, signal, (abort) => native.load({ abort, onProgress }));
-    return new Projector(native, path);
+    return new Projector(native, path, { cache, maxQueuedEncodes }, hparams);
   }
 
   /**
@@ -184,7 +213,8 @@ export class Projector implements AsyncDisposable {
    * ```
    */
   encodeVideo(input: VideoInput, options: VideoEncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('video', options, async () => this.encodeTensor(await videoTensor(input, this.info, options), options));
+    return this.schedule('video', options, () => this.cachedOne('video', input, options,
+      async (local) => this.encodeTensor(await videoTensor(local, this.info, options), options)));
   }
 
   /**
@@ -201,7 +231,8 @@ export class Projector implements AsyncDisposable {
    * ```
    */
   encodeImage(input: ImageInput, options: ImageEncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('image', options, async () => this.encodeTensor(await imageTensor(input, this.info, options), options));
+    return this.schedule('image', options, () => this.cachedOne('image', input, options,
+      async (local) => this.encodeTensor(await imageTensor(local, this.info, options), options)));
   }
 
   /**
@@ -220,7 +251,8 @@ export class Projector implements AsyncDisposable {
    * ```
    */
   encodeAudio(input: AudioInput, options: AudioEncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('audio', options, async () => this.encodeTensor(await audioTensor(input, this.info, options), options));
+    return this.schedule('audio', options, () => this.cachedOne('audio', input, options,
+      async (local) => this.encodeTensor(await audioTensor(local, this.info, options), options)));
   }
 
   /**
@@ -245,11 +277,30 @@ export class Projector implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.schedule(undefined, options, async () => {
+    return this.schedule(undefined, options, () => this.cached('media', input, options, async (local) => {
       const embeddings: MediaEmbedding[] = [];
-      for (const tensor of await mediaTensors(input, this.info, options)) embeddings.push(await this.encodeTensor(tensor, options));
+      for (const tensor of await mediaTensors(local as MediaInput, this.info, options)) embeddings.push(await this.encodeTensor(tensor, options));
       return embeddings;
-    });
+    }));
+  }
+
+  /**
+   * What {@link Projector.encodeMedia} would do with a media file, from a probe alone (no pixel
+   * or sample is decoded, nothing is queued): its kind, the frames and audio it would take, the
+   * LLM positions, the encoder FLOP and (after a first encode) an estimate of the time, and,
+   * with `options.contextSize`, whether the conversation fits. The limits in `options` are
+   * checked here: a file over one rejects with LIMIT_EXCEEDED (`details.limit` names it).
+   * Otherwise rejects with the errors of {@link probe}, INVALID_ARGUMENT or DISPOSED.
+   *
+   * @example
+   * ```ts
+   * const plan = await projector.plan(upload, { maxDurationSeconds: 600, contextSize: 4096, promptPositions: 120 });
+   * if (!plan.context!.fits) throw new Error(`needs ${plan.context!.positions} positions`);
+   * ```
+   */
+  async plan(input: MediaInput, options: PlanOptions = {}): Promise<EncodePlan> {
+    if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
+    return planMedia({ info: this.info, hparams: this.hparams, measuredRate: this.measuredRate }, input, options);
   }
 
   /** Like the encode methods, also returning every stage's intermediate tensor. @internal */
@@ -293,17 +344,50 @@ export class Projector implements AsyncDisposable {
       }
       if (kind) this.expectedShape(kind);
       throwIfAborted(options.signal, kind ? operationName(kind) : 'encodeMedia');
+      if (this.pending >= this.limits.maxQueuedEncodes) {
+        throw new VideoLlamaError('BUSY', `${this.pending} encodes are already queued on this projector (maxQueuedEncodes = ${this.limits.maxQueuedEncodes})`,
+          { queued: this.pending, maxQueuedEncodes: this.limits.maxQueuedEncodes });
+      }
     } catch (error) {
       return Promise.reject(error);
     }
-    const run = this.queue.catch(() => undefined).then(work);
+    this.pending += 1;
+    const run = this.queue.catch(() => undefined).then(work).finally(() => { this.pending -= 1; });
     this.queue = run;
     return run;
   }
 
+  /** {@link Projector.cached} for an encode of one embedding. */
+  private async cachedOne<I>(operation: Kind, input: I, options: MediaRouteOptions, compute: (local: I) => Promise<MediaEmbedding>): Promise<MediaEmbedding> {
+    const [embedding] = await this.cached(operation, input, options, async (local) => [await compute(local as I)]);
+    return embedding!;
+  }
+
+  /**
+   * Runs `compute` (the caller holds the queue) unless the cache holds its result: the key is the
+   * projector's identity, the operation, the input's content and the options that change the
+   * result, defaults resolved. A stream or URL input is read once, here, and handed on as bytes.
+   */
+  private async cached(operation: Kind | 'media', input: unknown, options: MediaRouteOptions,
+    compute: (local: unknown) => Promise<MediaEmbedding[]>): Promise<MediaEmbedding[]> {
+    const cache = this.limits.cache;
+    if (!cache) return compute(input);
+    const keyInput = await cacheKeyInput(operation, input, this.info, options);
+    if (!keyInput) return compute(input);
+    this.identity ??= fileIdentity(this.file);
+    const projector = await this.identity;
+    const key = encodeCacheKey({ projector, operation, input: await hashMediaInput(keyInput.bytes, keyInput.shape), options: keyInput.options });
+    const media = await cache.getOrCompute(key, async () => (await compute(keyInput.local)).map((e) => ({ ...e, projector })));
+    return media;
+  }
+
   /** Encodes a prepared tensor now (the caller holds the queue), with a video's description. */
   private async encodeTensor({ kind, input, description }: KindTensor, options: EncodeOptions): Promise<MediaEmbedding> {
+    const started = performance.now();
     const { embedding } = await this.run(kind, input, options, false);
+    const units = kind === 'image' ? 1 : input.shape[0]!;
+    const flop = units * (kind === 'audio' ? clipFlop(this.hparams) : frameFlop(this.hparams));
+    this.measuredRate = flop / Math.max(1e-6, (performance.now() - started) / 1000);
     return description === undefined ? embedding : { ...embedding, description };
   }
 

@@ -16,7 +16,8 @@ import { checkInteger } from './llm/arguments.js';
 import { LlmModel } from './llm/model.js';
 import type { MediaInput } from './media/index.js';
 import type { MediaEmbedding } from './media-embedding.js';
-import { Projector, type AudioEncodeOptions, type EncodeOptions, type MediaEncodeOptions, type VideoEncodeOptions } from './projector.js';
+import { Projector, type AudioEncodeOptions, type EncodeOptions, type MediaEncodeOptions, type ProjectorLoadOptions, type VideoEncodeOptions } from './projector.js';
+import type { EncodeCache } from './cache/encode-cache.js';
 
 /** Options of {@link VideoLlama.load}; an invalid value rejects with INVALID_ARGUMENT. */
 export interface VideoLlamaOptions {
@@ -47,6 +48,15 @@ export interface VideoLlamaOptions {
   signal?: AbortSignal;
   /** Called with the loading progress, 0 to 1 (the projector's weights, then the LLM's); default none. */
   onProgress?: (fraction: number) => void;
+  /** Encode cache of the projector; see {@link ProjectorLoadOptions.cache}. Default none. */
+  cache?: EncodeCache;
+  /** Bound on the projector's encode queue; see {@link ProjectorLoadOptions.maxQueuedEncodes}. Default 16. */
+  maxQueuedEncodes?: number;
+  /**
+   * CPU threads of the encoders alone; default `threads`. Fewer than the LLM's keep replies
+   * streaming while a video encodes (docs/performance.md).
+   */
+  encoderThreads?: number;
 }
 
 function validateOptions(options: VideoLlamaOptions): void {
@@ -56,6 +66,7 @@ function validateOptions(options: VideoLlamaOptions): void {
     throw invalidArgument('options.projector', 'the path of a projector GGUF file', options.projector);
   }
   checkInteger(options.threads, 'options.threads', 1);
+  checkInteger(options.encoderThreads, 'options.encoderThreads', 1);
   // Checked again where they are used; here so that a bad value fails before anything loads.
   checkInteger(options.contextSize, 'options.contextSize', 1);
   checkInteger(options.sequences, 'options.sequences', 1);
@@ -132,7 +143,10 @@ export class VideoLlama implements AsyncDisposable {
     const share = options.projector === undefined ? 0 : 0.5;
     const gpu = gpuOption(options.gpu, 'options.gpu');
     const projector = options.projector === undefined ? undefined
-      : await Projector.load(options.projector, { threads, gpu, signal, onProgress: onProgress && ((f) => onProgress(f * share)) });
+      : await Projector.load(options.projector, {
+        threads: options.encoderThreads ?? threads, gpu, signal, cache: options.cache, maxQueuedEncodes: options.maxQueuedEncodes,
+        onProgress: onProgress && ((f) => onProgress(f * share)),
+      });
     let model: LlmModel | undefined;
     try {
       model = await LlmModel.load(options.llm, {

@@ -6,11 +6,11 @@
  * @internal
  * @module
  */
-import { VideoLlamaError } from '../errors.js';
-import { type MediaInput, validateMediaInput, withLocalFile } from '../media/input.js';
+import { invalidArgument, VideoLlamaError } from '../errors.js';
+import { type MediaFetchOptions, type MediaInput, validateMediaInput, withLocalFile } from '../media/input.js';
 import { requireAudioStream, requireVideoStream } from '../media/probe.js';
 import { type DecodeOptions, MediaSource, type RgbFrames, validateDecodeOptions } from '../media/source.js';
-import { type AudioPlan, AudioProcessor } from '../processors/audio-processor.js';
+import { type AudioPlan, AudioProcessor, resampleTo16k } from '../processors/audio-processor.js';
 import type { PreprocessingInfo } from '../processors/constants.js';
 import { isTensorInput, type TensorInput } from '../processors/tensor.js';
 import { ImageProcessor, isRgbFrames, VideoProcessor } from '../processors/video-processor.js';
@@ -26,14 +26,14 @@ export type VideoInput = MediaInput | RgbFrames | TensorInput;
  */
 export type ImageInput = MediaInput | RgbFrames | TensorInput;
 /**
- * Audio for {@link Projector.encodeAudio}: a media file path (any container with an audio
- * stream, any sample rate), its bytes, 16 kHz mono PCM in [-1, 1] (a Float32Array), or a
+ * Audio for {@link Projector.encodeAudio}: a media file (any container with an audio stream, any
+ * sample rate), mono PCM in [-1, 1] (a Float32Array at 16 kHz, or at `options.sampleRate`), or a
  * normalised fbank tensor [M, 1, melBins, targetFrames].
  */
 export type AudioInput = MediaInput | Float32Array | TensorInput;
 
 /** Options of decoding a media file (ignored for other inputs). */
-export interface MediaDecodeOptions {
+export interface MediaDecodeOptions extends MediaFetchOptions {
   /** Cancels decoding and encoding; the promise rejects with ABORTED. */
   signal?: AbortSignal;
   /**
@@ -61,6 +61,11 @@ export interface AudioInputOptions extends MediaDecodeOptions {
    * `maxClips` if smaller). An integer from 1 to {@link ProjectorInfo.maxClips}, else INVALID_ARGUMENT.
    */
   clips?: number;
+  /**
+   * Sample rate of a PCM input (Hz, a positive integer); default 16000. Other rates are resampled
+   * to 16 kHz as the original resamples a file's audio (`torchaudio.functional.resample`).
+   */
+  sampleRate?: number;
 }
 
 /** Frames chosen from a video, decoded and resized, before normalisation. @internal */
@@ -104,8 +109,15 @@ export async function imageTensor(input: ImageInput, info: PreprocessingInfo, op
 export async function audioTensor(input: AudioInput, info: PreprocessingInfo, options: AudioInputOptions): Promise<KindTensor> {
   if (isTensorInput(input)) return { kind: 'audio', input };
   const processor = new AudioProcessor(info, options.clips);
-  if (input instanceof Float32Array) return { kind: 'audio', input: await processor.fromPcm16k(input) };
+  if (input instanceof Float32Array) return { kind: 'audio', input: await processor.fromPcm16k(pcmAt16k(input, options.sampleRate)) };
   return { kind: 'audio', input: await withSource(input, options, (source) => decodeAudio(source, processor)) };
+}
+
+/** PCM at `sampleRate` (default 16 kHz) → 16 kHz. */
+function pcmAt16k(pcm: Float32Array, sampleRate: number | undefined): Float32Array {
+  if (sampleRate === undefined) return pcm;
+  if (!Number.isInteger(sampleRate) || sampleRate <= 0) throw invalidArgument('options.sampleRate', 'a positive integer (Hz)', sampleRate);
+  return resampleTo16k([pcm], sampleRate)[0]!;
 }
 
 /** Options of routing a file to the encoders (`encodeMedia`). */
@@ -168,7 +180,7 @@ export async function withSource<T>(input: MediaInput, options: MediaDecodeOptio
   validateMediaInput(input, 'input');
   const decodeOptions: DecodeOptions = { signal: options.signal, limitInputPixels: options.limitInputPixels };
   validateDecodeOptions(decodeOptions);
-  return withLocalFile(input, async (file) => work(await MediaSource.open(file, decodeOptions)));
+  return withLocalFile(input, async (file) => work(await MediaSource.open(file, decodeOptions)), options);
 }
 
 /** A video's sampled frames and, when an audio processor is given, its fbank, from one ffmpeg process. @internal */

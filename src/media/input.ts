@@ -1,24 +1,98 @@
 /**
- * Media inputs: a file path or the file's bytes. ffmpeg needs a seekable file for many containers
- * (an mp4 whose index is at the end), so bytes are written to a private temporary file that is
- * removed when the work is done.
+ * Media inputs: a file path or URL, or the file's bytes in any of the shapes callers hold them
+ * (a Uint8Array, an ArrayBuffer, a Blob, a Readable stream). ffmpeg needs a seekable file for
+ * many containers (an mp4 whose index is at the end), so bytes are written to a private
+ * temporary file that is removed when the work is done.
  * @internal
  * @module
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 
-import { invalidArgument, VideoLlamaError } from '../errors.js';
+import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
 
-/** A media file: its path, or its bytes. */
-export type MediaInput = string | Uint8Array;
+/**
+ * A media file: its path, a `file:` URL (or an `http:`/`https:` one, with `allowHttp`), or its
+ * bytes as a Uint8Array (a Buffer), an ArrayBuffer, a Blob or a Readable stream (read to its end).
+ */
+export type MediaInput = string | URL | Uint8Array | ArrayBuffer | Blob | Readable;
 
-/** Throws `INVALID_ARGUMENT` unless `input` is a non-empty path string or a Uint8Array. */
+/** A media file as the decoders take it: a path or the bytes. */
+export type LocalMediaInput = string | Uint8Array;
+
+/** How a {@link MediaInput} is fetched. */
+export interface MediaFetchOptions {
+  /** Accept `http:` and `https:` URLs (downloaded with `fetch`); default false: INVALID_ARGUMENT. */
+  allowHttp?: boolean;
+  /** Cancels a download. */
+  signal?: AbortSignal;
+}
+
+const MEDIA_INPUT_TEXT = 'a file path (non-empty string), a file: URL, or the file bytes (Uint8Array, ArrayBuffer, Blob or Readable)';
+
+/** Throws `INVALID_ARGUMENT` unless `input` is one of the {@link MediaInput} shapes. */
 export function validateMediaInput(input: unknown, name = 'input'): asserts input is MediaInput {
-  if (typeof input === 'string' ? input.length === 0 : !(input instanceof Uint8Array)) {
-    throw invalidArgument(name, 'a file path (non-empty string) or the file bytes (Uint8Array)', input);
+  const valid = typeof input === 'string' ? input.length > 0
+    : input instanceof Uint8Array || input instanceof ArrayBuffer || input instanceof Blob || input instanceof Readable || input instanceof URL;
+  if (!valid) throw invalidArgument(name, MEDIA_INPUT_TEXT, input);
+}
+
+/** Whether `input` is a {@link MediaInput} (not frames, PCM or a tensor). @internal */
+export function isMediaInput(input: unknown): input is MediaInput {
+  try {
+    validateMediaInput(input);
+    return true;
+  } catch {
+    return false;
   }
+}
+
+/**
+ * A path or the bytes of any {@link MediaInput}: a stream is read to its end, a Blob or an
+ * http(s) URL into memory, a `file:` URL becomes its path.
+ * @throws VideoLlamaError `INVALID_ARGUMENT` for an http(s) URL without `allowHttp` or another
+ *   protocol, `FILE_NOT_FOUND` for a download that fails, `MEDIA_DECODE` for a stream that errors.
+ */
+export async function localMediaInput(input: MediaInput, options: MediaFetchOptions = {}): Promise<LocalMediaInput> {
+  if (typeof input === 'string' || input instanceof Uint8Array) return input;
+  if (input instanceof ArrayBuffer) return new Uint8Array(input);
+  if (input instanceof Blob) return new Uint8Array(await input.arrayBuffer());
+  if (input instanceof Readable) return readStream(input);
+  if (input.protocol === 'file:') return fileURLToPath(input);
+  if (input.protocol !== 'http:' && input.protocol !== 'https:') {
+    throw invalidArgument('input', 'a file:, http: or https: URL', input.href);
+  }
+  if (options.allowHttp !== true) {
+    throw new VideoLlamaError('INVALID_ARGUMENT', `${input.href} is a remote URL: pass allowHttp: true to download it`, { url: input.href });
+  }
+  return download(input, options.signal);
+}
+
+async function readStream(stream: Readable): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
+  } catch (error) {
+    throw new VideoLlamaError('MEDIA_DECODE', `the media stream failed: ${(error as Error).message}`, {}, { cause: error });
+  }
+  return Buffer.concat(chunks);
+}
+
+async function download(url: URL, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal });
+  } catch (error) {
+    if (signal?.aborted) throw abortedError(`Downloading ${url.href}`, signal);
+    throw new VideoLlamaError('FILE_NOT_FOUND', `${url.href} cannot be downloaded: ${(error as Error).message}`, { url: url.href }, { cause: error });
+  }
+  if (!response.ok) {
+    throw new VideoLlamaError('FILE_NOT_FOUND', `${url.href} answered HTTP ${response.status}`, { url: url.href, status: response.status });
+  }
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 /**
@@ -37,7 +111,8 @@ export { validateSignal } from '../errors.js';
  * or a temporary copy of the bytes (deleted afterwards, also when `work` fails).
  * @throws VideoLlamaError `FILE_NOT_FOUND` for a missing or unreadable path, `MEDIA_DECODE` for empty bytes.
  */
-export async function withLocalFile<T>(input: MediaInput, work: (file: string) => Promise<T>): Promise<T> {
+export async function withLocalFile<T>(media: MediaInput, work: (file: string) => Promise<T>, options: MediaFetchOptions = {}): Promise<T> {
+  const input = await localMediaInput(media, options);
   if (typeof input === 'string') {
     await assertReadableFile(input);
     return work(input);

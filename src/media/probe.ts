@@ -6,7 +6,7 @@
  */
 import { VideoLlamaError } from '../errors.js';
 import { decodeFailure, runFfmpeg } from './ffmpeg.js';
-import { ffmpegInput, type MediaInput, validateMediaInput, validateSignal, withLocalFile } from './input.js';
+import { ffmpegInput, type MediaFetchOptions, type MediaInput, validateMediaInput, validateSignal, withLocalFile } from './input.js';
 
 /** One stream of a media file, as ffmpeg describes it. */
 export interface StreamInfo {
@@ -75,10 +75,10 @@ export interface MediaProbe {
  * @throws VideoLlamaError `INVALID_ARGUMENT`, `FILE_NOT_FOUND`, `MEDIA_DECODE` (not a media file, or
  *   corrupt), `FFMPEG_NOT_FOUND`, `ABORTED`.
  */
-export async function probe(input: MediaInput, options: { signal?: AbortSignal } = {}): Promise<MediaProbe> {
+export async function probe(input: MediaInput, options: MediaFetchOptions = {}): Promise<MediaProbe> {
   validateMediaInput(input);
   validateSignal(options.signal);
-  return withLocalFile(input, (file) => probeFile(file, options.signal));
+  return withLocalFile(input, (file) => probeFile(file, options.signal), options);
 }
 
 /** {@link probe} for a local file. @internal */

@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -12,20 +10,11 @@ import { fileIdentity, hashMediaInput } from '../../src/cache/hashing.js';
 import { VideoLlamaError } from '../../src/errors.js';
 import type { MediaEmbedding } from '../../src/media-embedding.js';
 import { testEmbedding } from '../support/cache-data.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { runSupportScript } from '../support/vite-node-process.js';
 
 /** Runs test/support/cache-process.ts in a new Node process; resolves with its stdout. */
 function otherProcess(...args: string[]): Promise<string> {
-  const viteNode = path.join(repoRoot, 'node_modules', '.bin', 'vite-node');
-  return new Promise((resolve, reject) => {
-    const child = spawn(viteNode, [path.join(repoRoot, 'test', 'support', 'cache-process.ts'), ...args], { cwd: repoRoot });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}: ${err}`))));
-  });
+  return runSupportScript('cache-process.ts', ...args);
 }
 
 function entryFiles(dir: string, suffix = '.vlme'): string[] {
