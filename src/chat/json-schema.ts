@@ -100,6 +100,17 @@ function checkSchema(schema: unknown, name: string, defs: Record<string, unknown
 }
 
 /**
+ * The converter's number rules allow an exponent of up to 16 digits: a sampled `1e9999999`
+ * parses as Infinity, and as an `integer` it fails the converter's own validation. Integers get
+ * no exponent here and other numbers an exponent of at most two digits (always finite).
+ */
+function withBoundedNumbers(gbnf: string): string {
+  return gbnf
+    .replace(/^(integer-number-rule ::= "-"\? \("0" \| \[1-9\] \[0-9\]\{0,15\}\)) \(\[eE\].*\)\?$/m, '$1')
+    .replace(/^(fractional-number-rule ::= .*)\(\[eE\] \[-\+\]\? \("0" \| \[1-9\] \[0-9\]\{0,15\}\)\)\?$/m, '$1([eE] [-+]? [0-9]{1,2})?');
+}
+
+/**
  * The grammar of `schema`. Rejects with INVALID_ARGUMENT naming the part of the schema that no
  * grammar can follow (an unknown type, an empty enum, a dangling `$ref`).
  * @internal
@@ -115,7 +126,7 @@ export async function jsonSchemaGrammar(schema: JsonSchema, name = 'options.json
       { name }, { cause: error });
   }
   return {
-    gbnf,
+    gbnf: withBoundedNumbers(gbnf),
     stop: GRAMMAR_END,
     parse(text: string): unknown {
       let value: unknown;

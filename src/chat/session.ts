@@ -4,7 +4,7 @@
  * sampled and streamed (node-llama-cpp's `LlamaChatSession`).
  * @module
  */
-import { invalidArgument, VideoLlamaError } from '../errors.js';
+import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
 import { itemLength, type PromptItem } from '../llm/prompt-record.js';
 import type { ContextSequence, SequenceModel } from '../llm/sequence.js';
 import { validateMediaEmbedding, type MediaEmbedding, type MediaKind } from '../media-embedding.js';
@@ -400,27 +400,28 @@ export class Chat {
    */
   private fittedPrompt(user: UserTurn, replyRoom: number): { items: PromptItem[]; dropped: number } {
     const size = this.sequence.context.size;
-    this.system = this.systemPrompt(this.turns[0]?.user ?? user);
-    let items = this.promptItems(user);
+    const system = this.systemPrompt(this.turns[0]?.user ?? user);
     let dropped = 0;
-    while (this.contextOverflow === 'dropOldTurns' && this.turns.length > 0 && promptLength(items) + replyRoom > size) {
-      this.turns.shift();
+    let items = this.promptItems(system, this.turns, user);
+    while (this.contextOverflow === 'dropOldTurns' && dropped < this.turns.length && promptLength(items) + replyRoom > size) {
       dropped++;
-      items = this.promptItems(user);
+      items = this.promptItems(system, this.turns.slice(dropped), user);
     }
     const needed = promptLength(items);
     if (needed > size) {
       throw new VideoLlamaError('CONTEXT_OVERFLOW', `The prompt needs ${needed} positions but the context holds ${size}` +
-        (this.turns.length > 0 ? " (contextOverflow 'error' keeps every earlier turn)" : ' even without earlier turns') +
+        (dropped < this.turns.length ? " (contextOverflow 'error' keeps every earlier turn)" : ' even without earlier turns') +
         ': raise contextSize, or shorten the message', { needed, contextSize: size });
     }
+    this.system = system;
+    this.turns.splice(0, dropped);
     return { items, dropped };
   }
 
-  /** The prompt of the history plus `user`, split at the placeholders and tokenized as the original's `get_context_emb`. */
-  private promptItems(user: UserTurn): PromptItem[] {
-    const turns = [...this.turns, { user, assistant: undefined }];
-    const text = this.template.prompt(this.systemPrompt(turns[0]!.user), turns.map((t) => ({ user: userMessage(t.user.text, t.user.media), assistant: t.assistant })));
+  /** The prompt of `turns` plus `user`, split at the placeholders and tokenized as the original's `get_context_emb`. */
+  private promptItems(system: string, earlier: readonly StoredTurn[], user: UserTurn): PromptItem[] {
+    const turns = [...earlier, { user, assistant: undefined }];
+    const text = this.template.prompt(system, turns.map((t) => ({ user: userMessage(t.user.text, t.user.media), assistant: t.assistant })));
     const media = turns.flatMap((t) => orderMedia(t.user.media));
     const segments = text.split(MEDIA_PLACEHOLDER);
     if (segments.length !== media.length + 1) {
@@ -476,7 +477,7 @@ export class Chat {
       }, abort);
       const finished = performance.now();
       if (result.stopReason === 'aborted') {
-        throw new VideoLlamaError('ABORTED', 'The reply was aborted', { partialText: reply.text }, { cause: signal?.reason });
+        throw abortedError('The reply', signal, { partialText: reply.text });
       }
       emit(reply.push(decoder.decode()));
       emit(reply.finish());
