@@ -161,7 +161,10 @@ const DEFAULTS = {
 } as const;
 
 /** {@link GenerateOptions} with a JSON schema: {@link Chat.send} then resolves to the parsed answer. */
-export type JsonGenerateOptions<S extends JsonSchema> = GenerateOptions & { jsonSchema: S };
+export type JsonGenerateOptions<S extends JsonSchema> = GenerateOptions & {
+  /** The schema the answer follows (see {@link GenerateOptions.jsonSchema}). */
+  jsonSchema: S;
+};
 
 function resolveTemplate(template: ChatOptions['template'], fallback: TemplateName): ChatTemplate {
   if (template === undefined) return TEMPLATES[fallback];
