@@ -13,20 +13,48 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import type { GbnfJsonSchema, GbnfJsonSchemaToType } from 'node-llama-cpp';
-
 import { VideoLlamaError } from '../errors.js';
+
+/** The JSON types a schema's `type` names. */
+export type JsonSchemaType = 'string' | 'number' | 'integer' | 'boolean' | 'null' | 'object' | 'array';
 
 /**
  * The JSON schemas an answer can be constrained to: the subset node-llama-cpp's grammar
  * converter supports (`type` string/number/integer/boolean/null, `enum`, `const`, `oneOf`,
  * objects with `properties` (each listed property is produced, in order), arrays with `items`/`prefixItems`,
- * `minItems`/`maxItems`, string `minLength`/`maxLength`/`format`, `$defs`/`$ref`).
+ * `minItems`/`maxItems`, string `minLength`/`maxLength`/`format`, `$defs`/`$ref`). Declared here
+ * rather than re-exported so that the published types do not depend on node-llama-cpp's.
  */
-export type JsonSchema = GbnfJsonSchema;
+export interface JsonSchema {
+  readonly type?: JsonSchemaType | readonly JsonSchemaType[];
+  readonly enum?: readonly unknown[];
+  readonly const?: unknown;
+  readonly oneOf?: readonly JsonSchema[];
+  readonly properties?: { readonly [key: string]: JsonSchema };
+  readonly items?: JsonSchema;
+  readonly prefixItems?: readonly JsonSchema[];
+  readonly $defs?: { readonly [key: string]: JsonSchema };
+  /** Other keywords (`minItems`, `maxLength`, `$ref`, …). */
+  readonly [keyword: string]: unknown;
+}
 
-/** The TypeScript type of a value that validates against schema `S` (declare the schema `as const`). */
-export type JsonSchemaValue<S> = S extends GbnfJsonSchema ? GbnfJsonSchemaToType<S> : unknown;
+/**
+ * The TypeScript type of a value that validates against schema `S` (declare the schema `as const`;
+ * `$ref` and `prefixItems` give `unknown`).
+ */
+export type JsonSchemaValue<S> =
+  S extends { readonly const: infer C } ? C :
+  S extends { readonly enum: readonly (infer E)[] } ? E :
+  S extends { readonly oneOf: readonly (infer O)[] } ? JsonSchemaValue<O> :
+  S extends { readonly type: 'object'; readonly properties: infer P } ? { -readonly [K in keyof P]: JsonSchemaValue<P[K]> } :
+  S extends { readonly type: 'object' } ? Record<string, unknown> :
+  S extends { readonly type: 'array'; readonly items: infer I } ? JsonSchemaValue<I>[] :
+  S extends { readonly type: 'array' } ? unknown[] :
+  S extends { readonly type: 'string' } ? string :
+  S extends { readonly type: 'number' | 'integer' } ? number :
+  S extends { readonly type: 'boolean' } ? boolean :
+  S extends { readonly type: 'null' } ? null :
+  unknown;
 
 /** A grammar for the sampler and the way to read the text it allowed. @internal */
 export interface ResponseGrammar {
@@ -39,8 +67,8 @@ export interface ResponseGrammar {
 }
 
 interface Converter {
-  toGbnf(schema: GbnfJsonSchema): string;
-  validate(value: unknown, schema: GbnfJsonSchema): boolean;
+  toGbnf(schema: JsonSchema): string;
+  validate(value: unknown, schema: JsonSchema): boolean;
 }
 
 let converter: Promise<Converter> | undefined;

@@ -412,7 +412,7 @@ export class Chat {
     }
     const needed = promptLength(items);
     if (needed > size) {
-      throw new VideoLlamaError('CONTEXT_OVERFLOW', `The prompt needs ${needed} positions but the context holds ${size}` +
+      throw new VideoLlamaError('CONTEXT_OVERFLOW', `The prompt needs ${needed} tokens but the context holds ${size}` +
         (dropped < this.turns.length ? " (contextOverflow 'error' keeps every earlier turn)" : ' even without earlier turns') +
         ': raise contextSize, or shorten the message', { needed, contextSize: size });
     }
