@@ -18,7 +18,7 @@ export {
   type StopReason,
   type TurnStats,
 } from './chat/session.js';
-export { type JsonSchema, type JsonSchemaValue } from './chat/json-schema.js';
+export { type JsonSchema, type JsonSchemaType, type JsonSchemaValue, type JsonTypeValue } from './chat/json-schema.js';
 export {
   defaultTemplateName,
   LLAMA2_SYSTEM_PROMPT,

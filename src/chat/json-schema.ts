@@ -26,13 +26,21 @@ export type JsonSchemaType = 'string' | 'number' | 'integer' | 'boolean' | 'null
  * rather than re-exported so that the published types do not depend on node-llama-cpp's.
  */
 export interface JsonSchema {
+  /** The value's JSON type (or one of several). */
   readonly type?: JsonSchemaType | readonly JsonSchemaType[];
+  /** The values allowed. */
   readonly enum?: readonly unknown[];
+  /** The one value allowed. */
   readonly const?: unknown;
+  /** Schemas of which the value follows one. */
   readonly oneOf?: readonly JsonSchema[];
+  /** An object's properties, each produced, in this order. */
   readonly properties?: { readonly [key: string]: JsonSchema };
+  /** Schema of an array's items. */
   readonly items?: JsonSchema;
+  /** Schemas of an array's first items, in order. */
   readonly prefixItems?: readonly JsonSchema[];
+  /** Schemas that `$ref: '#/$defs/<name>'` names. */
   readonly $defs?: { readonly [key: string]: JsonSchema };
   /** Other keywords (`minItems`, `maxLength`, `$ref`, …). */
   readonly [keyword: string]: unknown;
@@ -42,18 +50,22 @@ export interface JsonSchema {
  * The TypeScript type of a value that validates against schema `S` (declare the schema `as const`;
  * `$ref` and `prefixItems` give `unknown`).
  */
-export type JsonSchemaValue<S> =
-  S extends { readonly const: infer C } ? C :
-  S extends { readonly enum: readonly (infer E)[] } ? E :
-  S extends { readonly oneOf: readonly (infer O)[] } ? JsonSchemaValue<O> :
-  S extends { readonly type: 'object'; readonly properties: infer P } ? { -readonly [K in keyof P]: JsonSchemaValue<P[K]> } :
-  S extends { readonly type: 'object' } ? Record<string, unknown> :
-  S extends { readonly type: 'array'; readonly items: infer I } ? JsonSchemaValue<I>[] :
-  S extends { readonly type: 'array' } ? unknown[] :
-  S extends { readonly type: 'string' } ? string :
-  S extends { readonly type: 'number' | 'integer' } ? number :
-  S extends { readonly type: 'boolean' } ? boolean :
-  S extends { readonly type: 'null' } ? null :
+export type JsonSchemaValue<S> = S extends unknown ? (
+  'const' extends keyof S ? S['const' & keyof S] :
+  'enum' extends keyof S ? (S['enum' & keyof S] & readonly unknown[])[number] :
+  'oneOf' extends keyof S ? JsonSchemaValue<(S['oneOf' & keyof S] & readonly unknown[])[number]> :
+  'type' extends keyof S ? JsonTypeValue<S, S['type' & keyof S]> :
+  unknown
+) : never;
+
+/** The value of schema `S` whose `type` is `T`. */
+export type JsonTypeValue<S, T> =
+  T extends 'object' ? ('properties' extends keyof S ? { -readonly [K in keyof S['properties' & keyof S]]: JsonSchemaValue<S['properties' & keyof S][K]> } : Record<string, unknown>) :
+  T extends 'array' ? ('items' extends keyof S ? JsonSchemaValue<S['items' & keyof S]>[] : unknown[]) :
+  T extends 'string' ? string :
+  T extends 'number' | 'integer' ? number :
+  T extends 'boolean' ? boolean :
+  T extends 'null' ? null :
   unknown;
 
 /** A grammar for the sampler and the way to read the text it allowed. @internal */
