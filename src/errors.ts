@@ -101,8 +101,8 @@ export function invalidArgument(name: string, expected: string, received: unknow
 }
 
 /** The error for an operation cancelled through an AbortSignal. @internal */
-export function abortedError(what: string, signal?: AbortSignal): VideoLlamaError {
-  return new VideoLlamaError('ABORTED', `${what} was aborted`, undefined, { cause: signal?.reason });
+export function abortedError(what: string, signal?: AbortSignal, details?: Record<string, unknown>): VideoLlamaError {
+  return new VideoLlamaError('ABORTED', `${what} was aborted`, details, { cause: signal?.reason });
 }
 
 /** Throws INVALID_ARGUMENT unless `signal` is an AbortSignal or undefined. */

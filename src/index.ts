@@ -12,10 +12,13 @@ export {
   type ChatMessage,
   type ChatOptions,
   type ChatTurn,
+  type ContextOverflowPolicy,
   type GenerateOptions,
+  type JsonGenerateOptions,
   type StopReason,
   type TurnStats,
 } from './chat/session.js';
+export { type JsonSchema, type JsonSchemaType, type JsonSchemaValue, type JsonTypeValue } from './chat/json-schema.js';
 export {
   defaultTemplateName,
   LLAMA2_SYSTEM_PROMPT,

@@ -4,7 +4,8 @@
 //   init(): Promise<void>                       allocates the KV cache on a worker thread
 //   contextSize(): number; position(seq): number; truncate(seq, keep); logits(seq): Float32Array | null
 //   evaluate(seq, parts: (Int32Array | Float32Array)[], { abort? }): Promise<{ completed: boolean }>
-//   generate(seq, { maxTokens, temperature, topK, topP, repeatPenalty, seed?, stopStrings },
+//   generate(seq, { maxTokens, temperature, topK, topP, minP, repeatPenalty, frequencyPenalty,
+//                   presencePenalty, seed?, grammar?, stopStrings },
 //            { abort?, onProgress?(bytes: Uint8Array) }):
 //     Promise<{ tokens: Int32Array, text: Uint8Array, sampled: number, stopReason: string }>
 //   dispose()
@@ -158,7 +159,11 @@ vl::llm::GenerateParams generate_params(const Napi::Object& o) {
   params.sampling.temperature = static_cast<float>(required_number(o, "temperature"));
   params.sampling.top_k = static_cast<int>(required_number(o, "topK"));
   params.sampling.top_p = static_cast<float>(required_number(o, "topP"));
+  params.sampling.min_p = static_cast<float>(required_number(o, "minP"));
   params.sampling.repeat_penalty = static_cast<float>(required_number(o, "repeatPenalty"));
+  params.sampling.frequency_penalty = static_cast<float>(required_number(o, "frequencyPenalty"));
+  params.sampling.presence_penalty = static_cast<float>(required_number(o, "presencePenalty"));
+  if (o.Get("grammar").IsString()) params.sampling.grammar = o.Get("grammar").ToString();
   params.sampling.seed = o.Get("seed").IsNumber() ? o.Get("seed").As<Napi::Number>().Uint32Value() : LLAMA_DEFAULT_SEED;
   Napi::Value stops = o.Get("stopStrings");
   if (stops.IsArray()) {

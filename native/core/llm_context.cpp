@@ -210,7 +210,7 @@ GenerateResult Context::generate(int seq, const GenerateParams& params, const st
   }
   // The penalty window is the whole reply, as HF penalises every generated id when the prompt
   // is given as embeddings.
-  SamplerPtr sampler = make_sampler(params.sampling, model_->n_vocab(), static_cast<int>(n_ctx()));
+  SamplerPtr sampler = make_sampler(params.sampling, model_->raw(), static_cast<int>(n_ctx()));
   GenerateResult result;
   for (;;) {
     if (is_aborted(abort)) {

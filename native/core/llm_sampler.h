@@ -15,8 +15,12 @@ struct SamplingParams {
   float temperature;  // <= 0: greedy
   int top_k;          // <= 0: off
   float top_p;        // >= 1: off
-  float repeat_penalty;
+  float min_p;        // <= 0: off
+  float repeat_penalty;     // 1: off
+  float frequency_penalty;  // 0: off
+  float presence_penalty;   // 0: off
   uint32_t seed;      // LLAMA_DEFAULT_SEED: random
+  std::string grammar;  // GBNF with a rule `root`; empty: none
 };
 
 enum class StopReason { Eos, StopString, MaxTokens, ContextFull, Aborted };
@@ -27,9 +31,11 @@ struct SamplerDeleter {
 };
 using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
 
-// The order of HuggingFace's generate() that the original uses: repetition penalty, then
-// temperature, top-k, top-p, then a draw; the penalty looks back `penalty_window` tokens.
-SamplerPtr make_sampler(const SamplingParams& params, int n_vocab, int penalty_window);
+// The order of HuggingFace's generate() that the original uses: the grammar (which only removes
+// tokens, so it is first), repetition/frequency/presence penalties, then temperature, top-k,
+// top-p, min-p, then a draw; the penalties look back `penalty_window` tokens. Throws Error
+// INVALID_ARGUMENT when libllama cannot parse the grammar.
+SamplerPtr make_sampler(const SamplingParams& params, const llama_model* model, int penalty_window);
 
 // Whether one of `stops` ends inside text[appended_at - len + 1..]: only the tail can hold a new match.
 bool contains_stop(const std::string& text, size_t appended_at, const std::vector<std::string>& stops);

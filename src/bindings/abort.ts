@@ -14,7 +14,7 @@ export type { AbortFlag, NativeJob } from './job.js';
 /**
  * Runs `job` with an AbortFlag that `signal` sets. Throws ABORTED (naming `what`) when the signal
  * is already aborted, and turns the job's rejection into a VideoLlamaError (an ABORTED one naming
- * `what`, with the signal's reason as its cause).
+ * `what`, with the signal's reason as its cause and the job's error details, e.g. a reply's partial text).
  */
 export async function withAbortFlag<T>(what: string, signal: AbortSignal | undefined, job: (flag: AbortFlag | undefined) => Promise<T>): Promise<T> {
   throwIfAborted(signal, what);
@@ -25,7 +25,7 @@ export async function withAbortFlag<T>(what: string, signal: AbortSignal | undef
     return await job(flag);
   } catch (error) {
     const converted: VideoLlamaError = fromNative(error);
-    throw converted.code === 'ABORTED' ? abortedError(what, signal) : converted;
+    throw converted.code === 'ABORTED' ? abortedError(what, signal, converted.details) : converted;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }

@@ -15,9 +15,17 @@ export interface AddonGenerateOptions {
   temperature: number;
   topK: number;
   topP: number;
+  /** 0: off. */
+  minP: number;
   repeatPenalty: number;
+  /** 0: off. */
+  frequencyPenalty: number;
+  /** 0: off. */
+  presencePenalty: number;
   /** Absent: a random seed. */
   seed?: number;
+  /** GBNF with a rule `root` constraining every sampled token; absent: none. */
+  grammar?: string;
   stopStrings: readonly string[];
 }
 

@@ -13,20 +13,60 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import type { GbnfJsonSchema, GbnfJsonSchemaToType } from 'node-llama-cpp';
-
 import { VideoLlamaError } from '../errors.js';
+
+/** The JSON types a schema's `type` names. */
+export type JsonSchemaType = 'string' | 'number' | 'integer' | 'boolean' | 'null' | 'object' | 'array';
 
 /**
  * The JSON schemas an answer can be constrained to: the subset node-llama-cpp's grammar
  * converter supports (`type` string/number/integer/boolean/null, `enum`, `const`, `oneOf`,
  * objects with `properties` (each listed property is produced, in order), arrays with `items`/`prefixItems`,
- * `minItems`/`maxItems`, string `minLength`/`maxLength`/`format`, `$defs`/`$ref`).
+ * `minItems`/`maxItems`, string `minLength`/`maxLength`/`format`, `$defs`/`$ref`). Declared here
+ * rather than re-exported so that the published types do not depend on node-llama-cpp's.
  */
-export type JsonSchema = GbnfJsonSchema;
+export interface JsonSchema {
+  /** The value's JSON type (or one of several). */
+  readonly type?: JsonSchemaType | readonly JsonSchemaType[];
+  /** The values allowed. */
+  readonly enum?: readonly unknown[];
+  /** The one value allowed. */
+  readonly const?: unknown;
+  /** Schemas of which the value follows one. */
+  readonly oneOf?: readonly JsonSchema[];
+  /** An object's properties, each produced, in this order. */
+  readonly properties?: { readonly [key: string]: JsonSchema };
+  /** Schema of an array's items. */
+  readonly items?: JsonSchema;
+  /** Schemas of an array's first items, in order. */
+  readonly prefixItems?: readonly JsonSchema[];
+  /** Schemas that `$ref: '#/$defs/<name>'` names. */
+  readonly $defs?: { readonly [key: string]: JsonSchema };
+  /** Other keywords (`minItems`, `maxLength`, `$ref`, …). */
+  readonly [keyword: string]: unknown;
+}
 
-/** The TypeScript type of a value that validates against schema `S` (declare the schema `as const`). */
-export type JsonSchemaValue<S> = S extends GbnfJsonSchema ? GbnfJsonSchemaToType<S> : unknown;
+/**
+ * The TypeScript type of a value that validates against schema `S` (declare the schema `as const`;
+ * `$ref` and `prefixItems` give `unknown`).
+ */
+export type JsonSchemaValue<S> = S extends unknown ? (
+  'const' extends keyof S ? S['const' & keyof S] :
+  'enum' extends keyof S ? (S['enum' & keyof S] & readonly unknown[])[number] :
+  'oneOf' extends keyof S ? JsonSchemaValue<(S['oneOf' & keyof S] & readonly unknown[])[number]> :
+  'type' extends keyof S ? JsonTypeValue<S, S['type' & keyof S]> :
+  unknown
+) : never;
+
+/** The value of schema `S` whose `type` is `T`. */
+export type JsonTypeValue<S, T> =
+  T extends 'object' ? ('properties' extends keyof S ? { -readonly [K in keyof S['properties' & keyof S]]: JsonSchemaValue<S['properties' & keyof S][K]> } : Record<string, unknown>) :
+  T extends 'array' ? ('items' extends keyof S ? JsonSchemaValue<S['items' & keyof S]>[] : unknown[]) :
+  T extends 'string' ? string :
+  T extends 'number' | 'integer' ? number :
+  T extends 'boolean' ? boolean :
+  T extends 'null' ? null :
+  unknown;
 
 /** A grammar for the sampler and the way to read the text it allowed. @internal */
 export interface ResponseGrammar {
@@ -39,8 +79,8 @@ export interface ResponseGrammar {
 }
 
 interface Converter {
-  toGbnf(schema: GbnfJsonSchema): string;
-  validate(value: unknown, schema: GbnfJsonSchema): boolean;
+  toGbnf(schema: JsonSchema): string;
+  validate(value: unknown, schema: JsonSchema): boolean;
 }
 
 let converter: Promise<Converter> | undefined;
@@ -100,6 +140,17 @@ function checkSchema(schema: unknown, name: string, defs: Record<string, unknown
 }
 
 /**
+ * The converter's number rules allow an exponent of up to 16 digits: a sampled `1e9999999`
+ * parses as Infinity, and as an `integer` it fails the converter's own validation. Integers get
+ * no exponent here and other numbers an exponent of at most two digits (always finite).
+ */
+function withBoundedNumbers(gbnf: string): string {
+  return gbnf
+    .replace(/^(integer-number-rule ::= "-"\? \("0" \| \[1-9\] \[0-9\]\{0,15\}\)) \(\[eE\].*\)\?$/m, '$1')
+    .replace(/^(fractional-number-rule ::= .*)\(\[eE\] \[-\+\]\? \("0" \| \[1-9\] \[0-9\]\{0,15\}\)\)\?$/m, '$1([eE] [-+]? [0-9]{1,2})?');
+}
+
+/**
  * The grammar of `schema`. Rejects with INVALID_ARGUMENT naming the part of the schema that no
  * grammar can follow (an unknown type, an empty enum, a dangling `$ref`).
  * @internal
@@ -115,7 +166,7 @@ export async function jsonSchemaGrammar(schema: JsonSchema, name = 'options.json
       { name }, { cause: error });
   }
   return {
-    gbnf,
+    gbnf: withBoundedNumbers(gbnf),
     stop: GRAMMAR_END,
     parse(text: string): unknown {
       let value: unknown;

@@ -5,9 +5,10 @@
  * @module
  */
 import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
-import type { PromptItem } from '../llm/prompt-record.js';
+import { itemLength, type PromptItem } from '../llm/prompt-record.js';
 import type { ContextSequence, SequenceModel } from '../llm/sequence.js';
 import { validateMediaEmbedding, type MediaEmbedding, type MediaKind } from '../media-embedding.js';
+import { jsonSchemaGrammar, type JsonSchema, type JsonSchemaValue, type ResponseGrammar } from './json-schema.js';
 import { PieceQueue } from './piece-queue.js';
 import { ReplyText } from './reply-text.js';
 import { defaultTemplateName, MEDIA_PLACEHOLDER, orderMedia, TEMPLATES, userMessage, type ChatTemplate, type TemplateName } from './templates.js';
@@ -52,7 +53,20 @@ export interface ChatOptions {
   system?: string;
   /** Earlier exchanges to continue from (their media are checked like a message's); default none. */
   history?: readonly ChatTurn[];
+  /**
+   * What a turn does when the prompt plus room for the reply (`maxTokens` positions) does not
+   * fit in the context. `'dropOldTurns'` (default): the oldest whole exchanges (media included)
+   * leave the history until it fits, the system prompt and the message being answered always
+   * stay, and {@link TurnStats.droppedTurns} counts them. `'error'`: nothing is dropped. Either
+   * way a turn whose prompt alone does not fit rejects with CONTEXT_OVERFLOW before any token is
+   * evaluated, and a reply that reaches the end of the context stops with stopReason
+   * `'contextFull'`.
+   */
+  contextOverflow?: ContextOverflowPolicy;
 }
+
+/** See {@link ChatOptions.contextOverflow}. */
+export type ContextOverflowPolicy = 'dropOldTurns' | 'error';
 
 /** Sampling and control options of one reply ({@link Chat.send}, {@link Chat.stream}); an invalid value throws INVALID_ARGUMENT. */
 export interface GenerateOptions {
@@ -64,11 +78,37 @@ export interface GenerateOptions {
   topP?: number;
   /** Keep the k most likely tokens; default 50 (HuggingFace generate's default). 0 disables it. */
   topK?: number;
+  /** Drops tokens less likely than `minP` times the most likely one (after top-p); default 0 (off, the original does not use it). In [0, 1]. */
+  minP?: number;
   /** Repetition penalty on the tokens of the reply; default 1.0 (off, the original's). */
   repeatPenalty?: number;
+  /** Subtracted from a token's logit once per time it occurs in the reply; default 0 (off). In [-2, 2] (OpenAI's range). */
+  frequencyPenalty?: number;
+  /** Subtracted from a token's logit once it occurs in the reply; default 0 (off). In [-2, 2]. */
+  presencePenalty?: number;
+  /**
+   * Strings that end the reply (the reply is the text before the first one), in addition to
+   * the template's {@link ChatTemplate.stopStrings}; default none. Non-empty strings.
+   */
+  stop?: readonly string[];
+  /**
+   * A GBNF grammar (llama.cpp's format, start rule `root`) every sampled token must follow.
+   * A grammar libllama cannot parse rejects with INVALID_ARGUMENT. Not with `jsonSchema`.
+   */
+  grammar?: string;
+  /**
+   * A JSON schema the answer must follow ({@link JsonSchema}): sampling is constrained by a
+   * grammar made from it, and {@link Chat.send} resolves to the parsed value. An answer cut
+   * off first (by `maxTokens` or a full context) rejects with INVALID_OUTPUT, `details.text`
+   * holding the text. Not with `grammar`.
+   */
+  jsonSchema?: JsonSchema;
   /** Seed of the sampler (an integer in [0, 2^32 - 2]); default: random. */
   seed?: number;
-  /** Stops the reply within one token; the turn then rejects with an ABORTED error and is not kept. */
+  /**
+   * Stops the reply within one token; the turn then rejects with an ABORTED error whose
+   * `details.partialText` holds the reply generated so far, and is not kept.
+   */
   signal?: AbortSignal;
 }
 
@@ -91,6 +131,8 @@ export interface TurnStats {
   generatedTokens: number;
   /** Why the reply ended. */
   stopReason: StopReason;
+  /** Exchanges dropped from the history before this turn to make room ({@link ChatOptions.contextOverflow}). */
+  droppedTurns: number;
   /** Milliseconds spent evaluating the prompt. */
   promptMs: number;
   /** Milliseconds spent generating the reply. */
@@ -114,7 +156,15 @@ interface StoredTurn {
   assistant: string;
 }
 
-const DEFAULTS = { maxTokens: 300, temperature: 1.0, topP: 0.9, topK: 50, repeatPenalty: 1.0 } as const;
+const DEFAULTS = {
+  maxTokens: 300, temperature: 1.0, topP: 0.9, topK: 50, minP: 0, repeatPenalty: 1.0, frequencyPenalty: 0, presencePenalty: 0,
+} as const;
+
+/** {@link GenerateOptions} with a JSON schema: {@link Chat.send} then resolves to the parsed answer. */
+export type JsonGenerateOptions<S extends JsonSchema> = GenerateOptions & {
+  /** The schema the answer follows (see {@link GenerateOptions.jsonSchema}). */
+  jsonSchema: S;
+};
 
 function resolveTemplate(template: ChatOptions['template'], fallback: TemplateName): ChatTemplate {
   if (template === undefined) return TEMPLATES[fallback];
@@ -149,7 +199,19 @@ function validateGenerateOptions(options: GenerateOptions): void {
   inRange(options.temperature, 'options.temperature', 'a number >= 0', (v) => v >= 0);
   inRange(options.topP, 'options.topP', 'a number in (0, 1]', (v) => v > 0 && v <= 1);
   inRange(options.topK, 'options.topK', 'a non-negative integer', (v) => Number.isInteger(v) && v >= 0);
+  inRange(options.minP, 'options.minP', 'a number in [0, 1]', (v) => v >= 0 && v <= 1);
   inRange(options.repeatPenalty, 'options.repeatPenalty', 'a number > 0', (v) => v > 0);
+  inRange(options.frequencyPenalty, 'options.frequencyPenalty', 'a number in [-2, 2]', (v) => v >= -2 && v <= 2);
+  inRange(options.presencePenalty, 'options.presencePenalty', 'a number in [-2, 2]', (v) => v >= -2 && v <= 2);
+  if (options.stop !== undefined && (!Array.isArray(options.stop) || options.stop.some((s) => typeof s !== 'string' || s === ''))) {
+    throw invalidArgument('options.stop', 'an array of non-empty strings', options.stop);
+  }
+  if (options.grammar !== undefined && (typeof options.grammar !== 'string' || options.grammar.trim() === '')) {
+    throw invalidArgument('options.grammar', 'a non-empty GBNF string', options.grammar);
+  }
+  if (options.grammar !== undefined && options.jsonSchema !== undefined) {
+    throw new VideoLlamaError('INVALID_ARGUMENT', 'options.grammar and options.jsonSchema cannot be used together: pass one', { name: 'options.grammar' });
+  }
   // 0xFFFFFFFF is libllama's "random seed" value.
   inRange(options.seed, 'options.seed', 'an integer in [0, 4294967294]', (v) => Number.isInteger(v) && v >= 0 && v < 0xffffffff);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidArgument('options.signal', 'an AbortSignal', options.signal);
@@ -173,7 +235,9 @@ function normalizeMessage(message: ChatMessage, name: string, width: number): Us
  * {@link ChatOptions} checked against `model` (INVALID_ARGUMENT naming the bad value), so that a
  * caller can check them before taking a sequence. @internal
  */
-export function chatSettings(options: ChatOptions, model: SequenceModel): { template: ChatTemplate; system?: string; turns: StoredTurn[] } {
+export function chatSettings(options: ChatOptions, model: SequenceModel): {
+  template: ChatTemplate; system?: string; turns: StoredTurn[]; contextOverflow: ContextOverflowPolicy;
+} {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   const template = resolveTemplate(options.template, defaultTemplateName(model.chatTemplate));
   if (options.system !== undefined) {
@@ -185,7 +249,11 @@ export function chatSettings(options: ChatOptions, model: SequenceModel): { temp
     if (typeof turn?.assistant !== 'string') throw invalidArgument(`options.history[${i}].assistant`, 'a string', turn?.assistant);
     return { user: normalizeMessage(turn.user, `options.history[${i}].user`, model.embeddingWidth), assistant: turn.assistant };
   });
-  return { template, system: options.system, turns };
+  const { contextOverflow = 'dropOldTurns' } = options;
+  if (contextOverflow !== 'dropOldTurns' && contextOverflow !== 'error') {
+    throw invalidArgument('options.contextOverflow', "'dropOldTurns' or 'error'", contextOverflow);
+  }
+  return { template, system: options.system, turns, contextOverflow };
 }
 
 /**
@@ -206,7 +274,10 @@ export class Chat {
   /** The template this chat formats its prompt with. */
   readonly template: ChatTemplate;
   private readonly turns: StoredTurn[] = [];
-  private readonly system: string | undefined;
+  private readonly systemOption: string | undefined;
+  /** The system prompt once the first turn fixed it (dropping that turn later must not change it). */
+  private system: string | undefined;
+  private readonly contextOverflow: ContextOverflowPolicy;
   private stats: TurnStats | undefined;
 
   /**
@@ -218,7 +289,8 @@ export class Chat {
     sequence.throwIfDisposed();
     const settings = chatSettings(options, sequence.context.model);
     this.template = settings.template;
-    this.system = settings.system;
+    this.systemOption = settings.system;
+    this.contextOverflow = settings.contextOverflow;
     this.turns.push(...settings.turns);
   }
 
@@ -247,10 +319,13 @@ export class Chat {
    * console.log(reply, chat.lastStats?.stopReason);
    * ```
    */
-  async send(message: ChatMessage, options: GenerateOptions = {}): Promise<string> {
+  async send<const S extends JsonSchema>(message: ChatMessage, options: JsonGenerateOptions<S>): Promise<JsonSchemaValue<S>>;
+  async send(message: ChatMessage, options?: GenerateOptions): Promise<string>;
+  async send(message: ChatMessage, options: GenerateOptions = {}): Promise<unknown> {
     validateGenerateOptions(options);
     const user = this.normalize(message, 'message');
-    return this.runTurn(user, options, options.signal, () => {});
+    const grammar = await responseGrammar(options);
+    return this.runTurn(user, options, grammar, options.signal, () => {});
   }
 
   /**
@@ -271,10 +346,11 @@ export class Chat {
   async *stream(message: ChatMessage, options: GenerateOptions = {}): AsyncGenerator<string, void, undefined> {
     validateGenerateOptions(options);
     const user = this.normalize(message, 'message');
+    const grammar = await responseGrammar(options);
     const stopper = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stopper.signal]) : stopper.signal;
     const pieces = new PieceQueue();
-    const turn = this.runTurn(user, options, signal, (text) => pieces.push(text)).then(
+    const turn = this.runTurn(user, options, grammar, signal, (text) => pieces.push(text)).then(
       () => pieces.end(),
       (error: unknown) => pieces.fail(error),
     );
@@ -284,6 +360,21 @@ export class Chat {
       stopper.abort();
       await turn;
     }
+  }
+
+  /**
+   * Forgets the history (a system prompt chosen from the first message's media is chosen again)
+   * and clears the sequence's cells, after the turns already sent. Rejects with DISPOSED after
+   * {@link Chat.dispose}.
+   */
+  async reset(): Promise<void> {
+    this.sequence.throwIfDisposed();
+    await this.sequence.context.exclusive('Resetting the chat', undefined, async () => {
+      this.turns.length = 0;
+      this.system = undefined;
+      this.stats = undefined;
+      this.sequence.clear();
+    });
   }
 
   /** Gives the chat's sequence back to its context (cells cleared) after the turns already sent; later turns reject with DISPOSED. Idempotent. */
@@ -302,13 +393,38 @@ export class Chat {
   }
 
   private systemPrompt(first: UserTurn): string {
-    return this.system ?? this.template.defaultSystem(new Set<MediaKind>(first.media.map((m) => m.kind)));
+    return this.system ?? this.systemOption ?? this.template.defaultSystem(new Set<MediaKind>(first.media.map((m) => m.kind)));
   }
 
-  /** The prompt of the history plus `user`, split at the placeholders and tokenized as the original's `get_context_emb`. */
-  private promptItems(user: UserTurn): PromptItem[] {
-    const turns = [...this.turns, { user, assistant: undefined }];
-    const text = this.template.prompt(this.systemPrompt(turns[0]!.user), turns.map((t) => ({ user: userMessage(t.user.text, t.user.media), assistant: t.assistant })));
+  /**
+   * The prompt of the history plus `user` after the overflow policy: with 'dropOldTurns', the
+   * oldest exchanges leave the history while the prompt plus `replyRoom` does not fit. Throws
+   * CONTEXT_OVERFLOW when the prompt alone still does not fit.
+   */
+  private fittedPrompt(user: UserTurn, replyRoom: number): { items: PromptItem[]; dropped: number } {
+    const size = this.sequence.context.size;
+    const system = this.systemPrompt(this.turns[0]?.user ?? user);
+    let dropped = 0;
+    let items = this.promptItems(system, this.turns, user);
+    while (this.contextOverflow === 'dropOldTurns' && dropped < this.turns.length && promptLength(items) + replyRoom > size) {
+      dropped++;
+      items = this.promptItems(system, this.turns.slice(dropped), user);
+    }
+    const needed = promptLength(items);
+    if (needed > size) {
+      throw new VideoLlamaError('CONTEXT_OVERFLOW', `The prompt needs ${needed} tokens but the context holds ${size}` +
+        (dropped < this.turns.length ? " (contextOverflow 'error' keeps every earlier turn)" : ' even without earlier turns') +
+        ': raise contextSize, or shorten the message', { needed, contextSize: size });
+    }
+    this.system = system;
+    this.turns.splice(0, dropped);
+    return { items, dropped };
+  }
+
+  /** The prompt of `turns` plus `user`, split at the placeholders and tokenized as the original's `get_context_emb`. */
+  private promptItems(system: string, earlier: readonly StoredTurn[], user: UserTurn): PromptItem[] {
+    const turns = [...earlier, { user, assistant: undefined }];
+    const text = this.template.prompt(system, turns.map((t) => ({ user: userMessage(t.user.text, t.user.media), assistant: t.assistant })));
     const media = turns.flatMap((t) => orderMedia(t.user.media));
     const segments = text.split(MEDIA_PLACEHOLDER);
     if (segments.length !== media.length + 1) {
@@ -326,7 +442,8 @@ export class Chat {
     return items;
   }
 
-  private runTurn(user: UserTurn, options: GenerateOptions, signal: AbortSignal | undefined, onText: (text: string) => void): Promise<string> {
+  private runTurn(user: UserTurn, options: GenerateOptions, grammar: ResponseGrammar | undefined, signal: AbortSignal | undefined,
+    onText: (text: string) => void): Promise<unknown> {
     const { sequence } = this;
     try {
       sequence.throwIfDisposed();
@@ -334,42 +451,64 @@ export class Chat {
       return Promise.reject(error);
     }
     return sequence.context.exclusive('The reply', signal, async (abort) => {
-      const items = this.promptItems(user);
+      const maxTokens = options.maxTokens ?? DEFAULTS.maxTokens;
+      const { items, dropped } = this.fittedPrompt(user, maxTokens);
       const started = performance.now();
       const evaluation = await sequence.evaluate(items, abort, signal);
       const evaluated = performance.now();
-      const reply = new ReplyText(this.template.stopStrings);
+      // A JSON answer ends at its grammar's end; the template's stop strings could be inside a JSON string.
+      const stopStrings = [...(grammar ? [grammar.stop] : this.template.stopStrings), ...(options.stop ?? [])];
+      const reply = new ReplyText(stopStrings);
       const decoder = new TextDecoder('utf-8');
       const emit = (text: string) => text && onText(text);
       let firstTokenAt: number | undefined;
       const result = await sequence.generate({
-        maxTokens: options.maxTokens ?? DEFAULTS.maxTokens,
+        maxTokens,
         temperature: options.temperature ?? DEFAULTS.temperature,
         topP: options.topP ?? DEFAULTS.topP,
         topK: options.topK ?? DEFAULTS.topK,
+        minP: options.minP ?? DEFAULTS.minP,
         repeatPenalty: options.repeatPenalty ?? DEFAULTS.repeatPenalty,
+        frequencyPenalty: options.frequencyPenalty ?? DEFAULTS.frequencyPenalty,
+        presencePenalty: options.presencePenalty ?? DEFAULTS.presencePenalty,
         seed: options.seed,
-        stopStrings: this.template.stopStrings,
+        grammar: grammar?.gbnf ?? options.grammar,
+        stopStrings,
       }, (bytes) => {
         firstTokenAt ??= performance.now();
         emit(reply.push(decoder.decode(bytes, { stream: true })));
       }, abort);
       const finished = performance.now();
-      if (result.stopReason === 'aborted') throw abortedError('The reply', signal);
+      if (result.stopReason === 'aborted') {
+        throw abortedError('The reply', signal, { partialText: reply.text });
+      }
       emit(reply.push(decoder.decode()));
       emit(reply.finish());
-      this.turns.push({ user, assistant: reply.text });
       this.stats = {
         promptItems: evaluation.items,
         reusedItems: evaluation.reused,
         evaluatedItems: evaluation.evaluated,
         generatedTokens: result.sampled,
         stopReason: result.stopReason,
+        droppedTurns: dropped,
         promptMs: evaluated - started,
         generationMs: finished - evaluated,
         firstTokenMs: (firstTokenAt ?? finished) - started,
       };
-      return reply.text;
+      // An answer that does not follow the schema throws here and is not kept (lastStats says why it ended).
+      const answer = grammar ? grammar.parse(reply.text) : reply.text;
+      this.turns.push({ user, assistant: reply.text });
+      return answer;
     });
   }
+}
+
+/** Positions a prompt takes. */
+function promptLength(items: readonly PromptItem[]): number {
+  return items.reduce((sum, item) => sum + itemLength(item), 0);
+}
+
+/** The grammar of `options.jsonSchema`, if any. */
+function responseGrammar(options: GenerateOptions): Promise<ResponseGrammar | undefined> {
+  return options.jsonSchema === undefined ? Promise.resolve(undefined) : jsonSchemaGrammar(options.jsonSchema);
 }

@@ -174,6 +174,11 @@ export class ContextSequence implements AsyncDisposable {
     await this.dispose();
   }
 
+  /** Empties the sequence's cells. Runs inside {@link LlmContext.exclusive}. @internal */
+  clear(): void {
+    this.truncate(0);
+  }
+
   /** Drops cached positions >= `keep`. */
   private truncate(keep: number): void {
     this.context.native.truncate(this.id, keep);

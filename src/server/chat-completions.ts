@@ -9,7 +9,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 
 import { badRequest, loggedApiError, unprocessableMedia } from './api-error.js';
 import type { ServerContext } from './context.js';
-import { isLibraryError, type EncodedMedia, type Engine, type EngineMessage, type ReplyResult, type Sampling } from './engine.js';
+import type { JsonSchema } from '../chat/json-schema.js';
+import { checkJsonSchema, isLibraryError, type EncodedMedia, type Engine, type EngineMessage, type ReplyResult, type Sampling } from './engine.js';
 import { parseConversation, type PendingUserMessage, type RequestMessage } from './messages.js';
 import { openEventStream } from './sse.js';
 
@@ -25,7 +26,9 @@ interface ChatCompletionBody {
   top_p?: number | null;
   seed?: number | null;
   stop?: string | string[] | null;
-  response_format?: { type: 'text' | 'json_object' | 'json_schema' };
+  frequency_penalty?: number | null;
+  presence_penalty?: number | null;
+  response_format?: { type: 'text' | 'json_object' | 'json_schema'; json_schema?: { name?: string; schema?: JsonSchema } };
   n?: number | null;
   user?: string;
 }
@@ -64,27 +67,49 @@ const BODY_SCHEMA = {
         { type: 'null' },
       ],
     },
+    frequency_penalty: nullable({ type: 'number', minimum: -2, maximum: 2 }),
+    presence_penalty: nullable({ type: 'number', minimum: -2, maximum: 2 }),
     response_format: {
       type: 'object', required: ['type'],
-      properties: { type: { enum: ['text', 'json_object', 'json_schema'] }, json_schema: { type: 'object' } },
+      properties: {
+        type: { enum: ['text', 'json_object', 'json_schema'] },
+        json_schema: { type: 'object', required: ['schema'], properties: { name: { type: 'string' }, schema: { type: 'object' }, strict: nullable({ type: 'boolean' }) } },
+      },
     },
     n: nullable({ type: 'integer', minimum: 1, maximum: 1 }),
     user: { type: 'string' },
   },
 } as const;
 
-function sampling(body: ChatCompletionBody): Sampling {
-  if (body.response_format && body.response_format.type !== 'text') {
-    // Constrained sampling needs a grammar in the native sampler, which the library does not have yet.
-    throw badRequest('response_format', `'${body.response_format.type}' is not supported yet by this server; use { "type": "text" }`);
+/** `json_object` asks for any JSON object. */
+const ANY_OBJECT: JsonSchema = { type: 'object', additionalProperties: true };
+
+/** The schema `response_format` asks the reply to follow, checked (400 naming the field for one no grammar can follow). */
+async function responseSchema(format: ChatCompletionBody['response_format']): Promise<JsonSchema | undefined> {
+  if (!format || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return ANY_OBJECT;
+  const schema = format.json_schema?.schema;
+  if (!schema) throw badRequest('response_format.json_schema', "'json_schema' needs json_schema.schema");
+  try {
+    await checkJsonSchema(schema, 'response_format.json_schema.schema');
+  } catch (error) {
+    if (isLibraryError(error, 'INVALID_ARGUMENT')) throw badRequest('response_format.json_schema.schema', error.message);
+    throw error;
   }
+  return schema;
+}
+
+async function sampling(body: ChatCompletionBody): Promise<Sampling> {
   const stop = body.stop ?? [];
   return {
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
     temperature: body.temperature ?? undefined,
     topP: body.top_p ?? undefined,
     seed: body.seed ?? undefined,
+    frequencyPenalty: body.frequency_penalty ?? undefined,
+    presencePenalty: body.presence_penalty ?? undefined,
     stop: typeof stop === 'string' ? [stop] : stop,
+    jsonSchema: await responseSchema(body.response_format),
   };
 }
 
@@ -136,7 +161,7 @@ export function chatCompletionsRoute(app: FastifyInstance, context: ServerContex
   app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', { schema: { body: BODY_SCHEMA }, bodyLimit: context.limits.bodyBytes }, async (request, reply) => {
     const body = request.body;
     const conversation = parseConversation(body.messages);
-    const settings = sampling(body);
+    const settings = await sampling(body);
     const engine = context.readyEngine();
     const signal = context.requestSignal(reply);
     return context.chats.run(signal, async () => {

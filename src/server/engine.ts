@@ -5,9 +5,8 @@
  * @module
  */
 import { constantClipRanges } from '../processors/clip-sampling.js';
-import { TEMPLATES } from '../chat/templates.js';
-import type { ChatTemplate } from '../chat/templates.js';
-import type { StopReason } from '../chat/session.js';
+import { jsonSchemaGrammar, type JsonSchema } from '../chat/json-schema.js';
+import type { Chat, StopReason } from '../chat/session.js';
 import { VideoLlamaError } from '../errors.js';
 import { probe as probeMedia } from '../media/probe.js';
 import type { MediaEmbedding } from '../media-embedding.js';
@@ -96,8 +95,14 @@ export interface Sampling {
   topP?: number;
   /** Sampler seed. */
   seed?: number;
+  /** Frequency penalty in [-2, 2]. */
+  frequencyPenalty?: number;
+  /** Presence penalty in [-2, 2]. */
+  presencePenalty?: number;
   /** Extra stop strings: the reply ends before the first one. */
   stop: readonly string[];
+  /** A JSON schema the reply follows (`response_format`). */
+  jsonSchema?: JsonSchema;
 }
 
 /** One reply to produce: a conversation whose last message is the user's. */
@@ -144,11 +149,6 @@ function sampledFrameTimes(embedding: MediaEmbedding): number[] | undefined {
   // The description is the text the model reads after the video: "… sampled at 0.0, 1.2 seconds."
   const listed = /sampled at ([\d., ]+) seconds/.exec(embedding.description ?? '')?.[1];
   return listed?.split(',').map((s) => Number(s.trim()));
-}
-
-/** A template that also stops at the request's `stop` strings. */
-function withStops(template: ChatTemplate, stop: readonly string[]): ChatTemplate {
-  return stop.length === 0 ? template : { ...template, stopStrings: [...template.stopStrings, ...stop] };
 }
 
 /** The library's loaded model behind the narrow interface the server needs. */
@@ -204,18 +204,17 @@ export class Engine {
 
   /** Generates the reply to `request.message`, passing its text to `onText` piece by piece. Rejects with the library's errors (ABORTED, CONTEXT_OVERFLOW, …). */
   async reply(request: ReplyRequest, onText: (text: string) => void): Promise<ReplyResult> {
-    const template = withStops(TEMPLATES[this.model.defaultTemplate], request.sampling.stop);
     // One sequence per reply, given back (its cells cleared) when the reply ends.
     const chat = this.model.createChat({
-      template,
+      template: this.model.defaultTemplate,
       system: request.system,
       history: request.history.map((turn) => ({ user: libraryMessage(turn.user), assistant: turn.assistant })),
     });
     try {
-      const { maxTokens, temperature, topP, seed } = request.sampling;
-      for await (const piece of chat.stream(libraryMessage(request.message), { maxTokens, temperature, topP, seed, signal: request.signal })) {
-        onText(piece);
-      }
+      await this.streamReply(chat, request, onText).catch((error: unknown) => {
+        // A JSON reply cut off (max tokens, full context) is what OpenAI sends too: the text so far, finish_reason 'length'.
+        if (!isLibraryError(error, 'INVALID_OUTPUT')) throw error;
+      });
       const stats = chat.lastStats!;
       return {
         promptPositions: stats.promptItems,
@@ -226,6 +225,10 @@ export class Engine {
     } finally {
       await chat.dispose();
     }
+  }
+
+  private async streamReply(chat: Chat, request: ReplyRequest, onText: (text: string) => void): Promise<void> {
+    for await (const piece of chat.stream(libraryMessage(request.message), { ...request.sampling, signal: request.signal })) onText(piece);
   }
 
   /** Tokens of `text` without BOS. */
@@ -267,3 +270,8 @@ export function isLibraryError(error: unknown, ...codes: string[]): error is Vid
 
 /** The text that stands for media in a prompt: a client may not send it as text. */
 export { MEDIA_PLACEHOLDER } from '../chat/templates.js';
+
+/** Rejects with the library's INVALID_ARGUMENT, naming `name`, for a schema no reply can be made to follow. */
+export async function checkJsonSchema(schema: JsonSchema, name: string): Promise<void> {
+  await jsonSchemaGrammar(schema, name);
+}

@@ -120,9 +120,9 @@ describe('bad input to a loaded model', () => {
     expect((error as Error).message).toContain(`needs ${needed} tokens but the context holds ${llama.context.size}`);
   });
 
-  it('a reply that fills the context stops with contextFull; the next turn overflows', async () => {
+  it("a reply that fills the context stops with contextFull; with contextOverflow 'error' the next turn overflows", async () => {
     const noStops = { name: 'no-stops', stopStrings: [], defaultSystem: () => '', prompt: (_: string, turns: readonly { user: string; assistant?: string }[]) => turns.map((t) => `${t.user}\n${t.assistant ?? ''}`).join('\n') };
-    await using chat = llama.createChat({ template: noStops });
+    await using chat = llama.createChat({ template: noStops, contextOverflow: 'error' });
     await chat.send('Hello', { ...GREEDY, maxTokens: 1000 });
     expect(chat.lastStats).toMatchObject({ stopReason: 'contextFull' });
     expect(chat.lastStats!.promptItems + chat.lastStats!.generatedTokens).toBe(llama.context.size + 1);

@@ -145,13 +145,65 @@ describe('the openai client', () => {
     expect(completion.usage!.prompt_tokens).toBeGreaterThan(alone.usage!.prompt_tokens);
   });
 
-  it('refuses json_schema response formats with a 400 naming the field', async () => {
+  it('answers in JSON that validates against a json_schema response format, whole and streamed', async () => {
+    const schema = {
+      type: 'object',
+      properties: { colour: { enum: ['red', 'green'] }, count: { type: 'integer' }, tags: { type: 'array', items: { type: 'string', maxLength: 6 }, maxItems: 2 } },
+    };
+    for (const seed of [1, 2]) {
+      const completion = await client.chat.completions.create({
+        ...request('Give me JSON'), max_tokens: 200, temperature: 0.9, seed,
+        response_format: { type: 'json_schema', json_schema: { name: 'answer', schema } },
+      });
+      expect(completion.choices[0]!.finish_reason).toBe('stop');
+      const value = JSON.parse(completion.choices[0]!.message.content!) as { colour: string; count: number; tags: string[] };
+      expect(Object.keys(value)).toEqual(['colour', 'count', 'tags']);
+      expect(['red', 'green']).toContain(value.colour);
+      expect(Number.isInteger(value.count)).toBe(true);
+      expect(value.tags.length).toBeLessThanOrEqual(2);
+      expect(value.tags.every((t) => typeof t === 'string' && t.length <= 6)).toBe(true);
+    }
+    const stream = await client.chat.completions.create({
+      ...request('Pick one'), max_tokens: 50, temperature: 0.9, seed: 3, stream: true,
+      response_format: { type: 'json_schema', json_schema: { name: 'pick', schema: { enum: ['yes', 'no'] } } },
+    });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(['yes', 'no']).toContain(JSON.parse(text));
+  });
+
+  it('answers a json_object response format with a JSON object', async () => {
+    const completion = await client.chat.completions.create({
+      ...request('Give me JSON'), max_tokens: 300, temperature: 0.9, seed: 4, response_format: { type: 'json_object' },
+    });
+    expect(completion.choices[0]!.finish_reason).toBe('stop');
+    const value: unknown = JSON.parse(completion.choices[0]!.message.content!);
+    expect(typeof value === 'object' && value !== null && !Array.isArray(value)).toBe(true);
+  });
+
+  it('sends a JSON answer cut off by max_tokens as its text so far with finish_reason length', async () => {
+    const completion = await client.chat.completions.create({
+      ...request('Give me JSON'), max_tokens: 3, temperature: 0.9, seed: 4, response_format: { type: 'json_object' },
+    });
+    expect(completion.choices[0]!.finish_reason).toBe('length');
+    expect(completion.choices[0]!.message.content).toMatch(/^\{/);
+    expect(() => JSON.parse(completion.choices[0]!.message.content!)).toThrow();
+  });
+
+  it('refuses a json_schema that no grammar can follow with a 400 naming the schema', async () => {
     const error = await client.chat.completions.create({
       ...request('Give me JSON'),
-      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } },
+      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'strnig' } } },
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('response_format');
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('response_format.json_schema.schema');
+  });
+
+  it('takes frequency and presence penalties, and refuses them out of range', async () => {
+    const completion = await client.chat.completions.create({ ...request('Hello'), frequency_penalty: 1.5, presence_penalty: 0.5 });
+    expect(completion.usage!.completion_tokens).toBeGreaterThan(0);
+    const error = await client.chat.completions.create({ ...request('Hi'), presence_penalty: 3 }).catch((e: unknown) => e);
+    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('presence_penalty');
   });
 
   it('reports a bad field as a 400 naming it', async () => {

@@ -20,6 +20,12 @@ describe('jsonSchemaGrammar (node-llama-cpp\'s converter, loaded by file path)',
     expect(grammar.stop).toBe('\n\n\n\n');
   });
 
+  it('bounds the number rules: integers without an exponent, other numbers with at most two exponent digits', async () => {
+    const { gbnf } = await jsonSchemaGrammar({ type: 'array', items: { oneOf: [{ type: 'integer' }, { type: 'number' }] } });
+    expect(gbnf).toMatch(/^integer-number-rule ::= "-"\? \("0" \| \[1-9\] \[0-9\]\{0,15\}\)$/m);
+    expect(gbnf).toMatch(/^fractional-number-rule ::= .*\(\[eE\] \[-\+\]\? \[0-9\]\{1,2\}\)\?$/m);
+  });
+
   it('parses text that validates and rejects text that does not, with INVALID_OUTPUT', async () => {
     const grammar = await jsonSchemaGrammar(schema);
     expect(grammar.parse('{"colour": "red", "count": 2, "tags": ["a"]}')).toEqual({ colour: 'red', count: 2, tags: ['a'] });
