@@ -4,7 +4,7 @@
  * sampled and streamed (node-llama-cpp's `LlamaChatSession`).
  * @module
  */
-import { abortedError, invalidArgument, VideoLlamaError } from '../errors.js';
+import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { PromptItem } from '../llm/prompt-record.js';
 import type { ContextSequence, SequenceModel } from '../llm/sequence.js';
 import { validateMediaEmbedding, type MediaEmbedding, type MediaKind } from '../media-embedding.js';
@@ -333,29 +333,33 @@ export class Chat {
     } catch (error) {
       return Promise.reject(error);
     }
-    return sequence.context.exclusive('The reply', signal, async (abort) => {
+    return sequence.serial(async () => {
       const items = this.promptItems(user);
       const started = performance.now();
-      const evaluation = await sequence.evaluate(items, abort, signal);
-      const evaluated = performance.now();
+      let evaluated = started;
       const reply = new ReplyText(this.template.stopStrings);
       const decoder = new TextDecoder('utf-8');
       const emit = (text: string) => text && onText(text);
       let firstTokenAt: number | undefined;
-      const result = await sequence.generate({
-        maxTokens: options.maxTokens ?? DEFAULTS.maxTokens,
-        temperature: options.temperature ?? DEFAULTS.temperature,
-        topP: options.topP ?? DEFAULTS.topP,
-        topK: options.topK ?? DEFAULTS.topK,
-        repeatPenalty: options.repeatPenalty ?? DEFAULTS.repeatPenalty,
-        seed: options.seed,
-        stopStrings: this.template.stopStrings,
-      }, (bytes) => {
-        firstTokenAt ??= performance.now();
-        emit(reply.push(decoder.decode(bytes, { stream: true })));
-      }, abort);
+      const { evaluation, outcome: result } = await sequence.run(items, 'The reply', signal, {
+        options: {
+          maxTokens: options.maxTokens ?? DEFAULTS.maxTokens,
+          temperature: options.temperature ?? DEFAULTS.temperature,
+          topP: options.topP ?? DEFAULTS.topP,
+          topK: options.topK ?? DEFAULTS.topK,
+          repeatPenalty: options.repeatPenalty ?? DEFAULTS.repeatPenalty,
+          seed: options.seed,
+          stopStrings: this.template.stopStrings,
+        },
+        onPromptDone: () => {
+          evaluated = performance.now();
+        },
+        onPiece: (bytes) => {
+          firstTokenAt ??= performance.now();
+          emit(reply.push(decoder.decode(bytes, { stream: true })));
+        },
+      });
       const finished = performance.now();
-      if (result.stopReason === 'aborted') throw abortedError('The reply', signal);
       emit(reply.push(decoder.decode()));
       emit(reply.finish());
       this.turns.push({ user, assistant: reply.text });
@@ -364,7 +368,7 @@ export class Chat {
         reusedItems: evaluation.reused,
         evaluatedItems: evaluation.evaluated,
         generatedTokens: result.sampled,
-        stopReason: result.stopReason,
+        stopReason: result.stopReason!,
         promptMs: evaluated - started,
         generationMs: finished - evaluated,
         firstTokenMs: (firstTokenAt ?? finished) - started,
