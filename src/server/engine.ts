@@ -70,7 +70,12 @@ export interface EncodedMedia {
   /** Seconds of the sampled video frames, in order (videos only). */
   frameTimes?: number[];
   /** Spans in seconds of the audio clips the audio encoder heard (files with sound only). */
-  audioClips?: { start: number; end: number }[];
+  audioClips?: {
+    /** Start of the clip, seconds. */
+    start: number;
+    /** End of the clip, seconds. */
+    end: number;
+  }[];
 }
 
 /** A user message with its media. */
@@ -100,7 +105,12 @@ export interface ReplyRequest {
   /** System prompt; default the template's choice for the media of the first message. */
   system?: string;
   /** Earlier exchanges, oldest first. */
-  history: { user: EngineMessage; assistant: string }[];
+  history: {
+    /** What the user said in that turn. */
+    user: EngineMessage;
+    /** What the model answered. */
+    assistant: string;
+  }[];
   /** The message to answer. */
   message: EngineMessage;
   /** How to sample the reply. */

@@ -3,7 +3,10 @@
  * as a Node request handler. docs/server.md describes the routes and the options.
  * @module
  */
-export { Engine, type EngineDescription, type EngineOptions } from './engine.js';
+export {
+  Engine, type EncodedMedia, type EncodeKind, type EngineDescription, type EngineMessage, type EngineOptions, type MediaFacts,
+  type ReplyRequest, type ReplyResult, type Sampling,
+} from './engine.js';
 export { DEFAULT_LIMITS, type ServerLimits, type ServerOptions } from './options.js';
 export { videoLlamaPlugin } from './plugin.js';
-export { createRequestHandler, createServer, type StandaloneOptions, type VideoLlamaServer } from './server.js';
+export { createRequestHandler, createServer, type RequestHandler, type StandaloneOptions, type VideoLlamaServer } from './server.js';

@@ -76,6 +76,14 @@ export async function createServer(options: StandaloneOptions): Promise<VideoLla
   };
 }
 
+/** What {@link createRequestHandler} returns. */
+export interface RequestHandler {
+  /** The app as a `(request, response)` listener for a Node `http.Server`. */
+  handler: http.RequestListener;
+  /** Closes the app (Fastify's `close()`: its hooks run and in-flight requests finish). */
+  close: () => Promise<void>;
+}
+
 /**
  * The server as a Node request handler, to put inside a service's own `http.Server`
  * (`http.createServer(handler)`); `close` ends the app. The host's server sets its own time limits.
@@ -86,7 +94,7 @@ export async function createServer(options: StandaloneOptions): Promise<VideoLla
  * http.createServer((req, res) => (req.url?.startsWith('/v1/') ? handler(req, res) : myRoutes(req, res))).listen(8080);
  * ```
  */
-export async function createRequestHandler(options: StandaloneOptions): Promise<{ handler: http.RequestListener; close: () => Promise<void> }> {
+export async function createRequestHandler(options: StandaloneOptions): Promise<RequestHandler> {
   let captured: http.RequestListener | undefined;
   const app = Fastify({
     logger: options.logger ?? true,
