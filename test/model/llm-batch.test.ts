@@ -58,7 +58,7 @@ describe('continuous batching: chats on one context decode together', () => {
   it('8 sequences evaluated in one step give the logits each gives alone', async () => {
     const prompts = QUESTIONS.map((q, i) => `${q} ${'and more '.repeat(i)}`);
     await using single = await loadTinyLlama({ sequences: 1 });
-    const alone = [];
+    const alone: Float32Array[] = [];
     for (const prompt of prompts) {
       await using sequence = single.context.getSequence();
       alone.push(await sequence.nextTokenLogits([single.model.tokenize(prompt)]));
