@@ -3,15 +3,15 @@
 //   new AddonContext(model: AddonModel, { contextSize, sequences, threads, batchSize })
 //   init(): Promise<void>                       allocates the KV cache on a worker thread
 //   contextSize(): number; position(seq): number; truncate(seq, keep); logits(seq): Float32Array | null
-//   evaluate(seq, parts: (Int32Array | Float32Array)[], { abort? }): Promise<{ completed: boolean }>
-//   generate(seq, { maxTokens, temperature, topK, topP, minP, repeatPenalty, frequencyPenalty,
-//                   presencePenalty, seed?, grammar?, stopStrings },
-//            { abort?, onProgress?(bytes: Uint8Array) }):
-//     Promise<{ tokens: Int32Array, text: Uint8Array, sampled: number, stopReason: string }>
+//   startGeneration(seq, { maxTokens, temperature, topK, topP, minP, repeatPenalty, frequencyPenalty,
+//                          presencePenalty, seed?, grammar?, stopStrings })
+//   endGeneration(seq)
+//   step(items: { seq, part: Int32Array | Float32Array, logits: boolean }[], { abort? }):
+//     Promise<{ completed: boolean, sampled: { seq, token, piece: Uint8Array, stopReason: string | null }[] }>
 //   dispose()
-// Jobs on one context run one at a time (the TypeScript context queues them); the native context
-// is shared with the job running on it, so dispose() during a job only drops this object's
-// reference and the job frees it when it ends (the TypeScript side aborts it first).
+// Steps run one at a time (src/llm/batch.ts sends the next once the last has resolved); the
+// native context is shared with the step running on it, so dispose() during a step only drops
+// this object's reference and the step frees it when it ends (the TypeScript side aborts it first).
 #include <napi.h>
 
 #include <memory>
@@ -70,87 +70,70 @@ class InitWorker : public PromiseWorker {
   ContextPtr context_;
 };
 
-class EvaluateWorker : public PromiseWorker {
+// One typed array as a step part: token ids, or embedding rows (whose width Context::step
+// checks against the model; here the array must at least be whole rows of some width).
+vl::llm::Part step_part(Napi::Env env, const Napi::Value& value, int64_t width) {
+  const napi_typedarray_type type = value.IsTypedArray() ? value.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+  if (type != napi_int32_array && type != napi_float32_array) {
+    throw Napi::TypeError::New(env, "step(items): each item's part must be an Int32Array or a Float32Array");
+  }
+  vl::llm::Part part;
+  if (type == napi_int32_array) {
+    auto array = value.As<Napi::Int32Array>();
+    part.tokens = array.Data();
+    part.n = static_cast<int64_t>(array.ElementLength());
+  } else {
+    auto array = value.As<Napi::Float32Array>();
+    const int64_t length = static_cast<int64_t>(array.ElementLength());
+    part.embeddings = array.Data();
+    part.embedding_width = length % width == 0 ? width : length;
+    part.n = length % width == 0 ? length / width : 1;
+  }
+  return part;
+}
+
+class StepWorker : public PromiseWorker {
  public:
-  EvaluateWorker(Napi::Env env, ContextPtr context, int seq, const Napi::Array& parts, JobOptions options)
-      : PromiseWorker(env), context_(std::move(context)), seq_(seq), abort_(std::move(options.abort)) {
+  StepWorker(Napi::Env env, ContextPtr context, const Napi::Array& items, JobOptions options)
+      : PromiseWorker(env), context_(std::move(context)), abort_(std::move(options.abort)) {
     const int64_t width = context_->model().n_embd();
-    for (uint32_t i = 0; i < parts.Length(); ++i) {
-      Napi::Value part = parts.Get(i);
-      const napi_typedarray_type type = part.IsTypedArray() ? part.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
-      if (type != napi_int32_array && type != napi_float32_array) {
-        throw Napi::TypeError::New(env, "evaluate(parts): each part must be an Int32Array or a Float32Array");
-      }
-      auto array = part.As<Napi::TypedArray>();
-      // The typed arrays stay referenced (and so alive) until the job is over.
-      arrays_.push_back(Napi::Persistent(array.As<Napi::Object>()));
-      vl::llm::Part p;
-      if (type == napi_int32_array) {
-        p.tokens = array.As<Napi::Int32Array>().Data();
-        p.n = static_cast<int64_t>(array.ElementLength());
-      } else {
-        p.embeddings = array.As<Napi::Float32Array>().Data();
-        // The width is checked against the model in Context::evaluate; here the array must at
-        // least be whole rows of some width.
-        const int64_t length = static_cast<int64_t>(array.ElementLength());
-        p.embedding_width = length % width == 0 ? width : length;
-        p.n = length % width == 0 ? length / width : 1;
-      }
-      parts_.push_back(p);
+    for (uint32_t i = 0; i < items.Length(); ++i) {
+      Napi::Value value = items.Get(i);
+      if (!value.IsObject()) throw Napi::TypeError::New(env, "step(items): each item must be { seq, part, logits }");
+      Napi::Object item = value.As<Napi::Object>();
+      Napi::Value part = item.Get("part");
+      // The typed arrays stay referenced (and so alive) until the step is over.
+      if (part.IsObject()) arrays_.push_back(Napi::Persistent(part.As<Napi::Object>()));
+      items_.push_back({sequence_id(item.Get("seq")), step_part(env, part, width), item.Get("logits").ToBoolean().Value()});
     }
   }
 
  protected:
-  void Run() override { completed_ = context_->evaluate(seq_, parts_, abort_.get()); }
+  void Run() override { result_ = context_->step(items_, abort_.get()); }
   Napi::Value Result(Napi::Env env) override {
+    Napi::Array sampled = Napi::Array::New(env, result_.sampled.size());
+    for (size_t i = 0; i < result_.sampled.size(); ++i) {
+      const vl::llm::Sampled& s = result_.sampled[i];
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("seq", s.seq);
+      out.Set("token", s.token);
+      out.Set("sampled", s.sampled);
+      out.Set("piece", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(s.piece.data()), s.piece.size()));
+      out.Set("stopReason", s.finished ? Napi::Value(Napi::String::New(env, vl::llm::stop_reason_name(s.reason))) : env.Null());
+      sampled.Set(static_cast<uint32_t>(i), out);
+    }
     Napi::Object out = Napi::Object::New(env);
-    out.Set("completed", completed_);
+    out.Set("completed", result_.completed);
+    out.Set("sampled", sampled);
     return out;
   }
 
  private:
   ContextPtr context_;
-  int seq_;
   std::shared_ptr<vl::AbortFlag> abort_;
   std::vector<Napi::ObjectReference> arrays_;
-  std::vector<vl::llm::Part> parts_;
-  bool completed_ = false;
-};
-
-class GenerateWorker : public ProgressPromiseWorker<char> {
- public:
-  GenerateWorker(Napi::Env env, ContextPtr context, int seq, vl::llm::GenerateParams params, JobOptions options)
-      : ProgressPromiseWorker(env), context_(std::move(context)), seq_(seq), params_(std::move(params)),
-        abort_(std::move(options.abort)) {
-    if (!options.on_progress.IsEmpty()) on_piece_ = Napi::Persistent(options.on_progress);
-  }
-
- protected:
-  void Run(const Progress& progress) override {
-    result_ = context_->generate(seq_, params_, [&](const std::string& piece) {
-      if (!piece.empty()) progress.Send(piece.data(), piece.size());
-    }, abort_.get());
-  }
-  void OnProgress(const char* data, size_t count) override {
-    Napi::HandleScope scope(Env());
-    if (!on_piece_.IsEmpty()) on_piece_.Call({Napi::Buffer<uint8_t>::Copy(Env(), reinterpret_cast<const uint8_t*>(data), count)});
-  }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("tokens", to_int32_array(env, result_.evaluated));
-    out.Set("text", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(result_.text.data()), result_.text.size()));
-    out.Set("sampled", result_.sampled);
-    out.Set("stopReason", vl::llm::stop_reason_name(result_.reason));
-    return out;
-  }
-
- private:
-  ContextPtr context_;
-  int seq_;
-  vl::llm::GenerateParams params_;
-  std::shared_ptr<vl::AbortFlag> abort_;
-  Napi::FunctionReference on_piece_;
-  vl::llm::GenerateResult result_;
+  std::vector<vl::llm::StepItem> items_;
+  vl::llm::StepResult result_;
 };
 
 vl::llm::GenerateParams generate_params(const Napi::Object& o) {
@@ -183,8 +166,9 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
                         InstanceMethod<&AddonContext::ContextSize>("contextSize"),
                         InstanceMethod<&AddonContext::Position>("position"),
                         InstanceMethod<&AddonContext::Truncate>("truncate"),
-                        InstanceMethod<&AddonContext::Evaluate>("evaluate"),
-                        InstanceMethod<&AddonContext::Generate>("generate"),
+                        InstanceMethod<&AddonContext::StartGeneration>("startGeneration"),
+                        InstanceMethod<&AddonContext::EndGeneration>("endGeneration"),
+                        InstanceMethod<&AddonContext::Step>("step"),
                         InstanceMethod<&AddonContext::Logits>("logits"),
                         InstanceMethod<&AddonContext::Dispose>("dispose")});
   }
@@ -230,22 +214,29 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
     return info.Env().Undefined();
   }
 
-  Napi::Value Evaluate(const Napi::CallbackInfo& info) {
-    if (info.Length() < 2 || !info[1].IsArray()) throw Napi::TypeError::New(info.Env(), "evaluate(seq: number, parts: array, job?)");
-    return queue_worker(new EvaluateWorker(info.Env(), Get(info.Env()), sequence_id(info[0]), info[1].As<Napi::Array>(),
-                                           JobOptions::From(info[2])));
+  Napi::Value StartGeneration(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "startGeneration(seq: number, options: object)");
+    ContextPtr context = Get(env);
+    const vl::llm::GenerateParams params = generate_params(info[1].As<Napi::Object>());
+    with_js_errors(env, [&] { context->start_generation(sequence_id(info[0]), params); });
+    return env.Undefined();
   }
 
-  Napi::Value Generate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "generate(seq: number, options: object, job?)");
-    return queue_worker(new GenerateWorker(env, Get(env), sequence_id(info[0]), generate_params(info[1].As<Napi::Object>()),
-                                           JobOptions::From(info[2])));
+  Napi::Value EndGeneration(const Napi::CallbackInfo& info) {
+    ContextPtr context = Get(info.Env());
+    with_js_errors(info.Env(), [&] { context->end_generation(sequence_id(info[0])); });
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "step(items: array, job?)");
+    return queue_worker(new StepWorker(info.Env(), Get(info.Env()), info[0].As<Napi::Array>(), JobOptions::From(info[1])));
   }
 
   Napi::Value Logits(const Napi::CallbackInfo& info) {
     ContextPtr context = Get(info.Env());
-    const std::vector<float> logits = with_js_errors(info.Env(), [&] { return context->last_logits(sequence_id(info[0])); });
+    const std::vector<float>& logits = with_js_errors(info.Env(), [&]() -> const std::vector<float>& { return context->last_logits(sequence_id(info[0])); });
     if (logits.empty()) return info.Env().Null();
     auto out = Napi::Float32Array::New(info.Env(), logits.size());
     std::copy(logits.begin(), logits.end(), out.Data());

@@ -66,14 +66,10 @@ const Context::Sequence& Context::sequence(int seq) const {
 
 int64_t Context::n_past(int seq) const { return sequence(seq).n_past; }
 
-void Context::set_logits_owner(int seq) {
-  for (size_t i = 0; i < sequences_.size(); ++i) sequences_[i].has_logits = static_cast<int>(i) == seq;
-}
-
 void Context::truncate(int seq, int64_t n_keep) {
-  // Called from the JS thread: never wait for a job there.
+  // Called from the JS thread between steps: never wait for one there.
   std::unique_lock<std::mutex> lock(job_, std::try_to_lock);
-  if (!lock) throw Error("NATIVE", "the context is running a job");
+  if (!lock) throw Error("NATIVE", "the context is running a step");
   Sequence& s = sequence(seq);
   if (n_keep < 0 || n_keep > s.n_past) {
     throw Error("INVALID_ARGUMENT", "cannot keep " + std::to_string(n_keep) + " of " + std::to_string(s.n_past) + " positions");
@@ -81,13 +77,29 @@ void Context::truncate(int seq, int64_t n_keep) {
   if (n_keep == s.n_past) return;
   llama_memory_seq_rm(llama_get_memory(ctx_), seq, static_cast<llama_pos>(n_keep), -1);
   s.n_past = n_keep;
-  s.has_logits = false;
+  s.logits.clear();
 }
 
-void Context::sync_position_after_failure(int seq) {
+void Context::start_generation(int seq, const GenerateParams& params) {
+  Sequence& s = sequence(seq);
+  auto generation = std::make_unique<Generation>();
+  // The penalty window is the whole reply, as HF penalises every generated id when the prompt
+  // is given as embeddings.
+  generation->sampler = make_sampler(params.sampling, model_->raw(), static_cast<int>(n_ctx()));
+  generation->params = params;
+  s.generation = std::move(generation);
+  s.logits.clear();
+}
+
+void Context::end_generation(int seq) { sequence(seq).generation.reset(); }
+
+void Context::sync_positions_after_failure(const std::vector<StepItem>& items, size_t begin, size_t end) {
   // Ubatches decoded before an abort or a fatal error stay in the cache.
-  sequence(seq).n_past = llama_memory_seq_pos_max(llama_get_memory(ctx_), seq) + 1;
-  set_logits_owner(-1);
+  for (size_t i = begin; i < end; ++i) {
+    Sequence& s = sequence(items[i].seq);
+    s.n_past = llama_memory_seq_pos_max(llama_get_memory(ctx_), items[i].seq) + 1;
+    s.logits.clear();
+  }
 }
 
 void Context::BatchItems::add(llama_seq_id seq, llama_pos position, bool want_logits) {
@@ -104,160 +116,156 @@ llama_batch Context::BatchItems::view(const llama_token* tokens, const float* em
           pos.data(), n_seq_id.data(), seq_ptr.data(), logits.data()};
 }
 
-bool Context::decode(int seq, const llama_token* tokens, const float* embeddings, int64_t n, bool logits_for_last) {
-  Sequence& s = sequence(seq);
-  const int n_embd = model_->n_embd();
-  for (int64_t start = 0; start < n; start += n_batch_) {
-    const int64_t count = std::min<int64_t>(n_batch_, n - start);
-    const bool last_chunk = start + count == n;
-    BatchItems items;
-    for (int64_t i = 0; i < count; ++i) {
-      items.add(seq, static_cast<llama_pos>(s.n_past + i), logits_for_last && last_chunk && i + 1 == count);
-    }
-    const llama_batch batch = items.view(tokens ? tokens + start : nullptr, embeddings ? embeddings + start * n_embd : nullptr);
-    const uint64_t mark = log_mark();
-    const int32_t status = llama_decode(ctx_, batch);
-    if (status == 2) {
-      sync_position_after_failure(seq);
-      return false;
-    }
-    if (status == 1) {
-      throw Error("CONTEXT_OVERFLOW", "no room left in the context of " + std::to_string(n_ctx()) + " cells (shared by " +
-                                          std::to_string(n_seq()) + " sequences) for " + std::to_string(n - start) +
-                                          " more items at position " + std::to_string(s.n_past));
-    }
-    if (status != 0) {
-      sync_position_after_failure(seq);
-      throw Error("NATIVE", with_log("llama_decode failed with status " + std::to_string(status), mark));
-    }
-    s.n_past += count;
-    // The context's output row now belongs to the last item of this batch, if it asked for one.
-    set_logits_owner(logits_for_last && last_chunk ? seq : -1);
+void Context::check_part(const Part& part) const {
+  if ((part.tokens == nullptr) == (part.embeddings == nullptr) || part.n <= 0) {
+    throw Error("INVALID_ARGUMENT", "each part must hold a positive number of tokens or of embeddings");
   }
-  return true;
-}
-
-void Context::check_parts(const std::vector<Part>& parts, int64_t& total) const {
-  total = 0;
-  for (const auto& part : parts) {
-    if ((part.tokens == nullptr) == (part.embeddings == nullptr) || part.n <= 0) {
-      throw Error("INVALID_ARGUMENT", "each part must hold a positive number of tokens or of embeddings");
+  if (part.embeddings && part.embedding_width != model_->n_embd()) {
+    throw Error("DIMENSION_MISMATCH", "an embedding has width " + std::to_string(part.embedding_width) +
+                                          " but the language model's embedding width (n_embd) is " +
+                                          std::to_string(model_->n_embd()));
+  }
+  for (int64_t i = 0; part.tokens && i < part.n; ++i) {
+    if (!model_->is_valid_token(part.tokens[i])) {
+      throw Error("INVALID_ARGUMENT", "token id " + std::to_string(part.tokens[i]) + " is outside the vocabulary [0, " +
+                                          std::to_string(model_->n_vocab()) + ")");
     }
-    if (part.embeddings && part.embedding_width != model_->n_embd()) {
-      throw Error("DIMENSION_MISMATCH", "an embedding has width " + std::to_string(part.embedding_width) +
-                                            " but the language model's embedding width (n_embd) is " +
-                                            std::to_string(model_->n_embd()));
-    }
-    for (int64_t i = 0; part.tokens && i < part.n; ++i) {
-      if (!model_->is_valid_token(part.tokens[i])) {
-        throw Error("INVALID_ARGUMENT", "token id " + std::to_string(part.tokens[i]) + " is outside the vocabulary [0, " +
-                                            std::to_string(model_->n_vocab()) + ")");
-      }
-    }
-    total += part.n;
   }
 }
 
-bool Context::evaluate(int seq, const std::vector<Part>& parts, const AbortFlag* abort) {
+std::vector<float> Context::as_embedding_rows(const Part& part) const {
+  if (part.embeddings) return std::vector<float>(part.embeddings, part.embeddings + part.n * model_->n_embd());
+  return model_->token_embeddings(std::vector<llama_token>(part.tokens, part.tokens + part.n));
+}
+
+StepResult Context::step(const std::vector<StepItem>& items, const AbortFlag* abort) {
   JobScope job(job_, job_abort_, abort);
   int64_t total = 0;
-  check_parts(parts, total);
-  const int64_t n_past = sequence(seq).n_past;
-  if (n_past + total > n_ctx()) {
-    throw Error("CONTEXT_OVERFLOW", "the prompt needs " + std::to_string(n_past + total) +
-                                        " positions but the context holds " + std::to_string(n_ctx()));
+  std::vector<int64_t> needed(sequences_.size(), 0);
+  for (const StepItem& item : items) {
+    check_part(item.part);
+    total += item.part.n;
+    needed[static_cast<size_t>(item.seq)] = sequence(item.seq).n_past;
   }
-  if (is_aborted(abort)) return false;
-  // libllama takes a batch of ids or of embeddings, never both: a soft prompt such as
-  // [40 tokens][32 vectors][20 tokens] would cost three passes over the weights, each at a
-  // small batch, where a text prompt of the same length costs one. Decoded as rows, it costs
-  // what the text does (the rows are what the input layer would look up).
-  const bool mixed = std::any_of(parts.begin(), parts.end(), [](const Part& p) { return p.embeddings; }) &&
-                     std::any_of(parts.begin(), parts.end(), [](const Part& p) { return p.tokens; });
-  if (mixed && model_->tokens_are_rows()) {
-    const std::vector<float> rows = as_embedding_rows(parts, total);
-    return decode(seq, nullptr, rows.data(), total, true);
-  }
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (is_aborted(abort)) return false;
-    const Part& part = parts[i];
-    if (!decode(seq, part.tokens, part.embeddings, part.n, i + 1 == parts.size())) return false;
-  }
-  return true;
-}
-
-std::vector<float> Context::as_embedding_rows(const std::vector<Part>& parts, int64_t total) const {
-  const int64_t width = model_->n_embd();
-  std::vector<float> rows;
-  rows.reserve(static_cast<size_t>(total * width));
-  for (const Part& part : parts) {
-    if (part.embeddings) {
-      rows.insert(rows.end(), part.embeddings, part.embeddings + part.n * width);
-    } else {
-      const std::vector<float> looked_up = model_->token_embeddings(std::vector<llama_token>(part.tokens, part.tokens + part.n));
-      rows.insert(rows.end(), looked_up.begin(), looked_up.end());
+  for (const StepItem& item : items) needed[static_cast<size_t>(item.seq)] += item.part.n;
+  for (size_t seq = 0; seq < needed.size(); ++seq) {
+    if (needed[seq] > static_cast<int64_t>(n_ctx())) {
+      throw Error("CONTEXT_OVERFLOW", "sequence " + std::to_string(seq) + " needs " + std::to_string(needed[seq]) +
+                                          " positions but the context holds " + std::to_string(n_ctx()));
     }
   }
-  return rows;
-}
-
-GenerateResult Context::generate(int seq, const GenerateParams& params, const std::function<void(const std::string&)>& on_piece,
-                                 const AbortFlag* abort) {
-  JobScope job(job_, job_abort_, abort);
-  const Sequence& s = sequence(seq);
-  if (!s.has_logits) {
-    throw Error("INVALID_ARGUMENT", "generate() needs the logits of the sequence's last position: evaluate a prompt first");
+  if (total > static_cast<int64_t>(n_batch_)) {
+    throw Error("INVALID_ARGUMENT", "a step of " + std::to_string(total) + " items exceeds the batch size " + std::to_string(n_batch_));
   }
-  // The penalty window is the whole reply, as HF penalises every generated id when the prompt
-  // is given as embeddings.
-  SamplerPtr sampler = make_sampler(params.sampling, model_->raw(), static_cast<int>(n_ctx()));
-  GenerateResult result;
-  for (;;) {
-    if (is_aborted(abort)) {
-      result.reason = StopReason::Aborted;
+  StepResult result;
+  if (is_aborted(abort)) {
+    result.completed = false;
+    return result;
+  }
+  // libllama takes a batch of ids or of embeddings, never both. When token rows are what the
+  // input layer would look up, a step that holds both (a soft prompt beside other chats' tokens)
+  // is decoded as rows in one pass: it costs what a text step does. Otherwise each maximal run
+  // of one kind is its own pass (a sequence's items stay in order).
+  const bool any_embeddings = std::any_of(items.begin(), items.end(), [](const StepItem& i) { return i.part.embeddings; });
+  const bool as_rows = any_embeddings && model_->tokens_are_rows();
+  size_t begin = 0;
+  while (begin < items.size()) {
+    size_t end = begin + 1;
+    const bool kind = items[begin].part.embeddings != nullptr;
+    while (end < items.size() && (as_rows || (items[end].part.embeddings != nullptr) == kind)) ++end;
+    if (!decode_pass(items, begin, end, as_rows, result)) {
+      result.completed = false;
       break;
     }
-    if (result.sampled >= params.max_tokens) {
-      result.reason = StopReason::MaxTokens;
-      break;
-    }
-    const llama_token token = llama_sampler_sample(sampler.get(), ctx_, -1);
-    ++result.sampled;
-    if (model_->is_eog(token)) {
-      result.reason = StopReason::Eos;
-      break;
-    }
-    const size_t appended_at = result.text.size();
-    const std::string piece = model_->piece(token);
-    result.text += piece;
-    on_piece(piece);
-    if (contains_stop(result.text, appended_at, params.stop_strings)) {
-      result.reason = StopReason::StopString;
-      break;
-    }
-    // The last token's logits would not be used: leave it out of the cache.
-    if (result.sampled >= params.max_tokens) {
-      result.reason = StopReason::MaxTokens;
-      break;
-    }
-    if (s.n_past >= static_cast<int64_t>(n_ctx())) {
-      result.reason = StopReason::ContextFull;
-      break;
-    }
-    if (!decode(seq, &token, nullptr, 1, true)) {
-      result.reason = StopReason::Aborted;
-      break;
-    }
-    result.evaluated.push_back(token);
+    begin = end;
   }
   return result;
 }
 
-std::vector<float> Context::last_logits(int seq) const {
-  if (!sequence(seq).has_logits) return {};
-  const float* logits = llama_get_logits_ith(ctx_, -1);
-  if (!logits) return {};
-  return std::vector<float>(logits, logits + model_->n_vocab());
+bool Context::decode_pass(const std::vector<StepItem>& items, size_t begin, size_t end, bool as_rows, StepResult& result) {
+  const bool embeddings = as_rows || items[begin].part.embeddings != nullptr;
+  BatchItems batch;
+  std::vector<llama_token> tokens;
+  std::vector<float> rows;
+  std::vector<int64_t> next(sequences_.size());
+  for (size_t i = begin; i < end; ++i) next[static_cast<size_t>(items[i].seq)] = sequence(items[i].seq).n_past;
+  for (size_t i = begin; i < end; ++i) {
+    const StepItem& item = items[i];
+    int64_t& position = next[static_cast<size_t>(item.seq)];
+    for (int64_t k = 0; k < item.part.n; ++k) {
+      batch.add(item.seq, static_cast<llama_pos>(position++), item.logits && k + 1 == item.part.n);
+    }
+    if (embeddings) {
+      const std::vector<float> part_rows = as_embedding_rows(item.part);
+      rows.insert(rows.end(), part_rows.begin(), part_rows.end());
+    } else {
+      tokens.insert(tokens.end(), item.part.tokens, item.part.tokens + item.part.n);
+    }
+  }
+  const llama_batch view = batch.view(embeddings ? nullptr : tokens.data(), embeddings ? rows.data() : nullptr);
+  const uint64_t mark = log_mark();
+  const int32_t status = llama_decode(ctx_, view);
+  if (status == 2) {
+    sync_positions_after_failure(items, begin, end);
+    return false;
+  }
+  if (status == 1) {
+    throw Error("CONTEXT_OVERFLOW", "no room left in the context of " + std::to_string(n_ctx()) + " cells (shared by " +
+                                        std::to_string(n_seq()) + " sequences) for a step of " + std::to_string(view.n_tokens) +
+                                        " items");
+  }
+  if (status != 0) {
+    sync_positions_after_failure(items, begin, end);
+    throw Error("NATIVE", with_log("llama_decode failed with status " + std::to_string(status), mark));
+  }
+  int32_t row = 0;
+  for (size_t i = begin; i < end; ++i) {
+    const StepItem& item = items[i];
+    Sequence& s = sequence(item.seq);
+    s.n_past += item.part.n;
+    row += static_cast<int32_t>(item.part.n);
+    s.logits.clear();
+    if (!item.logits) continue;
+    if (s.generation) {
+      result.sampled.push_back(sample(item.seq, row - 1));
+    } else {
+      const float* logits = llama_get_logits_ith(ctx_, row - 1);
+      s.logits.assign(logits, logits + model_->n_vocab());
+    }
+  }
+  return true;
 }
+
+Sampled Context::sample(int seq, int32_t row) {
+  const Sequence& s = sequence(seq);
+  Generation& g = *s.generation;
+  Sampled out;
+  out.seq = seq;
+  out.finished = true;
+  if (g.sampled >= g.params.max_tokens) return out;
+  const llama_token token = llama_sampler_sample(g.sampler.get(), ctx_, row);
+  out.sampled = ++g.sampled;
+  if (model_->is_eog(token)) {
+    out.reason = StopReason::Eos;
+    return out;
+  }
+  const size_t appended_at = g.text.size();
+  out.piece = model_->piece(token);
+  g.text += out.piece;
+  if (contains_stop(g.text, appended_at, g.params.stop_strings)) {
+    out.reason = StopReason::StopString;
+  } else if (g.sampled >= g.params.max_tokens) {
+    // The last token's logits would not be used: it stays out of the cache.
+    out.reason = StopReason::MaxTokens;
+  } else if (s.n_past >= static_cast<int64_t>(n_ctx())) {
+    out.reason = StopReason::ContextFull;
+  } else {
+    out.finished = false;
+    out.token = token;
+  }
+  return out;
+}
+
+const std::vector<float>& Context::last_logits(int seq) const { return sequence(seq).logits; }
 
 }  // namespace vl::llm

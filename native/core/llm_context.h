@@ -1,12 +1,13 @@
 #pragma once
 // A libllama context holding n_seq sequences in one unified KV cache (llama_context_params
 // n_seq_max, kv_unified): each sequence is a separate conversation state, decoded with its own
-// seq_id; n_ctx cells are shared by all of them. Jobs (evaluate, generate) run one at a time per
-// context; a batch is built item by item with each item's seq_id, so decoding several
-// sequences in one llama_decode is a change to the job queue, not to the batch code.
+// seq_id; n_ctx cells are shared by all of them. Work is done in steps (continuous batching):
+// one step decodes, in one llama_decode, the items of several sequences (each generating
+// sequence's last sampled token, chunks of prompts) and samples each generating sequence's next
+// token from its own logits row. The caller (src/llm/batch.ts) decides what goes into each step
+// and runs one step at a time.
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,12 +33,6 @@ struct GenerateParams {
   std::vector<std::string> stop_strings;
 };
 
-struct GenerateResult {
-  std::vector<llama_token> evaluated;  // generated tokens now in the KV cache, in order
-  std::string text;                    // bytes of every generated piece (EOS excluded)
-  int sampled = 0;
-  StopReason reason = StopReason::MaxTokens;
-};
 
 // One run of items to decode: either `n` token ids or `n` embeddings of `embedding_width`
 // floats each (which must be the model's n_embd).
@@ -46,6 +41,29 @@ struct Part {
   const float* embeddings = nullptr;
   int64_t embedding_width = 0;
   int64_t n = 0;
+};
+
+// Items of one sequence in a step; `logits` asks for the logits of the part's last item (a
+// generating sequence then samples from them, another keeps a copy for last_logits).
+struct StepItem {
+  int seq = 0;
+  Part part;
+  bool logits = false;
+};
+
+// What a generating sequence sampled in a step.
+struct Sampled {
+  int seq = 0;
+  llama_token token = -1;  // to decode in the next step; -1 when the generation has finished
+  std::string piece;       // bytes of the sampled token (empty for EOS)
+  int sampled = 0;  // tokens the generation has sampled so far (an EOS included)
+  bool finished = false;
+  StopReason reason = StopReason::MaxTokens;
+};
+
+struct StepResult {
+  bool completed = true;  // false: `abort` was set (positions say how far each sequence got)
+  std::vector<Sampled> sampled;
 };
 
 class Context {
@@ -65,22 +83,30 @@ class Context {
   // Drops positions >= n_keep of `seq` from the KV cache (0 empties the sequence). Throws NATIVE
   // while a job runs rather than wait for it.
   void truncate(int seq, int64_t n_keep);
-  // Decodes `parts` into `seq` at positions n_past.., requesting logits for the very last item.
-  // Returns false when `abort` was set (n_past then says how far it got). Throws Error
-  // DIMENSION_MISMATCH / INVALID_ARGUMENT / CONTEXT_OVERFLOW / NATIVE.
-  bool evaluate(int seq, const std::vector<Part>& parts, const AbortFlag* abort);
-  // Samples a continuation of `seq` until EOS, a stop string, max_tokens, a full context or an
-  // abort; each sampled token's piece goes to `on_piece` as soon as it is known. Needs the logits
-  // of the sequence's last position (its last evaluate).
-  GenerateResult generate(int seq, const GenerateParams& params, const std::function<void(const std::string&)>& on_piece,
-                          const AbortFlag* abort);
-  // The logits of the last evaluated position of `seq` ([n_vocab]); empty when there are none.
-  std::vector<float> last_logits(int seq) const;
+  // Makes `seq` a generating sequence: from now on a step that yields logits for it samples its
+  // next token (with a sampler of `params`) instead of keeping the logits. Throws
+  // INVALID_ARGUMENT for a bad id.
+  void start_generation(int seq, const GenerateParams& params);
+  void end_generation(int seq);
+  // Decodes `items` (each at its sequence's next positions, a sequence's items in order; at most
+  // n_batch in all) in one llama_decode, then samples each generating sequence that got logits.
+  // Throws Error DIMENSION_MISMATCH / INVALID_ARGUMENT / CONTEXT_OVERFLOW / NATIVE.
+  StepResult step(const std::vector<StepItem>& items, const AbortFlag* abort);
+  // The logits of the last evaluated position of a sequence that is not generating ([n_vocab]);
+  // empty when there are none.
+  const std::vector<float>& last_logits(int seq) const;
 
  private:
+  struct Generation {
+    SamplerPtr sampler;
+    GenerateParams params;
+    std::string text;
+    int sampled = 0;
+  };
   struct Sequence {
     int64_t n_past = 0;
-    bool has_logits = false;  // the context's last output row is this sequence's last position
+    std::vector<float> logits;               // of the last position, when not generating
+    std::unique_ptr<Generation> generation;  // null: not generating
   };
   // Items of one llama_batch, each with its own sequence and position.
   struct BatchItems {
@@ -95,19 +121,20 @@ class Context {
 
   Sequence& sequence(int seq);
   const Sequence& sequence(int seq) const;
-  void check_parts(const std::vector<Part>& parts, int64_t& total) const;
-  bool decode(int seq, const llama_token* tokens, const float* embeddings, int64_t n, bool logits_for_last);
-  // `parts` as one run of embedding rows ([n_embd, total] in ggml order), tokens looked up.
-  std::vector<float> as_embedding_rows(const std::vector<Part>& parts, int64_t total) const;
-  void sync_position_after_failure(int seq);
-  // Marks `seq` as the owner of the context's output row (or nobody, with -1).
-  void set_logits_owner(int seq);
+  void check_part(const Part& part) const;
+  // Decodes items [begin, end) of the step in one llama_decode and takes their logits; false on abort.
+  bool decode_pass(const std::vector<StepItem>& items, size_t begin, size_t end, bool as_rows, StepResult& result);
+  // `part` as embedding rows ([n_embd, n] in ggml order), tokens looked up.
+  std::vector<float> as_embedding_rows(const Part& part) const;
+  void sync_positions_after_failure(const std::vector<StepItem>& items, size_t begin, size_t end);
+  // Samples the next token of generating sequence `seq` from output row `row` of the last decode.
+  Sampled sample(int seq, int32_t row);
 
   std::shared_ptr<Model> model_;
   llama_context* ctx_ = nullptr;
   uint32_t n_batch_;
   std::vector<Sequence> sequences_;
-  // One job at a time; libllama's abort callback reads the running job's flag.
+  // One step at a time; libllama's abort callback reads the running step's flag.
   std::mutex job_;
   std::atomic<const AbortFlag*> job_abort_{nullptr};
 };

@@ -29,14 +29,26 @@ export interface AddonGenerateOptions {
   stopStrings: readonly string[];
 }
 
-/** What {@link AddonContext.generate} resolves to. */
-export interface AddonGenerateResult {
-  /** Generated tokens that are now in the KV cache. */
-  tokens: Int32Array;
-  /** UTF-8 bytes of every generated piece (EOS excluded). */
-  text: Uint8Array;
+/** One sequence's items in a {@link AddonContext.step}. */
+export interface AddonStepItem {
+  seq: number;
+  /** Token ids, or whole embedding rows; decoded at the sequence's next positions. */
+  part: Int32Array | Float32Array;
+  /** Logits of the part's last item: a generating sequence samples from them, another keeps them for `logits(seq)`. */
+  logits: boolean;
+}
+
+/** What a generating sequence sampled in a step. */
+export interface AddonSampled {
+  seq: number;
+  /** To decode in the next step; -1 once the generation has finished. */
+  token: number;
+  /** Tokens the generation has sampled so far (an EOS included). */
   sampled: number;
-  stopReason: NativeStopReason;
+  /** UTF-8 bytes of the token (empty for EOS). */
+  piece: Uint8Array;
+  /** Why the generation finished; null while it goes on. */
+  stopReason: NativeStopReason | null;
 }
 
 /** Options of `new AddonContext`; all required (the defaults live in src/llm/context.ts). */
@@ -48,7 +60,7 @@ export interface AddonContextOptions {
   batchSize: number;
 }
 
-/** `init()` must resolve first. Jobs (evaluate, generate) run one at a time per context. */
+/** `init()` must resolve first. One step at a time; the other calls only between steps. */
 export interface AddonContext {
   init(): Promise<void>;
   /** KV cells (libllama may round the requested size up). */
@@ -57,11 +69,12 @@ export interface AddonContext {
   position(seq: number): number;
   /** Drops positions >= keep of `seq` (0 empties it). */
   truncate(seq: number, keep: number): void;
-  /** Token ids (Int32Array) or embeddings (Float32Array, whole rows) decoded into `seq` in order. */
-  evaluate(seq: number, parts: readonly (Int32Array | Float32Array)[], job?: NativeJob): Promise<{ completed: boolean }>;
-  /** Samples a continuation of `seq`; `job.onProgress` gets each token's bytes. */
-  generate(seq: number, options: AddonGenerateOptions, job?: NativeJob<[bytes: Uint8Array]>): Promise<AddonGenerateResult>;
-  /** Logits of the last evaluated position of `seq`, or null. */
+  /** From now on, a step that yields logits for `seq` samples its next token. */
+  startGeneration(seq: number, options: AddonGenerateOptions): void;
+  endGeneration(seq: number): void;
+  /** Decodes the items (at most batchSize positions) in one llama_decode and samples the generating sequences. */
+  step(items: readonly AddonStepItem[], job?: NativeJob): Promise<{ completed: boolean; sampled: AddonSampled[] }>;
+  /** Logits of the last evaluated position of `seq` (not generating), or null. */
   logits(seq: number): Float32Array | null;
   dispose(): void;
 }

@@ -369,11 +369,11 @@ export class Chat {
    */
   async reset(): Promise<void> {
     this.sequence.throwIfDisposed();
-    await this.sequence.context.exclusive('Resetting the chat', undefined, async () => {
+    await this.sequence.serial(async () => {
       this.turns.length = 0;
       this.system = undefined;
       this.stats = undefined;
-      this.sequence.clear();
+      await this.sequence.clear();
     });
   }
 
@@ -450,38 +450,45 @@ export class Chat {
     } catch (error) {
       return Promise.reject(error);
     }
-    return sequence.context.exclusive('The reply', signal, async (abort) => {
+    return sequence.serial(async () => {
       const maxTokens = options.maxTokens ?? DEFAULTS.maxTokens;
       const { items, dropped } = this.fittedPrompt(user, maxTokens);
       const started = performance.now();
-      const evaluation = await sequence.evaluate(items, abort, signal);
-      const evaluated = performance.now();
+      let evaluated = started;
       // A JSON answer ends at its grammar's end; the template's stop strings could be inside a JSON string.
       const stopStrings = [...(grammar ? [grammar.stop] : this.template.stopStrings), ...(options.stop ?? [])];
       const reply = new ReplyText(stopStrings);
       const decoder = new TextDecoder('utf-8');
       const emit = (text: string) => text && onText(text);
       let firstTokenAt: number | undefined;
-      const result = await sequence.generate({
-        maxTokens,
-        temperature: options.temperature ?? DEFAULTS.temperature,
-        topP: options.topP ?? DEFAULTS.topP,
-        topK: options.topK ?? DEFAULTS.topK,
-        minP: options.minP ?? DEFAULTS.minP,
-        repeatPenalty: options.repeatPenalty ?? DEFAULTS.repeatPenalty,
-        frequencyPenalty: options.frequencyPenalty ?? DEFAULTS.frequencyPenalty,
-        presencePenalty: options.presencePenalty ?? DEFAULTS.presencePenalty,
-        seed: options.seed,
-        grammar: grammar?.gbnf ?? options.grammar,
-        stopStrings,
-      }, (bytes) => {
-        firstTokenAt ??= performance.now();
-        emit(reply.push(decoder.decode(bytes, { stream: true })));
-      }, abort);
+      const generation = {
+        options: {
+          maxTokens,
+          temperature: options.temperature ?? DEFAULTS.temperature,
+          topP: options.topP ?? DEFAULTS.topP,
+          topK: options.topK ?? DEFAULTS.topK,
+          minP: options.minP ?? DEFAULTS.minP,
+          repeatPenalty: options.repeatPenalty ?? DEFAULTS.repeatPenalty,
+          frequencyPenalty: options.frequencyPenalty ?? DEFAULTS.frequencyPenalty,
+          presencePenalty: options.presencePenalty ?? DEFAULTS.presencePenalty,
+          seed: options.seed,
+          grammar: grammar?.gbnf ?? options.grammar,
+          stopStrings,
+        },
+        onPromptDone: () => {
+          evaluated = performance.now();
+        },
+        onPiece: (bytes: Uint8Array) => {
+          firstTokenAt ??= performance.now();
+          emit(reply.push(decoder.decode(bytes, { stream: true })));
+        },
+      };
+      const { evaluation, outcome: result } = await sequence.run(items, 'The reply', signal, generation).catch((error: unknown) => {
+        // The reply so far goes with the abort.
+        if (error instanceof VideoLlamaError && error.code === 'ABORTED') throw abortedError('The reply', signal, { partialText: reply.text });
+        throw error;
+      });
       const finished = performance.now();
-      if (result.stopReason === 'aborted') {
-        throw abortedError('The reply', signal, { partialText: reply.text });
-      }
       emit(reply.push(decoder.decode()));
       emit(reply.finish());
       this.stats = {
@@ -489,7 +496,7 @@ export class Chat {
         reusedItems: evaluation.reused,
         evaluatedItems: evaluation.evaluated,
         generatedTokens: result.sampled,
-        stopReason: result.stopReason,
+        stopReason: result.stopReason!,
         droppedTurns: dropped,
         promptMs: evaluated - started,
         generationMs: finished - evaluated,

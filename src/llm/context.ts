@@ -4,12 +4,12 @@
  * @module
  */
 import { addon } from '../bindings/addon.js';
-import { withAbortFlag, type AbortFlag } from '../bindings/abort.js';
 import { callNative, callNativeSync } from '../bindings/errors.js';
 import type { AddonContext } from '../bindings/context.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { AddonModel } from '../bindings/model.js';
 import { checkInteger } from './arguments.js';
+import { BatchScheduler } from './batch.js';
 import { ContextSequence, type SequenceContext, type SequenceModel } from './sequence.js';
 
 /** Options of {@link LlmModel.createContext}; an invalid value rejects with INVALID_ARGUMENT. */
@@ -24,7 +24,10 @@ export interface ContextOptions {
   sequences?: number;
   /** CPU threads; default `os.availableParallelism()`. */
   threads?: number;
-  /** Positions decoded per libllama batch; default 512. */
+  /**
+   * Positions decoded per step (one llama_decode); default 512. Chats generating together share
+   * a step (one token each); a longer prompt is spread over several steps beside them.
+   */
   batchSize?: number;
 }
 
@@ -50,24 +53,27 @@ function validateOptions(options: ContextOptions): void {
 
 /**
  * A context of a {@link LlmModel}, made by {@link LlmModel.createContext}. Hand out its sequences
- * with {@link LlmContext.getSequence}; a chat lives on one. Jobs of its sequences (a chat turn, a
- * logits evaluation) run one at a time, in call order. {@link LlmContext.dispose} stops the
- * running job and frees the KV cache.
+ * with {@link LlmContext.getSequence}; a chat lives on one. The sequences work together
+ * (continuous batching): while several chats generate, their next tokens are decoded in one
+ * batch, a chat that arrives joins at the next step, and a long prompt is evaluated in chunks
+ * between the others' tokens. {@link LlmContext.dispose} stops the running work and frees the
+ * KV cache.
  *
  * @example
  * ```ts
  * const context = await model.createContext({ contextSize: 4096, sequences: 2 });
  * const a = new Chat(context.getSequence());
  * const b = new Chat(context.getSequence());
- * const [ra, rb] = await Promise.all([a.send('Hi!'), b.send('Hello!')]); // turns take turns
+ * const [ra, rb] = await Promise.all([a.send('Hi!'), b.send('Hello!')]); // decoded together
  * ```
  */
 export class LlmContext implements SequenceContext, AsyncDisposable {
   /** KV cells (positions of all its sequences together); `options.contextSize`, possibly rounded up. */
   readonly size: number;
   private readonly free: number[];
-  private queue: Promise<unknown> = Promise.resolve();
   private readonly closing = new AbortController();
+  /** Runs the work of the sequences, step by step. @internal */
+  readonly scheduler: BatchScheduler;
   private disposed = false;
 
   private constructor(
@@ -76,8 +82,10 @@ export class LlmContext implements SequenceContext, AsyncDisposable {
     /** @internal */ readonly native: AddonContext,
     /** Sequences the context holds. */
     readonly sequences: number,
+    batchSize: number,
   ) {
     this.size = native.contextSize();
+    this.scheduler = new BatchScheduler(native, batchSize, this.closing.signal);
     this.free = Array.from({ length: sequences }, (_, i) => i);
   }
 
@@ -85,14 +93,15 @@ export class LlmContext implements SequenceContext, AsyncDisposable {
   static async create(model: ContextModel, defaults: { trainContextSize: number; threads: number }, options: ContextOptions): Promise<LlmContext> {
     validateOptions(options);
     const sequences = options.sequences ?? 1;
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const native = callNativeSync(() => new (addon().AddonContext)(model.native, {
       contextSize: options.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, defaults.trainContextSize),
       sequences,
       threads: options.threads ?? defaults.threads,
-      batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+      batchSize,
     }));
     await callNative(() => native.init());
-    return new LlmContext(model, native, sequences);
+    return new LlmContext(model, native, sequences, batchSize);
   }
 
   /** Sequences not handed out now. */
@@ -122,32 +131,17 @@ export class LlmContext implements SequenceContext, AsyncDisposable {
     return new ContextSequence(this, id);
   }
 
-  /**
-   * Runs `job` once every job queued before it has finished, with an AbortFlag set by `signal`
-   * or by {@link LlmContext.dispose}; its native rejections become VideoLlamaErrors (ABORTED
-   * naming `what`). @internal
-   */
-  exclusive<T>(what: string, signal: AbortSignal | undefined, job: (abort: AbortFlag | undefined) => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => {
-      this.throwIfDisposed();
-      const stop = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
-      return withAbortFlag(what, stop, job);
-    });
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
   /** Takes back a disposed sequence (its cells already cleared). @internal */
   release(id: number): void {
     if (!this.disposed) this.free.push(id);
   }
 
-  /** Stops the running job (its promise rejects with ABORTED) and frees the KV cache once it has returned. Idempotent. */
+  /** Stops the running work (its promises reject with ABORTED) and frees the KV cache once the step has returned. Idempotent. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     this.closing.abort();
-    await this.queue;
+    await this.scheduler.idle();
     this.native.dispose();
     this.model.contextDisposed(this);
   }

@@ -4,13 +4,13 @@
  * `LlamaContextSequence`).
  * @module
  */
-import type { AbortFlag } from '../bindings/abort.js';
-import type { AddonGenerateOptions, AddonGenerateResult } from '../bindings/context.js';
-import { abortedError, invalidArgument, validateSignal, VideoLlamaError } from '../errors.js';
+import type { AddonGenerateOptions } from '../bindings/context.js';
+import { invalidArgument, validateSignal, VideoLlamaError } from '../errors.js';
 import { validateMediaEmbedding, type MediaEmbedding } from '../media-embedding.js';
 import type { AddonContext } from '../bindings/context.js';
 import { tokenArray } from './arguments.js';
-import { itemLength, PositionRecord, runData, runsFrom, type PromptItem, type PromptRun } from './prompt-record.js';
+import type { BatchScheduler, Chunk, WorkOutcome } from './batch.js';
+import { itemLength, PositionRecord, runsFrom, type PromptItem } from './prompt-record.js';
 
 /**
  * A piece of a raw prompt for {@link ContextSequence.nextTokenLogits}: token ids (integers), or
@@ -37,7 +37,7 @@ export interface SequenceContext {
   /** @internal */
   readonly native: AddonContext;
   /** @internal */
-  exclusive<T>(what: string, signal: AbortSignal | undefined, job: (abort: AbortFlag | undefined) => Promise<T>): Promise<T>;
+  readonly scheduler: BatchScheduler;
   /** @internal */
   release(id: number): void;
   /** @internal */
@@ -52,6 +52,15 @@ export interface EvaluationStats {
   reused: number;
   /** Positions evaluated now. */
   evaluated: number;
+}
+
+/** A reply to sample after a prompt ({@link ContextSequence.run}). @internal */
+export interface SequenceGeneration {
+  options: AddonGenerateOptions;
+  /** Each sampled token's bytes. */
+  onPiece(bytes: Uint8Array): void;
+  /** The prompt has been evaluated (and the first token sampled). */
+  onPromptDone(): void;
 }
 
 /**
@@ -69,6 +78,7 @@ export interface EvaluationStats {
  */
 export class ContextSequence implements AsyncDisposable {
   private readonly record = new PositionRecord();
+  private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
   /** @internal Use {@link LlmContext.getSequence}. */
@@ -101,19 +111,36 @@ export class ContextSequence implements AsyncDisposable {
       const media = validateMediaEmbedding(part, `prompt[${i}]`, width);
       return { type: 'embeddings', data: media.data, count: media.tokens };
     });
-    return this.context.exclusive('Prompt evaluation', options.signal, async (abort) => {
-      await this.evaluate(items, abort, options.signal);
+    return this.serial(async () => {
+      await this.run(items, 'Prompt evaluation', options.signal);
       return this.logits();
     });
   }
 
   /**
-   * Makes the sequence hold exactly `items`, evaluating only what follows the longest prefix
-   * already held; afterwards {@link ContextSequence.logits} and {@link ContextSequence.generate}
-   * see the last position. Throws CONTEXT_OVERFLOW when the prompt does not fit, ABORTED when
-   * `abort` is set. Runs inside {@link LlmContext.exclusive}. @internal
+   * Runs `job` once the jobs called on this sequence before it are over (a sequence does one
+   * thing at a time; other sequences go on meanwhile). Rejects with DISPOSED when the context is
+   * disposed by then. @internal
    */
-  async evaluate(items: readonly PromptItem[], abort: AbortFlag | undefined, signal?: AbortSignal): Promise<EvaluationStats> {
+  serial<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      this.context.throwIfDisposed();
+      return job();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Makes the sequence hold exactly `items`, evaluating (in the context's steps, beside the
+   * other sequences) only what follows the longest prefix already held; then, with
+   * `generation`, samples a reply, one token per step. Without it, {@link ContextSequence.logits}
+   * then gives the last position's logits. Rejects with CONTEXT_OVERFLOW when the prompt does
+   * not fit, ABORTED (naming `what`) when `signal` aborts. Call it inside
+   * {@link ContextSequence.serial}. @internal
+   */
+  async run(items: readonly PromptItem[], what: string, signal: AbortSignal | undefined,
+    generation?: SequenceGeneration): Promise<{ evaluation: EvaluationStats; outcome: WorkOutcome }> {
     const total = items.reduce((sum, item) => sum + itemLength(item), 0);
     if (total === 0) throw new VideoLlamaError('INVALID_ARGUMENT', 'The prompt is empty');
     const size = this.context.size;
@@ -122,33 +149,25 @@ export class ContextSequence implements AsyncDisposable {
         `The prompt needs ${total} tokens but the context holds ${size} (raise contextSize, or start a new chat)`,
         { needed: total, contextSize: size });
     }
-    // The last position is always evaluated again: its logits are what the caller wants.
-    const reused = Math.min(this.record.commonPrefix(items), total - 1);
-    this.truncate(reused);
-    const runs = runsFrom(items, reused);
-    try {
-      const { completed } = await this.context.native.evaluate(this.id, runs.map(runData), { abort });
-      if (!completed) throw abortedError('Prompt evaluation', signal);
-    } finally {
-      this.recordEvaluated(runs);
-    }
-    return { items: total, reused, evaluated: total - reused };
-  }
-
-  /**
-   * Samples a continuation of the evaluated prompt; `onPiece` gets each token's bytes as it is
-   * produced. An abort takes effect within one token and ends the generation with stopReason
-   * `'aborted'` (the caller decides whether that is an error). Runs inside
-   * {@link LlmContext.exclusive}. @internal
-   */
-  async generate(options: AddonGenerateOptions, onPiece: (bytes: Uint8Array) => void, abort: AbortFlag | undefined): Promise<AddonGenerateResult> {
-    try {
-      const result = await this.context.native.generate(this.id, options, { abort, onProgress: onPiece });
-      this.record.append({ item: { type: 'tokens', tokens: result.tokens }, from: 0 });
-      return result;
-    } finally {
-      this.syncRecord();
-    }
+    let reused = 0;
+    const outcome = await this.context.scheduler.run({
+      seq: this.id,
+      what,
+      signal,
+      prepare: () => {
+        // The last position is always evaluated again: its logits are what the caller wants.
+        reused = Math.min(this.record.commonPrefix(items), total - 1);
+        this.truncate(reused);
+        return runsFrom(items, reused);
+      },
+      generation: generation && {
+        start: () => this.context.native.startGeneration(this.id, generation.options),
+        onPromptDone: generation.onPromptDone,
+        onPiece: generation.onPiece,
+      },
+      recordDecoded: (chunks) => this.recordDecoded(chunks),
+    });
+    return { evaluation: { items: total, reused, evaluated: total - reused }, outcome };
   }
 
   /** Next-token logits after the last evaluated position ([vocabularySize]). @internal */
@@ -165,7 +184,8 @@ export class ContextSequence implements AsyncDisposable {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.context.exclusive('Releasing a sequence', undefined, async () => this.truncate(0)).catch(() => undefined);
+    await this.queue;
+    await this.clear().catch(() => undefined);
     this.context.release(this.id);
   }
 
@@ -174,9 +194,9 @@ export class ContextSequence implements AsyncDisposable {
     await this.dispose();
   }
 
-  /** Empties the sequence's cells. Runs inside {@link LlmContext.exclusive}. @internal */
-  clear(): void {
-    this.truncate(0);
+  /** Empties the sequence's cells between two steps of the context. Call it inside {@link ContextSequence.serial}. @internal */
+  clear(): Promise<void> {
+    return this.context.scheduler.betweenSteps(() => this.truncate(0));
   }
 
   /** Drops cached positions >= `keep`. */
@@ -185,14 +205,14 @@ export class ContextSequence implements AsyncDisposable {
     this.record.truncate(keep);
   }
 
-  /** Records the leading part of `runs` the native side reports as evaluated. */
-  private recordEvaluated(runs: readonly PromptRun[]): void {
+  /** Records the leading part of `chunks` the native side reports as decoded (between steps). */
+  private recordDecoded(chunks: readonly Chunk[]): void {
     let missing = this.context.native.position(this.id) - this.record.length;
-    for (const run of runs) {
+    for (const { run, n } of chunks) {
       if (missing <= 0) break;
-      const n = Math.min(missing, itemLength(run.item) - run.from);
-      this.record.append(run, n);
-      missing -= n;
+      const count = Math.min(missing, n);
+      this.record.append(run, count);
+      missing -= count;
     }
     this.syncRecord();
   }

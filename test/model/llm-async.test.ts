@@ -173,8 +173,10 @@ describe('abort and dispose', () => {
     const chat = doomed.createChat({ template: ENDLESS });
     const pending = chat.send('Hello', { ...GREEDY, maxTokens: 3000 });
     await new Promise((resolve) => setTimeout(resolve, 20));
+    // The turn rejects as soon as dispose() is called, before the running step has returned.
+    const rejected = expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
     await doomed.dispose();
-    await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
+    await rejected;
     await expect(chat.send('Hello')).rejects.toMatchObject({ code: 'DISPOSED' });
     expect(() => doomed.createChat()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
     expect(() => doomed.model.tokenize('x')).toThrow(expect.objectContaining({ code: 'DISPOSED' }));

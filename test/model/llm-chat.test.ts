@@ -189,7 +189,7 @@ describe('sequences: several chats on one context', () => {
     const chats = [llama.createChat({ template: 'vicuna' }), llama.createChat({ template: 'vicuna' })];
     const replies: string[][] = [[], []];
     for (let turn = 0; turn < 2; turn++) {
-      // Both turns are queued at once: the context runs them one after the other.
+      // Both turns are sent at once: their steps are decoded together.
       const both = await Promise.all(chats.map((chat, i) => chat.send(questions[i]![turn]!, options)));
       both.forEach((reply, i) => replies[i]!.push(reply));
       // Each chat's second turn finds its own first turn in its sequence.
