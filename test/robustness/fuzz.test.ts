@@ -371,7 +371,7 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
         return await sequence.nextTokenLogits([new Int32Array([-(2 ** 31)])]);
       }],
       ['token ids past the vocabulary', ['INVALID_ARGUMENT'], () => model.model.tokenEmbeddings([model.model.vocabularySize])],
-      ['NaN PCM', [], () => projector.encodeAudio(new Float32Array(32_000).fill(NaN), { clips: 1 })],
+      ['NaN PCM', ['INVALID_ARGUMENT'], () => projector.encodeAudio(new Float32Array(32_000).fill(NaN), { clips: 1 })],
       ['10 samples of PCM', ['INVALID_ARGUMENT'], () => projector.encodeAudio(new Float32Array(10))],
       ['a NaN tensor', [], () => projector.encodeImage({ tensor: frame().fill(NaN), shape: [3, s, s] })],
       ['a tensor that is a view into a larger buffer', [], () => projector.encodeImage({ tensor: new Float32Array(3 * s * s + 7).subarray(7), shape: [3, s, s] })],
