@@ -4,14 +4,24 @@
  */
 import type { NativeJob } from './job.js';
 
-/** One example for the llama_proj loss: see src/train/llama-loss.ts. */
+/** One example for the llama_proj loss (src/train/frozen-llama.ts's ProjectedPrompt). */
 export interface AddonProjectedPrompt {
+  /** Media rows before llama_proj, `rows × mediaWidth` values. */
   media: Float32Array;
+  /** Width of a media row (llama_proj's input width). */
   mediaWidth: number;
+  /** llama_proj's weight as nn.Linear stores it: `[embeddingWidth][mediaWidth]`, row-major. */
   projWeight: Float32Array;
+  /** llama_proj's bias, `embeddingWidth` values. */
   projBias: Float32Array;
+  /** Token ids of every position; the values at the media positions are ignored. */
   tokens: Int32Array;
+  /** First position of the media rows. */
   mediaOffset: number;
+  /**
+   * The label of every position: the token the model must predict there (from the previous
+   * position's logits, as the original's shifted loss), or -100 (IGNORE_LABEL: no loss there).
+   */
   labels: Int32Array;
 }
 

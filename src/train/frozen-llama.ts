@@ -7,7 +7,7 @@
 import { withAbortFlag } from '../bindings/abort.js';
 import { addon } from '../bindings/addon.js';
 import { callNative } from '../bindings/errors.js';
-import type { AddonTrainLlama } from '../bindings/train.js';
+import type { AddonProjectedPrompt, AddonTrainLlama } from '../bindings/train.js';
 import { invalidArgument } from '../errors.js';
 
 /** The label of a position that gets no loss (PyTorch's `ignore_index`). */
@@ -18,25 +18,7 @@ export const IGNORE_LABEL = -100;
  * values, e.g. video Q-Former outputs) projected by llama_proj into positions
  * `mediaOffset .. mediaOffset + rows - 1`, and one label per position.
  */
-export interface ProjectedPrompt {
-  /** Media rows before llama_proj, `rows × mediaWidth` values. */
-  media: Float32Array;
-  /** Width of a media row (llama_proj's input width). */
-  mediaWidth: number;
-  /** llama_proj's weight as nn.Linear stores it: `[embeddingWidth][mediaWidth]`, row-major. */
-  projWeight: Float32Array;
-  /** llama_proj's bias, `embeddingWidth` values. */
-  projBias: Float32Array;
-  /** Token ids of every position; the values at the media positions are ignored. */
-  tokens: Int32Array;
-  /** First position of the media rows. */
-  mediaOffset: number;
-  /**
-   * The label of every position: the token the model must predict there (from the previous
-   * position's logits, as the original's shifted loss), or {@link IGNORE_LABEL}.
-   */
-  labels: Int32Array;
-}
+export type ProjectedPrompt = AddonProjectedPrompt;
 
 /** The loss of a {@link ProjectedPrompt} and its gradients with respect to llama_proj. */
 export interface ProjectionGradients {
