@@ -483,11 +483,15 @@ export class Chat {
           emit(reply.push(decoder.decode(bytes, { stream: true })));
         },
       };
-      const { evaluation, outcome: result } = await sequence.run(items, 'The reply', signal, generation).catch((error: unknown) => {
+      let ran: Awaited<ReturnType<typeof sequence.run>>;
+      try {
+        ran = await sequence.run(items, 'The reply', signal, generation);
+      } catch (error) {
         // The reply so far goes with the abort.
         if (error instanceof VideoLlamaError && error.code === 'ABORTED') throw abortedError('The reply', signal, { partialText: reply.text });
         throw error;
-      });
+      }
+      const { evaluation, outcome: result } = ran;
       const finished = performance.now();
       emit(reply.push(decoder.decode()));
       emit(reply.finish());

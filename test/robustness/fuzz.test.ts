@@ -433,13 +433,14 @@ describeWithFixtures(TINY_A, 'fuzz: every entry point ends in success or a Video
     for (let i = 0; i < 4; i++) {
       const doomed = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256, sequences: 2 });
       const doomedChat = doomed.createChat();
+      // Handled from the start: dispose rejects the replies at once, while it is still running.
       const replies = [
         doomedChat.send({ text: 'hello', media: [embedding] }, { maxTokens: 100 }),
         doomed.createChat().send('another', { maxTokens: 100 }),
-      ];
+      ].map((reply) => outcome('chat during dispose', ['DISPOSED', 'ABORTED'], () => reply));
       await new Promise((resolve) => setTimeout(resolve, pick(random, 20)));
       await doomed.dispose();
-      for (const reply of replies) await outcome('chat during dispose', ['DISPOSED', 'ABORTED'], () => reply);
+      for (const reply of replies) await reply;
       expect(await outcome('send after dispose', ['DISPOSED'], () => doomedChat.send('x'))).toBe('DISPOSED');
       expect(await outcome('createChat after dispose', ['DISPOSED'], () => doomed.createChat())).toBe('DISPOSED');
       expect(await outcome('tokenize after dispose', ['DISPOSED'], () => doomed.model.tokenize('x'))).toBe('DISPOSED');
