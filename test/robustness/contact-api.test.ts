@@ -1,0 +1,101 @@
+/**
+ * What a new user of the API hit (issue 11): threads validated and clamped alike everywhere,
+ * gpuLayers without a GPU reported, a throwing onProgress, error details, dispose during an encode.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { LlmModel, Projector, VideoLlama } from '../../src/index.js';
+import { tempDir } from '../support/projector-files.js';
+import { TINY_SIZES, writeSyntheticProjector } from '../support/synthetic-projector.js';
+import { tinyLlamaFile } from '../support/tiny-llama.js';
+import { runSupportScriptWithNodeOptions } from '../support/vite-node-process.js';
+
+/** The process warnings `call` emits (they arrive on a later tick). */
+async function warningsOf(call: () => Promise<unknown>): Promise<Array<{ name: string; code?: string; message: string }>> {
+  const seen: Array<{ name: string; code?: string; message: string }> = [];
+  const listener = (warning: Error & { code?: string }): void => void seen.push({ name: warning.name, code: warning.code, message: warning.message });
+  process.on('warning', listener);
+  try {
+    await call();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', listener);
+  }
+  return seen;
+}
+
+let dir: string;
+let projectorFile: string;
+let llmFile: string;
+
+beforeAll(async () => {
+  dir = tempDir('video-llama-contact-api-');
+  llmFile = await tinyLlamaFile();
+  await using model = await LlmModel.load(llmFile);
+  projectorFile = path.join(dir, 'tiny.gguf');
+  await writeSyntheticProjector(projectorFile, { ...TINY_SIZES, llm: model.embeddingWidth });
+}, 120_000);
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('threads and gpuLayers', () => {
+  it('threads is an integer >= 1 for every loader (0 is refused alike)', async () => {
+    await expect(Projector.load(projectorFile, { threads: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /an integer >= 1 for threads but received 0/ });
+    await expect(VideoLlama.load({ llm: llmFile, threads: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /an integer >= 1 for options.threads/ });
+    await expect(VideoLlama.load({ llm: llmFile, encoderThreads: 1.5 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await using model = await LlmModel.load(llmFile);
+    await expect(model.createContext({ threads: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /an integer >= 1 for options.threads/ });
+  });
+
+  it('a huge threads is clamped to twice the hardware threads with a warning, and the objects work', async () => {
+    const max = 2 * os.availableParallelism();
+    let projector: Projector | undefined;
+    const projectorWarnings = await warningsOf(async () => { projector = await Projector.load(projectorFile, { threads: 1e9 }); });
+    expect(projectorWarnings).toEqual([{ name: 'VideoLlamaWarning', code: 'VIDEO_LLAMA_THREADS_CLAMPED', message: expect.stringContaining(`threads = 1000000000 is more than twice`) }]);
+    expect(projectorWarnings[0]!.message).toContain(`using ${max}`);
+    const s = projector!.info.imageSize;
+    await expect(projector!.encodeImage({ tensor: new Float32Array(3 * s * s), shape: [3, s, s] })).resolves.toMatchObject({ kind: 'image' });
+    await projector!.dispose();
+
+    let llama: VideoLlama | undefined;
+    const llamaWarnings = await warningsOf(async () => { llama = await VideoLlama.load({ llm: llmFile, projector: projectorFile, threads: 600, contextSize: 256 }); });
+    // clamped once, before the projector and the context get it
+    expect(llamaWarnings.map((w) => w.code)).toEqual(600 > max ? ['VIDEO_LLAMA_THREADS_CLAMPED'] : []);
+    await using chat = llama!.createChat();
+    expect(typeof (await chat.send('Hi', { maxTokens: 2 }))).toBe('string');
+    await llama!.dispose();
+
+    await using model = await LlmModel.load(llmFile);
+    const contextWarnings = await warningsOf(async () => (await model.createContext({ threads: 1e9, contextSize: 256 })).dispose());
+    expect(contextWarnings.map((w) => w.code)).toEqual(['VIDEO_LLAMA_THREADS_CLAMPED']);
+  }, 60_000);
+
+  it('gpuLayers with no GPU backend (gpu: false) is reported, not silently accepted', async () => {
+    const warnings = await warningsOf(async () => (await LlmModel.load(llmFile, { gpu: false, gpuLayers: 99 })).dispose());
+    expect(warnings).toEqual([{ name: 'VideoLlamaWarning', code: 'VIDEO_LLAMA_GPU_LAYERS_IGNORED', message: expect.stringMatching(/gpuLayers = 99 is ignored/) }]);
+    expect(await warningsOf(async () => (await LlmModel.load(llmFile, { gpu: false })).dispose())).toEqual([]);
+  });
+});
+
+describe('a throwing onProgress', () => {
+  it('rejects the load or encode with the caller\'s error, never escaping through N-API (the process survives the strict policy)', async () => {
+    const out = await runSupportScriptWithNodeOptions('--force-node-api-uncaught-exceptions-policy=true',
+      'throwing-progress-process.ts', projectorFile, llmFile);
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({
+      projectorLoad: 'user error', llmLoad: 'user error', videoLlamaLoad: 'user error', encodeImage: 'user error', encodeAfter: 'resolved',
+    });
+  }, 120_000);
+});
+
+describe('error details', () => {
+  it('ABORTED names the operation; INVALID_MODEL from the native loaders names the file', async () => {
+    const aborted = AbortSignal.abort();
+    await expect(Projector.load(projectorFile, { signal: aborted })).rejects.toMatchObject({ code: 'ABORTED', details: { operation: `Loading ${projectorFile}` } });
+    await expect(LlmModel.load(llmFile, { signal: aborted })).rejects.toMatchObject({ code: 'ABORTED', details: { operation: `Loading ${llmFile}` } });
+    // a projector is a GGUF but not a language model: libllama's loader refuses it
+    await expect(LlmModel.load(projectorFile)).rejects.toMatchObject({ code: 'INVALID_MODEL', details: { file: projectorFile } });
+  });
+});
