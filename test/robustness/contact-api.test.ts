@@ -99,3 +99,28 @@ describe('error details', () => {
     await expect(LlmModel.load(projectorFile)).rejects.toMatchObject({ code: 'INVALID_MODEL', details: { file: projectorFile } });
   });
 });
+
+describe('dispose during an encode', () => {
+  it('stops the running encode (ABORTED) and rejects the queued one (DISPOSED) instead of waiting for them', async () => {
+    // a vision tower big enough that one encode takes a while on one thread
+    const slowFile = path.join(dir, 'slow.gguf');
+    await writeSyntheticProjector(slowFile, {
+      ...TINY_SIZES, vit: { imageSize: 224, patch: 14, width: 128, depth: 8, heads: 2, mlp: 512 }, video: { ...TINY_SIZES.video, maxFrames: 8 },
+    });
+    const projector = await Projector.load(slowFile, { threads: 1 });
+    const video = { tensor: new Float32Array(8 * 3 * 224 * 224).fill(0.1), shape: [8, 3, 224, 224] };
+    let started = performance.now();
+    await projector.encodeVideo(video);
+    const whole = performance.now() - started;
+
+    const running = projector.encodeVideo(video).then(() => 'resolved', (e: { code?: string }) => e.code);
+    const queued = projector.encodeVideo(video).then(() => 'resolved', (e: { code?: string }) => e.code);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    started = performance.now();
+    await projector.dispose();
+    const disposing = performance.now() - started;
+    expect([await running, await queued]).toEqual(['ABORTED', 'DISPOSED']);
+    console.log(`one encode ${whole.toFixed(0)} ms; dispose during the next ${disposing.toFixed(0)} ms`);
+    expect(disposing).toBeLessThan(whole / 4);
+  }, 120_000);
+});
