@@ -132,3 +132,18 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
 export function emitWarning(code: string, message: string): void {
   process.emitWarning(message, { type: 'VideoLlamaWarning', code: `VIDEO_LLAMA_${code}` });
 }
+
+/**
+ * Throws INVALID_ARGUMENT naming the first NaN or infinity in `values` (`details.index`): a
+ * non-finite input would flow through the encoders or the LLM into garbage output. A plain
+ * loop: ~1 ms for the 1.2 M values of an 8-frame video tensor. @internal
+ */
+export function requireFinite(values: Float32Array, name: string, what = 'values'): void {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    if (value - value !== 0) { // NaN - NaN and ±Infinity - ±Infinity are NaN; every finite x - x is 0
+      throw new VideoLlamaError('INVALID_ARGUMENT', `Expected finite ${what} for ${name} but element ${i} is ${value}`,
+        { name, index: i, value });
+    }
+  }
+}

@@ -15,7 +15,7 @@ import { withAbortFlag } from './bindings/abort.js';
 import { callNativeSync } from './bindings/errors.js';
 import type { ProjectorInfo, StageTensor } from './bindings/projector-info.js';
 import type { AddonProjector, NativeEncodeOptions } from './bindings/projector.js';
-import { invalidArgument, throwIfAborted, VideoLlamaError } from './errors.js';
+import { invalidArgument, requireFinite, throwIfAborted, VideoLlamaError } from './errors.js';
 import type { MediaInput } from './media/input.js';
 import { validateMediaInput, validateSignal } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
@@ -434,12 +434,13 @@ export class Projector implements AsyncDisposable {
     const shape = kind === 'image' && input.shape.length === 3 ? [1, ...input.shape] : [...input.shape];
     const { rest, maxFirst, text } = this.expectedShape(kind);
     const matches = shape.length === rest.length + 1 && shape[0]! <= maxFirst && rest.every((d, i) => shape[i + 1] === d);
-    if (!matches) throw invalidArgument(`${kind}.shape`, text, `[${input.shape.join(', ')}]`);
+    if (!matches) throw invalidArgument(`${kind}.shape`, text, input.shape);
     const elements = shape.reduce((a, b) => a * b, 1);
     if (input.tensor.length !== elements) {
       throw invalidArgument(`${kind}.tensor`, `a Float32Array of ${elements} elements (shape [${input.shape.join(', ')}])`,
-        `${input.tensor.length} elements`);
+        input.tensor);
     }
+    requireFinite(input.tensor, `${kind}.tensor`);
     return shape;
   }
 

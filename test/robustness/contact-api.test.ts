@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { LlmModel, Projector, VideoLlama } from '../../src/index.js';
-import { tempDir } from '../support/projector-files.js';
+import { writeRandomProjector, tinyProjector } from '../../src/dev/random-projector.js';
+import { editGguf, tempDir } from '../support/projector-files.js';
 import { TINY_SIZES, writeSyntheticProjector } from '../support/synthetic-projector.js';
 import { tinyLlamaFile } from '../support/tiny-llama.js';
 import { runSupportScriptWithNodeOptions } from '../support/vite-node-process.js';
@@ -123,4 +124,50 @@ describe('dispose during an encode', () => {
     console.log(`one encode ${whole.toFixed(0)} ms; dispose during the next ${disposing.toFixed(0)} ms`);
     expect(disposing).toBeLessThan(whole / 4);
   }, 120_000);
+});
+
+describe('non-finite values', () => {
+  /** `old` with element `index` replaced by `bits` (a little-endian f32 or f16 bit pattern of `size` bytes). */
+  const withBits = (old: Uint8Array, index: number, bits: number, size: 2 | 4): Uint8Array => {
+    const copy = Buffer.from(old);
+    if (size === 4) copy.writeUInt32LE(bits, index * 4);
+    else copy.writeUInt16LE(bits, index * 2);
+    return copy;
+  };
+
+  it('a projector whose f32 or f16 weights hold NaN or infinity is INVALID_MODEL at load, naming the tensor and element', async () => {
+    const nanFile = path.join(dir, 'nan.gguf');
+    await editGguf(projectorFile, nanFile, { patchTensor: { name: 'v.blk.0.ln1.weight', bytes: (old) => withBits(old, 3, 0x7fc00000, 4) } });
+    await expect(Projector.load(nanFile)).rejects.toMatchObject({
+      code: 'INVALID_MODEL', message: /tensor 'v.blk.0.ln1.weight' of .* holds NaN or infinity \(element 3\)/, details: { file: nanFile },
+    });
+    const f16File = path.join(dir, 'f16.gguf');
+    const infFile = path.join(dir, 'inf-f16.gguf');
+    await writeRandomProjector(f16File, tinyProjector(16), 'f16');
+    await editGguf(f16File, infFile, { patchTensor: { name: 'v.blk.1.ffn_up.weight', bytes: (old) => withBits(old, 5, 0xfc00, 2) } }); // -inf
+    await expect(Projector.load(infFile)).rejects.toMatchObject({ code: 'INVALID_MODEL', message: /'v.blk.1.ffn_up.weight' .* \(element 5\)/ });
+    await (await Projector.load(f16File)).dispose(); // the file unpatched loads
+  }, 60_000);
+
+  it('a non-finite tensor to an encoder and a non-finite MediaEmbedding to a chat are INVALID_ARGUMENT naming the element', async () => {
+    await using projector = await Projector.load(projectorFile, { threads: 1 });
+    const s = projector.info.imageSize;
+    const tensor = new Float32Array(3 * s * s);
+    tensor[7] = Infinity;
+    await expect(projector.encodeImage({ tensor, shape: [3, s, s] })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT', message: 'Expected finite values for image.tensor but element 7 is Infinity', details: { index: 7 },
+    });
+    await using llama = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256 });
+    await using chat = llama.createChat();
+    const dim = llama.model.embeddingWidth;
+    const data = new Float32Array(2 * dim);
+    data[dim + 1] = NaN;
+    const media = [{ kind: 'video' as const, tokens: 2, dim, data }];
+    await expect(chat.send({ text: 'What is it?', media })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT', message: `Expected finite values for message.media[0].data but element ${dim + 1} is NaN`,
+    });
+    const streamed = (async () => { for await (const _ of chat.stream({ text: 'And now?', media })); })();
+    await expect(streamed).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(chat.history).toEqual([]);
+  });
 });
