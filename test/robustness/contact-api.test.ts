@@ -171,3 +171,23 @@ describe('non-finite values', () => {
     expect(chat.history).toEqual([]);
   });
 });
+
+describe('docs vs behaviour', () => {
+  it('chat.history gives back what was sent: a string stays a string, a message object an object', async () => {
+    await using llama = await VideoLlama.load({ llm: llmFile, threads: 1, contextSize: 256, sequences: 2 });
+    await using chat = llama.createChat();
+    await chat.send('Hello', { maxTokens: 2 });
+    await chat.send({ text: 'Again' }, { maxTokens: 2 });
+    expect(chat.history.map((turn) => turn.user)).toEqual(['Hello', { text: 'Again', media: [] }]);
+    // a history passed back in starts an equal chat
+    await using copy = llama.createChat({ history: chat.history });
+    expect(copy.history).toEqual(chat.history);
+  });
+
+  it('models/presets.json holds only what is documented and used: no conversation template (chats take it from the GGUF)', () => {
+    const presets = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'models', 'presets.json'), 'utf8')) as Record<string, object>;
+    for (const preset of Object.values(presets)) {
+      expect(['branchFileSizesMB', 'checkpointSource', 'checkpoints', 'description', 'llm', 'llmWidth']).toEqual(expect.arrayContaining(Object.keys(preset)));
+    }
+  });
+});
