@@ -7,7 +7,7 @@
  * @module
  */
 import { invalidArgument, VideoLlamaError } from '../errors.js';
-import { type MediaFetchOptions, type MediaInput, validateMediaInput, withLocalFile } from '../media/input.js';
+import { isMediaInput, MEDIA_INPUT_TEXT, type MediaFetchOptions, type MediaInput, validateMediaInput, withLocalFile } from '../media/input.js';
 import { requireAudioStream, requireVideoStream } from '../media/probe.js';
 import { type DecodeOptions, MediaSource, type RgbFrames, validateDecodeOptions } from '../media/source.js';
 import { type AudioPlan, AudioProcessor, resampleTo16k } from '../processors/audio-processor.js';
@@ -87,8 +87,22 @@ export interface KindTensor {
   description?: string;
 }
 
+/** Every input kind each encoder takes, for the error a wrong input gets. */
+const ACCEPTED_INPUTS = {
+  video: `${MEDIA_INPUT_TEXT}; decoded RGB frames { rgb, width, height, frames }; or a tensor { tensor, shape }`,
+  image: `${MEDIA_INPUT_TEXT}; one decoded RGB frame { rgb, width, height, frames: 1 }; or a tensor { tensor, shape }`,
+  audio: `${MEDIA_INPUT_TEXT}; mono PCM as a Float32Array; or an fbank tensor { tensor, shape }`,
+} as const;
+
+/** Throws INVALID_ARGUMENT, listing every input kind the encoder takes, unless `input` is one of them. */
+function validateEncoderInput(kind: keyof typeof ACCEPTED_INPUTS, input: unknown): void {
+  const decoded = kind === 'audio' ? input instanceof Float32Array : isRgbFrames(input);
+  if (!decoded && !isTensorInput(input) && !isMediaInput(input)) throw invalidArgument('input', ACCEPTED_INPUTS[kind], input);
+}
+
 /** The [T, 3, S, S] tensor of a video input, and the description of its frames when decoded from a file. @internal */
 export async function videoTensor(input: VideoInput, info: PreprocessingInfo, options: VideoInputOptions): Promise<KindTensor> {
+  validateEncoderInput('video', input);
   if (isTensorInput(input)) return { kind: 'video', input };
   const processor = new VideoProcessor(info, options.frames);
   const video = isRgbFrames(input)
@@ -99,6 +113,7 @@ export async function videoTensor(input: VideoInput, info: PreprocessingInfo, op
 
 /** The [1, 3, S, S] tensor of an image input (BLIP-2's image processor). @internal */
 export async function imageTensor(input: ImageInput, info: PreprocessingInfo, options: MediaDecodeOptions): Promise<KindTensor> {
+  validateEncoderInput('image', input);
   if (isTensorInput(input)) return { kind: 'image', input };
   const processor = new ImageProcessor(info);
   const image = isRgbFrames(input) ? input : await withSource(input, options, (source) => source.decodeImage());
@@ -107,6 +122,7 @@ export async function imageTensor(input: ImageInput, info: PreprocessingInfo, op
 
 /** The [M, 1, melBins, targetFrames] fbank tensor of an audio input. @internal */
 export async function audioTensor(input: AudioInput, info: PreprocessingInfo, options: AudioInputOptions): Promise<KindTensor> {
+  validateEncoderInput('audio', input);
   if (isTensorInput(input)) return { kind: 'audio', input };
   const processor = new AudioProcessor(info, options.clips);
   if (input instanceof Float32Array) return { kind: 'audio', input: await processor.fromPcm16k(pcmAt16k(input, options.sampleRate)) };

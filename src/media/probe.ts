@@ -216,12 +216,10 @@ function parseChannels(description: string): number | undefined {
   return /^[A-Z0-9]+(\+[A-Z0-9]+)+$/.test(field) ? field.split('+').length : undefined;
 }
 
-/** The probe's first audio stream with a known rate and channel count. @internal */
+/** The probe's audio stream (the first, or the one asked for), with a known rate and channel count. @internal */
 export function requireAudioStream(probe: MediaProbe, file: string): Required<Pick<StreamInfo, 'index' | 'sampleRate' | 'channels'>> {
   const audio = probe.audio;
-  if (!audio) {
-    throw new VideoLlamaError('NO_AUDIO_STREAM', `${file} has no audio stream (streams: ${describeStreams(probe)})`, { file });
-  }
+  if (!audio) throw missingStream('NO_AUDIO_STREAM', `${file} has no audio stream`, probe, file);
   if (!audio.sampleRate || !audio.channels) {
     throw new VideoLlamaError('MEDIA_DECODE', `cannot read the sample rate and channel count of the audio stream of ${file}`,
       { file, stream: audio });
@@ -231,12 +229,40 @@ export function requireAudioStream(probe: MediaProbe, file: string): Required<Pi
 
 /** The probe's first real video stream. @internal */
 export function requireVideoStream(probe: MediaProbe, file: string): StreamInfo {
-  if (!probe.video) {
-    throw new VideoLlamaError('NO_VIDEO_STREAM', `${file} has no video stream (streams: ${describeStreams(probe)})`, { file });
-  }
-  return probe.video;
+  if (probe.video) return probe.video;
+  const cover = probe.streams.some((s) => s.attachedPicture);
+  throw missingStream('NO_VIDEO_STREAM', `${file} has no video stream${cover ? ', only a cover picture' : ''}`, probe, file,
+    cover ? 'encodeAudio encodes its sound, encodeImage its picture' : undefined);
 }
 
-function describeStreams(probe: MediaProbe): string {
-  return probe.streams.length === 0 ? 'none' : probe.streams.map((s) => `${s.type} ${s.codec}`).join(', ');
+/** The stream a still picture is taken from: the first real video stream, else a cover picture. @internal */
+export function requirePictureStream(probe: MediaProbe, file: string): StreamInfo {
+  const picture = probe.video ?? probe.streams.find((s) => s.attachedPicture);
+  if (!picture) throw missingStream('NO_VIDEO_STREAM', `${file} has no picture`, probe, file);
+  return picture;
+}
+
+/**
+ * Throws MEDIA_DECODE for a file ffmpeg reads only as text drawn as pictures (its text demuxers
+ * render any file with a .bin, .txt, ... name): not a media file, whichever encoder is asked.
+ * @internal
+ */
+export function requireMediaContent(probe: MediaProbe, file: string): void {
+  const textOnly = probe.streams.length > 0 && probe.streams.every((s) => s.type === 'video' && TEXT_AS_VIDEO_CODECS.has(s.codec));
+  if (textOnly) {
+    throw new VideoLlamaError('MEDIA_DECODE', `${file} is not a picture, video or audio file: ffmpeg reads it only as text drawn as ` +
+      `pictures (streams: ${describeStreams(probe).join(', ')})`, { file, streams: describeStreams(probe) });
+  }
+}
+
+/** The error for a missing stream: `what`, the streams the file has, and a hint when one helps. */
+function missingStream(code: 'NO_VIDEO_STREAM' | 'NO_AUDIO_STREAM', what: string, probe: MediaProbe, file: string, hint?: string): VideoLlamaError {
+  const streams = describeStreams(probe);
+  return new VideoLlamaError(code, `${what} (streams: ${streams.length === 0 ? 'none' : streams.join(', ')})${hint ? `: ${hint}` : ''}`,
+    { file, streams });
+}
+
+/** Each stream as messages name it: `audio mp3`, `video h264`, `cover picture mjpeg`, `text bintext`. */
+function describeStreams(probe: MediaProbe): string[] {
+  return probe.streams.map((s) => `${s.attachedPicture ? 'cover picture' : TEXT_AS_VIDEO_CODECS.has(s.codec) ? 'text' : s.type} ${s.codec}`);
 }

@@ -12,7 +12,7 @@
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { decodeFailure, passthroughFrameArgs, runFfmpeg } from './ffmpeg.js';
 import { ffmpegInput, validateSignal } from './input.js';
-import { type MediaProbe, probeFile, requireAudioStream, requireVideoStream } from './probe.js';
+import { type MediaProbe, probeFile, requireAudioStream, requireMediaContent, requirePictureStream, requireVideoStream } from './probe.js';
 
 /**
  * Default of {@link DecodeOptions.limitInputPixels}: 100 megapixels (a 10000 × 10000 picture, an
@@ -99,10 +99,12 @@ export class MediaSource {
     private readonly options: DecodeOptions,
   ) {}
 
-  /** Probes `file` (one ffmpeg process). */
+  /** Probes `file` (one ffmpeg process); MEDIA_DECODE for a file that holds no media at all (see {@link requireMediaContent}). */
   static async open(file: string, options: DecodeOptions = {}): Promise<MediaSource> {
     validateDecodeOptions(options);
-    return new MediaSource(file, await probeFile(file, options.signal), options);
+    const probe = await probeFile(file, options.signal);
+    requireMediaContent(probe, file);
+    return new MediaSource(file, probe, options);
   }
 
   /**
@@ -125,8 +127,7 @@ export class MediaSource {
 
   /** The first picture of the file at its own (display-rotated) size, as RGB. */
   async decodeImage(): Promise<RgbFrames> {
-    // an attached picture (cover art) is an image too
-    const stream = this.probe.streams.find((s) => s.type === 'video') ?? requireVideoStream(this.probe, this.file);
+    const stream = requirePictureStream(this.probe, this.file); // a cover picture is an image too
     this.checkPixels(stream.width, stream.height);
     const chunks: Buffer[] = [];
     // PPM states the size of the picture after rotation; swscale's exact rounding to rgb24

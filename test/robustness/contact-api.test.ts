@@ -2,13 +2,14 @@
  * What a new user of the API hit (issue 11): threads validated and clamped alike everywhere,
  * gpuLayers without a GPU reported, a throwing onProgress, error details, dispose during an encode.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { LlmModel, Projector, VideoLlama } from '../../src/index.js';
+import { LlmModel, probe, Projector, VideoLlama } from '../../src/index.js';
 import { writeRandomProjector, tinyProjector } from '../../src/dev/random-projector.js';
 import { editGguf, tempDir } from '../support/projector-files.js';
 import { TINY_SIZES, writeSyntheticProjector } from '../support/synthetic-projector.js';
@@ -188,6 +189,52 @@ describe('docs vs behaviour', () => {
     const presets = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'models', 'presets.json'), 'utf8')) as Record<string, object>;
     for (const preset of Object.values(presets)) {
       expect(['branchFileSizesMB', 'checkpointSource', 'checkpoints', 'description', 'llm', 'llmWidth']).toEqual(expect.arrayContaining(Object.keys(preset)));
+    }
+  });
+});
+
+describe('errors that agree with each other', () => {
+  const ffmpeg = (...args: string[]): void => void execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
+
+  it('random bytes ffmpeg reads as text art are not media to any encoder; a cover picture is an image, not a video', async () => {
+    await using projector = await Projector.load(projectorFile, { threads: 1 });
+    // 4000 bytes named .bin: ffmpeg's bintext demuxer draws them as a 640x400 "video"
+    const random = path.join(dir, 'random.bin');
+    fs.writeFileSync(random, Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919 + 13) % 251)));
+    expect((await probe(random)).kind).toBeUndefined();
+    for (const encode of [projector.encodeVideo, projector.encodeImage, projector.encodeAudio, projector.encodeMedia]) {
+      await expect(encode.call(projector, random)).rejects.toMatchObject({
+        code: 'MEDIA_DECODE', message: expect.stringMatching(/random\.bin is not a picture, video or audio file: .*\(streams: text bintext\)/),
+      });
+    }
+
+    const picture = path.join(dir, 'picture.jpg');
+    const cover = path.join(dir, 'cover.mp3');
+    ffmpeg('-f', 'lavfi', '-i', 'testsrc2=size=64x48', '-frames:v', '1', picture);
+    ffmpeg('-f', 'lavfi', '-i', 'sine=duration=2', '-i', picture, '-map', '0:a', '-map', '1:v', '-c:v', 'mjpeg', '-disposition:v', 'attached_pic', cover);
+    await expect(projector.encodeVideo(cover)).rejects.toMatchObject({
+      code: 'NO_VIDEO_STREAM',
+      message: `${cover} has no video stream, only a cover picture (streams: audio mp3, cover picture mjpeg): encodeAudio encodes its sound, encodeImage its picture`,
+      details: { file: cover, streams: ['audio mp3', 'cover picture mjpeg'] },
+    });
+    await expect(projector.encodeImage(cover)).resolves.toMatchObject({ kind: 'image' });
+    await expect(projector.encodeAudio(cover)).resolves.toMatchObject({ kind: 'audio' });
+    expect((await projector.encodeMedia(cover)).map((e) => e.kind)).toEqual(['audio']);
+  }, 60_000);
+
+  it('a wrong shape is shown as an array, a wrong RGB length with the length received, a wrong input with every kind accepted', async () => {
+    await using projector = await Projector.load(projectorFile, { threads: 1 });
+    await expect(projector.encodeVideo({ tensor: new Float32Array(300), shape: [3, 10, 10] })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT', message: expect.stringMatching(/for video\.shape but received \[3, 10, 10\] of type array$/),
+    });
+    await expect(projector.encodeImage({ rgb: new Uint8Array(5), width: 2, height: 2, frames: 1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT', message: 'Expected a Uint8Array of frames × height × width × 3 = 12 bytes for input.rgb but received a Uint8Array of length 5',
+    });
+    const kinds = ['file path', 'file: URL', 'allowHttp', 'Uint8Array', 'ArrayBuffer', 'Blob', 'Readable'];
+    for (const [encode, own] of [[projector.encodeVideo, ['RGB frames', 'tensor']], [projector.encodeImage, ['RGB frame', 'tensor']], [projector.encodeAudio, ['PCM as a Float32Array', 'fbank tensor']]] as const) {
+      const error = await encode.call(projector, {} as never).then(() => undefined, (e: Error) => e);
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/for input but received a value of type object$/) });
+      for (const kind of [...kinds, ...own]) expect(error!.message).toContain(kind);
     }
   });
 });
