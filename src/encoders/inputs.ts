@@ -62,6 +62,12 @@ export interface AudioInputOptions extends MediaDecodeOptions {
    */
   clips?: number;
   /**
+   * Which audio stream of a file with several is encoded: its index among the file's audio
+   * streams (ffmpeg's `-map 0:a:N`; {@link probe} lists them in `streams`); default 0, the
+   * first. An index the file does not have is INVALID_ARGUMENT, naming the streams it has.
+   */
+  audioStream?: number;
+  /**
    * Sample rate of a PCM input (Hz, a positive integer); default 16000. Other rates are resampled
    * to 16 kHz as the original resamples a file's audio (`torchaudio.functional.resample`).
    */
@@ -192,9 +198,10 @@ export async function decodeAudio(source: MediaSource, processor: AudioProcessor
 }
 
 /** Opens a file path or bytes as a {@link MediaSource} for `work`. @internal */
-export async function withSource<T>(input: MediaInput, options: MediaDecodeOptions, work: (source: MediaSource) => Promise<T>): Promise<T> {
+export async function withSource<T>(input: MediaInput, options: MediaDecodeOptions & Pick<AudioInputOptions, 'audioStream'>,
+  work: (source: MediaSource) => Promise<T>): Promise<T> {
   validateMediaInput(input, 'input');
-  const decodeOptions: DecodeOptions = { signal: options.signal, limitInputPixels: options.limitInputPixels };
+  const decodeOptions: DecodeOptions = { signal: options.signal, limitInputPixels: options.limitInputPixels, audioStream: options.audioStream };
   validateDecodeOptions(decodeOptions);
   return withLocalFile(input, async (file) => work(await MediaSource.open(file, decodeOptions)), options);
 }

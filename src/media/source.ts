@@ -12,7 +12,7 @@
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { decodeFailure, passthroughFrameArgs, runFfmpeg } from './ffmpeg.js';
 import { ffmpegInput, validateSignal } from './input.js';
-import { type MediaProbe, probeFile, requireAudioStream, requireMediaContent, requirePictureStream, requireVideoStream } from './probe.js';
+import { type MediaProbe, probeFile, validateAudioStream, requireAudioStream, requireMediaContent, requirePictureStream, requireVideoStream } from './probe.js';
 
 /**
  * Default of {@link DecodeOptions.limitInputPixels}: 100 megapixels (a 10000 × 10000 picture, an
@@ -30,6 +30,8 @@ export interface DecodeOptions {
    * `false` removes the limit.
    */
   limitInputPixels?: number | false;
+  /** The audio stream decoded: its index among the file's audio streams; default 0 (see {@link ProbeOptions.audioStream}). */
+  audioStream?: number;
 }
 
 /**
@@ -61,6 +63,7 @@ export function validateDecodeOptions(options: DecodeOptions): void {
   if (limitInputPixels !== undefined && limitInputPixels !== false && !(Number.isInteger(limitInputPixels) && limitInputPixels > 0)) {
     throw invalidArgument('options.limitInputPixels', 'a positive integer or false', limitInputPixels);
   }
+  validateAudioStream(options.audioStream);
 }
 
 /** A half-open range of samples (per channel) at the audio stream's own rate. */
@@ -102,7 +105,7 @@ export class MediaSource {
   /** Probes `file` (one ffmpeg process); MEDIA_DECODE for a file that holds no media at all (see {@link requireMediaContent}). */
   static async open(file: string, options: DecodeOptions = {}): Promise<MediaSource> {
     validateDecodeOptions(options);
-    const probe = await probeFile(file, options.signal);
+    const probe = await probeFile(file, options.signal, options.audioStream);
     requireMediaContent(probe, file);
     return new MediaSource(file, probe, options);
   }

@@ -202,8 +202,8 @@ describe('errors that agree with each other', () => {
     const random = path.join(dir, 'random.bin');
     fs.writeFileSync(random, Buffer.from(Array.from({ length: 4000 }, (_, i) => (i * 7919 + 13) % 251)));
     expect((await probe(random)).kind).toBeUndefined();
-    for (const encode of [projector.encodeVideo, projector.encodeImage, projector.encodeAudio, projector.encodeMedia]) {
-      await expect(encode.call(projector, random)).rejects.toMatchObject({
+    for (const encode of [(f: string) => projector.encodeVideo(f), (f: string) => projector.encodeImage(f), (f: string) => projector.encodeAudio(f), (f: string) => projector.encodeMedia(f)]) {
+      await expect(encode(random)).rejects.toMatchObject({
         code: 'MEDIA_DECODE', message: expect.stringMatching(/random\.bin is not a picture, video or audio file: .*\(streams: text bintext\)/),
       });
     }
@@ -237,4 +237,32 @@ describe('errors that agree with each other', () => {
       for (const kind of [...kinds, ...own]) expect(error!.message).toContain(kind);
     }
   });
+});
+
+describe('a file with several audio streams', () => {
+  it('audioStream picks one (default the first), checked against the probe', async () => {
+    const ffmpeg = (...args: string[]): void => void execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
+    const two = path.join(dir, 'two-tracks.mkv');
+    const second = path.join(dir, 'second-track.mkv');
+    ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=16000:duration=3', '-f', 'lavfi', '-i', 'sine=frequency=1300:sample_rate=44100:duration=2',
+      '-map', '0:a', '-map', '1:a', '-c:a', 'flac', two);
+    ffmpeg('-i', two, '-map', '0:a:1', '-c', 'copy', second);
+
+    expect(await probe(two)).toMatchObject({ hasAudio: true, audio: { index: 0, sampleRate: 16000 }, audioSamples: 48_000 });
+    expect(await probe(two, { audioStream: 1 })).toMatchObject({ audio: { index: 1, sampleRate: 44100 }, audioSamples: 88_200 });
+
+    await using projector = await Projector.load(projectorFile, { threads: 1 });
+    const first = await projector.encodeAudio(two, { clips: 1 });
+    const chosen = await projector.encodeAudio(two, { clips: 1, audioStream: 1 });
+    expect(chosen.data).toEqual((await projector.encodeAudio(second, { clips: 1 })).data);
+    expect(chosen.data).not.toEqual(first.data);
+    const [routed] = await projector.encodeMedia(two, { clips: 1, audioStream: 1 });
+    expect(routed!.data).toEqual(chosen.data);
+
+    await expect(projector.encodeAudio(two, { audioStream: 2 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT', message: expect.stringMatching(/from 0 to 1 \(streams: audio flac, audio flac\) for options\.audioStream but received 2 of type number$/),
+    });
+    await expect(projector.encodeAudio(two, { audioStream: -1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(probe(two, { audioStream: 0.5 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  }, 60_000);
 });
