@@ -168,9 +168,10 @@ export class Projector implements AsyncDisposable {
    * Loads a projector GGUF (`video-llama convert`; docs/projector-format.md) without blocking
    * the event loop. Throws INVALID_ARGUMENT for a bad path or options; rejects with
    * FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated, a corrupt header — the message
-   * names the fault and its byte offset — or impossible hyper-parameters such as a NaN
-   * epsilon), MISSING_TENSOR, TENSOR_SHAPE, ABORTED (`options.signal`; what was read is freed)
-   * or NATIVE (the addon failed, e.g. out of memory).
+   * names the fault and its byte offset — impossible hyper-parameters such as a NaN epsilon, or
+   * f32/f16/bf16 weights holding NaN or infinity), MISSING_TENSOR, TENSOR_SHAPE, ABORTED
+   * (`options.signal`; what was read is freed), the error `options.onProgress` threw, or NATIVE
+   * (the addon failed, e.g. out of memory).
    *
    * @example
    * ```ts
@@ -249,7 +250,8 @@ export class Projector implements AsyncDisposable {
    * Encodes audio into `info.audioQueries` rows of `info.llmWidth`. The input is a media file
    * with an audio track (path or bytes: `options.clips` 2-second clips, default 8, as ImageBind
    * places them), 16 kHz mono PCM, or a normalised fbank tensor [M, 1, melBins, targetFrames]
-   * with 1 ≤ M ≤ `info.maxClips`. PCM at another rate must be resampled first.
+   * with 1 ≤ M ≤ `info.maxClips`. PCM at another rate takes `options.sampleRate`; of a file with
+   * several audio streams, `options.audioStream` picks one (default the first).
    *
    * Rejects with INVALID_ARGUMENT (bad input, shape or options, or a projector without the
    * audio branch), FILE_NOT_FOUND, NO_AUDIO_STREAM (a file without sound), MEDIA_DECODE,
