@@ -190,6 +190,6 @@ describe('non-finite PCM', () => {
     pcm[1234] = value;
     const processor = new AudioProcessor({ ...VIDEO_LLAMA_PREPROCESSING, maxFrames: 32, maxClips: 8 });
     await expect(processor.fromPcm16k(pcm)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: `Expected finite samples for audio but element 1234 is ${value}`, details: { index: 1234 } });
-    expect(() => audioToFbank(pcm)).toThrow(/sample 1234/);
+    expect(() => audioToFbank(pcm)).toThrow(/element 1234/);
   });
 });
