@@ -17,7 +17,7 @@ import { checkInteger } from './llm/arguments.js';
 import { LlmModel } from './llm/model.js';
 import type { MediaInput } from './media/index.js';
 import type { MediaEmbedding } from './media-embedding.js';
-import { Projector, type AudioEncodeOptions, type EncodeOptions, type MediaEncodeOptions, type ProjectorLoadOptions, type VideoEncodeOptions } from './projector.js';
+import { Projector, type AudioEncodeOptions, type ImageEncodeOptions, type MediaEncodeOptions, type ProjectorLoadOptions, type VideoEncodeOptions } from './projector.js';
 import type { EncodeCache } from './cache/encode-cache.js';
 
 /** Options of {@link VideoLlama.load}; an invalid value rejects with INVALID_ARGUMENT. */
@@ -193,7 +193,7 @@ export class VideoLlama implements AsyncDisposable {
   }
 
   /** {@link Projector.encodeImage} of the loaded projector. */
-  async encodeImage(input: ImageInput, options?: EncodeOptions): Promise<MediaEmbedding> {
+  async encodeImage(input: ImageInput, options?: ImageEncodeOptions): Promise<MediaEmbedding> {
     return this.requireProjector().encodeImage(input, options);
   }
 
