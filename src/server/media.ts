@@ -1,20 +1,16 @@
 /**
  * From a message's media reference to embeddings: fetching the bytes (data URL, base64, an
  * upload id, an operator-allowed remote or `file://` URL), probing them against the limits,
- * and encoding them once per content (the encode cache).
+ * and encoding them (once per content: the engine's encode cache).
  * @module
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import { ApiError, badRequest, unprocessableMedia } from './api-error.js';
-import type { EncodeCache } from './encode-cache.js';
 import { isLibraryError, type EncodedMedia, type EncodeKind, type Engine, type MediaFacts } from './engine.js';
-import type { Metrics } from './metrics.js';
 import type { ServerLimits } from './options.js';
-import { UploadStore } from './uploads.js';
+import type { UploadStore } from './uploads.js';
 
 /** Where a message's media comes from. */
 export type MediaSource =
@@ -31,11 +27,8 @@ export interface MediaReference {
   param: string;
 }
 
-/** Bytes (or a local file) with their content address. */
-interface LoadedMedia {
-  input: string | Uint8Array;
-  sha256: string;
-}
+/** Bytes, or the path of a file the server may read (an upload, a file in the media root). */
+type LoadedMedia = string | Uint8Array;
 
 const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
 
@@ -43,8 +36,6 @@ const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
 export interface MediaResolverSettings {
   limits: ServerLimits;
   uploads: UploadStore;
-  cache: EncodeCache;
-  metrics: Metrics;
   mediaRoot?: string;
   allowRemoteMedia: boolean;
 }
@@ -53,22 +44,18 @@ export interface MediaResolverSettings {
 export class MediaResolver {
   constructor(private readonly settings: MediaResolverSettings) {}
 
-  /** Fetches, checks and encodes one reference (or finds it in the cache). */
+  /**
+   * Fetches, checks and encodes one reference. Every request is probed against this server's
+   * limits (the probe also decides how an upload is encoded); the encode itself is skipped when
+   * the engine's encode cache holds the same content encoded the same way.
+   */
   async encode(engine: Engine, reference: MediaReference, signal: AbortSignal, onProgress?: (fraction: number) => void): Promise<EncodedMedia> {
     const description = engine.describe();
     if (!description.vision && !description.audio) throw badRequest(reference.param, 'this server has no projector loaded, so it answers about text only');
     const media = await this.load(reference);
-    // The same bytes asked for the same way were checked and encoded before: no probe, no encode.
-    const key = `${media.sha256}:${reference.kind}`;
-    const cached = this.settings.cache.get(key);
-    if (cached) return cached;
-    const facts = await libraryCall(reference.param, () => engine.probe(media.input, signal));
+    const facts = await libraryCall(reference.param, () => engine.probe(media, signal));
     const kind = this.checkedKind(reference, facts);
-    const started = performance.now();
-    const encoded = await libraryCall(reference.param, () => engine.encode(media.input, kind, facts, { signal, onProgress }));
-    this.settings.metrics.countEncode(performance.now() - started);
-    this.settings.cache.set(key, encoded);
-    return encoded;
+    return libraryCall(reference.param, () => engine.encode(media, kind, facts, { signal, onProgress }));
   }
 
   /** The encode kind a file gets, after checking it against the reference and the limits. */
@@ -95,17 +82,17 @@ export class MediaResolver {
     if (source.type === 'upload') {
       const file = await this.settings.uploads.filePath(source.id);
       if (!file) throw badRequest(param, `no uploaded file has the id ${JSON.stringify(source.id.slice(0, 80))}`);
-      return { input: file, sha256: UploadStore.sha256(source.id)! };
+      return file;
     }
-    if (source.type === 'base64') return bytesMedia(decodeBase64(source.data, param));
+    if (source.type === 'base64') return decodeBase64(source.data, param);
     const url = source.url;
     if (url.startsWith('data:')) {
       const comma = url.indexOf(',');
       if (comma < 0 || !url.slice(0, comma).endsWith(';base64')) throw badRequest(param, 'expected a base64 data URL (data:<type>;base64,<data>)');
-      return bytesMedia(decodeBase64(url.slice(comma + 1), param));
+      return decodeBase64(url.slice(comma + 1), param);
     }
     if (url.startsWith('file://')) return this.localFile(url, param);
-    if (/^https?:\/\//i.test(url)) return bytesMedia(await this.remote(url, param));
+    if (/^https?:\/\//i.test(url)) return this.remote(url, param);
     throw badRequest(param, 'expected a data: URL, base64 data or an uploaded file id');
   }
 
@@ -121,9 +108,7 @@ export class MediaResolver {
     } catch {
       throw badRequest(param, 'no such file in the media root');
     }
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-    return { input: file, sha256: hash.digest('hex') };
+    return file;
   }
 
   /** A remote file, within the size and time limits. */
@@ -148,10 +133,6 @@ export class MediaResolver {
       throw unprocessableMedia(param, 'the remote file could not be fetched', 'media_fetch_failed');
     }
   }
-}
-
-function bytesMedia(bytes: Uint8Array): LoadedMedia {
-  return { input: bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 function decodeBase64(data: string, param: string): Buffer {

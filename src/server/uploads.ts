@@ -80,11 +80,6 @@ export class UploadStore {
     return files.filter((f): f is UploadedFile => f !== undefined).sort((a, b) => b.created_at - a.created_at);
   }
 
-  /** The sha256 of an upload id (its content address). */
-  static sha256(id: string): string | undefined {
-    return ID.exec(id)?.[1];
-  }
-
   private dataPath(sha: string): string {
     return path.join(this.dir, sha);
   }

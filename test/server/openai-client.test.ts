@@ -123,12 +123,14 @@ describe('the openai client', () => {
     expect(again.id).toBe(upload.id);
     const ask = (question: string) => client.chat.completions.create(request([part({ type: 'file', file: { file_id: upload.id } }), { type: 'text', text: question }]));
     await ask('What happens?');
-    const encodes = await metric(running.url, 'videollama_encode_seconds_count');
-    const hits = await metric(running.url, 'videollama_encode_cache_hits_total');
+    const counts = async (): Promise<number[]> => Promise.all(['videollama_encode_seconds_count', 'videollama_encode_cache_misses_total', 'videollama_encode_cache_hits_total']
+      .map((name) => metric(running.url, name)));
+    const [encodes, misses, hits] = await counts();
+    expect(encodes).toBeGreaterThan(0);
     const second = await ask('And then?');
     expect(second.usage!.prompt_tokens).toBeGreaterThan(40);
-    expect(await metric(running.url, 'videollama_encode_seconds_count')).toBe(encodes);
-    expect(await metric(running.url, 'videollama_encode_cache_hits_total')).toBe(hits + 1);
+    // The engine's encode cache answered: no encode ran, one more hit.
+    expect(await counts()).toEqual([encodes, misses, hits + 1]);
   });
 
   it('continues a conversation with an earlier assistant turn', async () => {
