@@ -3,15 +3,21 @@
  * clients sending a few hundred requests that mix text, image, video and audio, some streamed,
  * some dropped after their first token. Rounds are repeated to show whether memory grows.
  *
- *   npx vite-node bench/serve.ts -- [--clients 32] [--requests 240] [--rounds 3] [--max-tokens 32] [--threads 1]
+ *   npx vite-node bench/serve.ts -- [--clients 32] [--requests 240] [--rounds 3] [--max-tokens 32]
+ *                                   [--threads 1] [--concurrency 8] [--parallel-tokens 128] [--reps 5]
  *
  * Counts failed requests (a status other than 200, or a reply without its end) and lost ones
  * (no answer at all); prints p50/p99 latency, requests/s, generated tokens/s, and the server's
- * peak RSS and RSS after each round, as Markdown. The peer: the same text questions one after
- * another through HTTP and through the library directly (the engine in this process), to show
- * what the server adds per request. Every media file is the same few bytes, so
- * after the first encode of each the server's encode cache answers (as for a user asking
- * several questions about one upload). Not part of `npm test`.
+ * peak RSS and RSS after each round, as Markdown. Every media file is the same few bytes, so
+ * after the first encode of each the encode cache answers (as for a user asking several
+ * questions about one upload).
+ *
+ * Peers, in the same run: aggregate throughput of `--concurrency` parallel greedy chats through
+ * the server against node-llama-cpp with as many sequences on one context, the same GGUF, the
+ * same threads, the same prompt lengths and the same number of generated tokens per chat
+ * (interleaved repetitions); and one text question at a time through HTTP against the library
+ * directly (the engine in this process), to show what the server adds per request.
+ * Not part of `npm test`.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +29,8 @@ import { parseArgs } from 'node:util';
 import { cachedRandomProjector, tinyProjector } from '../src/dev/random-projector.js';
 import { cachedTinyLlama } from '../src/dev/tiny-llama.js';
 import { runFfmpeg } from '../src/media/ffmpeg.js';
+import { getLlama, type Token } from 'node-llama-cpp';
+
 import { Engine } from '../src/server/engine.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,12 +45,21 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'max-tokens': { type: 'string', default: '32' },
     threads: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '8' },
+    'parallel-tokens': { type: 'string', default: '128' },
+    reps: { type: 'string', default: '5' },
   },
 });
 const CLIENTS = Number(args.clients);
 const REQUESTS = Number(args.requests);
 const ROUNDS = Number(args.rounds);
 const MAX_TOKENS = Number(args['max-tokens']);
+const THREADS = Number(args.threads);
+const CONCURRENCY = Number(args.concurrency);
+const PARALLEL_TOKENS = Number(args['parallel-tokens']);
+const REPS = Number(args.reps);
+/** The server's context: shared by its sequences, as node-llama-cpp's is split among its. */
+const CONTEXT = 1024;
 
 type Kind = 'text' | 'image' | 'video' | 'audio';
 interface Outcome { ok: boolean; lost: boolean; ms: number; tokens: number; dropped: boolean }
@@ -56,12 +73,17 @@ async function pngFrame(): Promise<Buffer> {
   return fs.readFileSync(file);
 }
 
+/** The tiny LLaMA and its projector, made once in .cache. */
+function tinyModels(): Promise<[llm: string, projector: string]> {
+  return Promise.all([cachedTinyLlama(CACHE_DIR, { embeddingWidth: 96 }), cachedRandomProjector(CACHE_DIR, tinyProjector(96))]);
+}
+
 /** Starts `video-llama serve` and resolves to its URL and pid once the model is ready. */
 async function startServer(): Promise<{ url: string; pid: number; stop: () => Promise<number | null> }> {
-  const [llm, projector] = await Promise.all([cachedTinyLlama(CACHE_DIR, { embeddingWidth: 96 }), cachedRandomProjector(CACHE_DIR, tinyProjector(96))]);
+  const [llm, projector] = await tinyModels();
   const child = spawn(path.join(repoRoot, 'node_modules', '.bin', 'vite-node'), [
     path.join(repoRoot, 'src', 'cli', 'main.ts'), 'serve', '--llm', llm, '--projector', projector, '--port', '0',
-    '--threads', args.threads!, '--context-size', '1024', '--queue-length', String(4 * CLIENTS),
+    '--threads', String(THREADS), '--context-size', String(CONTEXT), '--concurrency', String(CONCURRENCY), '--queue-length', String(4 * CLIENTS),
   ], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   const url = await new Promise<string>((resolve, reject) => {
@@ -165,8 +187,8 @@ async function round(url: string, pid: number, media: Record<Exclude<Kind, 'text
 
 /** Milliseconds per text question (median), one after another: through HTTP, and through the engine in this process. */
 async function overhead(url: string, count: number): Promise<{ http: number; direct: number }> {
-  const [llm, projector] = await Promise.all([cachedTinyLlama(CACHE_DIR, { embeddingWidth: 96 }), cachedRandomProjector(CACHE_DIR, tinyProjector(96))]);
-  const engine = await Engine.load({ llm, projector, threads: Number(args.threads), contextSize: 1024 });
+  const [llm, projector] = await tinyModels();
+  const engine = await Engine.load({ llm, projector, threads: THREADS, contextSize: CONTEXT });
   const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const http: number[] = [];
   const direct: number[] = [];
@@ -186,6 +208,80 @@ async function overhead(url: string, count: number): Promise<{ http: number; dir
   return { http: median(http), direct: median(direct) };
 }
 
+/** One chat's work: prompt positions and generated tokens. */
+interface ChatWork { prompt: number; generated: number }
+
+/** `CONCURRENCY` greedy text chats sent at once through the server: their work and the wall time. */
+async function serverParallel(url: string, rep: number): Promise<{ seconds: number; chats: ChatWork[] }> {
+  const started = performance.now();
+  const chats = await Promise.all(Array.from({ length: CONCURRENCY }, async (_, i) => {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: `Tell me story number ${rep * CONCURRENCY + i}.` }], max_tokens: PARALLEL_TOKENS, temperature: 0 }),
+    });
+    const { usage } = await response.json() as { usage: { prompt_tokens: number; completion_tokens: number } };
+    return { prompt: usage.prompt_tokens, generated: usage.completion_tokens };
+  }));
+  return { seconds: (performance.now() - started) / 1000, chats };
+}
+
+/**
+ * node-llama-cpp on the same GGUF: one context of `CONCURRENCY` sequences (its batching
+ * evaluates them together), each given a prompt of the same length as the server's chat and
+ * made to generate as many greedy tokens.
+ */
+async function nodeLlamaCppPeer(): Promise<{ run: (chats: ChatWork[]) => Promise<number>; dispose: () => Promise<void> }> {
+  const [llm] = await tinyModels();
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
+  const model = await llama.loadModel({ modelPath: llm, gpuLayers: 0, useMmap: false });
+  // node-llama-cpp gives each sequence its own contextSize cells: the same cells in all.
+  const context = await model.createContext({ contextSize: CONTEXT / CONCURRENCY, sequences: CONCURRENCY, threads: THREADS });
+  const sequences = Array.from({ length: CONCURRENCY }, () => context.getSequence());
+  const words = model.tokenize('Tell me a story about a long journey. ');
+  return {
+    async run(chats) {
+      await Promise.all(sequences.map((sequence) => sequence.clearHistory()));
+      const started = performance.now();
+      await Promise.all(chats.map(async (chat, i) => {
+        const prompt = Array.from({ length: chat.prompt }, (_, k) => words[k % words.length]!) as Token[];
+        if (chat.generated === 0) return;
+        let count = 0;
+        for await (const token of sequences[i]!.evaluate(prompt, { temperature: 0 })) {
+          void token;
+          if (++count === chat.generated) break;
+        }
+      }));
+      return (performance.now() - started) / 1000;
+    },
+    async dispose() {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
+}
+
+/** Interleaved repetitions of the parallel chats, through the server and through node-llama-cpp. */
+async function parallelComparison(url: string): Promise<void> {
+  const peer = await nodeLlamaCppPeer();
+  const rows: { ours: number; theirs: number }[] = [];
+  // One untimed round each: warm both.
+  await peer.run((await serverParallel(url, REPS)).chats);
+  for (let rep = 0; rep < REPS; rep++) {
+    const ours = await serverParallel(url, rep);
+    const tokens = ours.chats.reduce((sum, chat) => sum + chat.generated, 0);
+    const theirs = await peer.run(ours.chats);
+    rows.push({ ours: tokens / ours.seconds, theirs: tokens / theirs });
+  }
+  await peer.dispose();
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  console.log(`\n${CONCURRENCY} parallel greedy chats of up to ${PARALLEL_TOKENS} tokens, aggregate generated tokens/s (prompt included in the time):\n`);
+  console.log('| repetition | server (HTTP) | node-llama-cpp, same work | server / node-llama-cpp |');
+  console.log('|---|---|---|---|');
+  rows.forEach((row, i) => console.log(`| ${i + 1} | ${row.ours.toFixed(0)} | ${row.theirs.toFixed(0)} | ${(row.ours / row.theirs).toFixed(2)} |`));
+  console.log(`| median | ${median(rows.map((r) => r.ours)).toFixed(0)} | ${median(rows.map((r) => r.theirs)).toFixed(0)} | ${median(rows.map((r) => r.ours / r.theirs)).toFixed(2)} |`);
+}
+
 const media = {
   image: `data:image/png;base64,${(await pngFrame()).toString('base64')}`,
   video: fs.readFileSync(CLIP).toString('base64'),
@@ -193,7 +289,8 @@ const media = {
 };
 const server = await startServer();
 console.log(`# bench/serve.ts — ${os.cpus()[0]?.model} (${os.availableParallelism()} threads), Node ${process.version}`);
-console.log(`command: npx vite-node bench/serve.ts -- --clients ${CLIENTS} --requests ${REQUESTS} --rounds ${ROUNDS} --max-tokens ${MAX_TOKENS} --threads ${args.threads}`);
+console.log(`command: npx vite-node bench/serve.ts -- --clients ${CLIENTS} --requests ${REQUESTS} --rounds ${ROUNDS} --max-tokens ${MAX_TOKENS} ` +
+  `--threads ${THREADS} --concurrency ${CONCURRENCY} --parallel-tokens ${PARALLEL_TOKENS} --reps ${REPS}`);
 console.log(`server RSS after loading: ${memory(server.pid).rss.toFixed(0)} MiB\n`);
 console.log('| round | requests | failed | lost | dropped early | p50 ms | p99 ms | requests/s | tokens/s | peak RSS MiB | RSS after MiB |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
@@ -201,6 +298,7 @@ for (let r = 1; r <= ROUNDS; r++) {
   const n = await round(server.url, server.pid, media);
   console.log(`| ${r} | ${n.requests} | ${n.failed} | ${n.lost} | ${n.dropped} | ${n.p50!.toFixed(0)} | ${n.p99!.toFixed(0)} | ${n.perSecond!.toFixed(1)} | ${n.tokensPerSecond!.toFixed(0)} | ${n.peakRss!.toFixed(0)} | ${n.rssAfter!.toFixed(0)} |`);
 }
+await parallelComparison(server.url);
 const peer = await overhead(server.url, 40);
 console.log(`\nOne text question at a time (median of 40, ${MAX_TOKENS} tokens, greedy): ${peer.http.toFixed(1)} ms through HTTP, ` +
   `${peer.direct.toFixed(1)} ms through the library directly (ratio ${(peer.http / peer.direct).toFixed(2)})`);

@@ -45,17 +45,29 @@ export class MediaResolver {
   constructor(private readonly settings: MediaResolverSettings) {}
 
   /**
-   * Fetches, checks and encodes one reference. Every request is probed against this server's
-   * limits (the probe also decides how an upload is encoded); the encode itself is skipped when
-   * the engine's encode cache holds the same content encoded the same way.
+   * Fetches, checks and encodes one reference. The media is checked against this server's limits
+   * from a probe (which also decides how an upload is encoded; an upload's probe is kept with it);
+   * the encode itself is skipped when the engine's encode cache holds the same content encoded
+   * the same way.
    */
   async encode(engine: Engine, reference: MediaReference, signal: AbortSignal, onProgress?: (fraction: number) => void): Promise<EncodedMedia> {
     const description = engine.describe();
     if (!description.vision && !description.audio) throw badRequest(reference.param, 'this server has no projector loaded, so it answers about text only');
     const media = await this.load(reference);
-    const facts = await libraryCall(reference.param, () => engine.probe(media, signal));
+    const facts = await this.probe(engine, reference, media, signal);
     const kind = this.checkedKind(reference, facts);
     return libraryCall(reference.param, () => engine.encode(media, kind, facts, { signal, onProgress }));
+  }
+
+  /** What ffmpeg finds in the media; for an upload, found once and kept. */
+  private async probe(engine: Engine, reference: MediaReference, media: LoadedMedia, signal: AbortSignal): Promise<MediaFacts> {
+    const { source, param } = reference;
+    const { uploads } = this.settings;
+    const kept = source.type === 'upload' ? await uploads.facts(source.id) : undefined;
+    if (kept) return kept;
+    const facts = await libraryCall(param, () => engine.probe(media, signal));
+    if (source.type === 'upload') await uploads.saveFacts(source.id, facts);
+    return facts;
   }
 
   /** The encode kind a file gets, after checking it against the reference and the limits. */
