@@ -8,15 +8,17 @@
  *
  * Counts failed requests (a status other than 200, or a reply without its end) and lost ones
  * (no answer at all); prints p50/p99 latency, requests/s, generated tokens/s, and the server's
- * peak RSS and RSS after each round, as Markdown. Every media file is the same few bytes, so
- * after the first encode of each the encode cache answers (as for a user asking several
- * questions about one upload).
+ * peak RSS and RSS after each round, as Markdown. Images (PNG data URLs) and audio (WAV, base64)
+ * are sent inline, so each is probed again; the video (the fixture clip, with sound) is uploaded
+ * once and named by its id. Every media file is the same few bytes, so after the first encode of
+ * each the encode cache answers (as for a user asking several questions about one upload).
  *
  * Peers, in the same run: aggregate throughput of `--concurrency` parallel greedy chats through
- * the server against node-llama-cpp with as many sequences on one context, the same GGUF, the
- * same threads, the same prompt lengths and the same number of generated tokens per chat
- * (interleaved repetitions); and one text question at a time through HTTP against the library
- * directly (the engine in this process), to show what the server adds per request.
+ * the server, through the library in this process (as many sequences), and through
+ * node-llama-cpp with as many sequences on one context — the same GGUF, the same threads, the
+ * same prompt lengths and the same number of generated tokens per chat (interleaved
+ * repetitions); and one text question at a time through HTTP against the library directly, to
+ * show what the server adds per request.
  * Not part of `npm test`.
  */
 import { spawn } from 'node:child_process';
@@ -62,7 +64,12 @@ const REPS = Number(args.reps);
 const CONTEXT = 1024;
 
 type Kind = 'text' | 'image' | 'video' | 'audio';
-interface Outcome { ok: boolean; lost: boolean; ms: number; tokens: number; dropped: boolean }
+interface Outcome { ok: boolean; lost: boolean; ms: number; tokens: number; dropped: boolean; failure?: string }
+
+/** The `code` of an OpenAI error record in a body, else the first characters of the body. */
+function failureOf(status: number, text: string): string {
+  return `${status} ${/"code":"([^"]+)"/.exec(text)?.[1] ?? text.slice(0, 80)}`;
+}
 
 async function pngFrame(): Promise<Buffer> {
   const file = path.join(CACHE_DIR, 'bench-serve-frame.png');
@@ -111,7 +118,15 @@ function content(kind: Kind, media: Record<Exclude<Kind, 'text'>, string>): unkn
   if (kind === 'text') return 'Tell me a story.';
   if (kind === 'image') return [{ type: 'image_url', image_url: { url: media.image } }, question];
   if (kind === 'audio') return [{ type: 'input_audio', input_audio: { data: media.audio, format: 'wav' } }, question];
-  return [{ type: 'input_video', input_video: { data: media.video } }, question];
+  return [{ type: 'file', file: { file_id: media.video } }, question];
+}
+
+/** Uploads the clip once (`POST /v1/files`): video questions name it by id, as after an upload from the page. */
+async function uploadClip(url: string): Promise<string> {
+  const form = new FormData();
+  form.append('file', new Blob([fs.readFileSync(CLIP)]), 'clip.mp4');
+  const response = await fetch(`${url}/v1/files`, { method: 'POST', body: form });
+  return (await response.json() as { id: string }).id;
 }
 
 /** One request; `drop` reads the first content chunk of a stream and then disconnects. */
@@ -122,7 +137,9 @@ async function one(url: string, body: unknown, stream: boolean, drop: boolean): 
     const response = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal,
     });
-    if (response.status !== 200) return { ok: false, lost: false, ms: performance.now() - started, tokens: 0, dropped: drop };
+    if (response.status !== 200) {
+      return { ok: false, lost: false, ms: performance.now() - started, tokens: 0, dropped: drop, failure: failureOf(response.status, await response.text()) };
+    }
     if (!stream) {
       const json = await response.json() as { usage?: { completion_tokens: number } };
       return { ok: json.usage !== undefined, lost: false, ms: performance.now() - started, tokens: json.usage?.completion_tokens ?? 0, dropped: false };
@@ -139,14 +156,21 @@ async function one(url: string, body: unknown, stream: boolean, drop: boolean): 
       }
     }
     const usage = /"usage":\{"prompt_tokens":\d+,"completion_tokens":(\d+)/.exec(text);
-    return { ok: text.trimEnd().endsWith('data: [DONE]') && usage !== null, lost: false, ms: performance.now() - started, tokens: Number(usage?.[1] ?? 0), dropped: false };
-  } catch {
+    const ok = text.trimEnd().endsWith('data: [DONE]') && usage !== null;
+    return { ok, lost: false, ms: performance.now() - started, tokens: Number(usage?.[1] ?? 0), dropped: false, failure: ok ? undefined : failureOf(200, text) };
+  } catch (error) {
     // A dropped stream may end before its first content chunk (a reply of one empty token).
-    return { ok: drop, lost: !drop, ms: performance.now() - started, tokens: 0, dropped: drop };
+    return { ok: drop, lost: !drop, ms: performance.now() - started, tokens: 0, dropped: drop, failure: drop ? undefined : String(error) };
   }
 }
 
-async function round(url: string, pid: number, media: Record<Exclude<Kind, 'text'>, string>): Promise<Record<string, number>> {
+/** What one round measured (milliseconds, MiB, per second). */
+interface RoundResult {
+  requests: number; failures: string[]; failed: number; lost: number; dropped: number;
+  p50: number; p99: number; perSecond: number; tokensPerSecond: number; peakRss: number; rssAfter: number;
+}
+
+async function round(url: string, pid: number, media: Record<Exclude<Kind, 'text'>, string>): Promise<RoundResult> {
   const kinds: Kind[] = ['text', 'image', 'video', 'audio'];
   let next = 0;
   const outcomes: Outcome[] = [];
@@ -173,6 +197,7 @@ async function round(url: string, pid: number, media: Record<Exclude<Kind, 'text
   await new Promise((r) => setTimeout(r, 1000));
   return {
     requests: outcomes.length,
+    failures: outcomes.flatMap((o) => (o.failure ? [o.failure] : [])),
     failed: outcomes.filter((o) => !o.ok).length,
     lost: outcomes.filter((o) => o.lost).length,
     dropped: outcomes.filter((o) => o.dropped).length,
@@ -186,9 +211,7 @@ async function round(url: string, pid: number, media: Record<Exclude<Kind, 'text
 }
 
 /** Milliseconds per text question (median), one after another: through HTTP, and through the engine in this process. */
-async function overhead(url: string, count: number): Promise<{ http: number; direct: number }> {
-  const [llm, projector] = await tinyModels();
-  const engine = await Engine.load({ llm, projector, threads: THREADS, contextSize: CONTEXT });
+async function overhead(url: string, engine: Engine, count: number): Promise<{ http: number; direct: number }> {
   const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const http: number[] = [];
   const direct: number[] = [];
@@ -198,18 +221,24 @@ async function overhead(url: string, count: number): Promise<{ http: number; dir
     await one(url, { messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: MAX_TOKENS, seed: i, temperature: 0 }, false, false);
     http.push(performance.now() - started);
     started = performance.now();
-    await engine.reply({
-      history: [], message: { text: 'Tell me a story.', media: [] }, sampling: { maxTokens: MAX_TOKENS, seed: i, temperature: 0, stop: [] },
-      signal: new AbortController().signal,
-    }, () => {});
+    await directReply(engine, 'Tell me a story.', MAX_TOKENS);
     direct.push(performance.now() - started);
   }
-  await engine.dispose();
   return { http: median(http), direct: median(direct) };
+}
+
+/** A greedy reply to `text` through the library in this process (the engine the server wraps). */
+async function directReply(engine: Engine, text: string, maxTokens: number): Promise<number> {
+  const result = await engine.reply({
+    history: [], message: { text, media: [] }, sampling: { maxTokens, temperature: 0, stop: [] }, signal: new AbortController().signal,
+  }, () => {});
+  return result.completionTokens;
 }
 
 /** One chat's work: prompt positions and generated tokens. */
 interface ChatWork { prompt: number; generated: number }
+
+const story = (rep: number, i: number): string => `Tell me story number ${rep * CONCURRENCY + i}.`;
 
 /** `CONCURRENCY` greedy text chats sent at once through the server: their work and the wall time. */
 async function serverParallel(url: string, rep: number): Promise<{ seconds: number; chats: ChatWork[] }> {
@@ -217,12 +246,19 @@ async function serverParallel(url: string, rep: number): Promise<{ seconds: numb
   const chats = await Promise.all(Array.from({ length: CONCURRENCY }, async (_, i) => {
     const response = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: `Tell me story number ${rep * CONCURRENCY + i}.` }], max_tokens: PARALLEL_TOKENS, temperature: 0 }),
+      body: JSON.stringify({ messages: [{ role: 'user', content: story(rep, i) }], max_tokens: PARALLEL_TOKENS, temperature: 0 }),
     });
     const { usage } = await response.json() as { usage: { prompt_tokens: number; completion_tokens: number } };
     return { prompt: usage.prompt_tokens, generated: usage.completion_tokens };
   }));
   return { seconds: (performance.now() - started) / 1000, chats };
+}
+
+/** The same chats through the library in this process, on as many sequences: generated tokens per second. */
+async function directParallel(engine: Engine, rep: number): Promise<number> {
+  const started = performance.now();
+  const generated = await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => directReply(engine, story(rep, i), PARALLEL_TOKENS)));
+  return generated.reduce((sum, n) => sum + n, 0) / ((performance.now() - started) / 1000);
 }
 
 /**
@@ -261,33 +297,44 @@ async function nodeLlamaCppPeer(): Promise<{ run: (chats: ChatWork[]) => Promise
   };
 }
 
-/** Interleaved repetitions of the parallel chats, through the server and through node-llama-cpp. */
-async function parallelComparison(url: string): Promise<void> {
+/**
+ * Interleaved repetitions of the parallel chats: through the server, through the library in
+ * this process, and through node-llama-cpp with the server's work.
+ */
+async function parallelComparison(url: string, engine: Engine): Promise<void> {
   const peer = await nodeLlamaCppPeer();
-  const rows: { ours: number; theirs: number }[] = [];
-  // One untimed round each: warm both.
+  const rows: { server: number; library: number; peer: number }[] = [];
+  // One untimed round each: warm all three.
   await peer.run((await serverParallel(url, REPS)).chats);
+  await directParallel(engine, REPS);
   for (let rep = 0; rep < REPS; rep++) {
     const ours = await serverParallel(url, rep);
     const tokens = ours.chats.reduce((sum, chat) => sum + chat.generated, 0);
+    const library = await directParallel(engine, rep);
     const theirs = await peer.run(ours.chats);
-    rows.push({ ours: tokens / ours.seconds, theirs: tokens / theirs });
+    rows.push({ server: tokens / ours.seconds, library, peer: tokens / theirs });
   }
   await peer.dispose();
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const cells = (values: number[]): string => values.map((v, i) => (i < 3 ? v.toFixed(0) : v.toFixed(2))).join(' | ');
+  const ratios = (row: { server: number; library: number; peer: number }): number[] => [row.server, row.library, row.peer, row.server / row.peer, row.library / row.peer];
   console.log(`\n${CONCURRENCY} parallel greedy chats of up to ${PARALLEL_TOKENS} tokens, aggregate generated tokens/s (prompt included in the time):\n`);
-  console.log('| repetition | server (HTTP) | node-llama-cpp, same work | server / node-llama-cpp |');
-  console.log('|---|---|---|---|');
-  rows.forEach((row, i) => console.log(`| ${i + 1} | ${row.ours.toFixed(0)} | ${row.theirs.toFixed(0)} | ${(row.ours / row.theirs).toFixed(2)} |`));
-  console.log(`| median | ${median(rows.map((r) => r.ours)).toFixed(0)} | ${median(rows.map((r) => r.theirs)).toFixed(0)} | ${median(rows.map((r) => r.ours / r.theirs)).toFixed(2)} |`);
+  console.log('| repetition | server (HTTP) | library, in process | node-llama-cpp, the server\'s work | server / node-llama-cpp | library / node-llama-cpp |');
+  console.log('|---|---|---|---|---|---|');
+  rows.forEach((row, i) => console.log(`| ${i + 1} | ${cells(ratios(row))} |`));
+  const table = rows.map(ratios);
+  console.log(`| median | ${cells(table[0]!.map((_, column) => median(table.map((r) => r[column]!))))} |`);
 }
 
+const server = await startServer();
+const [llm, projector] = await tinyModels();
+// The library in this process, with the server's sequences: the peer that shows what HTTP adds.
+const engine = await Engine.load({ llm, projector, threads: THREADS, contextSize: CONTEXT, sequences: CONCURRENCY });
 const media = {
   image: `data:image/png;base64,${(await pngFrame()).toString('base64')}`,
-  video: fs.readFileSync(CLIP).toString('base64'),
+  video: await uploadClip(server.url),
   audio: fs.readFileSync(WAV).toString('base64'),
 };
-const server = await startServer();
 console.log(`# bench/serve.ts — ${os.cpus()[0]?.model} (${os.availableParallelism()} threads), Node ${process.version}`);
 console.log(`command: npx vite-node bench/serve.ts -- --clients ${CLIENTS} --requests ${REQUESTS} --rounds ${ROUNDS} --max-tokens ${MAX_TOKENS} ` +
   `--threads ${THREADS} --concurrency ${CONCURRENCY} --parallel-tokens ${PARALLEL_TOKENS} --reps ${REPS}`);
@@ -296,10 +343,12 @@ console.log('| round | requests | failed | lost | dropped early | p50 ms | p99 m
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (let r = 1; r <= ROUNDS; r++) {
   const n = await round(server.url, server.pid, media);
-  console.log(`| ${r} | ${n.requests} | ${n.failed} | ${n.lost} | ${n.dropped} | ${n.p50!.toFixed(0)} | ${n.p99!.toFixed(0)} | ${n.perSecond!.toFixed(1)} | ${n.tokensPerSecond!.toFixed(0)} | ${n.peakRss!.toFixed(0)} | ${n.rssAfter!.toFixed(0)} |`);
+  console.log(`| ${r} | ${n.requests} | ${n.failed} | ${n.lost} | ${n.dropped} | ${n.p50.toFixed(0)} | ${n.p99.toFixed(0)} | ${n.perSecond.toFixed(1)} | ${n.tokensPerSecond.toFixed(0)} | ${n.peakRss.toFixed(0)} | ${n.rssAfter.toFixed(0)} |`);
+  if (n.failures.length > 0) console.error(`round ${r} failures: ${n.failures.join('; ')}`);
 }
-await parallelComparison(server.url);
-const peer = await overhead(server.url, 40);
+await parallelComparison(server.url, engine);
+const peer = await overhead(server.url, engine, 40);
+await engine.dispose();
 console.log(`\nOne text question at a time (median of 40, ${MAX_TOKENS} tokens, greedy): ${peer.http.toFixed(1)} ms through HTTP, ` +
   `${peer.direct.toFixed(1)} ms through the library directly (ratio ${(peer.http / peer.direct).toFixed(2)})`);
 console.log(`server exit code after SIGTERM: ${await server.stop()}`);

@@ -1,16 +1,18 @@
 /**
  * From a message's media reference to embeddings: fetching the bytes (data URL, base64, an
- * upload id, an operator-allowed remote or `file://` URL), probing them against the limits,
- * and encoding them (once per content: the engine's encode cache).
+ * upload id, an operator-allowed remote or `file://` URL), checking what ffmpeg finds in them
+ * against the limits, and encoding them (once per content: the engine's encode cache).
  * @module
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import { ApiError, badRequest, unprocessableMedia } from './api-error.js';
 import { isLibraryError, type EncodedMedia, type EncodeKind, type Engine, type MediaFacts } from './engine.js';
 import type { ServerLimits } from './options.js';
-import type { UploadStore } from './uploads.js';
+import { UploadStore } from './uploads.js';
 
 /** Where a message's media comes from. */
 export type MediaSource =
@@ -27,8 +29,11 @@ export interface MediaReference {
   param: string;
 }
 
-/** Bytes, or the path of a file the server may read (an upload, a file in the media root). */
-type LoadedMedia = string | Uint8Array;
+/** Bytes (or a local file) with their content address. */
+interface LoadedMedia {
+  input: string | Uint8Array;
+  sha256: string;
+}
 
 const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
 
@@ -40,33 +45,41 @@ export interface MediaResolverSettings {
   allowRemoteMedia: boolean;
 }
 
+/** Probes kept: what ffmpeg found is a few numbers per file, and finding it costs a process and a pass over the file. */
+const KEPT_PROBES = 4096;
+
 /** Resolves media references into encoded media, within the server's limits. */
 export class MediaResolver {
+  /**
+   * What ffmpeg found in the files seen lately, by the sha256 of their bytes (least recently used
+   * out). Not the encode cache (the engine's, which holds embeddings): the checks against the
+   * limits, which every request makes, need only these facts.
+   */
+  private readonly probes = new Map<string, MediaFacts>();
+
   constructor(private readonly settings: MediaResolverSettings) {}
 
   /**
-   * Fetches, checks and encodes one reference. The media is checked against this server's limits
-   * from a probe (which also decides how an upload is encoded; an upload's probe is kept with it);
-   * the encode itself is skipped when the engine's encode cache holds the same content encoded
-   * the same way.
+   * Fetches, checks and encodes one reference: every request's media is checked against the
+   * limits (from ffmpeg's facts about the file, probed once per content); the encode is skipped
+   * when the engine's encode cache holds the same content encoded the same way.
    */
   async encode(engine: Engine, reference: MediaReference, signal: AbortSignal, onProgress?: (fraction: number) => void): Promise<EncodedMedia> {
     const description = engine.describe();
     if (!description.vision && !description.audio) throw badRequest(reference.param, 'this server has no projector loaded, so it answers about text only');
     const media = await this.load(reference);
-    const facts = await this.probe(engine, reference, media, signal);
+    const facts = await this.probe(engine, media, reference.param, signal);
     const kind = this.checkedKind(reference, facts);
-    return libraryCall(reference.param, () => engine.encode(media, kind, facts, { signal, onProgress }));
+    return libraryCall(reference.param, () => engine.encode(media.input, kind, facts, { signal, onProgress }));
   }
 
-  /** What ffmpeg finds in the media; for an upload, found once and kept. */
-  private async probe(engine: Engine, reference: MediaReference, media: LoadedMedia, signal: AbortSignal): Promise<MediaFacts> {
-    const { source, param } = reference;
-    const { uploads } = this.settings;
-    const kept = source.type === 'upload' ? await uploads.facts(source.id) : undefined;
-    if (kept) return kept;
-    const facts = await libraryCall(param, () => engine.probe(media, signal));
-    if (source.type === 'upload') await uploads.saveFacts(source.id, facts);
+  /** What ffmpeg finds in the media, probed once per content. */
+  private async probe(engine: Engine, media: LoadedMedia, param: string, signal: AbortSignal): Promise<MediaFacts> {
+    let facts = this.probes.get(media.sha256);
+    if (facts) this.probes.delete(media.sha256);
+    else facts = await libraryCall(param, () => engine.probe(media.input, signal));
+    this.probes.set(media.sha256, facts);
+    if (this.probes.size > KEPT_PROBES) this.probes.delete(this.probes.keys().next().value!);
     return facts;
   }
 
@@ -94,17 +107,17 @@ export class MediaResolver {
     if (source.type === 'upload') {
       const file = await this.settings.uploads.filePath(source.id);
       if (!file) throw badRequest(param, `no uploaded file has the id ${JSON.stringify(source.id.slice(0, 80))}`);
-      return file;
+      return { input: file, sha256: UploadStore.sha256(source.id)! };
     }
-    if (source.type === 'base64') return decodeBase64(source.data, param);
+    if (source.type === 'base64') return bytesMedia(decodeBase64(source.data, param));
     const url = source.url;
     if (url.startsWith('data:')) {
       const comma = url.indexOf(',');
       if (comma < 0 || !url.slice(0, comma).endsWith(';base64')) throw badRequest(param, 'expected a base64 data URL (data:<type>;base64,<data>)');
-      return decodeBase64(url.slice(comma + 1), param);
+      return bytesMedia(decodeBase64(url.slice(comma + 1), param));
     }
     if (url.startsWith('file://')) return this.localFile(url, param);
-    if (/^https?:\/\//i.test(url)) return this.remote(url, param);
+    if (/^https?:\/\//i.test(url)) return bytesMedia(await this.remote(url, param));
     throw badRequest(param, 'expected a data: URL, base64 data or an uploaded file id');
   }
 
@@ -120,7 +133,9 @@ export class MediaResolver {
     } catch {
       throw badRequest(param, 'no such file in the media root');
     }
-    return file;
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    return { input: file, sha256: hash.digest('hex') };
   }
 
   /** A remote file, within the size and time limits. */
@@ -145,6 +160,10 @@ export class MediaResolver {
       throw unprocessableMedia(param, 'the remote file could not be fetched', 'media_fetch_failed');
     }
   }
+}
+
+function bytesMedia(bytes: Uint8Array): LoadedMedia {
+  return { input: bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 function decodeBase64(data: string, param: string): Buffer {

@@ -1,7 +1,6 @@
 /**
  * Uploaded files, stored under the sha256 of their bytes: the same file uploaded twice is one
- * file with one id (`file-<sha256>`). A small JSON file beside each keeps its name and time, and
- * another what ffmpeg found in it once it was first used (so later questions skip the probe);
+ * file with one id (`file-<sha256>`). A small JSON file beside each keeps its name and time, so
  * replicas sharing the folder see the same uploads.
  * @module
  */
@@ -11,8 +10,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-
-import type { MediaFacts } from './engine.js';
 
 /** An upload as OpenAI's files API describes one. */
 export interface UploadedFile {
@@ -76,39 +73,16 @@ export class UploadStore {
     return upload && this.dataPath(ID.exec(upload.id)![1]!);
   }
 
-  /** What ffmpeg found in an upload, when it was probed before; undefined otherwise. */
-  async facts(id: string): Promise<MediaFacts | undefined> {
-    const sha = ID.exec(id)?.[1];
-    if (!sha) return undefined;
-    try {
-      return JSON.parse(await fs.readFile(this.factsPath(sha), 'utf8')) as MediaFacts;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /**
-   * Keeps what ffmpeg found in an upload, written whole or not at all (readers never see half a
-   * file). A failed write is let go: the next question about the upload probes it again.
-   */
-  async saveFacts(id: string, facts: MediaFacts): Promise<void> {
-    const sha = ID.exec(id)?.[1];
-    if (!sha) return;
-    const partial = path.join(this.dir, `.partial-${randomUUID()}`);
-    try {
-      await fs.writeFile(partial, JSON.stringify(facts));
-      await fs.rename(partial, this.factsPath(sha));
-    } catch {
-      await fs.rm(partial, { force: true });
-    }
-  }
-
   /** Every upload, newest first. */
   async list(): Promise<UploadedFile[]> {
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
-    const metas = names.filter((n) => /^[0-9a-f]{64}\.json$/.test(n));
-    const files = await Promise.all(metas.map((n) => this.get(`file-${n.slice(0, -5)}`)));
+    const files = await Promise.all(names.filter((n) => n.endsWith('.json')).map((n) => this.get(`file-${n.slice(0, -5)}`)));
     return files.filter((f): f is UploadedFile => f !== undefined).sort((a, b) => b.created_at - a.created_at);
+  }
+
+  /** The sha256 of an upload id (its content address). */
+  static sha256(id: string): string | undefined {
+    return ID.exec(id)?.[1];
   }
 
   private dataPath(sha: string): string {
@@ -117,9 +91,5 @@ export class UploadStore {
 
   private metaPath(sha: string): string {
     return path.join(this.dir, `${sha}.json`);
-  }
-
-  private factsPath(sha: string): string {
-    return path.join(this.dir, `${sha}.facts.json`);
   }
 }
