@@ -60,8 +60,10 @@ const THREADS = Number(args.threads);
 const CONCURRENCY = Number(args.concurrency);
 const PARALLEL_TOKENS = Number(args['parallel-tokens']);
 const REPS = Number(args.reps);
+/** KV cells per sequence (a conversation of the load test takes about 150). */
+const CELLS_PER_CHAT = 512;
 /** The server's context: shared by its sequences, as node-llama-cpp's is split among its. */
-const CONTEXT = 1024;
+const CONTEXT = CELLS_PER_CHAT * CONCURRENCY;
 
 type Kind = 'text' | 'image' | 'video' | 'audio';
 interface Outcome { ok: boolean; lost: boolean; ms: number; tokens: number; dropped: boolean; failure?: string }
@@ -248,7 +250,9 @@ async function serverParallel(url: string, rep: number): Promise<{ seconds: numb
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ messages: [{ role: 'user', content: story(rep, i) }], max_tokens: PARALLEL_TOKENS, temperature: 0 }),
     });
-    const { usage } = await response.json() as { usage: { prompt_tokens: number; completion_tokens: number } };
+    const body = await response.text();
+    const usage = (JSON.parse(body) as { usage?: { prompt_tokens: number; completion_tokens: number } }).usage;
+    if (!usage) throw new Error(`the server answered ${response.status}: ${body.slice(0, 200)}`);
     return { prompt: usage.prompt_tokens, generated: usage.completion_tokens };
   }));
   return { seconds: (performance.now() - started) / 1000, chats };
@@ -271,7 +275,7 @@ async function nodeLlamaCppPeer(): Promise<{ run: (chats: ChatWork[]) => Promise
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, progressLogs: false });
   const model = await llama.loadModel({ modelPath: llm, gpuLayers: 0, useMmap: false });
   // node-llama-cpp gives each sequence its own contextSize cells: the same cells in all.
-  const context = await model.createContext({ contextSize: CONTEXT / CONCURRENCY, sequences: CONCURRENCY, threads: THREADS });
+  const context = await model.createContext({ contextSize: CELLS_PER_CHAT, sequences: CONCURRENCY, threads: THREADS });
   const sequences = Array.from({ length: CONCURRENCY }, () => context.getSequence());
   const words = model.tokenize('Tell me a story about a long journey. ');
   return {
@@ -327,28 +331,31 @@ async function parallelComparison(url: string, engine: Engine): Promise<void> {
 }
 
 const server = await startServer();
-const [llm, projector] = await tinyModels();
-// The library in this process, with the server's sequences: the peer that shows what HTTP adds.
-const engine = await Engine.load({ llm, projector, threads: THREADS, contextSize: CONTEXT, sequences: CONCURRENCY });
-const media = {
-  image: `data:image/png;base64,${(await pngFrame()).toString('base64')}`,
-  video: await uploadClip(server.url),
-  audio: fs.readFileSync(WAV).toString('base64'),
-};
-console.log(`# bench/serve.ts — ${os.cpus()[0]?.model} (${os.availableParallelism()} threads), Node ${process.version}`);
-console.log(`command: npx vite-node bench/serve.ts -- --clients ${CLIENTS} --requests ${REQUESTS} --rounds ${ROUNDS} --max-tokens ${MAX_TOKENS} ` +
-  `--threads ${THREADS} --concurrency ${CONCURRENCY} --parallel-tokens ${PARALLEL_TOKENS} --reps ${REPS}`);
-console.log(`server RSS after loading: ${memory(server.pid).rss.toFixed(0)} MiB\n`);
-console.log('| round | requests | failed | lost | dropped early | p50 ms | p99 ms | requests/s | tokens/s | peak RSS MiB | RSS after MiB |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-for (let r = 1; r <= ROUNDS; r++) {
-  const n = await round(server.url, server.pid, media);
-  console.log(`| ${r} | ${n.requests} | ${n.failed} | ${n.lost} | ${n.dropped} | ${n.p50.toFixed(0)} | ${n.p99.toFixed(0)} | ${n.perSecond.toFixed(1)} | ${n.tokensPerSecond.toFixed(0)} | ${n.peakRss.toFixed(0)} | ${n.rssAfter.toFixed(0)} |`);
-  if (n.failures.length > 0) console.error(`round ${r} failures: ${n.failures.join('; ')}`);
+try {
+  const [llm, projector] = await tinyModels();
+  // The library in this process, with the server's sequences: the peer that shows what HTTP adds.
+  const engine = await Engine.load({ llm, projector, threads: THREADS, contextSize: CONTEXT, sequences: CONCURRENCY });
+  const media = {
+    image: `data:image/png;base64,${(await pngFrame()).toString('base64')}`,
+    video: await uploadClip(server.url),
+    audio: fs.readFileSync(WAV).toString('base64'),
+  };
+  console.log(`# bench/serve.ts — ${os.cpus()[0]?.model} (${os.availableParallelism()} threads), Node ${process.version}`);
+  console.log(`command: npx vite-node bench/serve.ts -- --clients ${CLIENTS} --requests ${REQUESTS} --rounds ${ROUNDS} --max-tokens ${MAX_TOKENS} ` +
+    `--threads ${THREADS} --concurrency ${CONCURRENCY} --parallel-tokens ${PARALLEL_TOKENS} --reps ${REPS}`);
+  console.log(`server RSS after loading: ${memory(server.pid).rss.toFixed(0)} MiB\n`);
+  console.log('| round | requests | failed | lost | dropped early | p50 ms | p99 ms | requests/s | tokens/s | peak RSS MiB | RSS after MiB |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (let r = 1; r <= ROUNDS; r++) {
+    const n = await round(server.url, server.pid, media);
+    console.log(`| ${r} | ${n.requests} | ${n.failed} | ${n.lost} | ${n.dropped} | ${n.p50.toFixed(0)} | ${n.p99.toFixed(0)} | ${n.perSecond.toFixed(1)} | ${n.tokensPerSecond.toFixed(0)} | ${n.peakRss.toFixed(0)} | ${n.rssAfter.toFixed(0)} |`);
+    if (n.failures.length > 0) console.error(`round ${r} failures: ${n.failures.join('; ')}`);
+  }
+  await parallelComparison(server.url, engine);
+  const peer = await overhead(server.url, engine, 40);
+  await engine.dispose();
+  console.log(`\nOne text question at a time (median of 40, ${MAX_TOKENS} tokens, greedy): ${peer.http.toFixed(1)} ms through HTTP, ` +
+    `${peer.direct.toFixed(1)} ms through the library directly (ratio ${(peer.http / peer.direct).toFixed(2)})`);
+} finally {
+  console.log(`server exit code after SIGTERM: ${await server.stop()}`);
 }
-await parallelComparison(server.url, engine);
-const peer = await overhead(server.url, engine, 40);
-await engine.dispose();
-console.log(`\nOne text question at a time (median of 40, ${MAX_TOKENS} tokens, greedy): ${peer.http.toFixed(1)} ms through HTTP, ` +
-  `${peer.direct.toFixed(1)} ms through the library directly (ratio ${(peer.http / peer.direct).toFixed(2)})`);
-console.log(`server exit code after SIGTERM: ${await server.stop()}`);
