@@ -16,6 +16,7 @@
 
 #include "core/kernels/bf16_gemm.h"
 #include "core/kernels/cpu_isa.h"
+#include "ggml.h"
 
 namespace vl::kernels {
 
@@ -25,8 +26,13 @@ constexpr int64_t kInt8Block = 128;
 // Whether q8_0 weights [k, n] can be repacked.
 inline bool int8_packable(int64_t k, int64_t n) { return k % kInt8Block == 0 && n % kPanel == 0 && k > 0 && n > 0; }
 
-// Repacks q8_0 weights [k, n] (n rows of k) into int8 panels with per-block scales, in place.
-void pack_q8_0_panels(void* weights, int64_t k, int64_t n);
+// The largest |qw| of packed weights: 8 bits for vpdpbusd, 7 for int8_gemm_avx2's vpmaddubsw.
+constexpr int kInt8Levels = 127, kInt7Levels = 63;
+
+// Repacks weights [k, n] (n rows of k) of any type ggml converts to f32 (q8_0, f16, bf16) into
+// int8 panels with per-block scales and |qw| ≤ levels, in place: the panels take no more bytes than
+// the rows (exactly as many as q8_0's). Requires int8_packable(k, n).
+void pack_int8_panels(void* weights, ggml_type type, int64_t k, int64_t n, int levels);
 
 // Byte offsets inside one packed panel of k inputs.
 struct Int8PanelLayout {
@@ -38,9 +44,8 @@ struct Int8PanelLayout {
   int64_t bytes() const { return sums + blocks * kPanel * 4; }
 };
 
-// Bytes of one quantized activation row: k values, then k / kInt8Block f32 scales. The values are
-// qx + 128 (unsigned) for int8_gemm's vpdpbusd, qx (signed) for int8_gemm_avx2, which takes
-// their signs onto the weights (see avx2_gemm.h).
+// Bytes of one quantized activation row: k values qx + 128 (unsigned, for vpdpbusd and
+// vpmaddubsw), then k / kInt8Block f32 scales.
 inline size_t int8_row_bytes(int64_t k) { return static_cast<size_t>(k + 4 * (k / kInt8Block)); }
 
 // Rows [begin, end) of x (f32, row stride x_stride elements, k per row) quantized into `out`
