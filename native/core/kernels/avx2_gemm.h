@@ -12,8 +12,7 @@
 //   a pair of products (≤ 2·255·63) fits vpmaddubsw's 16 signed bits without saturating: one
 //   instruction fewer per step than the sign trick on 8-bit weights (|w| times sign(w)·x), for
 //   half the weights' resolution (measured per-token cosine in docs/performance.md).
-// Any 16-bit or q8_0 weight is repacked to int8 on AVX2 CPUs (pack_linear_weights); the 16-bit
-// kernel runs the layers whose inputs are not whole blocks of kInt8Block.
+// - half_attention_avx2: softmax(q kᵀ) v on the 16-bit tiles, for the layers of either product.
 #include <cstdint>
 
 #include "core/kernels/bf16_gemm.h"

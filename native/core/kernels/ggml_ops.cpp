@@ -37,29 +37,28 @@ static bool is_int8(PackedFormat f) {
 }
 
 // The kernel this CPU may run for a weight of `type` [k, n], None when none handles it. 16-bit
-// weights keep 16 bits where the CPU multiplies bf16 (AVX-512 BF16); elsewhere they run the 8-bit
-// kernels like q8_0 (on AVX2, f32 FMA on 16-bit weights reaches only half the rate of the 8-bit
-// products: docs/performance.md), and the 16-bit AVX2 kernel takes the layers whose inputs are not
-// whole 8-bit blocks.
+// weights stay 16-bit (an f16 or bf16 file keeps its fidelity bound: 8-bit products of them leave
+// it, docs/performance.md), q8_0 runs the 8-bit kernels.
 static PackedFormat format_for(ggml_type type, int64_t k, int64_t n, const CpuIsa& isa) {
   const bool half = type == GGML_TYPE_BF16 || type == GGML_TYPE_F16;
-  if (half && isa.avx512_bf16 && bf16_packable(k, n)) return PackedFormat::Bf16Avx512;
-  if ((half || type == GGML_TYPE_Q8_0) && int8_packable(k, n)) {
+  if (half && bf16_packable(k, n)) {
+    if (isa.avx512_bf16) return PackedFormat::Bf16Avx512;
+    if (isa.avx2) return type == GGML_TYPE_BF16 ? PackedFormat::Bf16Avx2 : PackedFormat::F16Avx2;
+  }
+  if (type == GGML_TYPE_Q8_0 && int8_packable(k, n)) {
     if (isa.avx512_vnni) return PackedFormat::Int8Avx512;
     if (isa.avx_vnni) return PackedFormat::Int8AvxVnni;
     if (isa.avx2) return PackedFormat::Int8Avx2;
   }
-  if (half && isa.avx2 && bf16_packable(k, n)) return type == GGML_TYPE_BF16 ? PackedFormat::Bf16Avx2 : PackedFormat::F16Avx2;
   return PackedFormat::None;
 }
 
 // Repacks one weight into `format` and retypes it (see the header).
 static void pack(ggml_tensor* w, PackedFormat format) {
   const int64_t k = w->ne[0], n = w->ne[1];
-  size_t row_bytes = w->nb[1];
+  const size_t row_bytes = w->nb[1];
   if (is_int8(format)) {
-    pack_int8_panels(w->data, w->type, k, n, format == PackedFormat::Int8Avx2 ? kInt7Levels : kInt8Levels);
-    row_bytes = static_cast<size_t>(Int8PanelLayout(k).bytes() / kPanel);  // f16 / bf16 rows shrink
+    pack_q8_0_panels(w->data, k, n, format == PackedFormat::Int8Avx2 ? kInt7Levels : kInt8Levels);
   } else {
     auto* values = static_cast<uint16_t*>(w->data);
     if (w->type == GGML_TYPE_F16 && format == PackedFormat::Bf16Avx512) bf16_from_f16_in_place(values, k * n);

@@ -23,11 +23,11 @@ namespace vl::kernels {
 enum class PackedFormat : int32_t {
   None = 0,    // not packed: ggml's kernels
   Bf16Avx512,  // bf16 pair panels (from bf16 or f16 weights): bf16_gemm, and bf16_attention for its block
-  Int8Avx512,  // int8 panels (from q8_0, or f16 / bf16 without AVX-512 BF16): int8_gemm
+  Int8Avx512,  // int8 panels (from q8_0): int8_gemm
   Bf16Avx2,    // bf16 pair panels: half_gemm_avx2
   F16Avx2,     // f16 pair panels: half_gemm_avx2
-  Int8Avx2,    // int8 panels with 7-bit weights (from q8_0, f16 or bf16): int8_gemm_avx2
-  Int8AvxVnni, // int8 panels (from q8_0, f16 or bf16): int8_gemm_avx_vnni
+  Int8Avx2,    // int8 panels with 7-bit weights (from q8_0): int8_gemm_avx2
+  Int8AvxVnni, // int8 panels (from q8_0): int8_gemm_avx_vnni
 };
 
 // Registers a linear layer's weight (declared, not yet loaded) for pack_linear_weights.
@@ -35,9 +35,8 @@ void mark_linear_weight(ggml_tensor* weight);
 
 // Repacks, in place, every registered weight of `weights` that lives in host memory and that a
 // kernel this CPU may run (cpu_isa_allowed(), so VIDEO_LLAMA_CPU_ISA is read here) handles at
-// its size: bf16 and f16 on AVX-512 BF16 (f16 converted to bf16); q8_0, and bf16 / f16 on CPUs
-// without AVX-512 BF16, on the 8-bit kernels (AVX-512 VNNI, AVX-VNNI or AVX2); bf16 / f16 layers
-// the 8-bit kernels cannot take on the 16-bit AVX2 kernel. Returns how many it repacked.
+// its size: bf16 and f16 on AVX-512 BF16 (f16 converted to bf16) or else AVX2, q8_0 on AVX-512
+// VNNI or else AVX-VNNI or AVX2. Returns how many it repacked.
 int pack_linear_weights(ggml_context* weights);
 
 // The same for the kernels `isa` allows (e.g. one instruction set of the CPU, for benchmarks).

@@ -18,17 +18,17 @@
 
 namespace vl::kernels {
 
-void pack_int8_panels(void* weights, ggml_type type, int64_t k, int64_t n, int levels) {
+void pack_q8_0_panels(void* weights, int64_t k, int64_t n, int levels) {
   const Int8PanelLayout layout(k);
-  const size_t row_bytes = ggml_row_size(type, k);
-  const auto to_float = ggml_get_type_traits(type)->to_float;
+  const size_t row_bytes = ggml_row_size(GGML_TYPE_Q8_0, k);
+  const auto to_float = ggml_get_type_traits(GGML_TYPE_Q8_0)->to_float;
   std::vector<uint8_t> source(row_bytes * kPanel);
   std::vector<float> row(static_cast<size_t>(k));
   auto* bytes = static_cast<uint8_t*>(weights);
-  // panel p is written over bytes that only panels <= p occupied (no larger than theirs per panel)
+  // panel p is written over bytes that only panels <= p occupied (same size per panel)
   for (int64_t p = 0; p < n / kPanel; ++p) {
     uint8_t* panel = bytes + p * layout.bytes();
-    std::memcpy(source.data(), bytes + p * source.size(), source.size());
+    std::memcpy(source.data(), panel, source.size());
     auto* scales = reinterpret_cast<float*>(panel + layout.scales);
     auto* sums = reinterpret_cast<int32_t*>(panel + layout.sums);
     for (int64_t r = 0; r < kPanel; ++r) {

@@ -16,7 +16,6 @@
 
 #include "core/kernels/bf16_gemm.h"
 #include "core/kernels/cpu_isa.h"
-#include "ggml.h"
 
 namespace vl::kernels {
 
@@ -29,10 +28,9 @@ inline bool int8_packable(int64_t k, int64_t n) { return k % kInt8Block == 0 && 
 // The largest |qw| of packed weights: 8 bits for vpdpbusd, 7 for int8_gemm_avx2's vpmaddubsw.
 constexpr int kInt8Levels = 127, kInt7Levels = 63;
 
-// Repacks weights [k, n] (n rows of k) of any type ggml converts to f32 (q8_0, f16, bf16) into
-// int8 panels with per-block scales and |qw| ≤ levels, in place: the panels take no more bytes than
-// the rows (exactly as many as q8_0's). Requires int8_packable(k, n).
-void pack_int8_panels(void* weights, ggml_type type, int64_t k, int64_t n, int levels);
+// Repacks q8_0 weights [k, n] (n rows of k) into int8 panels with per-block scales and
+// |qw| ≤ levels, in place (the panels take exactly the bytes of the rows). Requires int8_packable(k, n).
+void pack_q8_0_panels(void* weights, int64_t k, int64_t n, int levels);
 
 // Byte offsets inside one packed panel of k inputs.
 struct Int8PanelLayout {
