@@ -1,9 +1,8 @@
 /**
  * Our kernels against ggml's on the same projector, on every instruction set of ours this CPU has
  * (VIDEO_LLAMA_CPU_ISA caps it, so an AVX-512 machine also runs the AVX2 kernels, with and without
- * AVX-VNNI): bf16 and f16 (AVX-512 BF16: bf16 products and attention; AVX2: the 8-bit products
- * where a layer's inputs are whole blocks of 128, else 16-bit weights widened to f32, and the AVX2
- * attention) and q8_0 (8-bit products: AVX-512 VNNI, AVX-VNNI, or AVX2's vpmaddubsw on 7-bit
+ * AVX-VNNI): bf16 and f16 (AVX-512 BF16: bf16 products and attention; AVX2: 16-bit weights
+ * widened to f32, and the AVX2 attention) and q8_0 (8-bit products: AVX-512 VNNI, AVX-VNNI, or AVX2's vpmaddubsw on 7-bit
  * weights) give the same embeddings as ggml up to the rounding of weights and activations, and
  * stay close to the f32 projector with the same weights. Sizes that exercise every edge: 257
  * tokens per frame (not a whole number of 4- or 6-row tiles, 8-lane rows or 32-key panels), 230
@@ -34,17 +33,16 @@ const ISA_LEVELS: IsaLevel[] = [
 ];
 type KernelType = 'bf16' | 'f16' | 'q8_0';
 // Per-token cosine, own kernels vs ggml's on the same file. bf16 on AVX-512: both round activations
-// to bf16, at different points (ours also the attention's inputs). f16 / bf16 on AVX2: the MLPs'
-// 256-input layers run the 8-bit kernels (weights requantized per 128 inputs, activations to 8
-// bits), the rest keeps f32 activations with f16 K and V in the attention. q8_0: ggml quantizes
-// activations per 32 values, ours per 128 (and requantizes the weights per 128; to 7 bits on
-// avx2). Measured (avx512 / avxvnni / avx2): bf16 0.99998 / 0.99986 / 0.99986, f16 0.99997 /
-// 0.99984 / 0.99984, q8_0 0.99972 / 0.99972 / 0.99928.
+// to bf16, at different points (ours also the attention's inputs). f16 / bf16 on AVX2: ours keeps
+// activations in f32 (K and V in f16 inside the attention), ggml rounds them to the weights' type.
+// q8_0: ggml quantizes activations per 32 values, ours per 128 (and requantizes the weights per
+// 128, to 7 bits on avx2). Measured (avx512 / avxvnni / avx2): bf16 0.99998 / 0.99999 / 0.99999,
+// f16 0.99997 / 1.000000 / 1.000000, q8_0 0.99972 / 0.99974 / 0.99928.
 const MIN_COSINE_VS_GGML: Record<KernelType, number> = { bf16: 0.9995, f16: 0.9995, q8_0: 0.999 };
 // Per-token cosine, own kernels vs the f32 projector with the same weights before rounding (what
 // the weight type itself costs, plus the above). Measured (avx512 / avxvnni / avx2): bf16 0.99997 /
-// 0.99983 / 0.99983, f16 0.99997 / 0.99984 / 0.99984, q8_0 0.99971 / 0.99971 / 0.99917 (the
-// AVX-512 and AVX-VNNI 8-bit kernels compute the same sums).
+// 0.99999 / 0.99999, f16 0.99997 / 1.000000 / 1.000000, q8_0 0.99971 / 0.99965 / 0.99917 (the
+// AVX-512 and AVX-VNNI 8-bit kernels compute the same sums; AVX2's 7-bit weights cost the rest).
 const MIN_COSINE_VS_F32: Record<KernelType, number> = { bf16: 0.9995, f16: 0.9995, q8_0: 0.999 };
 
 /** tinyProjector with 128-wide layers: the 8-bit kernel needs inputs in blocks of 128. */
