@@ -155,7 +155,7 @@ interface Config {
   rounds: number;
 }
 
-/** Weight types our kernels run (bf16 and f16: AVX-512 BF16, else the 8-bit kernels; q8_0: 8-bit). */
+/** Weight types our kernels run (bf16 and f16: AVX-512 BF16 or AVX2; q8_0: AVX-512 VNNI, AVX-VNNI or AVX2). */
 const OWN_TYPES: readonly ProjectorWeightType[] = ['f16', 'bf16', 'q8_0'];
 const ownTypes = isa ? OWN_TYPES.filter((t) => types.includes(t)) : [];
 
@@ -169,26 +169,28 @@ function configs(): Config[] {
 /** The peaks this benchmark measures: the instructions of ggml's f32 and of each of our kernels. */
 const PEAK_KINDS = ['f32-fma-256', 'int8-madd-256', 'int8-vnni-256', 'f32-fma-512', 'bf16-dot-512', 'int8-dot-512'] as const;
 
-/** The 8-bit product's peak on the AVX2 levels (every ViT layer runs the 8-bit kernel there). */
-const AVX2_INT8_PEAK: Record<Isa, string> = { avx512: 'int8-dot-512', avxvnni: 'int8-vnni-256', avx2: 'int8-madd-256' };
+/** Our product of q8_0 weights, and the peak of its instruction, per instruction set. */
+const INT8_KERNEL: Record<Isa, { op: string; peak: string }> = {
+  avx512: { op: 'int8_gemm', peak: 'int8-dot-512' },
+  avxvnni: { op: 'int8_gemm_avx_vnni', peak: 'int8-vnni-256' },
+  avx2: { op: 'int8_gemm_avx2', peak: 'int8-madd-256' },
+};
 
 /** The peak a kernel is compared against: the instruction its inner loop is made of. */
 function peakKind(kernel: { type: string; own: boolean }): string {
   if (!kernel.own) return cpuIsas[0] === 'avx512' && isa === 'avx512' ? 'f32-fma-512' : 'f32-fma-256';
-  if (isa === 'avx512') return kernel.type === 'q8_0' ? 'int8-dot-512' : 'bf16-dot-512';
-  return AVX2_INT8_PEAK[isa ?? 'avx2'];
+  if (kernel.type === 'q8_0') return INT8_KERNEL[isa ?? 'avx2'].peak;
+  return isa === 'avx512' ? 'bf16-dot-512' : 'f32-fma-256';
 }
 
 /** Our ops in the ViT's profile: the product and the attention, with the peaks they are measured against. */
 function vitOps(type: string): { gemm: string; attention: string; attentionPeak: string } {
-  if (isa === 'avx512') {
-    return { gemm: type === 'q8_0' ? 'int8_gemm' : 'bf16_gemm', attention: 'bf16_attention', attentionPeak: 'bf16-dot-512' };
-  }
-  return { gemm: isa === 'avxvnni' ? 'int8_gemm_avx_vnni' : 'int8_gemm_avx2', attention: 'half_attention_avx2', attentionPeak: 'f32-fma-256' };
+  const gemm = type === 'q8_0' ? INT8_KERNEL[isa ?? 'avx2'].op : isa === 'avx512' ? 'bf16_gemm' : 'half_gemm_avx2';
+  return isa === 'avx512'
+    ? { gemm, attention: 'bf16_attention', attentionPeak: 'bf16-dot-512' }
+    : { gemm, attention: 'half_attention_avx2', attentionPeak: 'f32-fma-256' };
 }
 
-/** A percentage of a peak, or '' where the peak is unknown (0). */
-const percentOf = (flops: number, peakFlops: number | undefined) => (peakFlops ? ` (${fmt((100 * flops) / peakFlops, 0)} %)` : '');
 
 // ---------------------------------------------------------------------------------------------
 // Arithmetic
@@ -272,7 +274,9 @@ async function main(): Promise<void> {
   }
   console.log(table(['instruction', 'GFLOP/s, 1 thread', `GFLOP/s, ${threads} threads`], peakRows));
 
-  console.log(`\n## One product at the ViT's shapes (${frames} frames = ${vitTokens * frames} tokens, ${threads} threads, best of 3)\n`);
+  console.log(`\n## One product at the ViT's shapes (${frames} frames = ${vitTokens * frames} tokens, ${threads} threads, median of ${reps} rounds)\n`);
+  console.log('Each round runs every kernel once, in turn, each right after 0.1 s of the peak loop of its instruction;');
+  console.log('the % is of that peak, measured in the same moment (on a busy machine both slow down alike).\n');
   const shapes = [
     { name: 'q / k / v / proj', k: vit.width, n: vit.width },
     { name: 'MLP up (fc1)', k: vit.width, n: vit.mlpWidth },
@@ -283,25 +287,38 @@ async function main(): Promise<void> {
   const kernels = ggmlTypes.map((type) => ({ label: `ggml ${type}`, type, own: false }));
   for (const type of ownTypes) kernels.push({ label: `ours ${type} (${isa})`, type, own: true });
   const matmul: Record<string, Record<string, number>> = {};
-  const matmulRows: (string | number)[][] = [];
-  for (const kernel of kernels) {
-    matmul[kernel.label] = {};
-    const row: (string | number)[] = [kernel.label];
+  const samples = new Map<string, { gflops: number[]; ofPeak: number[]; failed?: string }>();
+  const m = vitTokens * frames;
+  for (let round = 0; round < reps; round++) {
     for (const shape of shapes) {
-      const m = vitTokens * frames;
-      try {
-        const seconds = bench.benchMatmul({ m, k: shape.k, n: shape.n, type: kernel.type, isa: kernel.own ? isa : undefined, threads, reps: 3 });
-        const gflops = (2 * m * shape.k * shape.n) / seconds / 1e9;
-        matmul[kernel.label]![shape.name] = gflops;
-        row.push(`${fmt(gflops, 0)}${percentOf(gflops * 1e9, peak[peakKind(kernel)])}`);
-      } catch (e) {
-        // a case no kernel of this CPU runs is a cell of the table, not the end of the benchmark
-        row.push(`not run (${(e as Error).message})`);
+      for (const kernel of kernels) {
+        const key = `${kernel.label}|${shape.name}`;
+        const sample = samples.get(key) ?? { gflops: [], ofPeak: [] };
+        samples.set(key, sample);
+        if (sample.failed) continue;
+        try {
+          const peakNow = bench.benchPeak(peakKind(kernel), threads, 0.1);
+          const seconds = bench.benchMatmul({ m, k: shape.k, n: shape.n, type: kernel.type, isa: kernel.own ? isa : undefined, threads, reps: 1 });
+          const flops = (2 * m * shape.k * shape.n) / seconds;
+          sample.gflops.push(flops / 1e9);
+          if (peakNow) sample.ofPeak.push((100 * flops) / peakNow);
+        } catch (e) {
+          // a case no kernel of this CPU runs is a cell of the table, not the end of the benchmark
+          sample.failed = (e as Error).message;
+        }
       }
     }
-    row.push(peakKind(kernel));
-    matmulRows.push(row);
   }
+  const matmulRows = kernels.map((kernel) => {
+    matmul[kernel.label] = {};
+    const cells = shapes.map((shape) => {
+      const sample = samples.get(`${kernel.label}|${shape.name}`)!;
+      if (sample.failed) return `not run (${sample.failed})`;
+      matmul[kernel.label]![shape.name] = median(sample.gflops);
+      return `${fmt(median(sample.gflops), 0)}${sample.ofPeak.length ? ` (${fmt(median(sample.ofPeak), 0)} %)` : ''}`;
+    });
+    return [kernel.label, ...cells, peakKind(kernel)];
+  });
   console.log(table(['kernel', ...shapes.map((s) => `${s.name} GFLOP/s (% of peak)`), 'peak of'], matmulRows));
   console.log(`\n(The reference machine, ${reference.machine}, ran PyTorch f32 at ${reference.mlpGflops} GFLOP/s on the MLP-up shape.)`);
 
