@@ -1,12 +1,21 @@
 /** Runs the CLI from source, as `video-llama <args>`, with `input` on stdin. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const viteNode = path.join(repoRoot, 'node_modules', '.bin', 'vite-node');
+const main = path.join(repoRoot, 'src', 'cli', 'main.ts');
 
-export function cli(args: string[], input = ''): { status: number | null; stdout: string; stderr: string } {
-  const viteNode = path.join(repoRoot, 'node_modules', '.bin', 'vite-node');
-  const result = spawnSync(viteNode, [path.join(repoRoot, 'src', 'cli', 'main.ts'), ...args], { input, encoding: 'utf8', cwd: repoRoot, timeout: 120_000 });
+/** The command line that runs the CLI from source, quoted for a shell (for `script -qc`). */
+export const CLI_SHELL_COMMAND = `'${viteNode}' '${main}'`;
+
+export function cli(args: string[], input: string | Uint8Array = '', env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(viteNode, [main, ...args], { input, encoding: 'utf8', cwd: repoRoot, timeout: 120_000, env: { ...process.env, ...env } });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Starts the CLI as a child process with piped stdio (for tests that signal it or close its output). */
+export function spawnCli(args: string[]): ChildProcess {
+  return spawn(viteNode, [main, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
 }
