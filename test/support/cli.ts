@@ -15,7 +15,9 @@ export function cli(args: string[], input: string | Uint8Array = '', env: NodeJS
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Starts the CLI as a child process with piped stdio (for tests that signal it or close its output). */
-export function spawnCli(args: string[]): ChildProcess {
-  return spawn(viteNode, [main, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the CLI as a child process with piped stdio and `input` on stdin (for tests that signal it or close its output). */
+export function spawnCli(args: string[], input = ''): ChildProcess {
+  const child = spawn(viteNode, [main, ...args], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin!.end(input);
+  return child;
 }
