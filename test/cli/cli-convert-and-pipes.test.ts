@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
-import { cli, spawnCli } from '../support/cli.js';
+import { runCli, spawnCli } from '../support/cli.js';
 import { fixture, TINY_A } from '../support/fixtures.js';
 import { tempDir } from '../support/projector-files.js';
 import { tinyLlamaFile } from '../support/tiny-llama.js';
@@ -59,14 +59,14 @@ describe('the video-llama command as a Unix tool', () => {
     expect(fs.existsSync(out)).toBe(false);
   }, 120_000);
 
-  test('convert refuses an existing output unless --force, which replaces it', () => {
+  test('convert refuses an existing output unless --force, which replaces it', async () => {
     const out = path.join(tempDir('video-llama-cli-convert-'), 'projector.gguf');
     fs.writeFileSync(out, 'keep me');
-    const refused = cli(visionArgs(out));
+    const refused = await runCli(visionArgs(out));
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain(`INVALID_ARGUMENT: --out ${out} already exists: pass --force to replace it`);
     expect(fs.readFileSync(out, 'utf8')).toBe('keep me');
-    const forced = cli([...visionArgs(out), '--force']);
+    const forced = await runCli([...visionArgs(out), '--force']);
     expect(forced.status, forced.stderr).toBe(0);
     expect(forced.stdout).toMatch(/^wrote .*projector\.gguf: vision,/m);
     expect(fs.readFileSync(out).subarray(0, 4).toString('latin1')).toBe('GGUF');

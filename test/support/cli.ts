@@ -10,13 +10,34 @@ const main = path.join(repoRoot, 'src', 'cli', 'main.ts');
 /** The command line that runs the CLI from source, quoted for a shell (for `script -qc`). */
 export const CLI_SHELL_COMMAND = `'${viteNode}' '${main}'`;
 
-export function cli(args: string[], input: string | Uint8Array = '', env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(viteNode, [main, ...args], { input, encoding: 'utf8', cwd: repoRoot, timeout: 120_000, env: { ...process.env, ...env } });
+/** The result of a CLI run. */
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * {@link cli} without blocking this process while the CLI runs (a test that waits on many runs
+ * with `spawnSync` starves vitest's own messages and fails with "Timeout calling onTaskUpdate").
+ */
+export async function runCli(args: string[], input: string | Uint8Array = ''): Promise<CliResult> {
+  const child = spawnCli(args, input);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { status, stdout, stderr };
+}
+
+export function cli(args: string[], input = ''): CliResult {
+  const result = spawnSync(viteNode, [main, ...args], { input, encoding: 'utf8', cwd: repoRoot, timeout: 120_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Starts the CLI as a child process with piped stdio and `input` on stdin (for tests that signal it or close its output). */
-export function spawnCli(args: string[], input = ''): ChildProcess {
+export function spawnCli(args: string[], input: string | Uint8Array = ''): ChildProcess {
   const child = spawn(viteNode, [main, ...args], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin!.end(input);
   return child;
