@@ -160,7 +160,7 @@ describeWithFixtures(TINY_A, 'pipeline from media files (tiny-a)', () => {
     const llm = await tinyLlamaFile();
     const described = cli(['describe', clip, '--llm', llm, '--projector', out, '--temperature', '0', '--max-tokens', '6', '--threads', '1']);
     expect(described.status, described.stderr).toBe(0);
-    expect(described.stderr).toMatch(/encoded audio \+ video in/);
+    expect(described.stderr).toBe(''); // progress shows on a terminal only
     const model = await VideoLlama.load({ llm, projector: out, threads: 1 });
     try {
       const reply = await model.createChat().send({ text: 'Describe this video in detail.', media: await model.encodeMedia(clip) }, { ...GREEDY, maxTokens: 6 });
