@@ -1,5 +1,5 @@
 /** Runs the CLI from source, as `video-llama <args>`, with `input` on stdin. */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,8 +18,8 @@ export interface CliResult {
 }
 
 /**
- * {@link cli} without blocking this process while the CLI runs (a test that waits on many runs
- * with `spawnSync` starves vitest's own messages and fails with "Timeout calling onTaskUpdate").
+ * The CLI's exit status and output once it has exited. Asynchronous on purpose: a test blocked
+ * in `spawnSync` for long starves vitest's own messages ("Timeout calling onTaskUpdate").
  */
 export async function runCli(args: string[], input: string | Uint8Array = ''): Promise<CliResult> {
   const child = spawnCli(args, input);
@@ -29,11 +29,6 @@ export async function runCli(args: string[], input: string | Uint8Array = ''): P
   child.stderr!.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
   const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
   return { status, stdout, stderr };
-}
-
-export function cli(args: string[], input = ''): CliResult {
-  const result = spawnSync(viteNode, [main, ...args], { input, encoding: 'utf8', cwd: repoRoot, timeout: 120_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Starts the CLI as a child process with piped stdio and `input` on stdin (for tests that signal it or close its output). */
