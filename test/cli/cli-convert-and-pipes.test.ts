@@ -3,13 +3,15 @@
  * `convert` neither leaves a partial file when stopped by a signal nor replaces an existing output
  * without `--force` (issue 11, items 10 and 18).
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { describe, expect, test } from 'vitest';
 
-import { runCli, spawnCli } from '../support/cli.js';
+import { convertCheckpoints } from '../../src/convert/convert.js';
+import { CLI_SHELL_COMMAND, runCli, spawnCli } from '../support/cli.js';
 import { fixture, TINY_A } from '../support/fixtures.js';
 import { tempDir } from '../support/projector-files.js';
 import { tinyLlamaFile } from '../support/tiny-llama.js';
@@ -68,7 +70,27 @@ describe('the video-llama command as a Unix tool', () => {
     expect(fs.readFileSync(out, 'utf8')).toBe('keep me');
     const forced = await runCli([...visionArgs(out), '--force']);
     expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.stderr).toBe(''); // no progress off a terminal
     expect(forced.stdout).toMatch(/^wrote .*projector\.gguf: vision,/m);
     expect(fs.readFileSync(out).subarray(0, 4).toString('latin1')).toBe('GGUF');
   }, 180_000);
+
+  test('on a terminal, convert shows its progress', async () => {
+    const out = path.join(tempDir('video-llama-cli-convert-'), 'projector.gguf');
+    const command = [CLI_SHELL_COMMAND, ...visionArgs(out).map((arg) => `'${arg}'`)].join(' ');
+    const { stdout: terminal } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', timeout: 120_000 });
+    expect(terminal).toMatch(/converting \d+%  \d+\/\d+ tensors/);
+    expect(terminal).toMatch(/wrote .*projector\.gguf: vision,/);
+  }, 180_000);
+
+  test('a head count error names the field in the library and the flag in the command line', async () => {
+    const out = path.join(tempDir('video-llama-cli-convert-'), 'projector.gguf');
+    const [evaVit, blip2, videoBranch] = ['eva_vit_g.pth', 'blip2_pretrained.pth', 'VL_finetuned.pth'].map(checkpoint);
+    await expect(convertCheckpoints({ evaVit, blip2, videoBranch, out, heads: { vit: 5 } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT', message: 'Expected a positive divisor of the width 64 for heads.vit but received 5 of type number', details: { name: 'heads.vit' },
+    });
+    const result = await runCli([...visionArgs(out), '--vit-heads', '5']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('video-llama: INVALID_ARGUMENT: Expected a positive divisor of the width 64 for --vit-heads but received 5 of type number\n');
+  }, 120_000);
 });
