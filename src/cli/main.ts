@@ -7,15 +7,24 @@
 import { readFileSync } from 'node:fs';
 
 import { VideoLlamaError } from '../errors.js';
-import { helpText, parseCommandArgs, type Command } from './command.js';
+import { helpText, inCliWords, parseCommandArgs, type Command } from './command.js';
 import { chatCommand } from './commands/chat.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
 import { describeCommand } from './commands/describe.js';
+import { planCommand } from './commands/plan.js';
 import { serveCommand } from './commands/serve.js';
 import { worldCommand } from './commands/world.js';
 
-const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand, serveCommand, worldCommand];
+const commands: Command[] = [
+  describeCommand,
+  planCommand,
+  chatCommand,
+  convertCommand,
+  demoCommand,
+  serveCommand,
+  worldCommand,
+];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);
@@ -47,6 +56,12 @@ function exitQuietlyOnClosedOutput(): void {
   }
 }
 
+/** An error as one line on stderr: a library error by its code, in CLI words; anything else with its stack. */
+function report(error: unknown, command: Command | undefined): void {
+  const known = error instanceof VideoLlamaError ? (command ? inCliWords(error, command) : error) : undefined;
+  console.error(`video-llama: ${known ? `${known.code}: ${known.message}` : String((error as Error)?.stack ?? error)}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-V') {
@@ -62,21 +77,25 @@ async function main(argv: string[]): Promise<number> {
     console.error(`video-llama: unknown command '${name}'\n\n${usage()}`);
     return 1;
   }
-  const args = parseCommandArgs(command, rest);
-  if (args.help) {
-    console.log(helpText(command));
+  try {
+    const args = parseCommandArgs(command, rest);
+    if (args.help) {
+      console.log(helpText(command));
+      return 0;
+    }
+    await command.run(args);
     return 0;
+  } catch (error) {
+    report(error, command);
+    return 1;
   }
-  await command.run(args);
-  return 0;
 }
 
 exitQuietlyOnClosedOutput();
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (error: unknown) => {
-    const message = error instanceof VideoLlamaError ? `${error.code}: ${error.message}` : String((error as Error)?.stack ?? error);
-    console.error(`video-llama: ${message}`);
+    report(error, undefined);
     process.exitCode = 1;
   },
 );

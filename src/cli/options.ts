@@ -12,22 +12,22 @@ import type { OptionSpec, ParsedArgs } from './command.js';
 
 /** Conversation and sampling options. */
 export const CHAT_OPTIONS: Record<string, OptionSpec> = {
-  template: { type: 'string', value: 'llama2|vicuna', description: 'Conversation template (default: llama2 if the GGUF has a LLaMA-2 chat template, else vicuna)' },
-  system: { type: 'string', value: '<text>', description: "System prompt (default: the template's, or the original demo's for media)" },
-  temperature: { type: 'string', value: '<t>', description: 'Sampling temperature, 0 = greedy (default 1.0)' },
-  'top-p': { type: 'string', value: '<p>', description: 'Nucleus sampling threshold (default 0.9)' },
-  'top-k': { type: 'string', value: '<k>', description: 'Keep the k most likely tokens, 0 = all (default 50)' },
-  'repeat-penalty': { type: 'string', value: '<r>', description: 'Repetition penalty, 1 = off (default 1.0)' },
-  'max-tokens': { type: 'string', value: '<n>', description: 'Longest reply in tokens (default 300)' },
-  seed: { type: 'string', value: '<n>', description: 'Sampling seed (default: random)' },
+  template: { type: 'string', value: 'llama2|vicuna', api: 'options.template', description: 'Conversation template (default: llama2 if the GGUF has a LLaMA-2 chat template, else vicuna)' },
+  system: { type: 'string', value: '<text>', api: 'options.system', description: "System prompt (default: the template's, or the original demo's for media)" },
+  temperature: { type: 'string', value: '<t>', api: 'options.temperature', description: 'Sampling temperature, 0 = greedy (default 1.0)' },
+  'top-p': { type: 'string', value: '<p>', api: 'options.topP', description: 'Nucleus sampling threshold (default 0.9)' },
+  'top-k': { type: 'string', value: '<k>', api: 'options.topK', description: 'Keep the k most likely tokens, 0 = all (default 50)' },
+  'repeat-penalty': { type: 'string', value: '<r>', api: 'options.repeatPenalty', description: 'Repetition penalty, 1 = off (default 1.0)' },
+  'max-tokens': { type: 'string', value: '<n>', api: 'options.maxTokens', description: 'Longest reply in tokens (default 300)' },
+  seed: { type: 'string', value: '<n>', api: 'options.seed', description: 'Sampling seed (default: random)' },
   stats: { type: 'boolean', description: 'Print token counts and timings after each reply (to stderr)' },
 };
 
 /** How the model runs. */
 export const MODEL_OPTIONS: Record<string, OptionSpec> = {
-  'context-size': { type: 'string', value: '<n>', description: 'Context positions (default: min(2048, training context))' },
-  threads: { type: 'string', value: '<n>', description: 'CPU threads (default: all cores)' },
-  'gpu-layers': { type: 'string', value: '<n>', description: "Layers offloaded to a GPU build of llama.cpp (default: libllama's)" },
+  'context-size': { type: 'string', value: '<n>', api: 'options.contextSize', description: 'Context positions (default: min(2048, training context))' },
+  threads: { type: 'string', value: '<n>', api: 'options.threads', description: 'CPU threads (default: all cores)' },
+  'gpu-layers': { type: 'string', value: '<n>', api: 'options.gpuLayers', description: "Layers offloaded to a GPU build of llama.cpp (default: libllama's)" },
 };
 
 export function optionalString(args: ParsedArgs, name: string): string | undefined {

@@ -58,7 +58,7 @@ export interface ConvertOptions {
   imagebind?: string;
   /** Video-LLaMA audio-branch checkpoint, e.g. `AL_LLaMA_2_7B_Finetuned.pth`. */
   audioBranch?: string;
-  /** Output GGUF path (written through a temporary file, renamed when complete). */
+  /** Output GGUF path (written through a temporary file, renamed when complete: an existing file is replaced). */
   out: string;
   /** Type of the big matrices; default `'f16'`. */
   type?: ProjectorWeightType;
@@ -269,7 +269,7 @@ function addTensors(writer: GgufWriter, plan: readonly PlannedTensor[], options:
 /** `out` must name a file (not a folder, not one of the inputs) in an existing, writable folder. */
 async function checkOutputPath(options: ConvertOptions): Promise<void> {
   const out = path.resolve(options.out);
-  const expected = 'the path of a new file in an existing, writable folder, other than the inputs';
+  const expected = 'the path of the output file (replaced if it exists) in an existing, writable folder, other than the inputs';
   const inputs = [...VISION_FILES, ...AUDIO_FILES].map(([role]) => options[role]).filter((f) => f !== undefined);
   if (inputs.some((input) => path.resolve(input) === out)) throw invalidArgument('out', `${expected} (it is an input)`, options.out);
   const isDirectory = await fs.stat(out).then((s) => s.isDirectory(), () => false);
@@ -279,12 +279,17 @@ async function checkOutputPath(options: ConvertOptions): Promise<void> {
   });
 }
 
+/** The file a conversion writes before renaming it to `out` (removed when the conversion fails). */
+export function partialOutputPath(out: string): string {
+  return `${out}.partial`;
+}
+
 /**
  * Writes to `<out>.partial` and renames, so `out` is never a half-written file. Returns its
  * size. A failed write (disk full, permissions) is WRITE_FAILED.
  */
 async function writeAtomically(writer: GgufWriter, out: string, signal: AbortSignal | undefined): Promise<number> {
-  const partial = `${out}.partial`;
+  const partial = partialOutputPath(out);
   try {
     await writer.write(partial);
     throwIfAborted(signal, 'convert');

@@ -63,16 +63,24 @@ export const RELEASE_HEAD_DIM = { vit: 88, qformer: 64, imagebind: 64 } as const
  * number of at least 4 heads (this gives the release 16 / 12 / 12 at release widths), otherwise
  * 4 heads (small test models). Widths that fit neither need the option.
  */
+/** The {@link HeadOptions} field of each `video-llama convert` head flag: errors name the field, the CLI shows the flag. */
+const HEAD_OPTION_FIELDS: Readonly<Record<string, string>> = {
+  'vit-heads': 'heads.vit', 'qformer-heads': 'heads.qformer', 'video-qformer-heads': 'heads.videoQformer',
+  'audio-qformer-heads': 'heads.audioQformer', 'imagebind-heads': 'heads.imagebind',
+};
+
 export function defaultHeads(width: number, releaseHeadDim: number, option: string): number {
   if (width % releaseHeadDim === 0 && width / releaseHeadDim >= 4) return width / releaseHeadDim;
   if (width % 4 === 0) return 4;
-  throw new VideoLlamaError('INVALID_ARGUMENT', `cannot choose a head count for width ${width}; pass --${option}`, { width, option });
+  const field = HEAD_OPTION_FIELDS[option] ?? option;
+  throw new VideoLlamaError('INVALID_ARGUMENT', `cannot choose a head count for width ${width}; pass ${field} (--${option} on the command line)`,
+    { width, name: field });
 }
 
 function heads(given: number | undefined, width: number, releaseHeadDim: number, option: string): number {
   if (given === undefined) return defaultHeads(width, releaseHeadDim, option);
   if (!Number.isInteger(given) || given <= 0 || width % given !== 0) {
-    throw invalidArgument(option, `a positive divisor of the width ${width}`, given);
+    throw invalidArgument(HEAD_OPTION_FIELDS[option] ?? option, `a positive divisor of the width ${width}`, given);
   }
   return given;
 }

@@ -53,7 +53,7 @@ export function chooseVitDepth({ blocks, width, option, file }: VitDepthInput): 
       throw new VideoLlamaError(
         'INVALID_MODEL',
         `${file} has ${blocks} EVA ViT-g blocks; the original builds ${RELEASE_VIT.depth} (release files have 40, some copies 39): ` +
-          `download it again, or pass --vit-depth ${blocks} to use the blocks it has`,
+          `download it again, or pass vitDepth: ${blocks} (--vit-depth ${blocks} on the command line) to use the blocks it has`,
         { file, blocks, expected: RELEASE_VIT.depth },
       );
     }

@@ -121,11 +121,18 @@ export async function withLocalFile<T>(media: MediaInput, work: (file: string) =
   if (input.byteLength === 0) {
     throw new VideoLlamaError('MEDIA_DECODE', 'the media bytes are empty (0 bytes)', { bytes: 0 });
   }
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'video-llama-media-'));
-  try {
+  return withTemporaryDirectory(async (dir) => {
     const file = path.join(dir, 'input');
     await fs.writeFile(file, input);
-    return await work(file);
+    return work(file);
+  });
+}
+
+/** Runs `work` with a new private temporary folder, removed afterwards (also when `work` fails). */
+export async function withTemporaryDirectory<T>(work: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'video-llama-media-'));
+  try {
+    return await work(dir);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 
-import { cli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import { loadTinyLlama, tinyLlamaFile } from '../support/tiny-llama.js';
 
 describe('video-llama chat', () => {
   it('answers each piped line with the same reply as the library', async () => {
     const llm = await tinyLlamaFile();
-    const { status, stdout, stderr } = cli(['chat', '--llm', llm, '--temperature', '0', '--max-tokens', '10', '--threads', '1', '--stats'],
+    const { status, stdout, stderr } = await runCli(['chat', '--llm', llm, '--temperature', '0', '--max-tokens', '10', '--threads', '1', '--stats'],
       'Hello there\nWhat is in the video?\n');
     expect(status, stderr).toBe(0);
     const model = await loadTinyLlama();
@@ -19,8 +19,8 @@ describe('video-llama chat', () => {
     expect(stderr).not.toMatch(/llama|ggml|load_backend/);
   });
 
-  it('reports a bad option with the expected value', () => {
-    const { status, stderr } = cli(['chat', '--llm', 'x.gguf', '--top-k', '2.5']);
+  it('reports a bad option with the expected value', async () => {
+    const { status, stderr } = await runCli(['chat', '--llm', 'x.gguf', '--top-k', '2.5']);
     expect(status).toBe(1);
     expect(stderr).toContain('INVALID_ARGUMENT: Expected an integer >= 0 for --top-k but received "2.5"');
   });

@@ -12,10 +12,10 @@ import fs from 'node:fs/promises';
 import { cachedRandomProjector, tinyProjector } from '../../dev/random-projector.js';
 import { cachedTinyLlama } from '../../dev/tiny-llama.js';
 import { decodeFailure, runFfmpeg } from '../../media/ffmpeg.js';
-import { VideoLlama } from '../../video-llama.js';
 import type { Command } from '../command.js';
 import { modelOptions, optionalNumber, optionalString, printStats } from '../options.js';
-import { describeMedia } from './describe.js';
+import { Progress } from '../progress.js';
+import { describeMedia, loadWithProgress } from './describe.js';
 
 /** Width of the tiny LLM and of the projector's output. */
 const DEMO_WIDTH = 96;
@@ -43,8 +43,8 @@ export const demoCommand: Command = {
   summary: 'Run the whole pipeline on generated tiny models with random weights (answers are nonsense)',
   options: {
     cache: { type: 'string', value: '<dir>', description: 'Where the generated models and clip are kept (default: $VIDEO_LLAMA_CACHE or ~/.cache/video-llama)' },
-    'max-tokens': { type: 'string', value: '<n>', description: 'Length of the answer in tokens (default 40)' },
-    threads: { type: 'string', value: '<n>', description: 'CPU threads (default: all cores)' },
+    'max-tokens': { type: 'string', value: '<n>', api: 'options.maxTokens', description: 'Length of the answer in tokens (default 40)' },
+    threads: { type: 'string', value: '<n>', api: 'options.threads', description: 'CPU threads (default: all cores)' },
   },
   async run(args) {
     const cache = optionalString(args, 'cache') ?? process.env.VIDEO_LLAMA_CACHE ?? path.join(os.homedir(), '.cache', 'video-llama');
@@ -59,14 +59,16 @@ export const demoCommand: Command = {
       demoClip(cache),
     ]);
     log(`models and clip ready in ${cache} (${((performance.now() - started) / 1000).toFixed(2)} s)`);
-    const llama = await VideoLlama.load({ llm, projector, ...modelOptions(args) });
+    const progress = new Progress();
+    const llama = await loadWithProgress({ llm, projector, ...modelOptions(args) }, progress);
     try {
-      const stats = await describeMedia(llama, clip, {
+      const { stats } = await describeMedia(llama, clip, {
         template: 'llama2',
         generate: { maxTokens: optionalNumber(args, 'max-tokens', { integer: true }) ?? 40, temperature: 0.8, seed: 1 },
         write: (piece) => process.stdout.write(piece),
-        log,
+        progress,
       });
+      process.stdout.write('\n');
       printStats(stats);
     } finally {
       await llama.dispose();
