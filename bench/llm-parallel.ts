@@ -6,12 +6,13 @@
  * decode step (bytes and FLOP against the memory bandwidth and product rate measured here), and,
  * in a child process, peak RSS with 8 chats against weights + KV cache + compute buffers.
  *
- *   npm run bench:llm-parallel -- [--models 7b,small] [--chats 1,2,4,8] [--reps 3] [--words 24]
+ *   npm run bench:llm-parallel -- [--models small,7b|1b] [--chats 1,2,4,8] [--reps 3] [--words 24]
  *                                 [--generate 16] [--threads N] [--no-memory]
  *
- * Models (random weights, generated once into `.cache/`): `7b`, the LLM bench's 7B-shaped q4_K
- * file; `small`, a ~270M-parameter LLaMA in f16 (1024 wide, 16 blocks), memory-bound like the
- * 7B one but small enough for 8 chats' products to fit the machine. Not part of `npm test`.
+ * Models (random weights, generated once into `.cache/`): `7b` and `1b`, the LLM bench's q4_K
+ * files of those shapes (`npm run bench:llm -- --shape`); `small`, a ~270M-parameter LLaMA in
+ * f16 (1024 wide, 16 blocks), memory-bound like the others but small enough for 8 chats'
+ * products to fit the machine. Not part of `npm test`.
  */
 import os from 'node:os';
 import fs from 'node:fs';
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
 
 const MODELS: Record<string, TinyLlamaOptions> = {
   '7b': q4kModel(SHAPES['7b']!),
+  '1b': q4kModel(SHAPES['1b']!),
   small: {
     embeddingWidth: 1024, layers: 16, heads: 16, feedForwardWidth: 2816, vocabularySize: 32000,
     weightType: 'f16', tokenEmbeddingType: 'f16', outputType: 'f16', pooledWeights: true,
