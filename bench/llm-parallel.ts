@@ -72,9 +72,15 @@ interface ChatTiming {
   tokens: number;
 }
 
-/** Sum over chats of each chat's decode rate (tokens after its first, over the time they took): the chats decode side by side. */
+/**
+ * Aggregate decode rate: the tokens the chats generated after their first, over the span from
+ * the first chat's first token to the last chat's last. (A sum of per-chat rates would count
+ * chats that decode one after another as if they decoded together.)
+ */
 function aggregateRate(chats: readonly ChatTiming[]): number {
-  return chats.reduce((sum, c) => sum + (c.tokens > 1 ? ((c.tokens - 1) * 1000) / (c.endMs - c.firstMs) : 0), 0);
+  const tokens = chats.reduce((sum, c) => sum + Math.max(0, c.tokens - 1), 0);
+  const span = Math.max(...chats.map((c) => c.endMs)) - Math.min(...chats.map((c) => c.firstMs));
+  return (tokens * 1000) / span;
 }
 
 /** The message of chat `i` in repetition `rep`: `WORDS` words the tiny vocabulary holds whole. */
@@ -251,7 +257,21 @@ async function memoryChild(file: string): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-interface Runs { ours: ChatTiming[][]; peer: ChatTiming[][] }
+/** One run of n chats: each chat's timing, and the CPU seconds the process used (all threads). */
+interface Run { chats: ChatTiming[]; cpuSeconds: number }
+interface Runs { ours: Run[]; peer: Run[] }
+
+/**
+ * Runs `engine` with `n` chats, also measuring CPU time: on a shared machine, wall-clock time
+ * swings with the other jobs, while the CPU time the same work takes barely moves (one thread:
+ * no spinning at ggml's barriers).
+ */
+async function measured(engine: Engine, n: number, rep: number): Promise<Run> {
+  const cpu = process.cpuUsage();
+  const chats = await engine.run(n, rep);
+  const used = process.cpuUsage(cpu);
+  return { chats, cpuSeconds: (used.user + used.system) / 1e6 };
+}
 
 async function benchModel(name: string, options: TinyLlamaOptions): Promise<string[]> {
   const generating = performance.now();
@@ -276,33 +296,38 @@ async function benchModel(name: string, options: TinyLlamaOptions): Promise<stri
     for (const [k, n] of CHATS.entries()) {
       // Alternate who goes first, so that neither always runs right after the other.
       const order = (rep + k) % 2 === 0 ? [ours, peer] : [peer, ours];
-      for (const engine of order) runs.get(n)![engine === ours ? 'ours' : 'peer'].push(await engine.run(n, rep));
+      for (const engine of order) runs.get(n)![engine === ours ? 'ours' : 'peer'].push(await measured(engine, n, rep));
       process.stderr.write(`${name}: rep ${rep + 1}/${REPS}, ${n} chats done\n`);
     }
   }
   await peer.dispose();
   await ours.dispose();
+  const raw = path.join(CACHE_DIR, 'bench', `llm-parallel-${name}.json`);
+  fs.mkdirSync(path.dirname(raw), { recursive: true });
+  fs.writeFileSync(raw, JSON.stringify({ options, promptPositions, bandwidth, rate, runs: [...runs] }));
 
-  const single = median(runs.get(CHATS[0]!)!.ours.map(aggregateRate));
+  const single = median(runs.get(CHATS[0]!)!.ours.map((r) => aggregateRate(r.chats)));
   const lines = [
-    `### ${name}: ${JSON.stringify(options)}, ${fmt(mib(fileBytes))} MiB`, '',
+    `### ${name}: ${JSON.stringify(options)}, ${fmt(mib(fileBytes))} MiB (every run: .cache/bench/llm-parallel-${name}.json)`, '',
     `Prompt ${promptPositions} positions (vicuna template, ${WORDS} words), ${GENERATE} greedy tokens per chat. ` +
       `Measured here: read bandwidth ${fmt(bandwidth / 1e9, 1)} GB/s (${THREADS} threads, memcmp), product rate ${fmt(rate / 1e9, 1)} GFLOP/s ` +
       `(a ${PREFILL}-token prefill of this model through libllama). A step reads ${fmt(mib(shape.weightBytes))} MiB of weights.`, '',
-    '| chats | ours: aggregate decode tok/s | node-llama-cpp | ours / peer (median of per-repetition ratios) | ours / ours with 1 chat | roofline tok/s (bound) | ours / roofline | TTFT p50 / p99 ms, ours | TTFT p50 / p99 ms, node-llama-cpp |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| chats | ours: aggregate decode tok/s | node-llama-cpp | ours / peer (median of per-repetition ratios) | ours / ours with 1 chat | roofline tok/s (bound) | ours / roofline | TTFT p50 / p99 ms, ours | TTFT p50 / p99 ms, node-llama-cpp | CPU-s per run (prefill + decode), ours / peer |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const n of CHATS) {
     const { ours: o, peer: p } = runs.get(n)!;
-    const oRates = o.map(aggregateRate);
-    const pRates = p.map(aggregateRate);
+    const oRates = o.map((r) => aggregateRate(r.chats));
+    const pRates = p.map((r) => aggregateRate(r.chats));
+    const cpuRatios = o.map((r, i) => r.cpuSeconds / p[i]!.cpuSeconds);
     const ratios = oRates.map((r, i) => r / pRates[i]!);
     const roof = roofline(shape, n, promptPositions + GENERATE / 2, bandwidth, rate);
-    const ttft = (rs: ChatTiming[][]) => rs.flat().map((c) => c.firstMs);
+    const ttft = (rs: Run[]) => rs.flatMap((r) => r.chats.map((c) => c.firstMs));
     lines.push(`| ${n} | ${fmt(median(oRates), 2)} (${oRates.map((r) => fmt(r, 2)).join(', ')}) | ${fmt(median(pRates), 2)} (${pRates.map((r) => fmt(r, 2)).join(', ')}) ` +
       `| ${fmt(median(ratios), 3)} (${ratios.map((r) => fmt(r, 2)).join(', ')}) | ${fmt(median(oRates) / single, 2)} | ${fmt(roof.ceiling, 1)} (${roof.bound}; ` +
       `${fmt(mib(roof.bytes), 0)} MiB, ${fmt(roof.flop / 1e9, 1)} GFLOP per step) | ${fmt(median(oRates) / roof.ceiling, 2)} ` +
-      `| ${fmt(percentile(ttft(o), 50), 0)} / ${fmt(percentile(ttft(o), 99), 0)} | ${fmt(percentile(ttft(p), 50), 0)} / ${fmt(percentile(ttft(p), 99), 0)} |`);
+      `| ${fmt(percentile(ttft(o), 50), 0)} / ${fmt(percentile(ttft(o), 99), 0)} | ${fmt(percentile(ttft(p), 50), 0)} / ${fmt(percentile(ttft(p), 99), 0)} ` +
+      `| ${fmt(median(o.map((r) => r.cpuSeconds)), 1)} / ${fmt(median(p.map((r) => r.cpuSeconds)), 1)} = ${fmt(median(cpuRatios), 3)} (${cpuRatios.map((r) => fmt(r, 2)).join(', ')}) |`);
   }
   if (!args['no-memory']) lines.push('', ...(await memoryLines(name, fileBytes)));
   return lines;
