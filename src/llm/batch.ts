@@ -155,7 +155,7 @@ export class BatchScheduler {
     });
   }
 
-  /** Runs `task` once no step is running (at once when none is). */
+  /** Runs `task` between two steps (on the next turn of the event loop when none is running). */
   betweenSteps<T>(task: () => T): Promise<T> {
     return new Promise((resolve, reject) => {
       this.tasks.push(() => {
@@ -181,6 +181,9 @@ export class BatchScheduler {
   }
 
   private async loop(): Promise<void> {
+    // Start on the next turn of the event loop: chats sent together (their run() calls come a
+    // few microtasks apart) then share the first step instead of the first one starting alone.
+    await new Promise((resolve) => setImmediate(resolve));
     for (;;) {
       // Settled works leave before new ones start: a new work may be on the same sequence.
       for (const work of this.active.filter((w) => w.settled)) this.remove(work);
