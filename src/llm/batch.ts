@@ -87,6 +87,11 @@ function chunkData({ run, n }: Chunk): Int32Array | Float32Array {
   return data.subarray(0, (n * data.length) / (itemLength(run.item) - run.from));
 }
 
+/** Positions of the work's prompt not decoded yet. */
+function promptLeft(work: Work): number {
+  return work.runs.reduce((n, run) => n + itemLength(run.item) - run.from, 0);
+}
+
 /** A native flag that `signal` sets, and a function that stops listening. */
 function flagOf(signal: AbortSignal, onAbort: () => void = () => {}): { flag: AbortFlag; detach(): void } {
   const flag = new (addon().AbortFlag)();
@@ -263,7 +268,7 @@ export class BatchScheduler {
     for (const work of this.active) {
       if (work.settled || work.runs.length === 0) continue;
       // A prompt starts once all of it fits in the free cells; then its chunks take them.
-      const needed = work.runs.reduce((n, run) => n + itemLength(run.item) - run.from, 0);
+      const needed = promptLeft(work);
       if (needed > free) free += this.evictIdle(needed - free);
       if (needed > free) {
         blocked.push(work);
@@ -309,7 +314,7 @@ export class BatchScheduler {
 
   /** CONTEXT_OVERFLOW of a prompt that the cells cannot hold beside the other sequences. */
   private noRoom(work: Work): VideoLlamaError {
-    const needed = work.runs.reduce((n, run) => n + itemLength(run.item) - run.from, 0);
+    const needed = promptLeft(work);
     const held = this.native.position(work.spec.seq);
     const others = this.cells.size - this.freeCells() - held;
     return new VideoLlamaError('CONTEXT_OVERFLOW',
