@@ -11,12 +11,9 @@
  * once into `.cache/`. Prints the machine, the command and the numbers (medians) as Markdown.
  * Not part of `npm test`.
  */
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { getLlama, type LlamaContextSequence, type Token } from 'node-llama-cpp';
@@ -24,17 +21,7 @@ import { getLlama, type LlamaContextSequence, type Token } from 'node-llama-cpp'
 import { cachedRandomProjector, tinyProjector } from '../src/dev/random-projector.js';
 import { cachedTinyLlama, type TinyLlamaOptions } from '../src/dev/tiny-llama.js';
 import { Chat, VideoLlama, type MediaEmbedding } from '../src/index.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CACHE_DIR = path.join(repoRoot, '.cache');
-
-/** LLaMA shapes (width, blocks, heads, feed-forward); matrices are q4_K, so widths are multiples of 256. */
-const SHAPES: Record<string, TinyLlamaOptions> = {
-  '7b': { embeddingWidth: 4096, layers: 32, heads: 32, feedForwardWidth: 11008 },
-  '3b': { embeddingWidth: 2560, layers: 32, heads: 20, feedForwardWidth: 6912 },
-  '1b': { embeddingWidth: 2048, layers: 22, heads: 16, feedForwardWidth: 5632 },
-  tiny: { embeddingWidth: 256, layers: 2, heads: 4, feedForwardWidth: 512 },
-};
+import { CACHE_DIR, fmt, integers, machine, median, mib, q4kModel, repoRoot, rss, runChild, SHAPES } from './llm-shared.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -65,28 +52,10 @@ const ENCODE_CALLS = 100;
 /** Words of the chat message the decode runs after (the prompt is a little longer: the template). */
 const DECODE_PROMPT = 64;
 
-const MODEL_OPTIONS: TinyLlamaOptions = {
-  ...shape, vocabularySize: 32000, weightType: 'q4_K', tokenEmbeddingType: 'q4_K', outputType: 'q6_K', pooledWeights: true,
-};
+const MODEL_OPTIONS: TinyLlamaOptions = q4kModel(shape);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const fmt = (x: number, digits = 1) => x.toFixed(digits);
-const mib = (bytes: number) => bytes / 2 ** 20;
-
-/** A seeded xorshift stream of integers in [lo, hi). */
-function integers(seed: number, lo: number, hi: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return lo + (s % (hi - lo));
-  };
-}
 
 /** `n` token ids that are plain pieces (not BOS/EOS/unknown), different for each seed. */
 function randomTokens(n: number, seed: number, vocabularySize: number): number[] {
@@ -100,28 +69,6 @@ function randomEmbedding(tokens: number, dim: number, seed: number): MediaEmbedd
   const data = new Float32Array(tokens * dim);
   for (let i = 0; i < data.length; i++) data[i] = ((next() / 2 ** 20) - 0.5) * 0.07;
   return { kind: 'video', tokens, dim, data };
-}
-
-/** VmRSS and VmHWM of this process, in bytes. */
-function rss(): { current: number; peak: number } {
-  const status = fs.readFileSync('/proc/self/status', 'utf8');
-  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) * 1024;
-  return { current: kb('VmRSS'), peak: kb('VmHWM') };
-}
-
-function machine(): string[] {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  const field = (key: string) => new RegExp(`^${key}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1] ?? '?';
-  const flags = field('flags').split(' ');
-  const simd = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16'].filter((f) => flags.includes(f)).join(' ');
-  let commit = '?';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
-  } catch { /* not a git checkout */ }
-  return [
-    `CPU: ${field('model name')}, family ${field('cpu family')} model ${field('model')}, ${os.availableParallelism()} logical cores, ${simd}`,
-    `Memory: ${fmt(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; ${os.type()} ${os.release()}; commit ${commit}`,
-  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,27 +249,7 @@ async function memoryChild(llmFile: string, projectorFile: string): Promise<void
 
 /** Runs the memory child; returns its report and libllama's buffer sizes from its log. */
 function memory(): Promise<{ report: MemoryReport; buffers: Map<string, number> }> {
-  return new Promise((resolve, reject) => {
-    const runner = path.join(repoRoot, 'node_modules', '.bin', 'vite-node');
-    const childArgs = [path.join(repoRoot, 'bench', 'llm.ts'), '--', ...process.argv.slice(2).filter((a) => a !== '--'), '--child', 'memory'];
-    const child = spawn(runner, childArgs, { cwd: repoRoot, env: { ...process.env, VIDEO_LLAMA_LOG: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d; });
-    child.stderr.on('data', (d: Buffer) => { err += d; });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) return reject(new Error(`memory child failed (${code}): ${err.slice(-2000)}`));
-      // e.g. "llama_kv_cache:        CPU KV buffer size =  1024.00 MiB"
-      const buffers = new Map<string, number>();
-      for (const m of err.matchAll(/(\w+):\s+(\S+) (KV|compute|output) buffer size =\s+([\d.]+) MiB/g)) {
-        const key = `${m[1]} ${m[2]} ${m[3]}`;
-        buffers.set(key, (buffers.get(key) ?? 0) + Number(m[4]) * 2 ** 20);
-      }
-      resolve({ report: JSON.parse(line) as MemoryReport, buffers });
-    });
-  });
+  return runChild<MemoryReport>(path.join(repoRoot, 'bench', 'llm.ts'), 'memory');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ export {
   type ContextOverflowPolicy,
   type GenerateOptions,
   type JsonGenerateOptions,
+  type PlannedMessage,
   type StopReason,
   type TurnStats,
 } from './chat/session.js';
@@ -55,7 +56,7 @@ export {
   type EncodeKeyParts,
 } from './cache/encode-cache.js';
 export { fileIdentity, hashMediaInput } from './cache/hashing.js';
-export type { ContextFit, EncodePlan, PlanLimits, PlanOptions } from './plan/plan.js';
+export type { ContextFit, EncodePlan, PlanChat, PlanLimits, PlannedMedia, PlanOptions } from './plan/plan.js';
 export { deserializeMediaEmbeddings, serializeMediaEmbeddings } from './cache/embedding-format.js';
 export { probe, type MediaProbe, type ProbeOptions, type SourceKind, type StreamInfo } from './media/probe.js';
 export {

@@ -41,6 +41,17 @@ export interface ChatTurn {
   assistant: string;
 }
 
+/**
+ * A message whose media may not be encoded yet, for {@link Chat.promptPositions}: each medium
+ * by its kind, its vectors and (a video's) description, as the encoder will produce them.
+ */
+export interface PlannedMessage {
+  /** The user's words. */
+  text: string;
+  /** The media the message will carry; default none. */
+  media?: readonly Pick<MediaEmbedding, 'kind' | 'tokens' | 'description'>[];
+}
+
 /** Options of {@link Chat} (and {@link VideoLlama.createChat}). Every invalid value throws INVALID_ARGUMENT. */
 export interface ChatOptions {
   /**
@@ -299,6 +310,40 @@ export class Chat {
   /** The completed exchanges, oldest first. */
   get history(): ChatTurn[] {
     return this.turns.map((t) => ({ user: t.user.plain ? t.user.text : { text: t.user.text, media: [...t.user.media] }, assistant: t.assistant }));
+  }
+
+  /** KV cells of the chat's context (shared with the other chats of the context). */
+  get contextSize(): number {
+    return this.sequence.context.size;
+  }
+
+  /**
+   * The positions the prompt of the next turn would take if `message` were sent now: the
+   * history, the system prompt, the template's wording, the text (tokenized by the LLM) and the
+   * media's vectors — the {@link TurnStats.promptItems} that turn then reports, as long as the
+   * overflow policy drops no turn. Media need not be encoded: their kind, vector count and (a
+   * video's) description are enough. {@link Projector.plan} counts with it (`options.chat`).
+   * Throws INVALID_ARGUMENT for a bad message, DISPOSED after {@link Chat.dispose}.
+   *
+   * @example
+   * ```ts
+   * const positions = chat.promptPositions({ text: 'What happens?', media: [{ kind: 'video', tokens: 32 }] });
+   * ```
+   */
+  promptPositions(message: PlannedMessage): number {
+    this.sequence.throwIfDisposed();
+    if (typeof message !== 'object' || message === null || typeof message.text !== 'string') throw invalidArgument('message', '{ text, media? }', message);
+    checkNoPlaceholder(message.text, 'message.text');
+    const dim = this.sequence.context.model.embeddingWidth;
+    const media = (message.media ?? []).map((m, i) => {
+      if (!['video', 'audio', 'image'].includes(m?.kind) || !Number.isInteger(m.tokens) || m.tokens < 1) {
+        throw invalidArgument(`message.media[${i}]`, "{ kind: 'video' | 'audio' | 'image', tokens: a positive integer }", m);
+      }
+      // Only the shape counts: the vectors are never evaluated.
+      return { kind: m.kind, tokens: m.tokens, description: m.description, dim, data: new Float32Array(0) };
+    });
+    const user = { text: message.text, media };
+    return promptLength(this.promptItems(this.systemPrompt(this.turns[0]?.user ?? user), this.turns, user));
   }
 
   /** Statistics of the last completed turn; undefined before the first. */

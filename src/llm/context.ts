@@ -68,9 +68,18 @@ function validateOptions(options: ContextOptions): void {
  * ```
  */
 export class LlmContext implements SequenceContext, AsyncDisposable {
-  /** KV cells (positions of all its sequences together); `options.contextSize`, possibly rounded up. */
+  /**
+   * KV cells (positions of all its sequences together); `options.contextSize`, possibly rounded
+   * up. When the sequences' prompts and replies need more cells than are free, the cells of
+   * sequences between jobs (a chat between turns keeps its prompt to reuse it) are cleared,
+   * least recently used first; a reply that still gets no cell ends with stopReason
+   * `'contextFull'`, and a prompt waits for the running work to end, or rejects with
+   * CONTEXT_OVERFLOW when nothing else runs. Only the chat that does not fit is affected.
+   */
   readonly size: number;
   private readonly free: number[];
+  /** The sequences handed out, by id. */
+  private readonly handedOut = new Map<number, ContextSequence>();
   private readonly closing = new AbortController();
   /** Runs the work of the sequences, step by step. @internal */
   readonly scheduler: BatchScheduler;
@@ -85,7 +94,11 @@ export class LlmContext implements SequenceContext, AsyncDisposable {
     batchSize: number,
   ) {
     this.size = native.contextSize();
-    this.scheduler = new BatchScheduler(native, batchSize, this.closing.signal);
+    this.scheduler = new BatchScheduler(native, batchSize, this.closing.signal, {
+      size: this.size,
+      sequences,
+      evict: (seq) => this.handedOut.get(seq)?.evictIfIdle() ?? false,
+    });
     this.free = Array.from({ length: sequences }, (_, i) => i);
   }
 
@@ -128,11 +141,14 @@ export class LlmContext implements SequenceContext, AsyncDisposable {
         `All ${this.sequences} sequences of the context are in use: dispose a chat or sequence, or create the context with more sequences`,
         { sequences: this.sequences });
     }
-    return new ContextSequence(this, id);
+    const sequence = new ContextSequence(this, id);
+    this.handedOut.set(id, sequence);
+    return sequence;
   }
 
   /** Takes back a disposed sequence (its cells already cleared). @internal */
   release(id: number): void {
+    this.handedOut.delete(id);
     if (!this.disposed) this.free.push(id);
   }
 

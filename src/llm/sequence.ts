@@ -79,6 +79,8 @@ export interface SequenceGeneration {
 export class ContextSequence implements AsyncDisposable {
   private readonly record = new PositionRecord();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Jobs of {@link ContextSequence.serial} begun and not yet over. */
+  private jobs = 0;
   private disposed = false;
 
   /** @internal Use {@link LlmContext.getSequence}. */
@@ -123,9 +125,14 @@ export class ContextSequence implements AsyncDisposable {
    * disposed by then. @internal
    */
   serial<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => {
+    const run = this.queue.then(async () => {
       this.context.throwIfDisposed();
-      return job();
+      this.jobs++;
+      try {
+        return await job();
+      } finally {
+        this.jobs--;
+      }
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -197,6 +204,16 @@ export class ContextSequence implements AsyncDisposable {
   /** Empties the sequence's cells between two steps of the context. Call it inside {@link ContextSequence.serial}. @internal */
   clear(): Promise<void> {
     return this.context.scheduler.betweenSteps(() => this.truncate(0));
+  }
+
+  /**
+   * Clears the sequence's cells when no job of it is running (they only cache a prompt to reuse
+   * then); whether it did. Between steps of the context. @internal
+   */
+  evictIfIdle(): boolean {
+    if (this.jobs > 0) return false;
+    this.truncate(0);
+    return true;
   }
 
   /** Drops cached positions >= `keep`. */

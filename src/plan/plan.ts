@@ -31,15 +31,45 @@ export interface PlanOptions extends PlanLimits, MediaFetchOptions {
   clips?: number;
   /** Encode the sound of a video too, as `encodeMedia`'s `audio` option; default true. */
   audio?: boolean;
+  /**
+   * The chat that will take the media (a {@link Chat}): the plan then counts the positions of
+   * its next turn's prompt — its history, system prompt and template wording, `message`
+   * tokenized by its LLM, and the media — and whether they fit its context (or `contextSize`,
+   * when given). Not with `promptPositions`.
+   */
+  chat?: PlanChat;
+  /** The text the media will be sent with, for `chat`; default `''`. */
+  message?: string;
   /** Context cells of the chat that will take the media; with it the plan says whether they fit. */
   contextSize?: number;
-  /** Positions the conversation takes besides the media (its text, as the chat's template words it); default 0. */
+  /**
+   * Without `chat`: positions the conversation takes besides the media (its text, as the chat's
+   * template words it); default 0.
+   */
   promptPositions?: number;
+}
+
+/** What the plan needs of a chat ({@link Chat} has it). */
+export interface PlanChat {
+  /** KV cells of the chat's context. */
+  readonly contextSize: number;
+  /** Positions of the chat's next prompt with this message ({@link Chat.promptPositions}). */
+  promptPositions(message: { text: string; media: readonly PlannedMedia[] }): number;
+}
+
+/** A medium the encode would produce, as a chat's prompt counts it. */
+export interface PlannedMedia {
+  /** What the vectors will encode. */
+  kind: 'video' | 'audio' | 'image';
+  /** Vectors (prompt positions). */
+  tokens: number;
+  /** A video's description of its sampled frames, as the encoder writes it. */
+  description?: string;
 }
 
 /** Whether media and prompt fit a chat's context ({@link EncodePlan.context}). */
 export interface ContextFit {
-  /** `mediaPositions + promptPositions`. */
+  /** With `options.chat`, the positions of its next prompt (media included); else `mediaPositions + promptPositions`. */
   positions: number;
   /** The context size asked about. */
   contextSize: number;
@@ -61,7 +91,7 @@ export interface EncodePlan {
   audioRanges: Array<[number, number]>;
   /** LLM positions the media embeddings take (their rows). */
   mediaPositions: number;
-  /** Whether the conversation fits the context, when `contextSize` was given. */
+  /** Whether the conversation fits the context, when `contextSize` or `chat` was given. */
   context?: ContextFit;
   /** Multiply-adds × 2 of the encoders' transformers (ViT and ImageBind trunk; Q-Formers left out, a few % at full size). */
   flop: number;
@@ -150,22 +180,53 @@ export async function planMedia(projector: PlanProjector, input: MediaInput, opt
     mediaPositions, flop, estimatedSeconds: projector.measuredRate ? flop / projector.measuredRate : undefined,
     inputBytes: work.frames * info.imageSize * info.imageSize * (3 + 12) + work.pcmSamples * 4 * 2,
   };
-  if (options.contextSize !== undefined) plan.context = contextFit(mediaPositions, options);
+  if (options.chat !== undefined) plan.context = chatFit(plannedMedia(projector, work), options.chat, options);
+  else if (options.contextSize !== undefined) plan.context = contextFit(mediaPositions, options);
   return plan;
+}
+
+function checkContextSize(contextSize: unknown): asserts contextSize is number {
+  if (!Number.isInteger(contextSize) || (contextSize as number) < 1) throw invalidArgument('options.contextSize', 'an integer >= 1', contextSize);
 }
 
 function contextFit(mediaPositions: number, options: PlanOptions): ContextFit {
   const { contextSize, promptPositions = 0 } = options;
-  if (!Number.isInteger(contextSize) || contextSize! < 1) throw invalidArgument('options.contextSize', 'an integer >= 1', contextSize);
+  checkContextSize(contextSize);
   if (!Number.isInteger(promptPositions) || promptPositions < 0) throw invalidArgument('options.promptPositions', 'an integer >= 0', promptPositions);
   const positions = mediaPositions + promptPositions;
-  return { positions, contextSize: contextSize!, fits: positions <= contextSize! };
+  return { positions, contextSize, fits: positions <= contextSize };
+}
+
+/** The media an encode of `work` would hand the chat, in `encodeMedia`'s order (audio first). */
+function plannedMedia(projector: PlanProjector, work: EncoderWork): PlannedMedia[] {
+  const { info } = projector;
+  const media: PlannedMedia[] = [];
+  if (work.clips > 0) media.push({ kind: 'audio', tokens: info.audioQueries });
+  if (work.kind === 'image') media.push({ kind: 'image', tokens: info.videoQueries });
+  else if (work.frames > 0) media.push({ kind: 'video', tokens: info.videoQueries, description: work.description });
+  return media;
+}
+
+/** The fit of `chat`'s next prompt with `media` and `options.message`. */
+function chatFit(media: readonly PlannedMedia[], chat: PlanChat, options: PlanOptions): ContextFit {
+  if (typeof chat?.promptPositions !== 'function') throw invalidArgument('options.chat', 'a Chat', chat);
+  if (options.promptPositions !== undefined) {
+    throw new VideoLlamaError('INVALID_ARGUMENT', 'options.promptPositions and options.chat cannot be used together: the chat counts its prompt', { name: 'options.promptPositions' });
+  }
+  const { message = '' } = options;
+  if (typeof message !== 'string') throw invalidArgument('options.message', 'a string', message);
+  const contextSize = options.contextSize ?? chat.contextSize;
+  checkContextSize(contextSize);
+  const positions = chat.promptPositions({ text: message, media });
+  return { positions, contextSize, fits: positions <= contextSize };
 }
 
 interface EncoderWork {
   kind: EncodePlan['kind'];
   frames: number;
   frameTimes: number[];
+  /** The description the video encoder would give its embedding. */
+  description?: string;
   clips: number;
   audioRanges: Array<[number, number]>;
   pcmSamples: number;
@@ -184,10 +245,11 @@ function encoderWork(projector: PlanProjector, probed: MediaProbe, options: Plan
     pcmSamples: audio?.decode.reduce((n, r) => n + r.end - r.start, 0) ?? 0,
   };
   if (probed.kind === 'video') {
-    const indices = new VideoProcessor(info, options.frames).sample(probed.frameCount ?? 0).indices;
+    const processor = new VideoProcessor(info, options.frames);
+    const indices = processor.sample(probed.frameCount ?? 0).indices;
     const fps = probed.video?.fps ?? 0;
     const frameTimes = indices.map((i) => (fps > 0 ? i / fps : 0));
-    return { kind: audio ? 'video+audio' : 'video', frames: indices.length, frameTimes, ...audioPart };
+    return { kind: audio ? 'video+audio' : 'video', frames: indices.length, frameTimes, description: processor.describe(indices, fps), ...audioPart };
   }
   if (probed.kind === 'image') return { kind: 'image', frames: 1, frameTimes: [], clips: 0, audioRanges: [], pcmSamples: 0 };
   if (probed.kind === 'audio' && audio) return { kind: 'audio', frames: 0, frameTimes: [], ...audioPart };

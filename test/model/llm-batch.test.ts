@@ -118,4 +118,66 @@ console.log(`${long.lastStats!.evaluatedItems} prompt items in ${long.lastStats!
     expect(fresh.lastStats!.reusedItems).toBe(0);
     expect([freshReply, ...otherReplies]).toEqual(expected);
   });
+
+  describe('the KV cells are shared: only the chat that does not fit is affected', () => {
+    const CELLS = 256;
+
+    /** A context of `CELLS` cells and two sequences, with a chat on each. */
+    async function twoChats() {
+      const model = await LlmModel.load(await tinyLlamaFile());
+      const context = await model.createContext({ sequences: 2, contextSize: CELLS, threads: 1 });
+      expect(context.size).toBe(CELLS);
+      return { model, a: new Chat(context.getSequence(), { template: ENDLESS }), b: new Chat(context.getSequence(), { template: ENDLESS }) };
+    }
+
+    /** The reply of `message` on a context of its own. */
+    async function alone(message: string, maxTokens: number): Promise<string> {
+      await using model = await LlmModel.load(await tinyLlamaFile());
+      await using context = await model.createContext({ contextSize: CELLS, threads: 1 });
+      return await new Chat(context.getSequence(), { template: ENDLESS }).send(message, { ...GREEDY, maxTokens });
+    }
+
+    it('a reply that outgrows the free cells ends with contextFull; the other finishes as alone', async () => {
+      // Together they need ~2 x 5 + 60 + 400 cells: more than 256, each alone fewer.
+      const { model, a, b } = await twoChats();
+      await using _ = model;
+      const [replyA, replyB] = await Promise.all([a.send('Hello', { ...GREEDY, maxTokens: 60 }), b.send('Good day', { ...GREEDY, maxTokens: 400 })]);
+      expect(a.lastStats).toMatchObject({ stopReason: 'maxTokens', generatedTokens: 60 });
+      expect(replyA).toBe(await alone('Hello', 60));
+      // Once A had ended, B took A's cells (A's prompt, kept between turns, was cleared) and ran to the end of the context.
+      expect(b.lastStats!.stopReason).toBe('contextFull');
+      expect(b.lastStats!.promptItems + b.lastStats!.generatedTokens).toBeGreaterThan(CELLS - 2);
+      expect(replyB.length).toBeGreaterThan(0);
+      await a.send('Hello again', { ...GREEDY, maxTokens: 4 });
+      expect(a.lastStats!.reusedItems).toBe(0);
+    });
+
+    it('a prompt that does not fit beside a running reply waits for it, then replies as alone', async () => {
+      const { model, a, b } = await twoChats();
+      await using _ = model;
+      const longPrompt = 'the '.repeat(200);
+      let piecesA = 0;
+      let endA = 0;
+      let holding!: () => void;
+      const started = new Promise<void>((resolve) => (holding = resolve));
+      const streamA = (async () => {
+        let text = '';
+        for await (const piece of a.stream('Hello', { ...GREEDY, maxTokens: 120 })) {
+          text += piece;
+          if (++piecesA === 80) holding();
+        }
+        endA = performance.now();
+        return text;
+      })();
+      await started;
+      // A holds over 80 cells and will take ~40 more: B's ~200-position prompt fits only once A has ended.
+      const sentB = performance.now();
+      const replyB = await b.send(longPrompt, { ...GREEDY, maxTokens: 8 });
+      const firstTokenB = sentB + b.lastStats!.firstTokenMs;
+      expect(firstTokenB).toBeGreaterThan(endA);
+      expect(a.lastStats).toMatchObject({ stopReason: 'maxTokens', generatedTokens: 120 });
+      expect(await streamA).toBe(await alone('Hello', 120));
+      expect(replyB).toBe(await alone(longPrompt, 8));
+    });
+  });
 });
