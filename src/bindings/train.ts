@@ -46,7 +46,9 @@ export type AddonTrainLlamaConstructor = new () => AddonTrainLlama;
 
 /** One trainable tensor of a gradient check. */
 export interface TensorGradientCheck {
+  /** The tensor's name (its GGUF name for a branch's trainable tensor). */
   name: string;
+  /** Entries checked: all of the tensor's. */
   entries: number;
   /** Max over entries of |analytic − central difference|. */
   maxAbsError: number;
@@ -58,6 +60,7 @@ export interface TensorGradientCheck {
 export interface GradientCheckReport {
   /** Max |composition − ggml's inference op| of the graph's output. */
   forwardError: number;
+  /** One check per trainable tensor. */
   tensors: TensorGradientCheck[];
 }
 

@@ -24,8 +24,8 @@ export interface OptimizerSchedule {
   eps: number;
 }
 
-/** A stage's whole recipe: the schedule, and how many steps of how many examples. */
-export interface StageRecipe extends OptimizerSchedule {
+/** A stage's whole configuration: the schedule, and how many steps of how many examples. */
+export interface StageConfig extends OptimizerSchedule {
   /** `max_epoch`. */
   epochs: number;
   /** Optimizer steps per epoch (`iters_per_epoch`). */
@@ -37,12 +37,12 @@ export interface StageRecipe extends OptimizerSchedule {
 const ADAMW = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, warmupLr: 1e-6 } as const;
 
 /** The original's stage 1 (pre-training on captions): visionbranch_stage1_pretrain.yaml. */
-export const STAGE1_RECIPE: Readonly<StageRecipe> = Object.freeze({
+export const STAGE1_CONFIG: Readonly<StageConfig> = Object.freeze({
   ...ADAMW, initLr: 1e-4, minLr: 8e-5, warmupSteps: 2500, epochs: 5, stepsPerEpoch: 2500, batchSize: 32,
 });
 
 /** The original's stage 2 (instruction tuning): visionbranch_stage2_finetune.yaml. */
-export const STAGE2_RECIPE: Readonly<StageRecipe> = Object.freeze({
+export const STAGE2_CONFIG: Readonly<StageConfig> = Object.freeze({
   ...ADAMW, initLr: 3e-5, minLr: 1e-5, warmupSteps: 1000, epochs: 3, stepsPerEpoch: 1000, batchSize: 4,
 });
 
@@ -51,11 +51,11 @@ export const STAGE2_RECIPE: Readonly<StageRecipe> = Object.freeze({
  * sets it: in epoch 0, linear from `warmupLr` to `initLr` over `warmupSteps` steps (then held);
  * from epoch 1 on, one value per epoch on a cosine from `initLr` (epoch 0) to `minLr` (epoch `epochs`).
  */
-export function learningRate(step: number, recipe: Pick<StageRecipe, 'initLr' | 'minLr' | 'warmupLr' | 'warmupSteps' | 'epochs' | 'stepsPerEpoch'>): number {
-  const epoch = Math.floor(step / recipe.stepsPerEpoch);
+export function learningRate(step: number, config: Pick<StageConfig, 'initLr' | 'minLr' | 'warmupLr' | 'warmupSteps' | 'epochs' | 'stepsPerEpoch'>): number {
+  const epoch = Math.floor(step / config.stepsPerEpoch);
   if (epoch === 0) {
-    const rising = recipe.warmupLr + (recipe.initLr - recipe.warmupLr) * step / Math.max(recipe.warmupSteps, 1);
-    return Math.min(recipe.initLr, rising);
+    const rising = config.warmupLr + (config.initLr - config.warmupLr) * step / Math.max(config.warmupSteps, 1);
+    return Math.min(config.initLr, rising);
   }
-  return (recipe.initLr - recipe.minLr) * 0.5 * (1 + Math.cos(Math.PI * epoch / recipe.epochs)) + recipe.minLr;
+  return (config.initLr - config.minLr) * 0.5 * (1 + Math.cos(Math.PI * epoch / config.epochs)) + config.minLr;
 }
