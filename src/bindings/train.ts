@@ -106,7 +106,7 @@ export interface AddonNamedTensor {
 export interface AddonBranchTrainer {
   load(llm: string, projector: string, branch: 'video' | 'audio'): Promise<AddonBranchInfo>;
   loss(batch: AddonBranchExample[], threads: number, job?: NativeJob): Promise<number>;
-  /** One AdamW step on the batch's mean loss; resolves with that loss (before the update). */
+  /** One AdamW step on the batch's loss (the mean over its labelled positions); resolves with that loss (before the update). */
   step(batch: AddonBranchExample[], adamw: AddonAdamW, threads: number, job?: NativeJob): Promise<number>;
   checkGradients(batch: AddonBranchExample[], step: number, threads: number): Promise<GradientCheckReport>;
   save(path: string, state: string): Promise<void>;

@@ -43,7 +43,7 @@ export interface TrainProgress {
   totalSteps: number;
   /** 0-based epoch of the step just done. */
   epoch: number;
-  /** Mean loss of the step's batch (before its update). */
+  /** The step batch's loss (before its update): the mean over its labelled positions. */
   loss: number;
   /** The step's learning rate. */
   learningRate: number;
@@ -150,7 +150,7 @@ export class Trainer {
   /** Optimizer steps done (including those before a resume). */
   get steps(): number { return this.stepsDone; }
 
-  /** Mean loss over `examples` (no update). Rejects with INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example. */
+  /** The loss of `examples` as one batch, the mean over all their labelled positions (no update). Rejects with INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example. */
   async loss(examples: readonly TrainingExample[], options: { signal?: AbortSignal } = {}): Promise<number> {
     const batch = this.batch(examples);
     return withAbortFlag('Training loss', options.signal, (abort) => this.native.loss(batch, this.threads, { abort }));
@@ -159,7 +159,8 @@ export class Trainer {
   /**
    * Optimizer steps over `examples` until the run's end (`epochs × stepsPerEpoch` steps) or
    * `options.steps`: each step takes the next `batchSize` examples of a seeded per-epoch
-   * permutation, averages their losses (gradient accumulation), and makes one AdamW step at the
+   * permutation, takes the original's batch loss (the mean over all their labelled positions; the
+   * gradient accumulates over the examples), and makes one AdamW step at the
    * schedule's learning rate ({@link learningRate}).
    */
   async train(examples: readonly TrainingExample[], options: TrainOptions = {}): Promise<TrainResult> {
@@ -212,7 +213,7 @@ export class Trainer {
 
   /**
    * Compares ggml's gradient of every entry of every trainable tensor with a central difference
-   * (step `step`, default 1e-2) of the mean loss over `examples`. Costs two losses per entry: for tiny models.
+   * (step `step`, default 1e-2) of the loss of `examples`. Costs two losses per entry: for tiny models.
    */
   async checkGradients(examples: readonly TrainingExample[], options: { step?: number } = {}): Promise<GradientCheckReport> {
     const batch = this.batch(examples);

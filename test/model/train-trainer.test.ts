@@ -57,6 +57,19 @@ describe('the branch trainer', () => {
     }
   });
 
+  it('takes the original\'s batch loss: the mean over every labelled position of the batch', async () => {
+    const trainer = await Trainer.create({ ...files, branch: 'video' });
+    try {
+      const a = trainingExample('video', 1, [50, 51, 52]);  // 3 labelled positions
+      const b = trainingExample('video', 2, [53], 3);       // 1
+      const [both, alone, other] = [await trainer.loss([a, b]), await trainer.loss([a]), await trainer.loss([b])];
+      expect(both).toBeCloseTo((3 * alone + other) / 4, 5);
+      expect(Math.abs(alone - other)).toBeGreaterThan(1e-3);  // not trivially equal to the plain mean
+    } finally {
+      await trainer.dispose();
+    }
+  });
+
   it('resumes from a checkpoint to the same bits as an uninterrupted run', async () => {
     const examples = [1, 2, 3].map((seed) => trainingExample('video', seed, [50 + seed, 60]));
     const straight = await Trainer.create({ ...files, branch: 'video' });
