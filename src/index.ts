@@ -80,5 +80,5 @@ export {
   type TrainProgress,
   type TrainResult,
 } from './train/trainer.js';
-export { learningRate, STAGE1_CONFIG, STAGE2_CONFIG, type OptimizerSchedule, type StageConfig } from './train/schedule.js';
+export { learningRate, STAGE_CONFIGS, type OptimizerSchedule, type StageConfig, type TrainingStage } from './train/schedule.js';
 export type { GradientCheckReport, TensorGradientCheck } from './train/gradient-check.js';

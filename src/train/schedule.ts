@@ -1,8 +1,9 @@
 /**
  * The original's optimisation recipe: AdamW with LAVIS's `linear_warmup_cosine_lr` schedule, and
- * the hyper-parameters of Video-LLaMA's train configs (train_configs/visionbranch_stage{1,2}_*.yaml).
+ * the hyper-parameters of Video-LLaMA's train configs (train_configs/*branch_stage{1,2}_*.yaml).
  * @module
  */
+import type { TrainingBranch } from './example.js';
 
 /** AdamW and learning-rate schedule hyper-parameters. */
 export interface OptimizerSchedule {
@@ -34,16 +35,26 @@ export interface StageConfig extends OptimizerSchedule {
   batchSize: number;
 }
 
+/** The original's two training stages: 1, pre-training on captions; 2, instruction tuning. */
+export type TrainingStage = 'stage1' | 'stage2';
+
 const ADAMW = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, warmupLr: 1e-6 } as const;
+const STAGE1 = { ...ADAMW, initLr: 1e-4, minLr: 8e-5, epochs: 5, batchSize: 32 } as const;
+const STAGE2 = { ...ADAMW, initLr: 3e-5, minLr: 1e-5, epochs: 3, stepsPerEpoch: 1000, batchSize: 4 } as const;
 
-/** The original's stage 1 (pre-training on captions): visionbranch_stage1_pretrain.yaml. */
-export const STAGE1_CONFIG: Readonly<StageConfig> = Object.freeze({
-  ...ADAMW, initLr: 1e-4, minLr: 8e-5, warmupSteps: 2500, epochs: 5, stepsPerEpoch: 2500, batchSize: 32,
-});
-
-/** The original's stage 2 (instruction tuning): visionbranch_stage2_finetune.yaml. */
-export const STAGE2_CONFIG: Readonly<StageConfig> = Object.freeze({
-  ...ADAMW, initLr: 3e-5, minLr: 1e-5, warmupSteps: 1000, epochs: 3, stepsPerEpoch: 1000, batchSize: 4,
+/**
+ * The original's run settings of each branch and stage (train_configs/visionbranch_stage{1,2}_*.yaml
+ * and audiobranch_stage{1,2}_*.yaml): only the warm-up and epoch lengths differ between branches.
+ */
+export const STAGE_CONFIGS: Readonly<Record<TrainingBranch, Readonly<Record<TrainingStage, Readonly<StageConfig>>>>> = Object.freeze({
+  video: Object.freeze({
+    stage1: Object.freeze({ ...STAGE1, warmupSteps: 2500, stepsPerEpoch: 2500 }),
+    stage2: Object.freeze({ ...STAGE2, warmupSteps: 1000 }),
+  }),
+  audio: Object.freeze({
+    stage1: Object.freeze({ ...STAGE1, warmupSteps: 5000, stepsPerEpoch: 5000 }),
+    stage2: Object.freeze({ ...STAGE2, warmupSteps: 400 }),
+  }),
 });
 
 /**

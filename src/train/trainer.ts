@@ -13,7 +13,7 @@ import type { AddonBranchExample, AddonBranchInfo, AddonBranchTrainer, GradientC
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { Rng } from '../world/scene.js';
 import type { TrainingBranch, TrainingExample } from './example.js';
-import { learningRate, STAGE2_CONFIG, type StageConfig } from './schedule.js';
+import { learningRate, STAGE_CONFIGS, type StageConfig, type TrainingStage } from './schedule.js';
 
 /** A trainable tensor's (or AdamW moment's) values, by its GGUF name. */
 export interface NamedTensor {
@@ -54,12 +54,15 @@ export interface TrainProgress {
 }
 
 /**
- * The run configuration: {@link STAGE2_CONFIG}'s values unless given, and the data order's seed.
+ * The run configuration: the original's settings of the trainer's branch at `stage`
+ * ({@link STAGE_CONFIGS}) unless given, and the data order's seed.
  * Saved in checkpoints; a resumed trainer continues with the saved configuration.
  */
 export interface TrainConfig extends StageConfig {
   /** Seed of the data order (a new permutation of the examples every epoch); default 42 (the original's). */
   seed: number;
+  /** The stage whose settings are the defaults; default `'stage2'`. */
+  stage: TrainingStage;
 }
 
 /** Options of {@link Trainer.train}. */
@@ -226,7 +229,9 @@ export class Trainer {
   }
 
   private resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
-    const config: TrainConfig = { ...STAGE2_CONFIG, seed: 42, ...this.config, ...definedOnly(overrides) };
+    const stage = overrides.stage ?? this.config?.stage ?? 'stage2';
+    if (stage !== 'stage1' && stage !== 'stage2') throw invalidArgument('stage', "'stage1' or 'stage2'", stage);
+    const config: TrainConfig = { ...STAGE_CONFIGS[this.branch][stage], seed: 42, ...this.config, ...definedOnly(overrides), stage };
     for (const key of ['epochs', 'stepsPerEpoch', 'batchSize'] as const) checkCount(key, config[key]);
     for (const key of ['initLr', 'minLr', 'warmupLr', 'warmupSteps', 'weightDecay', 'beta1', 'beta2', 'eps'] as const) {
       if (!Number.isFinite(config[key]) || config[key] < 0) throw invalidArgument(key, 'a finite number ≥ 0', config[key]);

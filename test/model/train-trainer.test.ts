@@ -3,21 +3,23 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { IGNORE_LABEL } from '../../src/train/example.js';
-import { learningRate, STAGE1_CONFIG, STAGE2_CONFIG } from '../../src/train/schedule.js';
+import { learningRate, STAGE_CONFIGS } from '../../src/train/schedule.js';
 import { stepExamples, Trainer, type TrainOptions } from '../../src/train/trainer.js';
 import { tempDir } from '../support/projector-files.js';
 import { tinyTrainingFiles, trainingExample } from '../support/training.js';
 
 describe('the original\'s schedule and data order', () => {
   it('warms up linearly in epoch 0, then follows a cosine per epoch (LAVIS linear_warmup_cosine_lr)', () => {
-    const r = { ...STAGE2_CONFIG, stepsPerEpoch: 10, warmupSteps: 4, epochs: 3 };
+    const r = { ...STAGE_CONFIGS.video.stage2, stepsPerEpoch: 10, warmupSteps: 4, epochs: 3 };
     expect(learningRate(0, r)).toBe(r.warmupLr);
     expect(learningRate(2, r)).toBeCloseTo(r.warmupLr + (r.initLr - r.warmupLr) / 2, 12);
     expect(learningRate(4, r)).toBe(r.initLr);
     expect(learningRate(9, r)).toBe(r.initLr);
     expect(learningRate(10, r)).toBeCloseTo((r.initLr - r.minLr) * 0.75 + r.minLr, 12);  // cos(π/3) = 1/2
     expect(learningRate(29, r)).toBeCloseTo((r.initLr - r.minLr) * 0.25 + r.minLr, 12);
-    expect([STAGE1_CONFIG.initLr, STAGE1_CONFIG.batchSize, STAGE2_CONFIG.initLr, STAGE2_CONFIG.batchSize]).toEqual([1e-4, 32, 3e-5, 4]);
+    const { video, audio } = STAGE_CONFIGS;
+    expect([video.stage1.initLr, video.stage1.batchSize, video.stage2.initLr, video.stage2.batchSize]).toEqual([1e-4, 32, 3e-5, 4]);
+    expect([video.stage2.warmupSteps, audio.stage2.warmupSteps, audio.stage1.stepsPerEpoch]).toEqual([1000, 400, 5000]);
   });
 
   it('visits every example once per epoch, in a seeded order that changes every epoch', () => {
