@@ -112,6 +112,8 @@ export interface AddonBranchTrainer {
   save(path: string, state: string): Promise<void>;
   restore(path: string): Promise<{ state: string; steps: number }>;
   exportProjector(source: string, out: string): Promise<void>;
+  /** The branch head's output for `example`'s features: `queries × embeddingWidth` values. */
+  softPrompt(example: AddonBranchExample, threads: number): Promise<Float32Array>;
   /** The trainable tensors, then every AdamW moment (`<name>.adam_m`, `<name>.adam_v`). */
   tensors(): Promise<AddonNamedTensor[]>;
   dispose(): Promise<void>;

@@ -209,6 +209,17 @@ export class Trainer {
     await callNative(() => this.native.exportProjector(this.projector, file));
   }
 
+  /**
+   * What the branch (as trained so far) makes of one example's features: the soft prompt that
+   * replaces the media positions, `queries × embeddingWidth` values (row-major), by the training graph.
+   */
+  async softPrompt(input: Pick<TrainingExample, 'features' | 'units'>): Promise<Float32Array> {
+    if (!(input?.features instanceof Float32Array)) throw invalidArgument('features', 'a Float32Array', input?.features);
+    if (!Number.isInteger(input.units) || input.units < 0) throw invalidArgument('units', 'a non-negative integer', input.units);
+    const example = { features: input.features, units: input.units, tokens: new Int32Array(0), mediaOffset: 0, labels: new Int32Array(0) };
+    return callNative(() => this.native.softPrompt(example, this.threads));
+  }
+
   /** The trainable tensors' values, then AdamW's moments (`<name>.adam_m`, `<name>.adam_v`). */
   async tensors(): Promise<NamedTensor[]> {
     return callNative(() => this.native.tensors());

@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import { IGNORE_LABEL } from '../../src/train/example.js';
 import { learningRate, STAGE_CONFIGS } from '../../src/train/schedule.js';
@@ -118,5 +118,4 @@ describe('the branch trainer', () => {
     }
   });
 
-  afterAll(() => undefined);
 });

@@ -89,13 +89,11 @@ class BranchTrainer::BatchGraph {
       : trainer_(t), run_(threads, abort) {
     if (batch.empty()) throw Error("INVALID_ARGUMENT", "A batch needs at least one example");
     ggml_context* ctx = scratch_.ctx;
-    const graph::TrainingGraphScope training;
     size_t labelled = 0;
     for (const BranchExample& e : batch) {
-      ggml_tensor* features = input_features(ctx, e);
-      ggml_tensor* media = t.branch_ == Branch::Video ? graph::build_video_head(ctx, t.video_, features)
-                                                      : graph::build_audio_head(ctx, t.audio_, features);
-      media = ggml_reshape_2d(ctx, media, media->ne[0], media->ne[1]);  // [E, queries]
+      ggml_tensor* features = t.features_input(ctx, e);
+      features_.emplace_back(features, &e.features);
+      ggml_tensor* media = t.head(ctx, features);
       prompts_.push_back(std::make_unique<MediaPromptLoss>(ctx, *t.llm_, media, e.tokens, e.media_offset, e.labels));
       labelled += prompts_.back()->labelled();
     }
@@ -146,21 +144,6 @@ class BranchTrainer::BatchGraph {
   }
 
  private:
-  ggml_tensor* input_features(ggml_context* ctx, const BranchExample& e) {
-    const BranchShape& s = trainer_.shape_;
-    if (e.units < 1 || e.units > s.max_units) {
-      throw Error("INVALID_ARGUMENT", "An example has " + std::to_string(e.units) + " units; the branch takes 1.." +
-                                          std::to_string(s.max_units));
-    }
-    if (static_cast<int64_t>(e.features.size()) != e.units * s.unit_rows * s.feature_width) {
-      throw Error("DIMENSION_MISMATCH", "features must hold units x " + std::to_string(s.unit_rows) + " x " +
-                                            std::to_string(s.feature_width) + " values");
-    }
-    ggml_tensor* t = trainer_.branch_ == Branch::Video ? input(ctx, s.feature_width, s.unit_rows, e.units)
-                                                       : input(ctx, s.feature_width, e.units);
-    features_.emplace_back(t, &e.features);
-    return t;
-  }
 
   // ggml_opt_step_adamw's parameters: alpha, beta1, beta2, eps, wd, 1/(1-beta1^t), 1/(1-beta2^t).
   void add_adamw(ggml_context* ctx, const AdamWStep& hp) {
@@ -190,6 +173,42 @@ class BranchTrainer::BatchGraph {
   std::vector<std::pair<ggml_tensor*, const std::vector<float>*>> features_;
   std::vector<std::pair<ggml_tensor*, std::vector<float>>> adamw_inputs_;
 };
+
+ggml_tensor* BranchTrainer::features_input(ggml_context* ctx, const BranchExample& e) const {
+  const BranchShape& s = shape_;
+  if (e.units < 1 || e.units > s.max_units) {
+    throw Error("INVALID_ARGUMENT", "An example has " + std::to_string(e.units) + " units; the branch takes 1.." +
+                                        std::to_string(s.max_units));
+  }
+  if (static_cast<int64_t>(e.features.size()) != e.units * s.unit_rows * s.feature_width) {
+    throw Error("DIMENSION_MISMATCH", "features must hold units x " + std::to_string(s.unit_rows) + " x " +
+                                          std::to_string(s.feature_width) + " values");
+  }
+  return branch_ == Branch::Video ? input(ctx, s.feature_width, s.unit_rows, e.units) : input(ctx, s.feature_width, e.units);
+}
+
+ggml_tensor* BranchTrainer::head(ggml_context* ctx, ggml_tensor* features) const {
+  const graph::TrainingGraphScope training;
+  ggml_tensor* media = branch_ == Branch::Video ? graph::build_video_head(ctx, video_, features)
+                                                : graph::build_audio_head(ctx, audio_, features);
+  return ggml_reshape_2d(ctx, media, media->ne[0], media->ne[1]);  // [E, queries]
+}
+
+std::vector<float> BranchTrainer::soft_prompt(const BranchExample& example, int threads) const {
+  GraphScratch scratch;
+  ggml_tensor* features = features_input(scratch.ctx, example);
+  ggml_tensor* rows = head(scratch.ctx, features);
+  ggml_set_output(rows);
+  ggml_cgraph* graph = ggml_new_graph_custom(scratch.ctx, GraphScratch::kMaxNodes, false);
+  ggml_build_forward_expand(graph, rows);
+  CpuRun run(threads, nullptr);
+  run.allocate(graph);
+  ggml_backend_tensor_set(features, example.features.data(), 0, ggml_nbytes(features));
+  run.compute(graph);
+  std::vector<float> out(ggml_nelements(rows));
+  ggml_backend_tensor_get(rows, out.data(), 0, ggml_nbytes(rows));
+  return out;
+}
 
 BranchTrainer::BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch)
     : llm_(std::move(llm)), branch_(branch) {

@@ -63,6 +63,9 @@ class BranchTrainer {
   // The answer loss of `batch`, the mean over all its labelled positions (no update). Throws
   // INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example, ABORTED when `abort` is set.
   float loss(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort) const;
+  // The branch head's output for one example's features (its tokens are not read): the soft prompt,
+  // [queries][n_embd] row-major, by the training graph.
+  std::vector<float> soft_prompt(const BranchExample& example, int threads) const;
   // loss() of a fixed batch as one graph built once and recomputed on the current tensor values
   // (finite differences); `batch` must outlive it.
   std::function<float()> loss_function(const std::vector<BranchExample>& batch, int threads) const;
@@ -91,6 +94,9 @@ class BranchTrainer {
 
  private:
   class BatchGraph;
+  // An example's features as a graph input (checked against shape()), and the branch head on them.
+  ggml_tensor* features_input(ggml_context* ctx, const BranchExample& example) const;
+  ggml_tensor* head(ggml_context* ctx, ggml_tensor* features) const;
 
   std::shared_ptr<const FrozenLlama> llm_;
   Branch branch_;
