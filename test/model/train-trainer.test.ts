@@ -91,6 +91,18 @@ describe('the branch trainer', () => {
     await resumed.dispose();
 
     expect([...firstLosses, ...secondLosses]).toEqual(straightLosses);
+
+    // An aborted run keeps the steps it finished, whole: going on gives the same run again.
+    const aborted = await Trainer.create({ ...files, branch: 'video' });
+    const controller = new AbortController();
+    const seen: number[] = [];
+    await expect(aborted.train(examples, {
+      ...RUN, signal: controller.signal, onProgress: (p) => { seen.push(p.loss); if (p.step === 2) controller.abort(); },
+    })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(aborted.steps).toBe(2);
+    const rest = (await aborted.train(examples)).losses;
+    await aborted.dispose();
+    expect([...seen, ...rest]).toEqual(straightLosses);
     expect(actual.map((t) => t.name)).toEqual(expected.map((t) => t.name));
     expect(actual.some((t) => t.name.endsWith('.adam_v'))).toBe(true);
     for (let i = 0; i < expected.length; i++) expect(actual[i]!.values).toEqual(expected[i]!.values);

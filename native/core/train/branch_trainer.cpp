@@ -1,5 +1,6 @@
 #include "core/train/branch_trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -86,7 +87,7 @@ class BranchTrainer::BatchGraph {
  public:
   BatchGraph(const BranchTrainer& t, const std::vector<BranchExample>& batch, bool with_grads, const AdamWStep* adamw,
              int threads, const AbortFlag* abort)
-      : trainer_(t), run_(threads, abort) {
+      : trainer_(t), run_(threads, abort), threads_(threads) {
     if (batch.empty()) throw Error("INVALID_ARGUMENT", "A batch needs at least one example");
     ggml_context* ctx = scratch_.ctx;
     size_t labelled = 0;
@@ -115,8 +116,14 @@ class BranchTrainer::BatchGraph {
         ggml_set_output(grad);
       }
     }
+    const int gradient_nodes = ggml_graph_n_nodes(graph_);
     if (adamw) add_adamw(ctx, *adamw);
     run_.allocate(graph_);
+    // The loss and gradients may be aborted; the update, once they are done, is never cut short
+    // (a half-applied AdamW step could not be resumed). Two views of the allocated graph's nodes:
+    // before the AdamW steps, run with the abort flag, and the steps, run without it.
+    gradients_ = node_range(ctx, 0, gradient_nodes);
+    update_ = node_range(ctx, gradient_nodes, ggml_graph_n_nodes(graph_));
   }
 
   float compute() {
@@ -128,7 +135,8 @@ class BranchTrainer::BatchGraph {
     for (auto& [tensor, values] : features_) ggml_backend_tensor_set(tensor, values->data(), 0, ggml_nbytes(tensor));
     for (auto& prompt : prompts_) prompt->set_inputs();
     for (auto& [tensor, values] : adamw_inputs_) ggml_backend_tensor_set(tensor, values.data(), 0, ggml_nbytes(tensor));
-    run_.compute(graph_);
+    run_.compute(gradients_);
+    if (ggml_graph_n_nodes(update_) > 0) CpuRun(threads_, nullptr).compute(update_);
     float loss = 0;
     ggml_backend_tensor_get(loss_, &loss, 0, sizeof(loss));
     return loss;
@@ -144,6 +152,13 @@ class BranchTrainer::BatchGraph {
   }
 
  private:
+
+  // Nodes [first, last) of graph_ as a graph of their own (same tensors, same allocation).
+  ggml_cgraph* node_range(ggml_context* ctx, int first, int last) {
+    ggml_cgraph* range = ggml_new_graph_custom(ctx, std::max(1, last - first), false);
+    for (int i = first; i < last; ++i) ggml_graph_add_node(range, ggml_graph_node(graph_, i));
+    return range;
+  }
 
   // ggml_opt_step_adamw's parameters: alpha, beta1, beta2, eps, wd, 1/(1-beta1^t), 1/(1-beta2^t).
   void add_adamw(ggml_context* ctx, const AdamWStep& hp) {
@@ -167,7 +182,10 @@ class BranchTrainer::BatchGraph {
   const BranchTrainer& trainer_;
   GraphScratch scratch_;
   CpuRun run_;
-  ggml_cgraph* graph_ = nullptr;
+  int threads_;
+  ggml_cgraph* graph_ = nullptr;  // everything, as allocated
+  ggml_cgraph* gradients_ = nullptr;
+  ggml_cgraph* update_ = nullptr;
   ggml_tensor* loss_ = nullptr;
   std::vector<std::unique_ptr<MediaPromptLoss>> prompts_;
   std::vector<std::pair<ggml_tensor*, const std::vector<float>*>> features_;
