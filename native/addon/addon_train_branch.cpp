@@ -146,11 +146,13 @@ class AddonBranchTrainer : public Napi::ObjectWrap<AddonBranchTrainer> {
                  out](BranchTrainer& t) { *out = t.loss(batch, threads, abort.get()); };
     return job(info.Env(), work, [out](Napi::Env env) { return Napi::Number::New(env, *out); });
   }
-  // step(batch, adamw: { lr, beta1, beta2, eps, weightDecay }, threads, options: { abort? }): Promise<number>
+  // step(batch, adamw: { lr, beta1, beta2, eps, weightDecay }, dropout: { p, seed }, threads, options: { abort? }): Promise<number>
   Napi::Value Step(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<float>();
-    auto work = [batch = to_batch(info[0]), hp = to_adamw(info[1]), threads = int_arg(info, 2),
-                 abort = JobOptions::From(info[3]).abort, out](BranchTrainer& t) { *out = t.step(batch, hp, threads, abort.get()); };
+    Napi::Object d = info[2].As<Napi::Object>();
+    const vl::train::StepDropout dropout{d.Get("p").As<Napi::Number>().FloatValue(), d.Get("seed").As<Napi::Number>().Uint32Value()};
+    auto work = [batch = to_batch(info[0]), hp = to_adamw(info[1]), dropout, threads = int_arg(info, 3),
+                 abort = JobOptions::From(info[4]).abort, out](BranchTrainer& t) { *out = t.step(batch, hp, dropout, threads, abort.get()); };
     return job(info.Env(), work, [out](Napi::Env env) { return Napi::Number::New(env, *out); });
   }
   // checkGradients(batch, step, threads): Promise<GradientCheckReport>

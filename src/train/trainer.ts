@@ -63,6 +63,12 @@ export interface TrainConfig extends StageConfig {
   seed: number;
   /** The stage whose settings are the defaults; default `'stage2'`. */
   stage: TrainingStage;
+  /**
+   * Dropout probability of the Q-Former during training steps (hidden states and attention
+   * probabilities, where BERT has it); default 0.1, the original's (`bert-base-uncased`'s config).
+   * Its masks come from `seed` and the step, so a resumed run is bit-equal.
+   */
+  dropout: number;
 }
 
 /** Options of {@link Trainer.train}. */
@@ -179,7 +185,8 @@ export class Trainer {
       const lr = learningRate(step, config);
       const batch = this.batch(stepExamples(examples, step, config));
       const adamw = { lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay };
-      const loss = await withAbortFlag('Training', signal, (abort) => this.native.step(batch, adamw, this.threads, { abort }));
+      const dropout = { p: config.dropout, seed: (Math.imul(config.seed, 0x85ebca6b) ^ step) >>> 0 };
+      const loss = await withAbortFlag('Training', signal, (abort) => this.native.step(batch, adamw, dropout, this.threads, { abort }));
       this.stepsDone++;
       losses.push(loss);
       const seconds = (performance.now() - started) / 1000;
@@ -242,11 +249,12 @@ export class Trainer {
   private resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
     const stage = overrides.stage ?? this.config?.stage ?? 'stage2';
     if (stage !== 'stage1' && stage !== 'stage2') throw invalidArgument('stage', "'stage1' or 'stage2'", stage);
-    const config: TrainConfig = { ...STAGE_CONFIGS[this.branch][stage], seed: 42, ...this.config, ...definedOnly(overrides), stage };
+    const config: TrainConfig = { ...STAGE_CONFIGS[this.branch][stage], seed: 42, dropout: 0.1, ...this.config, ...definedOnly(overrides), stage };
     for (const key of ['epochs', 'stepsPerEpoch', 'batchSize'] as const) checkCount(key, config[key]);
     for (const key of ['initLr', 'minLr', 'warmupLr', 'warmupSteps', 'weightDecay', 'beta1', 'beta2', 'eps'] as const) {
       if (!Number.isFinite(config[key]) || config[key] < 0) throw invalidArgument(key, 'a finite number ≥ 0', config[key]);
     }
+    if (!(config.dropout >= 0 && config.dropout < 1)) throw invalidArgument('dropout', 'a probability in [0, 1)', config.dropout);
     if (!Number.isInteger(config.seed) || config.seed < 0) throw invalidArgument('seed', 'a non-negative integer', config.seed);
     this.config = config;
     return config;
