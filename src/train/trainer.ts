@@ -109,6 +109,7 @@ interface SavedState {
 export class Trainer {
   private config: TrainConfig | undefined;
   private stepsDone = 0;
+  private running = false;
 
   private constructor(
     private readonly native: AddonBranchTrainer,
@@ -173,6 +174,16 @@ export class Trainer {
    * schedule's learning rate ({@link learningRate}).
    */
   async train(examples: readonly TrainingExample[], options: TrainOptions = {}): Promise<TrainResult> {
+    if (this.running) throw new VideoLlamaError('INVALID_ARGUMENT', 'This trainer is already training: one train() at a time');
+    this.running = true;
+    try {
+      return await this.run(examples, options);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async run(examples: readonly TrainingExample[], options: TrainOptions): Promise<TrainResult> {
     const { steps, onProgress, signal, ...overrides } = options;
     const config = this.resolveConfig(overrides);
     this.batch(examples);  // checks every example once

@@ -75,5 +75,4 @@ describeWithFixtures(TINY_A, 'the trainable branch heads (tiny-a)', () => {
       await trainer.dispose();
     }
   });
-
 });

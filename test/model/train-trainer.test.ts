@@ -144,9 +144,11 @@ describe('the branch trainer', () => {
       controller.abort();
       await expect(trainer.train([good], { signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
       await expect(Trainer.create({ ...files, branch: 'speech' as 'audio' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      const first = trainer.train([good], { ...RUN, batchSize: 1, steps: 1 });
+      await expect(trainer.train([good], RUN)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });  // one run at a time
+      await first;
     } finally {
       await trainer.dispose();
     }
   });
-
 });
