@@ -72,6 +72,19 @@ describe('the branch trainer', () => {
     }
   });
 
+  it('takes a step over a batch as large as the original\'s stage 1 (32 examples in one graph)', async () => {
+    const trainer = await Trainer.create({ ...files, branch: 'audio' });
+    try {
+      const examples = Array.from({ length: 32 }, (_, i) => trainingExample('audio', i, [50 + (i % 5), 60], 1 + (i % 3)));
+      const before = await trainer.loss(examples);
+      const result = await trainer.train(examples, { ...RUN, batchSize: 32, steps: 1, dropout: 0 });
+      expect(result.losses[0]).toBeCloseTo(before, 4);  // the same 32 examples, in the step's order
+      expect(trainer.steps).toBe(1);
+    } finally {
+      await trainer.dispose();
+    }
+  });
+
   it('drops out Q-Former activations in training steps only, with seeded masks', async () => {
     const examples = [trainingExample('audio', 1, [50, 51])];
     const firstStepLoss = async (options: TrainOptions): Promise<number> => {

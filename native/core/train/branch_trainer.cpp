@@ -88,7 +88,8 @@ class BranchTrainer::BatchGraph {
  public:
   BatchGraph(const BranchTrainer& t, const std::vector<BranchExample>& batch, bool with_grads, const AdamWStep* adamw,
              const StepDropout& dropout, int threads, const AbortFlag* abort)
-      : trainer_(t), run_(threads, abort), threads_(threads) {
+      : trainer_(t), scratch_(GraphScratch::kMaxNodes * std::max<size_t>(1, batch.size())), run_(threads, abort),
+        threads_(threads) {
     if (batch.empty()) throw Error("INVALID_ARGUMENT", "A batch needs at least one example");
     ggml_context* ctx = scratch_.ctx;
     size_t labelled = 0;
@@ -107,7 +108,7 @@ class BranchTrainer::BatchGraph {
     }
     ggml_set_output(loss_);
     ggml_set_loss(loss_);
-    graph_ = ggml_new_graph_custom(ctx, GraphScratch::kMaxNodes, with_grads);
+    graph_ = ggml_new_graph_custom(ctx, scratch_.max_nodes, with_grads);  // room for every example's prompt
     ggml_build_forward_expand(graph_, loss_);
     if (with_grads) {
       ggml_build_backward_expand(ctx, graph_, nullptr);
