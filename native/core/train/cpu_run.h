@@ -9,13 +9,16 @@
 
 namespace vl::train {
 
-// A graph context sized for the LLaMA graph and its backward (tensors only: data lives in the allocator's buffer).
+// A graph context for `max_nodes` nodes (default: the LLaMA graph of one prompt and its backward),
+// their tensors, and up to three graphs of them (tensors only: data lives in the allocator's buffer).
 struct GraphScratch {
   static constexpr size_t kMaxNodes = 16384;
+  const size_t max_nodes;
   ggml_context* ctx;
-  GraphScratch()
-      : ctx(ggml_init({ggml_tensor_overhead() * kMaxNodes * 3 + ggml_graph_overhead_custom(kMaxNodes, true),
-                       nullptr, /*no_alloc=*/true})) {}
+  explicit GraphScratch(size_t nodes = kMaxNodes)
+      : max_nodes(nodes),
+        ctx(ggml_init({ggml_tensor_overhead() * nodes * 3 + 3 * ggml_graph_overhead_custom(nodes, true), nullptr,
+                       /*no_alloc=*/true})) {}
   ~GraphScratch() { ggml_free(ctx); }
 };
 
