@@ -92,7 +92,19 @@ export interface Stage2LayoutOptions {
   queries: number;
   /** System prompt; default the original's instruction datasets' (`""` for Vicuna, `" "` for LLaMA-2). */
   system?: string;
+  /** Vicuna's targets: see {@link VicunaMasking}; default `'aligned'`. LLaMA-2's masking has no drift and is always the original's. */
+  masking?: VicunaMasking;
 }
+
+/**
+ * How Vicuna conversations are masked. `'original'`: `_mask_targets` exactly, which counts each
+ * sentence's length as tokenized alone (with its own BOS and SentencePiece's leading-space piece),
+ * so the mask drifts by one or two tokens per sentence: over a world conversation of eight turns
+ * it trains on later questions and masks later answers. `'aligned'`: what that code means to do,
+ * at the right positions — each answer and the `###` after it (the stop signal) are the targets,
+ * the rest is masked.
+ */
+export type VicunaMasking = 'aligned' | 'original';
 
 /**
  * The media wording before the first question. Video: the original's instruction data,
@@ -116,7 +128,9 @@ export function stage2Layout(tokenizer: PromptTokenizer, options: Stage2LayoutOp
   const withMedia = (text: string, addBos: boolean) => tokenizeWithMedia(tokenizer, text, addBos, queries);
   const { ids, labels } = template === 'llama2'
     ? llama2Targets(withMedia, LLAMA2_TEMPLATE.prompt(options.system ?? ' ', turns.map((t) => ({ user: t.q, assistant: t.a }))))
-    : vicunaTargets(withMedia, options.system ?? '', turns);
+    : (options.masking ?? 'aligned') === 'aligned'
+      ? vicunaAlignedTargets(withMedia, options.system ?? '', turns)
+      : vicunaTargets(withMedia, options.system ?? '', turns);
   const mediaOffset = ids.indexOf(MEDIA_SLOT);
   // The original would label a placeholder run its masking missed with the placeholder's id; never train on that.
   labels.fill(IGNORE_LABEL, mediaOffset, mediaOffset + queries);
@@ -140,15 +154,14 @@ function tokenizeWithMedia(tokenizer: PromptTokenizer, text: string, addBos: boo
 }
 
 /**
- * `preprocess` + `_mask_targets`: `system\n\n###Human: q\n###Assistant: a\n…###`, tokenized whole;
- * then the header is masked and, per human sentence (its length counted as tokenized alone, BOS
+ * {@link VicunaMasking} `'original'`: `preprocess` + `_mask_targets`: the text tokenized whole; then the header is masked and, per human sentence (its length counted as tokenized alone, BOS
  * included, as the original counts it), `[cur + 2, cur + len)`. The original's off-by-BOS drift is
  * kept: it decides which tokens are targets.
  */
 function vicunaTargets(tokenize: TokenizeWithMedia, system: string, turns: readonly ConversationTurn[]): { ids: number[]; labels: number[] } {
   const header = `${system}\n\n`;
   const sentences = turns.flatMap((t) => [{ human: true, text: `###Human: ${t.q}\n` }, { human: false, text: `###Assistant: ${t.a}\n` }]);
-  const ids = tokenize(`${header}${sentences.map((s) => s.text).join('')}###`, true);
+  const ids = tokenize(vicunaText(system, turns), true);
   const labels = [...ids];
   let cur = tokenize(header, true).length;
   labels.fill(IGNORE_LABEL, 0, cur);
@@ -156,6 +169,31 @@ function vicunaTargets(tokenize: TokenizeWithMedia, system: string, turns: reado
     const length = tokenize(sentence.text, true).length;
     if (sentence.human) fillClamped(labels, cur + 2, cur + length);
     cur += length;
+  }
+  return { ids, labels };
+}
+
+/** The Vicuna text of `preprocess`: `system\n\n###Human: q\n###Assistant: a\n…###`. */
+function vicunaText(system: string, turns: readonly ConversationTurn[]): string {
+  return `${system}\n\n${turns.map((t) => `###Human: ${t.q}\n###Assistant: ${t.a}\n`).join('')}###`;
+}
+
+/**
+ * {@link VicunaMasking} `'aligned'`: the text of `preprocess`; the targets are each answer (from the
+ * space after `Assistant:`) through the `###` that follows it, located by tokenizing the text up to
+ * those points (a SentencePiece boundary after `:` or `###` does not move).
+ */
+function vicunaAlignedTargets(tokenize: TokenizeWithMedia, system: string, turns: readonly ConversationTurn[]): { ids: number[]; labels: number[] } {
+  const text = vicunaText(system, turns);
+  const ids = tokenize(text, true);
+  const labels = new Array<number>(ids.length).fill(IGNORE_LABEL);
+  let offset = `${system}\n\n`.length;
+  for (const turn of turns) {
+    offset += `###Human: ${turn.q}\n###Assistant:`.length;
+    const start = tokenize(text.slice(0, offset), true).length;
+    offset += ` ${turn.a}\n`.length;
+    const end = tokenize(text.slice(0, offset + '###'.length), true).length;
+    for (let i = start; i < end; i++) labels[i] = ids[i]!;
   }
   return { ids, labels };
 }

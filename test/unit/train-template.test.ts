@@ -61,10 +61,20 @@ describe('stage 1 layout (VideoLLAMA.forward, no conv_type)', () => {
   });
 });
 
-describe('stage 2 layout, vicuna (preprocess + _mask_targets)', () => {
+describe("stage 2 layout, vicuna, masking 'aligned' (the default)", () => {
+  it('trains each answer and the ### after it; everything else is masked', () => {
+    const layout = stage2Layout(charTokenizer, {
+      template: 'vicuna', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: mediaWording('video'), queries: 1,
+    });
+    expect(text(layout.tokens)).toBe('<s>▁\n\n###Human: <Video>[M]▁</Video> Q1\n###Assistant: A1\n###Human: Q2\n###Assistant: A2\n###');
+    expect(targetRuns(layout)).toEqual([' A1\n###', ' A2\n###']);
+  });
+});
+
+describe("stage 2 layout, vicuna, masking 'original' (preprocess + _mask_targets)", () => {
   it('one turn: header masked, human sentence masked from its 3rd token with the BOS drift, the answer and the closing ### trained', () => {
     const layout = stage2Layout(charTokenizer, {
-      template: 'vicuna', conversation: [{ q: 'Colour?', a: 'Red.' }], media: mediaWording('video', 'msg. '), queries: 2,
+      template: 'vicuna', masking: 'original', conversation: [{ q: 'Colour?', a: 'Red.' }], media: mediaWording('video', 'msg. '), queries: 2,
     });
     expect(text(layout.tokens)).toBe('<s>▁\n\n###Human: <Video>[M][M]▁</Video> msg. Colour?\n###Assistant: Red.\n###');
     expect(layout.mediaOffset).toBe(text(layout.tokens).indexOf('[M]') - 2); // '<s>' renders as 3 characters for 1 token
@@ -76,7 +86,7 @@ describe('stage 2 layout, vicuna (preprocess + _mask_targets)', () => {
 
   it('two turns: the drift grows by two per sentence', () => {
     const layout = stage2Layout(charTokenizer, {
-      template: 'vicuna', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: mediaWording('video'), queries: 1,
+      template: 'vicuna', masking: 'original', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: mediaWording('video'), queries: 1,
     });
     expect(text(layout.tokens)).toBe('<s>▁\n\n###Human: <Video>[M]▁</Video> Q1\n###Assistant: A1\n###Human: Q2\n###Assistant: A2\n###');
     // Human 1 alone is 33 tokens, 31 inside: cur runs 2 ahead, and 2 more after assistant 1 (19 alone, 17 inside),
