@@ -10,8 +10,7 @@ import { callNative } from '../bindings/errors.js';
 import type { AddonProjectedPrompt, AddonTrainLlama } from '../bindings/train.js';
 import { invalidArgument } from '../errors.js';
 
-/** The label of a position that gets no loss (PyTorch's `ignore_index`). */
-export const IGNORE_LABEL = -100;
+export { IGNORE_LABEL } from './example.js';
 
 /**
  * One training example for llama_proj: the prompt's tokens with `media` (rows of `mediaWidth`
