@@ -1,5 +1,5 @@
 /**
- * Training examples from manifest entries: each entry's media through the frozen stages (cached,
+ * {@link TrainingExample}s (src/train/example.ts) from manifest entries: each entry's media through the frozen stages (cached,
  * {@link FeatureCache}), its caption or conversation through the original's prompt layout
  * ({@link stage1Layout} / {@link stage2Layout}), one example per branch the media feeds. Entries whose
  * media do not decode, or whose prompt does not fit the context, are bad entries (see
@@ -11,24 +11,10 @@ import { invalidArgument, throwIfAborted, VideoLlamaError } from '../errors.js';
 import { probeFile } from '../media/probe.js';
 import type { Projector } from '../projector.js';
 import { Rng } from '../world/scene.js';
+import type { TrainingExample } from './example.js';
 import { type Branch, type FeatureCache, type FeatureInput, type FrozenFeatures } from './features.js';
 import { BadEntries, type ManifestEntry, type ManifestStage, type ManifestTurn } from './manifest.js';
 import { mediaWording, type PromptLayout, type PromptTokenizer, stage1Layout, stage2Layout, type VicunaMasking } from './template.js';
-
-/** One example of the trainable part of a branch: its frozen features and the prompt around its soft prompt. */
-export interface TrainingExample {
-  branch: Branch;
-  /** The frozen stage's output ({@link FrozenFeatures.data}). */
-  features: Float32Array;
-  /** Frames or clips in `features`. */
-  units: number;
-  /** Prompt ids; 0 at the media positions. */
-  tokens: Int32Array;
-  /** First media position. */
-  mediaOffset: number;
-  /** Per-position labels (-100: no loss). */
-  labels: Int32Array;
-}
 
 /** Options of {@link buildExamples}. */
 export interface BuildExamplesOptions {

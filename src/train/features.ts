@@ -22,9 +22,10 @@ import { fileIdentity } from '../cache/hashing.js';
 import { audioTensor, imageTensor, type KindTensor, videoTensor } from '../encoders/inputs.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { Projector } from '../projector.js';
+import type { TrainingBranch } from './example.js';
 
 /** The trainable branches: video (also images, as 1-frame videos) and audio. */
-export type Branch = 'video' | 'audio';
+export type Branch = TrainingBranch;
 
 /** How a media file enters a branch: a video's frames, an image, or a sound's clips. */
 export type FeatureInput = 'video' | 'image' | 'audio';

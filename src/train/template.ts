@@ -15,7 +15,7 @@ import { LLAMA2_TEMPLATE, MEDIA_PLACEHOLDER, type TemplateName, userMessage } fr
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { LlmModel } from '../llm/model.js';
 import type { MediaKind } from '../media-embedding.js';
-import { IGNORE_LABEL } from './frozen-llama.js';
+import { IGNORE_LABEL } from './example.js';
 
 /** The id at a media position; ignored by the training graph, which places the media rows there. */
 export const MEDIA_TOKEN = 0;

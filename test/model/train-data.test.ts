@@ -13,9 +13,10 @@ import { cachedRandomProjector, tinyProjector } from '../../src/dev/random-proje
 import { videoTensor, audioTensor } from '../../src/encoders/inputs.js';
 import { LlmModel } from '../../src/llm/model.js';
 import { Projector } from '../../src/projector.js';
-import { buildExamples, exampleOrder, type TrainingExample } from '../../src/train/examples.js';
+import type { TrainingExample } from '../../src/train/example.js';
+import { buildExamples, exampleOrder } from '../../src/train/examples.js';
 import { FeatureCache } from '../../src/train/features.js';
-import { IGNORE_LABEL } from '../../src/train/frozen-llama.js';
+import { IGNORE_LABEL } from '../../src/train/example.js';
 import { BadEntries, ManifestError, readManifest } from '../../src/train/manifest.js';
 import { modelTokenizer } from '../../src/train/template.js';
 import { manifestRecord } from '../../src/world/dataset.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { IGNORE_LABEL } from '../../src/train/frozen-llama.js';
+import { IGNORE_LABEL } from '../../src/train/example.js';
 import { MEDIA_TOKEN, mediaWording, type PromptLayout, type PromptTokenizer, stage1Layout, stage2Layout } from '../../src/train/template.js';
 
 /**
