@@ -11,11 +11,12 @@ import { helpText, parseCommandArgs, type Command } from './command.js';
 import { chatCommand } from './commands/chat.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
+import { evalCommand } from './commands/eval.js';
 import { describeCommand } from './commands/describe.js';
 import { serveCommand } from './commands/serve.js';
 import { worldCommand } from './commands/world.js';
 
-const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand, serveCommand, worldCommand];
+const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand, serveCommand, worldCommand, evalCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);
