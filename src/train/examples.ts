@@ -10,7 +10,6 @@ import type { TemplateName } from '../chat/templates.js';
 import { invalidArgument, throwIfAborted, VideoLlamaError } from '../errors.js';
 import { probeFile } from '../media/probe.js';
 import type { Projector } from '../projector.js';
-import { Rng } from '../world/scene.js';
 import type { TrainingExample } from './example.js';
 import { type Branch, type FeatureCache, type FeatureInput, type FrozenFeatures } from './features.js';
 import { BadEntries, type ManifestEntry, type ManifestStage, type ManifestTurn } from './manifest.js';
@@ -144,20 +143,4 @@ function perceives(branch: Branch, turn: ManifestTurn, facts: Record<string, str
   if (turn.attribute === undefined) return true;
   if (turn.attribute === 'description') return Object.keys(facts ?? {}).every((fact) => PERCEIVED[branch].has(fact));
   return PERCEIVED[branch].has(turn.attribute);
-}
-
-/**
- * The order examples are visited in an epoch: a permutation of `0 … count − 1`, the same for the
- * same (count, seed, epoch), so an interrupted run resumes on the same sequence.
- */
-export function exampleOrder(count: number, seed: number, epoch: number): number[] {
-  if (!Number.isSafeInteger(count) || count < 0) throw invalidArgument('count', 'an integer >= 0', count);
-  if (!Number.isInteger(seed) || !Number.isInteger(epoch) || epoch < 0) throw invalidArgument('seed / epoch', 'integers (epoch >= 0)', { seed, epoch });
-  const rng = new Rng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0);
-  const order = Array.from({ length: count }, (_, i) => i);
-  for (let i = count - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
 }

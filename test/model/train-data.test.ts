@@ -14,7 +14,7 @@ import { videoTensor, audioTensor } from '../../src/encoders/inputs.js';
 import { LlmModel } from '../../src/llm/model.js';
 import { Projector } from '../../src/projector.js';
 import type { TrainingExample } from '../../src/train/example.js';
-import { buildExamples, exampleOrder } from '../../src/train/examples.js';
+import { buildExamples } from '../../src/train/examples.js';
 import { FeatureCache } from '../../src/train/features.js';
 import { IGNORE_LABEL } from '../../src/train/example.js';
 import { BadEntries, ManifestError, readManifest } from '../../src/train/manifest.js';
@@ -216,15 +216,5 @@ describe('examples', () => {
     expect(examples.length).toBe(1);
     expect(bad.list.map((b) => [b.line, b.problem])).toEqual([[1, 'undecodable-media'], [3, 'too-long']]);
     await expect(buildExamples(options)).rejects.toMatchObject({ code: 'INVALID_MANIFEST', details: { line: 1, problem: 'undecodable-media' } });
-  });
-});
-
-describe('example order', () => {
-  it('is a permutation, the same for the same seed and epoch, another for another epoch', () => {
-    const order = exampleOrder(50, 7, 0);
-    expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect(exampleOrder(50, 7, 0)).toEqual(order);
-    expect(exampleOrder(50, 7, 1)).not.toEqual(order);
-    expect(exampleOrder(50, 8, 0)).not.toEqual(order);
   });
 });
