@@ -6,6 +6,7 @@
 
 #include "addon/exports.h"
 #include "addon/promise_worker.h"
+#include "addon/train_arrays.h"
 #include "core/train/gradient_check.h"
 #include "core/train/llama_loss.h"
 #include "core/train/llama_reference.h"
@@ -14,19 +15,6 @@ namespace vl::addon {
 namespace {
 
 using vl::train::FrozenLlama;
-
-template <class T, class Array>
-std::vector<T> to_vector(Napi::Value value, const char* what) {
-  if (!value.IsTypedArray()) throw Napi::TypeError::New(value.Env(), std::string(what) + " must be a typed array");
-  Array array = value.As<Array>();
-  return std::vector<T>(array.Data(), array.Data() + array.ElementLength());
-}
-
-Napi::Float32Array to_array(Napi::Env env, const std::vector<float>& values) {
-  auto out = Napi::Float32Array::New(env, values.size());
-  std::copy(values.begin(), values.end(), out.Data());
-  return out;
-}
 
 class LoadWorker : public PromiseWorker {
  public:
@@ -148,22 +136,7 @@ class GradientCheckWorker : public PromiseWorker {
 
  protected:
   void Run() override { report_ = vl::train::check_gradients(graph_, seed_, step_, 1); }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("forwardError", Napi::Number::New(env, report_.forward_error));
-    Napi::Array tensors = Napi::Array::New(env, report_.tensors.size());
-    for (size_t i = 0; i < report_.tensors.size(); ++i) {
-      const auto& c = report_.tensors[i];
-      Napi::Object t = Napi::Object::New(env);
-      t.Set("name", c.name);
-      t.Set("entries", Napi::Number::New(env, static_cast<double>(c.entries)));
-      t.Set("maxAbsError", Napi::Number::New(env, c.max_abs_error));
-      t.Set("maxAbsGradient", Napi::Number::New(env, c.max_abs_grad));
-      tensors.Set(static_cast<uint32_t>(i), t);
-    }
-    out.Set("tensors", tensors);
-    return out;
-  }
+  Napi::Value Result(Napi::Env env) override { return to_object(env, report_); }
 
  private:
   std::string graph_;

@@ -13,7 +13,7 @@ import type { AbortFlag } from './job.js';
 import type { AddonContextConstructor } from './context.js';
 import type { AddonModelConstructor } from './model.js';
 import type { AddonProjectorConstructor } from './projector.js';
-import type { AddonTrainLlamaConstructor, GradientCheckReport } from './train.js';
+import type { AddonBranchTrainerConstructor, AddonTrainLlamaConstructor, GradientCheckReport } from './train.js';
 
 /** The GGUF names native/core/gguf_names.h reads: id (`VISION_WIDTH`) → key or printf template. */
 export interface GgufNameTables {
@@ -39,6 +39,7 @@ export interface Addon {
   /** Finite-difference check of a named tiny training graph (native/core/train/gradient_check.h). */
   trainGradientCheck(graph: string, seed: number, step: number): Promise<GradientCheckReport>;
   trainReferenceLogits(path: string, tokens: Int32Array, threads: number): Promise<Float32Array>;
+  AddonBranchTrainer: AddonBranchTrainerConstructor;
   /** The ggml devices, one per line. */
   devices(): string;
 }

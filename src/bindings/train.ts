@@ -60,3 +60,59 @@ export interface GradientCheckReport {
   forwardError: number;
   tensors: TensorGradientCheck[];
 }
+
+/** One example for {@link AddonBranchTrainer}: src/train/example.ts's TrainingExample without its branch. */
+export interface AddonBranchExample {
+  features: Float32Array;
+  units: number;
+  tokens: Int32Array;
+  mediaOffset: number;
+  labels: Int32Array;
+}
+
+/** The sizes a branch trainer's examples must have, and its trainable tensors. */
+export interface AddonBranchInfo {
+  /** Soft-prompt rows (the branch Q-Former's query tokens). */
+  queries: number;
+  /** Feature rows per unit: the BLIP-2 Q-Former's queries (video) or 1 (audio). */
+  unitRows: number;
+  /** Width of a feature row. */
+  featureWidth: number;
+  /** Most units (frames or clips) the position embedding covers. */
+  maxUnits: number;
+  /** The trainable tensors' GGUF names. */
+  tensors: string[];
+}
+
+/** AdamW's hyper-parameters of one step. */
+export interface AddonAdamW {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+/** A named f32 tensor. */
+export interface AddonNamedTensor {
+  name: string;
+  values: Float32Array;
+}
+
+/** native/core/train/branch_trainer.h; `load()` must resolve before the other methods. Jobs run one at a time. */
+export interface AddonBranchTrainer {
+  load(llm: string, projector: string, branch: 'video' | 'audio'): Promise<AddonBranchInfo>;
+  loss(batch: AddonBranchExample[], threads: number, job?: NativeJob): Promise<number>;
+  /** One AdamW step on the batch's mean loss; resolves with that loss (before the update). */
+  step(batch: AddonBranchExample[], adamw: AddonAdamW, threads: number, job?: NativeJob): Promise<number>;
+  checkGradients(batch: AddonBranchExample[], step: number, threads: number): Promise<GradientCheckReport>;
+  save(path: string, state: string): Promise<void>;
+  restore(path: string): Promise<{ state: string; steps: number }>;
+  exportProjector(source: string, out: string): Promise<void>;
+  /** The trainable tensors, then every AdamW moment (`<name>.adam_m`, `<name>.adam_v`). */
+  tensors(): Promise<AddonNamedTensor[]>;
+  dispose(): Promise<void>;
+}
+
+/** new AddonBranchTrainer() */
+export type AddonBranchTrainerConstructor = new () => AddonBranchTrainer;

@@ -10,8 +10,15 @@
 #include "core/gguf_names.h"
 #include "core/kernels/ggml_ops.h"
 #include "core/projector_loader.h"
+#include "core/train/diff_ops.h"
 
 namespace vl::graph {
+
+static thread_local bool training_graph = false;
+
+TrainingGraphScope::TrainingGraphScope() : outer_(training_graph) { training_graph = true; }
+TrainingGraphScope::~TrainingGraphScope() { training_graph = outer_; }
+bool TrainingGraphScope::active() { return training_graph; }
 
 // `layer`: a name from gguf_layer(), its weight / bias slot open.
 LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& layer, int64_t width) {
@@ -19,7 +26,11 @@ LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& layer, int64
           file.tensor(gguf_name(layer.c_str(), "bias"), {width}, TensorKind::F32)};
 }
 
-bool Linear::on_own_kernel() const { return kernels::packed_format(weight) != kernels::PackedFormat::None; }
+bool Linear::on_own_kernel() const {
+  const bool packed = kernels::packed_format(weight) != kernels::PackedFormat::None;
+  if (packed && TrainingGraphScope::active()) throw Error("NATIVE", "A training graph cannot use a packed weight");
+  return packed;
+}
 
 Linear load_linear(ProjectorLoader& file, const std::string& name, int64_t in, int64_t out, bool with_bias) {
   Linear layer;
@@ -45,6 +56,7 @@ Linear output_slice(ggml_context* ctx, const Linear& packed, int64_t first, int6
 }
 
 ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, const LayerNorm& norm, float eps) {
+  if (TrainingGraphScope::active()) return train::layer_norm(ctx, x, norm.weight, norm.bias, eps);
   x = ggml_norm(ctx, x, eps);
   x = ggml_mul(ctx, x, norm.weight);
   return ggml_add(ctx, x, norm.bias);
@@ -66,7 +78,8 @@ ggml_tensor* linear(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
 
 ggml_tensor* linear_gelu(ggml_context* ctx, ggml_tensor* x, const Linear& layer) {
   if (layer.on_own_kernel()) return kernels::packed_product(ctx, x, layer.weight, layer.bias, kernels::Epilogue::GeluErf, nullptr);
-  return ggml_gelu_erf(ctx, linear(ctx, x, layer));
+  ggml_tensor* h = linear(ctx, x, layer);
+  return TrainingGraphScope::active() ? train::gelu_erf(ctx, h) : ggml_gelu_erf(ctx, h);
 }
 
 ggml_tensor* linear_residual(ggml_context* ctx, ggml_tensor* x, const Linear& layer, ggml_tensor* residual) {

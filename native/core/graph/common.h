@@ -11,6 +11,21 @@ class ProjectorLoader;
 
 namespace vl::graph {
 
+// While one lives on this thread, the builders below emit a training graph: only ops whose backward
+// ggml implements (LayerNorm and GELU from core/train/diff_ops.h instead of ggml_norm / ggml_gelu_erf),
+// and never our packed kernels (their ops have no backward). For ggml_build_backward_expand.
+class TrainingGraphScope {
+ public:
+  TrainingGraphScope();
+  ~TrainingGraphScope();
+  TrainingGraphScope(const TrainingGraphScope&) = delete;
+  TrainingGraphScope& operator=(const TrainingGraphScope&) = delete;
+  static bool active();
+
+ private:
+  bool outer_;
+};
+
 // nn.LayerNorm's affine parameters.
 struct LayerNorm {
   ggml_tensor* weight = nullptr;  // [D]

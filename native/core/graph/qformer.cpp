@@ -59,6 +59,30 @@ QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::s
   return qf;
 }
 
+void for_each_weight(QFormer& qf, const std::function<void(ggml_tensor*&)>& visit) {
+  auto linear = [&](Linear& l) {
+    visit(l.weight);
+    if (l.bias) visit(l.bias);
+  };
+  auto norm = [&](LayerNorm& n) {
+    visit(n.weight);
+    visit(n.bias);
+  };
+  auto attention = [&](BertAttention& a) {
+    for (Linear* l : {&a.q, &a.k, &a.v, &a.out}) linear(*l);
+    norm(a.ln);
+  };
+  visit(qf.query_tokens);
+  norm(qf.emb_ln);
+  for (QFormerLayer& layer : qf.layers) {
+    attention(layer.self_attn);
+    if (layer.has_cross) attention(layer.cross_attn);
+    linear(layer.ffn_up);
+    linear(layer.ffn_down);
+    norm(layer.ffn_ln);
+  }
+}
+
 // BertAttention + BertSelfOutput (post-LN): LN(dense(softmax(q kᵀ/√hd) v) + x).
 static ggml_tensor* bert_attention(ggml_context* ctx, ggml_tensor* x, ggml_tensor* kv_source, const BertAttention& a,
                                    int heads, float eps) {

@@ -4,6 +4,7 @@
 // and the audio Q-Former). Reference: video_llama/models/Qformer.py (BertEmbeddings, BertLayer,
 // BertSelfAttention, BertSelfOutput, BertIntermediate, BertOutput), blip2.py:init_Qformer,
 // video_llama.py:init_video_Qformer.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct QFormer {
 
 // Reads `vl.<key>.*` and the `<prefix>.*` tensors, e.g. load_qformer(file, "qformer", "qf").
 QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::string& prefix);
+
+// Calls `visit` on every weight slot of `qf` (query tokens, LayerNorms, linear weights and biases),
+// e.g. to replace them by trainable copies.
+void for_each_weight(QFormer& qf, const std::function<void(ggml_tensor*&)>& visit);
 
 // encoder [Enc, N, B] -> last_hidden_state [H, Q, B]; each batch item's queries attend to its own
 // encoder states (no mask: Video-LLaMA's masks are all ones).

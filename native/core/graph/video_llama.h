@@ -33,6 +33,11 @@ struct AudioBranch {
 VisionBranch load_vision_branch(ProjectorLoader& file, int llm_width);
 AudioBranch load_audio_branch(ProjectorLoader& file, int llm_width);
 
+// Only the parts the paper trains (video Q-Former, frame position embedding, llama_proj; audio
+// Q-Former, audio position embedding, audio_llama_proj): the frozen encoders stay empty.
+VisionBranch load_video_head(ProjectorLoader& file, int llm_width);
+AudioBranch load_audio_head(ProjectorLoader& file, int llm_width);
+
 // A named node of a branch graph that callers may read back or wait for.
 struct StageNode {
   const char* name;      // the node's name, after the reference tensor it mirrors
@@ -64,6 +69,11 @@ inline constexpr StageNode kAudioNodes[] = {
     {"audio_qformer", 2, nullptr},
     {"audio_embeds", 0, "audio_qformer"},
 };
+
+// The trainable tail of each branch graph, from the frozen stage's output: qformer [H, Q, T] ->
+// video_embeds [E, Qv, 1], and audio_imagebind [Do, M] -> audio_embeds [E, Qa, 1].
+ggml_tensor* build_video_head(ggml_context* ctx, const VisionBranch& vb, ggml_tensor* qformer);
+ggml_tensor* build_audio_head(ggml_context* ctx, const AudioBranch& ab, ggml_tensor* embedding);
 
 // Transformer layers of a branch graph (to size it).
 int layers_of(const VisionBranch& vb);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 
+#include "core/train/branch_trainer.h"
 #include "core/train/cpu_run.h"
 #include "core/train/diff_ops.h"
 
@@ -117,6 +118,30 @@ GradientCheckReport check_gradients(const std::string& graph_name, uint32_t seed
     }
     report.tensors.push_back(c);
     ++k;
+  }
+  return report;
+}
+
+GradientCheckReport check_branch_gradients(BranchTrainer& trainer, const std::vector<BranchExample>& batch, float step,
+                                           int threads) {
+  std::vector<std::vector<float>> analytic;
+  trainer.gradients(batch, threads, nullptr, analytic);
+  const std::function<float()> loss = trainer.loss_function(batch, threads);
+  auto loss_at = [&](size_t p, size_t i, float value) {
+    trainer.set_entry(p, i, value);
+    return loss();
+  };
+  GradientCheckReport report;
+  for (size_t p = 0; p < trainer.params().size(); ++p) {
+    TensorGradientCheck c{ggml_get_name(trainer.params()[p]), static_cast<int64_t>(analytic[p].size())};
+    for (size_t i = 0; i < analytic[p].size(); ++i) {
+      const float value = trainer.entry(p, i);
+      const float numeric = (loss_at(p, i, value + step) - loss_at(p, i, value - step)) / (2 * step);
+      trainer.set_entry(p, i, value);
+      c.max_abs_error = std::max(c.max_abs_error, std::abs(analytic[p][i] - numeric));
+      c.max_abs_grad = std::max(c.max_abs_grad, std::abs(analytic[p][i]));
+    }
+    report.tensors.push_back(c);
   }
   return report;
 }

@@ -8,6 +8,9 @@
 
 namespace vl::train {
 
+class BranchTrainer;
+struct BranchExample;
+
 struct TensorGradientCheck {
   std::string name;
   int64_t entries = 0;
@@ -24,5 +27,14 @@ struct GradientCheckReport {
 // feed-forward shape; forward_error against ggml_norm / ggml_gelu_erf). Seeded random inputs.
 // Throws vl::Error INVALID_ARGUMENT for another name.
 GradientCheckReport check_gradients(const std::string& graph, uint32_t seed, float step, int threads);
+
+}  // namespace vl::train
+
+namespace vl::train {
+
+// Every entry of every trainable tensor of a branch (BranchTrainer::params()): ggml's gradient of
+// the batch's loss against its central difference (step `step`); forward_error is 0 (no reference op).
+GradientCheckReport check_branch_gradients(BranchTrainer& trainer, const std::vector<BranchExample>& batch, float step,
+                                           int threads);
 
 }  // namespace vl::train

@@ -29,28 +29,31 @@ void check_tokens(const FrozenLlama& llm, const std::vector<int32_t>& tokens) {
   }
 }
 
-void check_example(const FrozenLlama& llm, const ProjectedPrompt& e) {
-  const int64_t n_embd = llm.hparams().n_embd;
-  const size_t n_tokens = e.tokens.size();
-  if (e.media_width <= 0 || e.media.empty() || e.media.size() % e.media_width != 0) {
-    throw Error("INVALID_ARGUMENT", "media must hold whole rows of mediaWidth values");
-  }
-  const int64_t n_media = static_cast<int64_t>(e.media.size()) / e.media_width;
-  if (e.proj_weight.size() != static_cast<size_t>(n_embd * e.media_width) || e.proj_bias.size() != static_cast<size_t>(n_embd)) {
-    throw Error("DIMENSION_MISMATCH", "llama_proj must be [" + std::to_string(n_embd) + " x " +
-                                          std::to_string(e.media_width) + "] with a bias of " + std::to_string(n_embd));
-  }
-  if (e.labels.size() != n_tokens) throw Error("INVALID_ARGUMENT", "labels must have one entry per position");
-  if (e.media_offset < 0 || e.media_offset + n_media > static_cast<int64_t>(n_tokens)) {
+void check_prompt(const FrozenLlama& llm, const std::vector<int32_t>& tokens, int64_t media_offset, int64_t n_media,
+                  const std::vector<int32_t>& labels) {
+  const size_t n_tokens = tokens.size();
+  if (labels.size() != n_tokens) throw Error("INVALID_ARGUMENT", "labels must have one entry per position");
+  if (media_offset < 0 || media_offset + n_media > static_cast<int64_t>(n_tokens)) {
     throw Error("INVALID_ARGUMENT", "the media rows do not fit in the prompt at mediaOffset");
   }
   for (size_t i = 0; i < n_tokens; ++i) {
-    const bool is_media = static_cast<int64_t>(i) >= e.media_offset && static_cast<int64_t>(i) < e.media_offset + n_media;
-    if (!is_media) check_tokens(llm, {e.tokens[i]});
-    if (e.labels[i] != -100 && (i == 0 || e.labels[i] < 0 || e.labels[i] >= llm.hparams().n_vocab)) {
-      throw Error("INVALID_ARGUMENT", "label " + std::to_string(e.labels[i]) + " at position " + std::to_string(i) +
+    const bool is_media = static_cast<int64_t>(i) >= media_offset && static_cast<int64_t>(i) < media_offset + n_media;
+    if (!is_media) check_tokens(llm, {tokens[i]});
+    if (labels[i] != -100 && (i == 0 || labels[i] < 0 || labels[i] >= llm.hparams().n_vocab)) {
+      throw Error("INVALID_ARGUMENT", "label " + std::to_string(labels[i]) + " at position " + std::to_string(i) +
                                           " is neither -100 nor a token that a previous position predicts");
     }
+  }
+}
+
+void check_projection(const FrozenLlama& llm, const ProjectedPrompt& e) {
+  const int64_t n_embd = llm.hparams().n_embd;
+  if (e.media_width <= 0 || e.media.empty() || e.media.size() % e.media_width != 0) {
+    throw Error("INVALID_ARGUMENT", "media must hold whole rows of mediaWidth values");
+  }
+  if (e.proj_weight.size() != static_cast<size_t>(n_embd * e.media_width) || e.proj_bias.size() != static_cast<size_t>(n_embd)) {
+    throw Error("DIMENSION_MISMATCH", "llama_proj must be [" + std::to_string(n_embd) + " x " +
+                                          std::to_string(e.media_width) + "] with a bias of " + std::to_string(n_embd));
   }
 }
 
@@ -79,39 +82,64 @@ std::vector<float> prompt_logits(const FrozenLlama& llm, const std::vector<int32
   return out;
 }
 
+MediaPromptLoss::MediaPromptLoss(ggml_context* ctx, const FrozenLlama& llm, ggml_tensor* media_rows,
+                                 const std::vector<int32_t>& tokens, int64_t media_offset, const std::vector<int32_t>& labels) {
+  const LlamaHparams& hp = llm.hparams();
+  const int64_t n_tokens = static_cast<int64_t>(tokens.size()), n_media = media_rows->ne[1];
+  if (media_rows->ne[0] != hp.n_embd) throw Error("DIMENSION_MISMATCH", "media rows are not n_embd wide");
+  check_prompt(llm, tokens, media_offset, n_media, labels);
+  // Logits at i predict labels[i + 1] (HF's shift): the rows of the labelled positions minus one.
+  for (int64_t i = 1; i < n_tokens; ++i) {
+    if (labels[i] != -100) rows_.push_back(static_cast<int32_t>(i - 1));
+  }
+  if (rows_.empty()) throw Error("INVALID_ARGUMENT", "No position has a label (all are -100): the loss is undefined");
+  token_ids_ = tokens;
+  text_mask_.assign(n_tokens, 1.0f);
+  for (int64_t i = media_offset; i < media_offset + n_media; ++i) {
+    token_ids_[i] = 0;
+    text_mask_[i] = 0.0f;
+  }
+  positions_ = iota_positions(tokens.size());
+  labels_one_hot_.assign(hp.n_vocab * rows_.size(), 0.0f);
+  for (size_t r = 0; r < rows_.size(); ++r) labels_one_hot_[r * hp.n_vocab + labels[rows_[r] + 1]] = 1.0f;
+
+  ids_ = input(ctx, GGML_TYPE_I32, n_tokens);
+  mask_ = input(ctx, GGML_TYPE_F32, 1, n_tokens);  // 0 at the media positions
+  pos_ = input(ctx, GGML_TYPE_I32, n_tokens);
+  row_ids_ = input(ctx, GGML_TYPE_I32, static_cast<int64_t>(rows_.size()));
+  one_hot_ = input(ctx, GGML_TYPE_F32, hp.n_vocab, static_cast<int64_t>(rows_.size()));
+  ggml_tensor* text = ggml_mul(ctx, llm.embed(ctx, ids_), mask_);
+  // ACC, not CONCAT: ggml differentiates ACC (CONCAT has no backward in this release).
+  ggml_tensor* embeddings = ggml_acc(ctx, text, media_rows, text->nb[1], text->nb[2], text->nb[3],
+                                     static_cast<size_t>(media_offset) * text->nb[1]);
+  loss_ = answer_cross_entropy(ctx, llm.forward(ctx, embeddings, pos_), row_ids_, one_hot_);
+}
+
+void MediaPromptLoss::set_inputs() const {
+  ggml_backend_tensor_set(ids_, token_ids_.data(), 0, ggml_nbytes(ids_));
+  ggml_backend_tensor_set(mask_, text_mask_.data(), 0, ggml_nbytes(mask_));
+  ggml_backend_tensor_set(pos_, positions_.data(), 0, ggml_nbytes(pos_));
+  ggml_backend_tensor_set(row_ids_, rows_.data(), 0, ggml_nbytes(row_ids_));
+  ggml_backend_tensor_set(one_hot_, labels_one_hot_.data(), 0, ggml_nbytes(one_hot_));
+}
+
 LossAndGrads projected_prompt_loss(const FrozenLlama& llm, const ProjectedPrompt& e, bool with_grads, int threads,
                                    const AbortFlag* abort) {
-  check_example(llm, e);
+  check_projection(llm, e);
   const LlamaHparams& hp = llm.hparams();
-  const int64_t n_tokens = static_cast<int64_t>(e.tokens.size());
   const int64_t n_media = static_cast<int64_t>(e.media.size()) / e.media_width;
-  // Logits at i predict labels[i + 1] (HF's shift): the rows of the labelled positions minus one.
-  std::vector<int32_t> rows;
-  for (int64_t i = 1; i < n_tokens; ++i) {
-    if (e.labels[i] != -100) rows.push_back(static_cast<int32_t>(i - 1));
-  }
-  if (rows.empty()) throw Error("INVALID_ARGUMENT", "No position has a label (all are -100): the loss is undefined");
-
   GraphScratch scratch;
   ggml_context* ctx = scratch.ctx;
   ggml_tensor* media = input(ctx, GGML_TYPE_F32, e.media_width, n_media);
   ggml_tensor* weight = input(ctx, GGML_TYPE_F32, e.media_width, hp.n_embd);
   ggml_tensor* bias = input(ctx, GGML_TYPE_F32, hp.n_embd);
-  ggml_tensor* ids = input(ctx, GGML_TYPE_I32, n_tokens);
-  ggml_tensor* text_mask = input(ctx, GGML_TYPE_F32, 1, n_tokens);  // 0 at the media positions
-  ggml_tensor* positions = input(ctx, GGML_TYPE_I32, n_tokens);
-  ggml_tensor* row_ids = input(ctx, GGML_TYPE_I32, static_cast<int64_t>(rows.size()));
-  ggml_tensor* one_hot = input(ctx, GGML_TYPE_F32, hp.n_vocab, static_cast<int64_t>(rows.size()));
   if (with_grads) {
     ggml_set_param(weight);
     ggml_set_param(bias);
   }
   ggml_tensor* projected = ggml_add(ctx, ggml_mul_mat(ctx, weight, media), bias);  // [n_embd, n_media]
-  ggml_tensor* text = ggml_mul(ctx, llm.embed(ctx, ids), text_mask);
-  // ACC, not CONCAT: ggml differentiates ACC (CONCAT has no backward in this release).
-  ggml_tensor* embeddings = ggml_acc(ctx, text, projected, text->nb[1], text->nb[2], text->nb[3],
-                                     static_cast<size_t>(e.media_offset) * text->nb[1]);
-  ggml_tensor* loss = answer_cross_entropy(ctx, llm.forward(ctx, embeddings, positions), row_ids, one_hot);
+  const MediaPromptLoss prompt(ctx, llm, projected, e.tokens, e.media_offset, e.labels);
+  ggml_tensor* loss = prompt.loss();
   ggml_set_output(loss);
   ggml_set_loss(loss);
 
@@ -129,21 +157,7 @@ LossAndGrads projected_prompt_loss(const FrozenLlama& llm, const ProjectedPrompt
   ggml_backend_tensor_set(media, e.media.data(), 0, ggml_nbytes(media));
   ggml_backend_tensor_set(weight, e.proj_weight.data(), 0, ggml_nbytes(weight));
   ggml_backend_tensor_set(bias, e.proj_bias.data(), 0, ggml_nbytes(bias));
-  std::vector<int32_t> token_ids = e.tokens;
-  std::vector<float> mask(n_tokens, 1.0f);
-  for (int64_t i = e.media_offset; i < e.media_offset + n_media; ++i) {
-    token_ids[i] = 0;
-    mask[i] = 0.0f;
-  }
-  ggml_backend_tensor_set(ids, token_ids.data(), 0, ggml_nbytes(ids));
-  ggml_backend_tensor_set(text_mask, mask.data(), 0, ggml_nbytes(text_mask));
-  const std::vector<int32_t> pos = iota_positions(e.tokens.size());
-  ggml_backend_tensor_set(positions, pos.data(), 0, ggml_nbytes(positions));
-  ggml_backend_tensor_set(row_ids, rows.data(), 0, ggml_nbytes(row_ids));
-  std::vector<float> labels_one_hot(hp.n_vocab * rows.size(), 0.0f);
-  for (size_t r = 0; r < rows.size(); ++r) labels_one_hot[r * hp.n_vocab + e.labels[rows[r] + 1]] = 1.0f;
-  ggml_backend_tensor_set(one_hot, labels_one_hot.data(), 0, ggml_nbytes(one_hot));
-
+  prompt.set_inputs();
   run.compute(graph);
   LossAndGrads out;
   ggml_backend_tensor_get(loss, &out.loss, 0, sizeof(float));

@@ -12,6 +12,23 @@ namespace vl::train {
 // Logits [n_tokens][n_vocab] of a token prompt, every position.
 std::vector<float> prompt_logits(const FrozenLlama& llm, const std::vector<int32_t>& tokens, int threads);
 
+// The answer loss of one prompt whose media rows ([n_embd, n_media], from llama_proj or a Q-Former
+// branch) replace the token embeddings at [media_offset, media_offset + n_media): declares the
+// prompt's inputs in `ctx`; set_inputs() fills them once the graph is allocated. Throws
+// INVALID_ARGUMENT on labels or tokens that do not fit the prompt or the vocabulary.
+class MediaPromptLoss {
+ public:
+  MediaPromptLoss(ggml_context* ctx, const FrozenLlama& llm, ggml_tensor* media_rows, const std::vector<int32_t>& tokens,
+                  int64_t media_offset, const std::vector<int32_t>& labels);
+  ggml_tensor* loss() const { return loss_; }  // a scalar: the mean over the labelled positions
+  void set_inputs() const;
+
+ private:
+  std::vector<int32_t> token_ids_, positions_, rows_;
+  std::vector<float> text_mask_, labels_one_hot_;
+  ggml_tensor *ids_, *mask_, *pos_, *row_ids_, *one_hot_, *loss_;
+};
+
 // One example: `tokens` fills every position except [media_offset, media_offset + n_media), where
 // the projected media rows go; `labels` has one entry per position (-100: no loss), the original's.
 struct ProjectedPrompt {

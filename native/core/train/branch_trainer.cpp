@@ -1,0 +1,359 @@
+#include "core/train/branch_trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+
+#include "core/gguf_names.h"
+#include "core/projector_loader.h"
+#include "core/train/cpu_run.h"
+#include "core/train/llama_loss.h"
+#include "gguf.h"
+
+namespace vl::train {
+namespace {
+
+constexpr const char* kKeyBranch = "train.branch";
+constexpr const char* kKeySteps = "train.steps";
+constexpr const char* kKeyState = "train.state";
+
+const char* branch_name(Branch b) { return b == Branch::Video ? "video" : "audio"; }
+
+// Every trainable weight slot of a branch head, in a fixed order.
+void for_each_trainable(graph::QFormer& qformer, ggml_tensor*& positions, graph::Linear& proj,
+                        const std::function<void(ggml_tensor*&)>& visit) {
+  graph::for_each_weight(qformer, visit);
+  visit(positions);
+  visit(proj.weight);
+  visit(proj.bias);
+}
+
+// A f32 copy of `t`'s values, whatever its storage type.
+std::vector<float> f32_values(const ggml_tensor* t) {
+  std::vector<uint8_t> bytes(ggml_nbytes(t));
+  ggml_backend_tensor_get(t, bytes.data(), 0, bytes.size());
+  std::vector<float> out(ggml_nelements(t));
+  if (t->type == GGML_TYPE_F32) {
+    std::memcpy(out.data(), bytes.data(), bytes.size());
+  } else {
+    const ggml_type_traits* traits = ggml_get_type_traits(t->type);
+    if (!traits->to_float) throw Error("INVALID_MODEL", std::string("Cannot train tensor ") + t->name + " of its type");
+    traits->to_float(bytes.data(), out.data(), ggml_nelements(t));
+  }
+  return out;
+}
+
+// Writes `gguf` to `path` through a temporary file renamed over it: a reader never sees half a file.
+void write_atomically(const gguf_context* gguf, const std::string& path) {
+  const std::string temporary = path + ".partial";
+  if (!gguf_write_to_file(gguf, temporary.c_str(), false)) {
+    std::remove(temporary.c_str());
+    throw Error("NATIVE", "Could not write " + temporary);
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    throw Error("NATIVE", "Could not rename " + temporary + " to " + path);
+  }
+}
+
+struct GgufFile {
+  gguf_context* gguf = nullptr;
+  ggml_context* data = nullptr;
+  explicit GgufFile(const std::string& path) {
+    if (!std::ifstream(path).good()) throw Error("FILE_NOT_FOUND", "No GGUF at " + path);
+    gguf = gguf_init_from_file(path.c_str(), {/*no_alloc=*/false, &data});
+    if (!gguf) throw Error("INVALID_MODEL", path + " is not a GGUF file");
+  }
+  ~GgufFile() {
+    gguf_free(gguf);
+    if (data) ggml_free(data);
+  }
+};
+
+ggml_tensor* input(ggml_context* ctx, int64_t ne0, int64_t ne1, int64_t ne2 = 1) {
+  ggml_tensor* t = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, ne0, ne1, ne2);
+  ggml_set_input(t);
+  return t;
+}
+
+}  // namespace
+
+// One graph over a batch: each example's branch head and frozen-LLaMA loss, their mean, and (when
+// asked) the backward pass and one AdamW node per trainable tensor.
+class BranchTrainer::BatchGraph {
+ public:
+  BatchGraph(const BranchTrainer& t, const std::vector<BranchExample>& batch, bool with_grads, const AdamWStep* adamw,
+             int threads, const AbortFlag* abort)
+      : trainer_(t), run_(threads, abort) {
+    if (batch.empty()) throw Error("INVALID_ARGUMENT", "A batch needs at least one example");
+    ggml_context* ctx = scratch_.ctx;
+    const graph::TrainingGraphScope training;
+    ggml_tensor* sum = nullptr;
+    for (const BranchExample& e : batch) {
+      ggml_tensor* features = input_features(ctx, e);
+      ggml_tensor* media = t.branch_ == Branch::Video ? graph::build_video_head(ctx, t.video_, features)
+                                                      : graph::build_audio_head(ctx, t.audio_, features);
+      media = ggml_reshape_2d(ctx, media, media->ne[0], media->ne[1]);  // [E, queries]
+      prompts_.push_back(std::make_unique<MediaPromptLoss>(ctx, *t.llm_, media, e.tokens, e.media_offset, e.labels));
+      sum = sum ? ggml_add(ctx, sum, prompts_.back()->loss()) : prompts_.back()->loss();
+    }
+    loss_ = ggml_scale(ctx, sum, 1.0f / static_cast<float>(batch.size()));
+    ggml_set_output(loss_);
+    ggml_set_loss(loss_);
+    graph_ = ggml_new_graph_custom(ctx, GraphScratch::kMaxNodes, with_grads);
+    ggml_build_forward_expand(graph_, loss_);
+    if (with_grads) {
+      ggml_build_backward_expand(ctx, graph_, nullptr);
+      for (ggml_tensor* p : t.params_) {
+        ggml_tensor* grad = ggml_graph_get_grad(graph_, p);
+        if (!grad) throw Error("NATIVE", std::string("No gradient reaches ") + p->name);
+        ggml_set_output(grad);
+      }
+    }
+    if (adamw) add_adamw(ctx, *adamw);
+    run_.allocate(graph_);
+  }
+
+  float compute() {
+    if (ggml_tensor* seed = ggml_graph_get_grad(graph_, loss_)) {
+      // d loss / d loss = 1. Not ggml_graph_reset: it would also zero the AdamW moments.
+      const float one = 1.0f;
+      ggml_backend_tensor_set(seed, &one, 0, sizeof(one));
+    }
+    for (auto& [tensor, values] : features_) ggml_backend_tensor_set(tensor, values->data(), 0, ggml_nbytes(tensor));
+    for (auto& prompt : prompts_) prompt->set_inputs();
+    for (auto& [tensor, values] : adamw_inputs_) ggml_backend_tensor_set(tensor, values.data(), 0, ggml_nbytes(tensor));
+    run_.compute(graph_);
+    float loss = 0;
+    ggml_backend_tensor_get(loss_, &loss, 0, sizeof(loss));
+    return loss;
+  }
+
+  std::vector<std::vector<float>> gradients() const {
+    std::vector<std::vector<float>> out;
+    for (ggml_tensor* p : trainer_.params_) {
+      out.emplace_back(ggml_nelements(p));
+      ggml_backend_tensor_get(ggml_graph_get_grad(graph_, p), out.back().data(), 0, ggml_nbytes(p));
+    }
+    return out;
+  }
+
+ private:
+  ggml_tensor* input_features(ggml_context* ctx, const BranchExample& e) {
+    const BranchShape& s = trainer_.shape_;
+    if (e.units < 1 || e.units > s.max_units) {
+      throw Error("INVALID_ARGUMENT", "An example has " + std::to_string(e.units) + " units; the branch takes 1.." +
+                                          std::to_string(s.max_units));
+    }
+    if (static_cast<int64_t>(e.features.size()) != e.units * s.unit_rows * s.feature_width) {
+      throw Error("DIMENSION_MISMATCH", "features must hold units x " + std::to_string(s.unit_rows) + " x " +
+                                            std::to_string(s.feature_width) + " values");
+    }
+    ggml_tensor* t = trainer_.branch_ == Branch::Video ? input(ctx, s.feature_width, s.unit_rows, e.units)
+                                                       : input(ctx, s.feature_width, e.units);
+    features_.emplace_back(t, &e.features);
+    return t;
+  }
+
+  // ggml_opt_step_adamw's parameters: alpha, beta1, beta2, eps, wd, 1/(1-beta1^t), 1/(1-beta2^t).
+  void add_adamw(ggml_context* ctx, const AdamWStep& hp) {
+    const double t = static_cast<double>(trainer_.steps_ + 1);
+    const float beta1h = static_cast<float>(1.0 / (1.0 - std::pow(hp.beta1, t)));
+    const float beta2h = static_cast<float>(1.0 / (1.0 - std::pow(hp.beta2, t)));
+    ggml_tensor* decayed = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
+    ggml_tensor* plain = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
+    ggml_set_input(decayed);
+    ggml_set_input(plain);
+    adamw_inputs_.emplace_back(decayed, std::vector<float>{hp.lr, hp.beta1, hp.beta2, hp.eps, hp.weight_decay, beta1h, beta2h});
+    adamw_inputs_.emplace_back(plain, std::vector<float>{hp.lr, hp.beta1, hp.beta2, hp.eps, 0.0f, beta1h, beta2h});
+    for (size_t i = 0; i < trainer_.params_.size(); ++i) {
+      ggml_tensor* p = trainer_.params_[i];
+      ggml_tensor* params = ggml_n_dims(p) >= 2 ? decayed : plain;
+      ggml_build_forward_expand(graph_, ggml_opt_step_adamw(ctx, p, ggml_graph_get_grad(graph_, p), trainer_.adam_m_[i],
+                                                            trainer_.adam_v_[i], params));
+    }
+  }
+
+  const BranchTrainer& trainer_;
+  GraphScratch scratch_;
+  CpuRun run_;
+  ggml_cgraph* graph_ = nullptr;
+  ggml_tensor* loss_ = nullptr;
+  std::vector<std::unique_ptr<MediaPromptLoss>> prompts_;
+  std::vector<std::pair<ggml_tensor*, const std::vector<float>*>> features_;
+  std::vector<std::pair<ggml_tensor*, std::vector<float>>> adamw_inputs_;
+};
+
+BranchTrainer::BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch)
+    : llm_(std::move(llm)), branch_(branch) {
+  ProjectorLoader file(projector);
+  const int llm_width = static_cast<int>(llm_->hparams().n_embd);
+  graph::QFormer* qformer;
+  ggml_tensor** positions;
+  graph::Linear* proj;
+  if (branch == Branch::Video) {
+    video_ = graph::load_video_head(file, llm_width);
+    qformer = &video_.video_qformer;
+    positions = &video_.frame_pos_embd;
+    proj = &video_.proj;
+    shape_ = {qformer->queries, file.size(gguf_name(KEY_QFORMER_QUERIES, "qformer")), qformer->encoder_width, video_.max_frames};
+  } else {
+    audio_ = graph::load_audio_head(file, llm_width);
+    qformer = &audio_.audio_qformer;
+    positions = &audio_.pos_embd;
+    proj = &audio_.proj;
+    shape_ = {qformer->queries, 1, qformer->encoder_width, audio_.max_clips};
+  }
+  ggml_backend_t cpu = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+  ggml_context_ptr loaded_ctx;
+  ggml_backend_buffer_ptr loaded_buffer;
+  try {
+    file.load(cpu, loaded_ctx, loaded_buffer);
+  } catch (...) {
+    ggml_backend_free(cpu);
+    throw;
+  }
+  ggml_backend_free(cpu);
+
+  // f32 copies: the trainable tensors, and AdamW's two moments of each.
+  std::vector<ggml_tensor*> sources;
+  for_each_trainable(*qformer, *positions, *proj, [&](ggml_tensor*& slot) { sources.push_back(slot); });
+  ctx_ = ggml_init({ggml_tensor_overhead() * sources.size() * 3, nullptr, /*no_alloc=*/true});
+  for (ggml_tensor* source : sources) {
+    auto copy = [&](const std::string& name) {
+      ggml_tensor* t = ggml_new_tensor(ctx_, GGML_TYPE_F32, GGML_MAX_DIMS, source->ne);
+      ggml_set_name(t, name.c_str());
+      return t;
+    };
+    params_.push_back(copy(source->name));
+    ggml_set_param(params_.back());
+    adam_m_.push_back(copy(std::string(source->name) + ".adam_m"));
+    adam_v_.push_back(copy(std::string(source->name) + ".adam_v"));
+  }
+  ggml_backend_buffer_type_t cpu_buft = ggml_backend_dev_buffer_type(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU));
+  buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, cpu_buft);
+  if (!buffer_) {
+    ggml_free(ctx_);
+    throw Error("NATIVE", "Could not allocate the trainable tensors");
+  }
+  ggml_backend_buffer_clear(buffer_, 0);  // moments start at zero
+  size_t i = 0;
+  for_each_trainable(*qformer, *positions, *proj, [&](ggml_tensor*& slot) {
+    const std::vector<float> values = f32_values(slot);
+    ggml_backend_tensor_set(params_[i], values.data(), 0, ggml_nbytes(params_[i]));
+    slot = params_[i++];
+  });
+}
+
+BranchTrainer::~BranchTrainer() {
+  if (buffer_) ggml_backend_buffer_free(buffer_);
+  if (ctx_) ggml_free(ctx_);
+}
+
+float BranchTrainer::loss(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort) const {
+  return BatchGraph(*this, batch, false, nullptr, threads, abort).compute();
+}
+
+std::function<float()> BranchTrainer::loss_function(const std::vector<BranchExample>& batch, int threads) const {
+  auto graph = std::make_shared<BatchGraph>(*this, batch, false, nullptr, threads, nullptr);
+  return [graph] { return graph->compute(); };
+}
+
+float BranchTrainer::gradients(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort,
+                               std::vector<std::vector<float>>& grads) const {
+  BatchGraph g(*this, batch, true, nullptr, threads, abort);
+  const float loss = g.compute();
+  grads = g.gradients();
+  return loss;
+}
+
+float BranchTrainer::step(const std::vector<BranchExample>& batch, const AdamWStep& hp, int threads, const AbortFlag* abort) {
+  BatchGraph g(*this, batch, true, &hp, threads, abort);
+  const float loss = g.compute();
+  ++steps_;
+  return loss;
+}
+
+void BranchTrainer::set_entry(size_t param, size_t index, float value) {
+  ggml_backend_tensor_set(params_.at(param), &value, index * sizeof(float), sizeof(float));
+}
+
+float BranchTrainer::entry(size_t param, size_t index) const {
+  float value = 0;
+  ggml_backend_tensor_get(params_.at(param), &value, index * sizeof(float), sizeof(float));
+  return value;
+}
+
+std::vector<std::pair<std::string, std::vector<float>>> BranchTrainer::snapshot() const {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  for (const auto* group : {&params_, &adam_m_, &adam_v_}) {
+    for (ggml_tensor* t : *group) out.emplace_back(t->name, f32_values(t));
+  }
+  return out;
+}
+
+void BranchTrainer::save_checkpoint(const std::string& path, const std::string& state) const {
+  gguf_context* gguf = gguf_init_empty();
+  gguf_set_val_str(gguf, kKeyBranch, branch_name(branch_));
+  gguf_set_val_u64(gguf, kKeySteps, static_cast<uint64_t>(steps_));
+  gguf_set_val_str(gguf, kKeyState, state.c_str());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    for (ggml_tensor* t : {params_[i], adam_m_[i], adam_v_[i]}) gguf_add_tensor(gguf, t);
+  }
+  try {
+    write_atomically(gguf, path);
+  } catch (...) {
+    gguf_free(gguf);
+    throw;
+  }
+  gguf_free(gguf);
+}
+
+std::string BranchTrainer::restore_checkpoint(const std::string& path) {
+  GgufFile file(path);
+  const int64_t branch_key = gguf_find_key(file.gguf, kKeyBranch);
+  const int64_t steps_key = gguf_find_key(file.gguf, kKeySteps);
+  const int64_t state_key = gguf_find_key(file.gguf, kKeyState);
+  if (branch_key < 0 || steps_key < 0 || state_key < 0) throw Error("INVALID_MODEL", path + " is not a training checkpoint");
+  if (std::string(gguf_get_val_str(file.gguf, branch_key)) != branch_name(branch_)) {
+    throw Error("INVALID_MODEL", path + " is a checkpoint of the " + gguf_get_val_str(file.gguf, branch_key) + " branch");
+  }
+  std::vector<std::pair<ggml_tensor*, const ggml_tensor*>> copies;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    for (ggml_tensor* t : {params_[i], adam_m_[i], adam_v_[i]}) {
+      const ggml_tensor* saved = ggml_get_tensor(file.data, t->name);
+      if (!saved || saved->type != GGML_TYPE_F32 || !ggml_are_same_shape(saved, t)) {
+        throw Error("INVALID_MODEL", path + " has no f32 tensor " + t->name + " of this projector's shape");
+      }
+      copies.emplace_back(t, saved);
+    }
+  }
+  for (auto& [t, saved] : copies) ggml_backend_tensor_set(t, saved->data, 0, ggml_nbytes(t));
+  steps_ = static_cast<int64_t>(gguf_get_val_u64(file.gguf, steps_key));
+  return gguf_get_val_str(file.gguf, state_key);
+}
+
+void BranchTrainer::export_projector(const std::string& source, const std::string& out) const {
+  GgufFile file(source);
+  gguf_context* gguf = gguf_init_empty();
+  gguf_set_kv(gguf, file.gguf);
+  for (int64_t i = 0; i < gguf_get_n_tensors(file.gguf); ++i) {
+    const char* name = gguf_get_tensor_name(file.gguf, i);
+    const ggml_tensor* trained = nullptr;
+    for (ggml_tensor* p : params_) {
+      if (std::strcmp(p->name, name) == 0) trained = p;
+    }
+    gguf_add_tensor(gguf, trained ? trained : ggml_get_tensor(file.data, name));
+  }
+  try {
+    write_atomically(gguf, out);
+  } catch (...) {
+    gguf_free(gguf);
+    throw;
+  }
+  gguf_free(gguf);
+}
+
+}  // namespace vl::train

@@ -1,0 +1,106 @@
+#pragma once
+// The trainer of one Video-LLaMA branch, what the paper's stages 1/2 train (video_llama.py:
+// encode_videoQformer_visual / encode_audioQformer with the encoders and the LLM frozen): the
+// branch's Q-Former (all weights and its query tokens), its position embedding and its LLaMA
+// projection, as f32 tensors, on the SAME graph builders as inference (graph::build_video_head /
+// build_audio_head under graph::TrainingGraphScope), into the frozen LLaMA's answer-only loss;
+// gradients by ggml_build_backward_expand, updates by ggml_opt_step_adamw.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/graph/video_llama.h"
+#include "core/train/llama_graph.h"
+
+namespace vl::train {
+
+enum class Branch { Video, Audio };
+
+// One example after the frozen stage (src/train/example.ts's TrainingExample).
+struct BranchExample {
+  std::vector<float> features;  // video: [units][frame queries][width]; audio: [units][width]
+  int64_t units = 0;            // frames or clips
+  std::vector<int32_t> tokens;  // values at the media positions are ignored
+  int64_t media_offset = 0;
+  std::vector<int32_t> labels;  // one per position, -100: no loss
+};
+
+// torch.optim.AdamW's hyper-parameters of one step; tensors of fewer than two dimensions (biases,
+// LayerNorms) get no weight decay, as the original's runner (LAVIS RunnerBase.optimizer) groups them.
+struct AdamWStep {
+  float lr = 1e-4f;
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float weight_decay = 0.05f;
+};
+
+// The sizes an example must have.
+struct BranchShape {
+  int64_t queries = 0;        // soft prompt rows (the branch Q-Former's query tokens)
+  int64_t unit_rows = 0;      // feature rows per unit: the BLIP-2 Q-Former's queries (video), 1 (audio)
+  int64_t feature_width = 0;  // width of a feature row
+  int64_t max_units = 0;      // rows of the position embedding
+};
+
+class BranchTrainer {
+ public:
+  // Reads the branch's trainable tensors from a projector GGUF as f32 copies. Throws vl::Error
+  // FILE_NOT_FOUND / INVALID_MODEL / MISSING_TENSOR, DIMENSION_MISMATCH when llama_proj does not
+  // output the LLM's width.
+  BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch);
+  ~BranchTrainer();
+  BranchTrainer(const BranchTrainer&) = delete;
+  BranchTrainer& operator=(const BranchTrainer&) = delete;
+
+  Branch branch() const { return branch_; }
+  const BranchShape& shape() const { return shape_; }
+  // The trainable tensors, named as in the projector GGUF.
+  const std::vector<ggml_tensor*>& params() const { return params_; }
+  int64_t steps() const { return steps_; }
+
+  // Mean answer loss over `batch` (no update). Throws INVALID_ARGUMENT / DIMENSION_MISMATCH on a
+  // bad example, ABORTED when `abort` is set.
+  float loss(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort) const;
+  // loss() of a fixed batch as one graph built once and recomputed on the current tensor values
+  // (finite differences); `batch` must outlive it.
+  std::function<float()> loss_function(const std::vector<BranchExample>& batch, int threads) const;
+  // The same loss and its gradient for every tensor of params(), in that order.
+  float gradients(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort,
+                  std::vector<std::vector<float>>& grads) const;
+  // One AdamW step on the batch's mean loss (gradient accumulation over the batch); returns the
+  // loss before the update.
+  float step(const std::vector<BranchExample>& batch, const AdamWStep& hp, int threads, const AbortFlag* abort);
+
+  // Writes params, AdamW moments, the step count and `state` (the caller's data order, schedule…)
+  // to a GGUF, atomically (a temporary file renamed over `path`).
+  void save_checkpoint(const std::string& path, const std::string& state) const;
+  // Restores what save_checkpoint wrote and returns its `state`. Throws FILE_NOT_FOUND,
+  // INVALID_MODEL (another branch, tensors of other shapes).
+  std::string restore_checkpoint(const std::string& path);
+  // Copies the projector GGUF `source` to `out` (atomically) with the trained tensors replaced.
+  void export_projector(const std::string& source, const std::string& out) const;
+
+  // (name, values) of every trainable tensor, then of every AdamW moment (`<name>.adam_m`, `.adam_v`).
+  std::vector<std::pair<std::string, std::vector<float>>> snapshot() const;
+
+  // Overwrites one entry of a trainable tensor (for finite differences).
+  void set_entry(size_t param, size_t index, float value);
+  float entry(size_t param, size_t index) const;
+
+ private:
+  class BatchGraph;
+
+  std::shared_ptr<const FrozenLlama> llm_;
+  Branch branch_;
+  BranchShape shape_;
+  graph::VisionBranch video_;  // only its head (video Q-Former, frame positions, llama_proj)
+  graph::AudioBranch audio_;   // only its head
+  std::vector<ggml_tensor*> params_, adam_m_, adam_v_;
+  ggml_context* ctx_ = nullptr;
+  ggml_backend_buffer_t buffer_ = nullptr;
+  int64_t steps_ = 0;
+};
+
+}  // namespace vl::train

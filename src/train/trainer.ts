@@ -1,0 +1,283 @@
+/**
+ * The trainer of issue 13: what the paper's stages train — one branch's Q-Former (all its weights
+ * and its query tokens), position embedding and LLaMA projection — over examples whose frozen
+ * stage is already computed ({@link TrainingExample}), with the encoders and the LLM frozen. The
+ * graphs, gradients (ggml's backward) and AdamW steps (ggml_opt_step_adamw) run natively on
+ * worker threads; see docs/training.md.
+ * @module
+ */
+import { withAbortFlag } from '../bindings/abort.js';
+import { addon } from '../bindings/addon.js';
+import { callNative } from '../bindings/errors.js';
+import type { AddonBranchExample, AddonBranchInfo, AddonBranchTrainer, AddonNamedTensor, GradientCheckReport } from '../bindings/train.js';
+import { invalidArgument, VideoLlamaError } from '../errors.js';
+import { Rng } from '../world/scene.js';
+import type { TrainingBranch, TrainingExample } from './example.js';
+import { learningRate, STAGE2_RECIPE, type StageRecipe } from './schedule.js';
+
+/** Options of {@link Trainer.create}. */
+export interface TrainerOptions {
+  /** The frozen LLM (a LLaMA GGUF, f32/f16 weights). */
+  llm: string;
+  /** The projector GGUF whose branch is trained (and which {@link Trainer.exportProjector} copies). */
+  projector: string;
+  /** The branch to train. */
+  branch: TrainingBranch;
+  /** CPU threads of each step; default 1. */
+  threads?: number;
+}
+
+/** Progress of {@link Trainer.train}, after every optimizer step. */
+export interface TrainProgress {
+  /** Optimizer steps done, counting those before a resume. */
+  step: number;
+  /** Steps of the whole run (`epochs × stepsPerEpoch`). */
+  totalSteps: number;
+  /** 0-based epoch of the step just done. */
+  epoch: number;
+  /** Mean loss of the step's batch (before its update). */
+  loss: number;
+  /** The step's learning rate. */
+  learningRate: number;
+  /** Examples per second over this call's steps so far. */
+  samplesPerSecond: number;
+  /** Seconds left at that pace. */
+  etaSeconds: number;
+}
+
+/**
+ * The run's recipe: {@link STAGE2_RECIPE}'s values unless given, and the data order's seed.
+ * Saved in checkpoints; a resumed trainer continues with the saved recipe.
+ */
+export interface TrainRecipe extends StageRecipe {
+  /** Seed of the data order (a new permutation of the examples every epoch); default 42 (the original's). */
+  seed: number;
+}
+
+/** Options of {@link Trainer.train}. */
+export interface TrainOptions extends Partial<TrainRecipe> {
+  /** Stop after this many steps of this call (e.g. to checkpoint half-way); default: until the run's end. */
+  steps?: number;
+  /** Called after every step. */
+  onProgress?: (progress: TrainProgress) => void;
+  /** Cancels the run (rejects with ABORTED; the steps done so far stay done). */
+  signal?: AbortSignal;
+}
+
+/** What {@link Trainer.train} did. */
+export interface TrainResult {
+  /** Steps done by this call. */
+  steps: number;
+  /** The loss of each of them. */
+  losses: number[];
+}
+
+/** The JSON a checkpoint keeps beside the tensors. */
+interface SavedState {
+  recipe: TrainRecipe;
+}
+
+/**
+ * One branch's trainer. Steps run one at a time on a worker thread; the event loop stays free.
+ *
+ * @example
+ * ```ts
+ * const trainer = await Trainer.create({ llm: 'llama.gguf', projector: 'projector.gguf', branch: 'video' });
+ * await trainer.train(examples, { epochs: 1, stepsPerEpoch: 100, onProgress: (p) => console.log(p.loss) });
+ * await trainer.save('run.ckpt.gguf');
+ * await trainer.exportProjector('trained.gguf');
+ * await trainer.dispose();
+ * ```
+ */
+export class Trainer {
+  private recipe: TrainRecipe | undefined;
+  private stepsDone = 0;
+
+  private constructor(
+    private readonly native: AddonBranchTrainer,
+    private readonly info: AddonBranchInfo,
+    /** The branch it trains. */
+    readonly branch: TrainingBranch,
+    private readonly projector: string,
+    private readonly threads: number,
+  ) {}
+
+  /** Reads the branch's trainable tensors from the projector (f32 copies) and the frozen LLM. */
+  static async create(options: TrainerOptions): Promise<Trainer> {
+    for (const name of ['llm', 'projector'] as const) {
+      if (typeof options?.[name] !== 'string' || options[name] === '') throw invalidArgument(name, 'a path', options?.[name]);
+    }
+    if (options.branch !== 'video' && options.branch !== 'audio') throw invalidArgument('branch', "'video' or 'audio'", options.branch);
+    const threads = options.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1) throw invalidArgument('threads', 'a positive integer', threads);
+    const native = new (addon().AddonBranchTrainer)();
+    const info = await callNative(() => native.load(options.llm, options.projector, options.branch));
+    return new Trainer(native, info, options.branch, options.projector, threads);
+  }
+
+  /** A trainer in the state `checkpoint` saved ({@link Trainer.save}), for the same LLM and projector. */
+  static async resume(checkpoint: string, options: TrainerOptions): Promise<Trainer> {
+    const trainer = await Trainer.create(options);
+    try {
+      const restored = await callNative(() => trainer.native.restore(checkpoint));
+      trainer.stepsDone = restored.steps;
+      trainer.recipe = (JSON.parse(restored.state) as SavedState).recipe;
+      return trainer;
+    } catch (error) {
+      await trainer.dispose();
+      throw error;
+    }
+  }
+
+  /** Soft-prompt rows of the branch (its Q-Former's query tokens). */
+  get queries(): number { return this.info.queries; }
+  /** Feature rows per unit: the BLIP-2 Q-Former's queries (video) or 1 (audio). */
+  get unitRows(): number { return this.info.unitRows; }
+  /** Width of a feature row. */
+  get featureWidth(): number { return this.info.featureWidth; }
+  /** Most frames or clips an example may have. */
+  get maxUnits(): number { return this.info.maxUnits; }
+  /** The trainable tensors' GGUF names. */
+  get tensorNames(): readonly string[] { return this.info.tensors; }
+  /** Optimizer steps done (including those before a resume). */
+  get steps(): number { return this.stepsDone; }
+
+  /** Mean loss over `examples` (no update). Rejects with INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example. */
+  async loss(examples: readonly TrainingExample[], options: { signal?: AbortSignal } = {}): Promise<number> {
+    const batch = this.batch(examples);
+    return withAbortFlag('Training loss', options.signal, (abort) => this.native.loss(batch, this.threads, { abort }));
+  }
+
+  /**
+   * Optimizer steps over `examples` until the run's end (`epochs × stepsPerEpoch` steps) or
+   * `options.steps`: each step takes the next `batchSize` examples of a seeded per-epoch
+   * permutation, averages their losses (gradient accumulation), and makes one AdamW step at the
+   * schedule's learning rate ({@link learningRate}).
+   */
+  async train(examples: readonly TrainingExample[], options: TrainOptions = {}): Promise<TrainResult> {
+    const { steps, onProgress, signal, ...overrides } = options;
+    const recipe = this.resolveRecipe(overrides);
+    this.batch(examples);  // checks every example once
+    const totalSteps = recipe.epochs * recipe.stepsPerEpoch;
+    const last = steps === undefined ? totalSteps : Math.min(totalSteps, this.stepsDone + checkCount('steps', steps));
+    const losses: number[] = [];
+    const started = performance.now();
+    while (this.stepsDone < last) {
+      const step = this.stepsDone;
+      const lr = learningRate(step, recipe);
+      const batch = this.batch(stepExamples(examples, step, recipe));
+      const adamw = { lr, beta1: recipe.beta1, beta2: recipe.beta2, eps: recipe.eps, weightDecay: recipe.weightDecay };
+      const loss = await withAbortFlag('Training', signal, (abort) => this.native.step(batch, adamw, this.threads, { abort }));
+      this.stepsDone++;
+      losses.push(loss);
+      const seconds = (performance.now() - started) / 1000;
+      const samplesPerSecond = losses.length * recipe.batchSize / seconds;
+      onProgress?.({
+        step: this.stepsDone, totalSteps, epoch: Math.floor(step / recipe.stepsPerEpoch), loss, learningRate: lr, samplesPerSecond,
+        etaSeconds: (last - this.stepsDone) * recipe.batchSize / samplesPerSecond,
+      });
+    }
+    return { steps: losses.length, losses };
+  }
+
+  /**
+   * Saves the trainable tensors, AdamW's moments, the step count and the recipe (whose seed fixes
+   * the data order) to a GGUF, atomically. {@link Trainer.resume} continues exactly where this stopped.
+   */
+  async save(file: string): Promise<void> {
+    if (typeof file !== 'string' || file === '') throw invalidArgument('file', 'a path', file);
+    if (!this.recipe) throw new VideoLlamaError('INVALID_ARGUMENT', 'Nothing to save: the trainer has not trained yet');
+    const state: SavedState = { recipe: this.recipe };
+    await callNative(() => this.native.save(file, JSON.stringify(state)));
+  }
+
+  /** Writes a copy of the trainer's projector with the trained tensors (f32) in place: `Projector.load` reads it unchanged. */
+  async exportProjector(file: string): Promise<void> {
+    if (typeof file !== 'string' || file === '') throw invalidArgument('file', 'a path', file);
+    await callNative(() => this.native.exportProjector(this.projector, file));
+  }
+
+  /** The trainable tensors' values, then AdamW's moments (`<name>.adam_m`, `<name>.adam_v`). */
+  async tensors(): Promise<AddonNamedTensor[]> {
+    return callNative(() => this.native.tensors());
+  }
+
+  /**
+   * Compares ggml's gradient of every entry of every trainable tensor with a central difference
+   * (step `step`, default 1e-2) of the mean loss over `examples`. Costs two losses per entry: for tiny models.
+   */
+  async checkGradients(examples: readonly TrainingExample[], options: { step?: number } = {}): Promise<GradientCheckReport> {
+    const batch = this.batch(examples);
+    return callNative(() => this.native.checkGradients(batch, options.step ?? 1e-2, this.threads));
+  }
+
+  /** Frees the tensors once the running step (if any) is over. */
+  async dispose(): Promise<void> {
+    await callNative(() => this.native.dispose());
+  }
+
+  private resolveRecipe(overrides: Partial<TrainRecipe>): TrainRecipe {
+    const recipe: TrainRecipe = { ...STAGE2_RECIPE, seed: 42, ...this.recipe, ...definedOnly(overrides) };
+    for (const key of ['epochs', 'stepsPerEpoch', 'batchSize'] as const) checkCount(key, recipe[key]);
+    for (const key of ['initLr', 'minLr', 'warmupLr', 'warmupSteps', 'weightDecay', 'beta1', 'beta2', 'eps'] as const) {
+      if (!Number.isFinite(recipe[key]) || recipe[key] < 0) throw invalidArgument(key, 'a finite number ≥ 0', recipe[key]);
+    }
+    if (!Number.isInteger(recipe.seed) || recipe.seed < 0) throw invalidArgument('seed', 'a non-negative integer', recipe.seed);
+    this.recipe = recipe;
+    return recipe;
+  }
+
+  private batch(examples: readonly TrainingExample[]): AddonBranchExample[] {
+    if (!Array.isArray(examples) || examples.length === 0) throw invalidArgument('examples', 'a non-empty array of TrainingExample', examples);
+    return examples.map((e, i) => {
+      if (e?.branch !== this.branch) throw invalidArgument(`examples[${i}].branch`, `'${this.branch}' (the trainer's branch)`, e?.branch);
+      if (!(e.features instanceof Float32Array)) throw invalidArgument(`examples[${i}].features`, 'a Float32Array', e.features);
+      for (const name of ['tokens', 'labels'] as const) {
+        if (!(e[name] instanceof Int32Array)) throw invalidArgument(`examples[${i}].${name}`, 'an Int32Array', e[name]);
+      }
+      for (const name of ['units', 'mediaOffset'] as const) {
+        if (!Number.isInteger(e[name]) || e[name] < 0) throw invalidArgument(`examples[${i}].${name}`, 'a non-negative integer', e[name]);
+      }
+      return { features: e.features, units: e.units, tokens: e.tokens, mediaOffset: e.mediaOffset, labels: e.labels };
+    });
+  }
+}
+
+function checkCount(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw invalidArgument(name, 'a positive integer', value);
+  return value;
+}
+
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * The examples of optimizer step `step`: positions `step × batchSize …` of an endless stream that
+ * visits every example once per epoch, in a new seeded order each epoch (a sampler with shuffling).
+ */
+export function stepExamples<T>(examples: readonly T[], step: number, recipe: Pick<TrainRecipe, 'batchSize' | 'seed'>): T[] {
+  const out: T[] = [];
+  let order: number[] = [];
+  let orderEpoch = -1;
+  for (let position = step * recipe.batchSize; out.length < recipe.batchSize; position++) {
+    const epoch = Math.floor(position / examples.length);
+    if (epoch !== orderEpoch) {
+      order = epochOrder(examples.length, recipe.seed, epoch);
+      orderEpoch = epoch;
+    }
+    out.push(examples[order[position % examples.length]!]!);
+  }
+  return out;
+}
+
+/** A seeded Fisher–Yates permutation of 0..count-1 for one pass over the data. */
+function epochOrder(count: number, seed: number, epoch: number): number[] {
+  const rng = new Rng((seed ^ Math.imul(epoch + 1, 0x9e3779b9)) >>> 0);
+  const order = Array.from({ length: count }, (_, i) => i);
+  for (let i = count - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
