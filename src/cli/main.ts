@@ -14,9 +14,10 @@ import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { describeCommand } from './commands/describe.js';
 import { serveCommand } from './commands/serve.js';
+import { trainCommand } from './commands/train.js';
 import { worldCommand } from './commands/world.js';
 
-const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand, serveCommand, worldCommand, evalCommand];
+const commands: Command[] = [describeCommand, chatCommand, convertCommand, demoCommand, serveCommand, worldCommand, trainCommand, evalCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 8);
