@@ -7,11 +7,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-import type { TemplateName } from '../chat/templates.js';
 import { invalidArgument, throwIfAborted, VideoLlamaError } from '../errors.js';
-import type { MediaEmbedding } from '../media-embedding.js';
 import { BadEntries, type ManifestEntry, readManifest } from '../train/manifest.js';
-import { VideoLlama } from '../video-llama.js';
 import { answerMatches, type QaAttribute } from '../world/language.js';
 import { ATTRIBUTES } from '../world/scene.js';
 
@@ -95,69 +92,34 @@ export async function evaluateEntries(entries: readonly ManifestEntry[], ask: As
   return questions;
 }
 
-/** Options of {@link evaluateWorld}. */
-export interface EvaluateWorldOptions extends EvaluateEntriesOptions {
-  /** Dataset folders (`video-llama world`), e.g. a held-out and an other-tool one. */
-  worlds: readonly string[];
-  /** The language model GGUF. */
-  llm: string;
-  /** The projector GGUF. */
-  projector: string;
-  /** Conversation template; default the one the chat picks for the LLM. */
-  template?: TemplateName;
+/** Options of {@link evaluateWorlds}. */
+export interface EvaluateWorldsOptions extends EvaluateEntriesOptions {
   /** Samples per folder (the first ones); default all. */
   limit?: number;
-  /** Longest reply in tokens; default 64. */
-  maxTokens?: number;
-  /** CPU threads; default all. */
-  threads?: number;
-  /** Context positions; default 2048. */
-  contextSize?: number;
   /** Called after each sample of each folder. */
   onProgress?: (done: number, total: number, world?: string) => void;
 }
 
 /**
- * Loads the LLM and the projector, then evaluates each folder: every question asked in a new chat
- * with the sample's media (`encodeMedia`, encoded once per sample), greedy, and scored. Rejects
- * with INVALID_ARGUMENT (bad options, a folder that is not a world), FILE_NOT_FOUND,
- * INVALID_MANIFEST, and the errors of loading, encoding and chatting.
+ * Evaluates dataset folders (`video-llama world`, e.g. a held-out and an other-tool one): every
+ * tagged question of each `stage2.jsonl` answered by `ask` and scored. The CLI's `ask` uses a new
+ * greedy chat per question with the sample's media. Rejects with INVALID_ARGUMENT (a folder that
+ * is not a world), FILE_NOT_FOUND, INVALID_MANIFEST, and what `ask` rejects with.
  */
-export async function evaluateWorld(options: EvaluateWorldOptions): Promise<EvalReport[]> {
-  const { worlds, limit, maxTokens = 64 } = options;
+export async function evaluateWorlds(worlds: readonly string[], ask: AskQuestion, options: EvaluateWorldsOptions = {}): Promise<EvalReport[]> {
+  const { limit } = options;
   if (!Array.isArray(worlds) || worlds.length === 0) throw invalidArgument('worlds', 'a non-empty array of dataset folders', worlds);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw invalidArgument('limit', 'an integer >= 1', limit);
   const folders = await Promise.all(worlds.map(async (world) => ({ world, split: await worldSplit(world) })));
-  const llama = await VideoLlama.load({
-    llm: options.llm, projector: options.projector, threads: options.threads, contextSize: options.contextSize ?? 2048, signal: options.signal,
-  });
-  try {
-    const reports: EvalReport[] = [];
-    for (const { world, split } of folders) {
-      const entries = (await readManifest(path.join(world, 'stage2.jsonl'), { stage: 2, badEntries: new BadEntries('fail') })).slice(0, limit);
-      const questions = await evaluateEntries(entries, chatAsker(llama, options.template, maxTokens, options.signal), {
-        signal: options.signal, onProgress: options.onProgress && ((done, total) => options.onProgress!(done, total, world)),
-      });
-      reports.push({ split, world, samples: entries.length, attributes: scoreQuestions(questions), questions });
-    }
-    return reports;
-  } finally {
-    await llama.dispose();
+  const reports: EvalReport[] = [];
+  for (const { world, split } of folders) {
+    const entries = (await readManifest(path.join(world, 'stage2.jsonl'), { stage: 2, badEntries: new BadEntries('fail') })).slice(0, limit);
+    const questions = await evaluateEntries(entries, ask, {
+      signal: options.signal, onProgress: options.onProgress && ((done, total) => options.onProgress!(done, total, world)),
+    });
+    reports.push({ split, world, samples: entries.length, attributes: scoreQuestions(questions), questions });
   }
-}
-
-/** Asks in a new greedy chat with the entry's media, encoded once per entry. */
-function chatAsker(llama: VideoLlama, template: TemplateName | undefined, maxTokens: number, signal: AbortSignal | undefined): AskQuestion {
-  let current: { entry: ManifestEntry; media: MediaEmbedding[] } | undefined;
-  return async (entry, question) => {
-    if (current?.entry !== entry) current = { entry, media: await llama.encodeMedia(entry.media, { signal }) };
-    const chat = llama.createChat({ template });
-    try {
-      return await chat.send({ text: question, media: current.media }, { temperature: 0, maxTokens, signal });
-    } finally {
-      await chat.dispose();
-    }
-  };
+  return reports;
 }
 
 /** The split named by a world folder's `dataset.json`. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cachedRandomProjector, tinyProjector } from '../../src/dev/random-projector.js';
-import { evaluateEntries, evaluateWorld, type EvalReport, formatEvalTable, scoreQuestions } from '../../src/eval/evaluate.js';
+import { evaluateEntries, evaluateWorlds, type EvalReport, formatEvalTable, scoreQuestions } from '../../src/eval/evaluate.js';
 import type { ManifestEntry } from '../../src/train/manifest.js';
 import { writeDataset } from '../../src/world/dataset.js';
 import { manifestRecord } from '../../src/world/dataset.js';
@@ -96,6 +96,7 @@ describe('video-llama eval on the tiny random models', () => {
   }, 180_000);
 
   it('refuses a folder that is not a world', async () => {
-    await expect(evaluateWorld({ worlds: [dir], llm, projector })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(evaluateWorlds([dir], async () => 'unused')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(evaluateWorlds([], async () => 'unused')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

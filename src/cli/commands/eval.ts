@@ -4,8 +4,12 @@
  * @internal
  * @module
  */
+import type { TemplateName } from '../../chat/templates.js';
 import { invalidArgument } from '../../errors.js';
-import { evaluateWorld, formatEvalTable } from '../../eval/evaluate.js';
+import { type AskQuestion, evaluateWorlds, formatEvalTable } from '../../eval/evaluate.js';
+import type { MediaEmbedding } from '../../media-embedding.js';
+import type { ManifestEntry } from '../../train/manifest.js';
+import { VideoLlama } from '../../video-llama.js';
 import { requireString, type Command } from '../command.js';
 import { optionalNumber, templateOption } from '../options.js';
 
@@ -28,24 +32,44 @@ export const evalCommand: Command = {
     if (args.positionals.length > 0) throw invalidArgument('arguments', 'options only', args.positionals.join(' '));
     const worlds = args.values.world;
     if (!Array.isArray(worlds) || worlds.length === 0) throw invalidArgument('--world', 'at least one dataset folder', undefined);
-    let lastReport = 0;
-    const reports = await evaluateWorld({
-      worlds,
-      llm: requireString(args, 'llm'),
-      projector: requireString(args, 'projector'),
-      template: templateOption(args),
-      limit: optionalNumber(args, 'limit', { integer: true, min: 1 }),
-      maxTokens: optionalNumber(args, 'max-tokens', { integer: true, min: 1 }),
+    const limit = optionalNumber(args, 'limit', { integer: true, min: 1 });
+    const maxTokens = optionalNumber(args, 'max-tokens', { integer: true, min: 1 }) ?? 64;
+    const template = templateOption(args);
+    const llama = await VideoLlama.load({
+      llm: requireString(args, 'llm'), projector: requireString(args, 'projector'),
       threads: optionalNumber(args, 'threads', { integer: true, min: 1 }),
-      contextSize: optionalNumber(args, 'context-size', { integer: true, min: 1 }),
-      onProgress: (done, total, world) => {
-        const now = performance.now();
-        if (done === total || now - lastReport > 2000) {
-          lastReport = now;
-          process.stderr.write(`eval: ${world}: ${done}/${total} samples\n`);
-        }
-      },
+      contextSize: optionalNumber(args, 'context-size', { integer: true, min: 1 }) ?? 2048,
     });
+    let lastReport = 0;
+    let reports;
+    try {
+      reports = await evaluateWorlds(worlds, chatAsker(llama, template, maxTokens), {
+        limit,
+        onProgress: (done, total, world) => {
+          const now = performance.now();
+          if (done === total || now - lastReport > 2000) {
+            lastReport = now;
+            process.stderr.write(`eval: ${world}: ${done}/${total} samples\n`);
+          }
+        },
+      });
+    } finally {
+      await llama.dispose();
+    }
     console.log(args.values.json === true ? JSON.stringify(reports, null, 2) : formatEvalTable(reports));
   },
 };
+
+/** Asks in a new greedy chat with the entry's media (`encodeMedia`), encoded once per entry. */
+function chatAsker(llama: VideoLlama, template: TemplateName | undefined, maxTokens: number): AskQuestion {
+  let current: { entry: ManifestEntry; media: MediaEmbedding[] } | undefined;
+  return async (entry, question) => {
+    if (current?.entry !== entry) current = { entry, media: await llama.encodeMedia(entry.media) };
+    const chat = llama.createChat({ template });
+    try {
+      return await chat.send({ text: question, media: current.media }, { temperature: 0, maxTokens });
+    } finally {
+      await chat.dispose();
+    }
+  };
+}
