@@ -69,3 +69,16 @@ export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, V
 export type { VitDepthChoice } from './convert/vit-depth.js';
 export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
 export type { GpuOption } from './backends.js';
+export { IGNORE_LABEL, type TrainingBranch, type TrainingExample } from './train/example.js';
+export {
+  stepExamples,
+  Trainer,
+  type NamedTensor,
+  type TrainConfig,
+  type TrainerOptions,
+  type TrainOptions,
+  type TrainProgress,
+  type TrainResult,
+} from './train/trainer.js';
+export { learningRate, STAGE_CONFIGS, type OptimizerSchedule, type StageConfig, type TrainingStage } from './train/schedule.js';
+export type { GradientCheckReport, TensorGradientCheck } from './train/gradient-check.js';

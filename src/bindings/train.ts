@@ -46,7 +46,9 @@ export type AddonTrainLlamaConstructor = new () => AddonTrainLlama;
 
 /** One trainable tensor of a gradient check. */
 export interface TensorGradientCheck {
+  /** The tensor's name (its GGUF name for a branch's trainable tensor). */
   name: string;
+  /** Entries checked: all of the tensor's. */
   entries: number;
   /** Max over entries of |analytic − central difference|. */
   maxAbsError: number;
@@ -58,6 +60,7 @@ export interface TensorGradientCheck {
 export interface GradientCheckReport {
   /** Max |composition − ggml's inference op| of the graph's output. */
   forwardError: number;
+  /** One check per trainable tensor. */
   tensors: TensorGradientCheck[];
 }
 
@@ -103,7 +106,7 @@ export interface AddonNamedTensor {
 export interface AddonBranchTrainer {
   load(llm: string, projector: string, branch: 'video' | 'audio'): Promise<AddonBranchInfo>;
   loss(batch: AddonBranchExample[], threads: number, job?: NativeJob): Promise<number>;
-  /** One AdamW step on the batch's mean loss; resolves with that loss (before the update). */
+  /** One AdamW step on the batch's loss (the mean over its labelled positions); resolves with that loss (before the update). */
   step(batch: AddonBranchExample[], adamw: AddonAdamW, threads: number, job?: NativeJob): Promise<number>;
   checkGradients(batch: AddonBranchExample[], step: number, threads: number): Promise<GradientCheckReport>;
   save(path: string, state: string): Promise<void>;

@@ -25,15 +25,13 @@ import type { TemplateName } from '../chat/templates.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { TrainingBranch } from './example.js';
 import type { BadEntryPolicy } from './manifest.js';
-import type { StageRecipe } from './schedule.js';
+import type { StageConfig, TrainingStage } from './schedule.js';
 import type { VicunaMasking } from './template.js';
-
-/** What a recipe trains: a branch stage of the paper (`stage1` captions, `stage2` instructions). */
-export type RecipeStage = 'stage1' | 'stage2';
 
 /** A training recipe, as read from its file (paths resolved against the recipe's folder). */
 export interface Recipe {
-  stage: RecipeStage;
+  /** The paper's stage: `stage1` (captions) or `stage2` (instructions); it picks the manifests' kind and the default settings. */
+  stage: TrainingStage;
   /** JSONL manifests (see src/train/manifest.ts): captions for stage 1, conversations for stage 2. */
   manifests: string[];
   /** The frozen LLM GGUF (f32 or f16 weights). */
@@ -64,8 +62,8 @@ export interface Recipe {
   threads?: number;
   /** Optimizer steps between checkpoints; default 100. */
   checkpointEvery?: number;
-  /** The optimizer and schedule; unset values are the original's for the stage (`STAGE1_RECIPE` / `STAGE2_RECIPE`). */
-  hyper?: Partial<StageRecipe>;
+  /** The optimizer and schedule; unset values are the original's for the branch and stage (`STAGE_CONFIGS`). */
+  hyper?: Partial<StageConfig>;
 }
 
 const positiveInteger = { type: 'integer', minimum: 1 } as const;

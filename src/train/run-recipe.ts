@@ -22,7 +22,7 @@ import { buildExamples } from './examples.js';
 import { FeatureCache } from './features.js';
 import { type BadEntry, BadEntries, readManifest } from './manifest.js';
 import type { Recipe } from './recipe.js';
-import { STAGE1_RECIPE, STAGE2_RECIPE } from './schedule.js';
+import { STAGE_CONFIGS } from './schedule.js';
 import { modelTokenizer } from './template.js';
 import { Trainer, type TrainProgress } from './trainer.js';
 
@@ -116,13 +116,13 @@ async function trainBranch(recipe: Recipe, branch: TrainingBranch, projector: st
   const trainer = (await exists(checkpoint)) ? await Trainer.resume(checkpoint, trainerOptions) : await Trainer.create(trainerOptions);
   try {
     onEvent?.({ type: 'branch', branch, examples: examples.length, resumedAt: trainer.steps });
-    const hyper = { ...(recipe.stage === 'stage1' ? STAGE1_RECIPE : STAGE2_RECIPE), ...recipe.hyper, seed: recipe.seed ?? 42 };
-    const total = hyper.epochs * hyper.stepsPerEpoch;
+    const config = { ...STAGE_CONFIGS[branch][recipe.stage], ...recipe.hyper, stage: recipe.stage, seed: recipe.seed ?? 42 };
+    const total = config.epochs * config.stepsPerEpoch;
     while (trainer.steps < total) {
       const before = trainer.steps;
       try {
         await trainer.train(examples, {
-          ...hyper, steps: recipe.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, signal,
+          ...config, steps: recipe.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY, signal,
           onProgress: (progress) => onEvent?.({ type: 'step', branch, progress }),
         });
       } finally {

@@ -1,8 +1,9 @@
 /**
  * The original's optimisation recipe: AdamW with LAVIS's `linear_warmup_cosine_lr` schedule, and
- * the hyper-parameters of Video-LLaMA's train configs (train_configs/visionbranch_stage{1,2}_*.yaml).
+ * the hyper-parameters of Video-LLaMA's train configs (train_configs/*branch_stage{1,2}_*.yaml).
  * @module
  */
+import type { TrainingBranch } from './example.js';
 
 /** AdamW and learning-rate schedule hyper-parameters. */
 export interface OptimizerSchedule {
@@ -24,8 +25,8 @@ export interface OptimizerSchedule {
   eps: number;
 }
 
-/** A stage's whole recipe: the schedule, and how many steps of how many examples. */
-export interface StageRecipe extends OptimizerSchedule {
+/** A stage's whole configuration: the schedule, and how many steps of how many examples. */
+export interface StageConfig extends OptimizerSchedule {
   /** `max_epoch`. */
   epochs: number;
   /** Optimizer steps per epoch (`iters_per_epoch`). */
@@ -34,16 +35,26 @@ export interface StageRecipe extends OptimizerSchedule {
   batchSize: number;
 }
 
+/** The original's two training stages: 1, pre-training on captions; 2, instruction tuning. */
+export type TrainingStage = 'stage1' | 'stage2';
+
 const ADAMW = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, warmupLr: 1e-6 } as const;
+const STAGE1 = { ...ADAMW, initLr: 1e-4, minLr: 8e-5, epochs: 5, batchSize: 32 } as const;
+const STAGE2 = { ...ADAMW, initLr: 3e-5, minLr: 1e-5, epochs: 3, stepsPerEpoch: 1000, batchSize: 4 } as const;
 
-/** The original's stage 1 (pre-training on captions): visionbranch_stage1_pretrain.yaml. */
-export const STAGE1_RECIPE: Readonly<StageRecipe> = Object.freeze({
-  ...ADAMW, initLr: 1e-4, minLr: 8e-5, warmupSteps: 2500, epochs: 5, stepsPerEpoch: 2500, batchSize: 32,
-});
-
-/** The original's stage 2 (instruction tuning): visionbranch_stage2_finetune.yaml. */
-export const STAGE2_RECIPE: Readonly<StageRecipe> = Object.freeze({
-  ...ADAMW, initLr: 3e-5, minLr: 1e-5, warmupSteps: 1000, epochs: 3, stepsPerEpoch: 1000, batchSize: 4,
+/**
+ * The original's run settings of each branch and stage (train_configs/visionbranch_stage{1,2}_*.yaml
+ * and audiobranch_stage{1,2}_*.yaml): only the warm-up and epoch lengths differ between branches.
+ */
+export const STAGE_CONFIGS: Readonly<Record<TrainingBranch, Readonly<Record<TrainingStage, Readonly<StageConfig>>>>> = Object.freeze({
+  video: Object.freeze({
+    stage1: Object.freeze({ ...STAGE1, warmupSteps: 2500, stepsPerEpoch: 2500 }),
+    stage2: Object.freeze({ ...STAGE2, warmupSteps: 1000 }),
+  }),
+  audio: Object.freeze({
+    stage1: Object.freeze({ ...STAGE1, warmupSteps: 5000, stepsPerEpoch: 5000 }),
+    stage2: Object.freeze({ ...STAGE2, warmupSteps: 400 }),
+  }),
 });
 
 /**
@@ -51,11 +62,11 @@ export const STAGE2_RECIPE: Readonly<StageRecipe> = Object.freeze({
  * sets it: in epoch 0, linear from `warmupLr` to `initLr` over `warmupSteps` steps (then held);
  * from epoch 1 on, one value per epoch on a cosine from `initLr` (epoch 0) to `minLr` (epoch `epochs`).
  */
-export function learningRate(step: number, recipe: Pick<StageRecipe, 'initLr' | 'minLr' | 'warmupLr' | 'warmupSteps' | 'epochs' | 'stepsPerEpoch'>): number {
-  const epoch = Math.floor(step / recipe.stepsPerEpoch);
+export function learningRate(step: number, config: Pick<StageConfig, 'initLr' | 'minLr' | 'warmupLr' | 'warmupSteps' | 'epochs' | 'stepsPerEpoch'>): number {
+  const epoch = Math.floor(step / config.stepsPerEpoch);
   if (epoch === 0) {
-    const rising = recipe.warmupLr + (recipe.initLr - recipe.warmupLr) * step / Math.max(recipe.warmupSteps, 1);
-    return Math.min(recipe.initLr, rising);
+    const rising = config.warmupLr + (config.initLr - config.warmupLr) * step / Math.max(config.warmupSteps, 1);
+    return Math.min(config.initLr, rising);
   }
-  return (recipe.initLr - recipe.minLr) * 0.5 * (1 + Math.cos(Math.PI * epoch / recipe.epochs)) + recipe.minLr;
+  return (config.initLr - config.minLr) * 0.5 * (1 + Math.cos(Math.PI * epoch / config.epochs)) + config.minLr;
 }

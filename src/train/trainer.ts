@@ -9,11 +9,19 @@
 import { withAbortFlag } from '../bindings/abort.js';
 import { addon } from '../bindings/addon.js';
 import { callNative } from '../bindings/errors.js';
-import type { AddonBranchExample, AddonBranchInfo, AddonBranchTrainer, AddonNamedTensor, GradientCheckReport } from '../bindings/train.js';
+import type { AddonBranchExample, AddonBranchInfo, AddonBranchTrainer, GradientCheckReport } from '../bindings/train.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { Rng } from '../world/scene.js';
 import type { TrainingBranch, TrainingExample } from './example.js';
-import { learningRate, STAGE2_RECIPE, type StageRecipe } from './schedule.js';
+import { learningRate, STAGE_CONFIGS, type StageConfig, type TrainingStage } from './schedule.js';
+
+/** A trainable tensor's (or AdamW moment's) values, by its GGUF name. */
+export interface NamedTensor {
+  /** e.g. `vqf.blk.0.self_q.weight`, or `vqf.blk.0.self_q.weight.adam_m` for its first moment. */
+  name: string;
+  /** The values, ggml order (the innermost dimension first). */
+  values: Float32Array;
+}
 
 /** Options of {@link Trainer.create}. */
 export interface TrainerOptions {
@@ -35,7 +43,7 @@ export interface TrainProgress {
   totalSteps: number;
   /** 0-based epoch of the step just done. */
   epoch: number;
-  /** Mean loss of the step's batch (before its update). */
+  /** The step batch's loss (before its update): the mean over its labelled positions. */
   loss: number;
   /** The step's learning rate. */
   learningRate: number;
@@ -46,16 +54,19 @@ export interface TrainProgress {
 }
 
 /**
- * The run's recipe: {@link STAGE2_RECIPE}'s values unless given, and the data order's seed.
- * Saved in checkpoints; a resumed trainer continues with the saved recipe.
+ * The run configuration: the original's settings of the trainer's branch at `stage`
+ * ({@link STAGE_CONFIGS}) unless given, and the data order's seed.
+ * Saved in checkpoints; a resumed trainer continues with the saved configuration.
  */
-export interface TrainRecipe extends StageRecipe {
+export interface TrainConfig extends StageConfig {
   /** Seed of the data order (a new permutation of the examples every epoch); default 42 (the original's). */
   seed: number;
+  /** The stage whose settings are the defaults; default `'stage2'`. */
+  stage: TrainingStage;
 }
 
 /** Options of {@link Trainer.train}. */
-export interface TrainOptions extends Partial<TrainRecipe> {
+export interface TrainOptions extends Partial<TrainConfig> {
   /** Stop after this many steps of this call (e.g. to checkpoint half-way); default: until the run's end. */
   steps?: number;
   /** Called after every step. */
@@ -74,7 +85,7 @@ export interface TrainResult {
 
 /** The JSON a checkpoint keeps beside the tensors. */
 interface SavedState {
-  recipe: TrainRecipe;
+  config: TrainConfig;
 }
 
 /**
@@ -90,7 +101,7 @@ interface SavedState {
  * ```
  */
 export class Trainer {
-  private recipe: TrainRecipe | undefined;
+  private config: TrainConfig | undefined;
   private stepsDone = 0;
 
   private constructor(
@@ -121,7 +132,7 @@ export class Trainer {
     try {
       const restored = await callNative(() => trainer.native.restore(checkpoint));
       trainer.stepsDone = restored.steps;
-      trainer.recipe = (JSON.parse(restored.state) as SavedState).recipe;
+      trainer.config = (JSON.parse(restored.state) as SavedState).config;
       return trainer;
     } catch (error) {
       await trainer.dispose();
@@ -142,7 +153,7 @@ export class Trainer {
   /** Optimizer steps done (including those before a resume). */
   get steps(): number { return this.stepsDone; }
 
-  /** Mean loss over `examples` (no update). Rejects with INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example. */
+  /** The loss of `examples` as one batch, the mean over all their labelled positions (no update). Rejects with INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example. */
   async loss(examples: readonly TrainingExample[], options: { signal?: AbortSignal } = {}): Promise<number> {
     const batch = this.batch(examples);
     return withAbortFlag('Training loss', options.signal, (abort) => this.native.loss(batch, this.threads, { abort }));
@@ -151,43 +162,44 @@ export class Trainer {
   /**
    * Optimizer steps over `examples` until the run's end (`epochs × stepsPerEpoch` steps) or
    * `options.steps`: each step takes the next `batchSize` examples of a seeded per-epoch
-   * permutation, averages their losses (gradient accumulation), and makes one AdamW step at the
+   * permutation, takes the original's batch loss (the mean over all their labelled positions; the
+   * gradient accumulates over the examples), and makes one AdamW step at the
    * schedule's learning rate ({@link learningRate}).
    */
   async train(examples: readonly TrainingExample[], options: TrainOptions = {}): Promise<TrainResult> {
     const { steps, onProgress, signal, ...overrides } = options;
-    const recipe = this.resolveRecipe(overrides);
+    const config = this.resolveConfig(overrides);
     this.batch(examples);  // checks every example once
-    const totalSteps = recipe.epochs * recipe.stepsPerEpoch;
+    const totalSteps = config.epochs * config.stepsPerEpoch;
     const last = steps === undefined ? totalSteps : Math.min(totalSteps, this.stepsDone + checkCount('steps', steps));
     const losses: number[] = [];
     const started = performance.now();
     while (this.stepsDone < last) {
       const step = this.stepsDone;
-      const lr = learningRate(step, recipe);
-      const batch = this.batch(stepExamples(examples, step, recipe));
-      const adamw = { lr, beta1: recipe.beta1, beta2: recipe.beta2, eps: recipe.eps, weightDecay: recipe.weightDecay };
+      const lr = learningRate(step, config);
+      const batch = this.batch(stepExamples(examples, step, config));
+      const adamw = { lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay };
       const loss = await withAbortFlag('Training', signal, (abort) => this.native.step(batch, adamw, this.threads, { abort }));
       this.stepsDone++;
       losses.push(loss);
       const seconds = (performance.now() - started) / 1000;
-      const samplesPerSecond = losses.length * recipe.batchSize / seconds;
+      const samplesPerSecond = losses.length * config.batchSize / seconds;
       onProgress?.({
-        step: this.stepsDone, totalSteps, epoch: Math.floor(step / recipe.stepsPerEpoch), loss, learningRate: lr, samplesPerSecond,
-        etaSeconds: (last - this.stepsDone) * recipe.batchSize / samplesPerSecond,
+        step: this.stepsDone, totalSteps, epoch: Math.floor(step / config.stepsPerEpoch), loss, learningRate: lr, samplesPerSecond,
+        etaSeconds: (last - this.stepsDone) * config.batchSize / samplesPerSecond,
       });
     }
     return { steps: losses.length, losses };
   }
 
   /**
-   * Saves the trainable tensors, AdamW's moments, the step count and the recipe (whose seed fixes
+   * Saves the trainable tensors, AdamW's moments, the step count and the config (whose seed fixes
    * the data order) to a GGUF, atomically. {@link Trainer.resume} continues exactly where this stopped.
    */
   async save(file: string): Promise<void> {
     if (typeof file !== 'string' || file === '') throw invalidArgument('file', 'a path', file);
-    if (!this.recipe) throw new VideoLlamaError('INVALID_ARGUMENT', 'Nothing to save: the trainer has not trained yet');
-    const state: SavedState = { recipe: this.recipe };
+    if (!this.config) throw new VideoLlamaError('INVALID_ARGUMENT', 'Nothing to save: the trainer has not trained yet');
+    const state: SavedState = { config: this.config };
     await callNative(() => this.native.save(file, JSON.stringify(state)));
   }
 
@@ -198,13 +210,13 @@ export class Trainer {
   }
 
   /** The trainable tensors' values, then AdamW's moments (`<name>.adam_m`, `<name>.adam_v`). */
-  async tensors(): Promise<AddonNamedTensor[]> {
+  async tensors(): Promise<NamedTensor[]> {
     return callNative(() => this.native.tensors());
   }
 
   /**
    * Compares ggml's gradient of every entry of every trainable tensor with a central difference
-   * (step `step`, default 1e-2) of the mean loss over `examples`. Costs two losses per entry: for tiny models.
+   * (step `step`, default 1e-2) of the loss of `examples`. Costs two losses per entry: for tiny models.
    */
   async checkGradients(examples: readonly TrainingExample[], options: { step?: number } = {}): Promise<GradientCheckReport> {
     const batch = this.batch(examples);
@@ -216,15 +228,17 @@ export class Trainer {
     await callNative(() => this.native.dispose());
   }
 
-  private resolveRecipe(overrides: Partial<TrainRecipe>): TrainRecipe {
-    const recipe: TrainRecipe = { ...STAGE2_RECIPE, seed: 42, ...this.recipe, ...definedOnly(overrides) };
-    for (const key of ['epochs', 'stepsPerEpoch', 'batchSize'] as const) checkCount(key, recipe[key]);
+  private resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
+    const stage = overrides.stage ?? this.config?.stage ?? 'stage2';
+    if (stage !== 'stage1' && stage !== 'stage2') throw invalidArgument('stage', "'stage1' or 'stage2'", stage);
+    const config: TrainConfig = { ...STAGE_CONFIGS[this.branch][stage], seed: 42, ...this.config, ...definedOnly(overrides), stage };
+    for (const key of ['epochs', 'stepsPerEpoch', 'batchSize'] as const) checkCount(key, config[key]);
     for (const key of ['initLr', 'minLr', 'warmupLr', 'warmupSteps', 'weightDecay', 'beta1', 'beta2', 'eps'] as const) {
-      if (!Number.isFinite(recipe[key]) || recipe[key] < 0) throw invalidArgument(key, 'a finite number ≥ 0', recipe[key]);
+      if (!Number.isFinite(config[key]) || config[key] < 0) throw invalidArgument(key, 'a finite number ≥ 0', config[key]);
     }
-    if (!Number.isInteger(recipe.seed) || recipe.seed < 0) throw invalidArgument('seed', 'a non-negative integer', recipe.seed);
-    this.recipe = recipe;
-    return recipe;
+    if (!Number.isInteger(config.seed) || config.seed < 0) throw invalidArgument('seed', 'a non-negative integer', config.seed);
+    this.config = config;
+    return config;
   }
 
   private batch(examples: readonly TrainingExample[]): AddonBranchExample[] {
@@ -256,14 +270,14 @@ function definedOnly<T extends object>(values: T): Partial<T> {
  * The examples of optimizer step `step`: positions `step × batchSize …` of an endless stream that
  * visits every example once per epoch, in a new seeded order each epoch (a sampler with shuffling).
  */
-export function stepExamples<T>(examples: readonly T[], step: number, recipe: Pick<TrainRecipe, 'batchSize' | 'seed'>): T[] {
+export function stepExamples<T>(examples: readonly T[], step: number, config: Pick<TrainConfig, 'batchSize' | 'seed'>): T[] {
   const out: T[] = [];
   let order: number[] = [];
   let orderEpoch = -1;
-  for (let position = step * recipe.batchSize; out.length < recipe.batchSize; position++) {
+  for (let position = step * config.batchSize; out.length < config.batchSize; position++) {
     const epoch = Math.floor(position / examples.length);
     if (epoch !== orderEpoch) {
-      order = epochOrder(examples.length, recipe.seed, epoch);
+      order = epochOrder(examples.length, config.seed, epoch);
       orderEpoch = epoch;
     }
     out.push(examples[order[position % examples.length]!]!);

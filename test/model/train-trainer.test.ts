@@ -3,21 +3,23 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { IGNORE_LABEL } from '../../src/train/example.js';
-import { learningRate, STAGE1_RECIPE, STAGE2_RECIPE } from '../../src/train/schedule.js';
+import { learningRate, STAGE_CONFIGS } from '../../src/train/schedule.js';
 import { stepExamples, Trainer, type TrainOptions } from '../../src/train/trainer.js';
 import { tempDir } from '../support/projector-files.js';
 import { tinyTrainingFiles, trainingExample } from '../support/training.js';
 
 describe('the original\'s schedule and data order', () => {
   it('warms up linearly in epoch 0, then follows a cosine per epoch (LAVIS linear_warmup_cosine_lr)', () => {
-    const r = { ...STAGE2_RECIPE, stepsPerEpoch: 10, warmupSteps: 4, epochs: 3 };
+    const r = { ...STAGE_CONFIGS.video.stage2, stepsPerEpoch: 10, warmupSteps: 4, epochs: 3 };
     expect(learningRate(0, r)).toBe(r.warmupLr);
     expect(learningRate(2, r)).toBeCloseTo(r.warmupLr + (r.initLr - r.warmupLr) / 2, 12);
     expect(learningRate(4, r)).toBe(r.initLr);
     expect(learningRate(9, r)).toBe(r.initLr);
     expect(learningRate(10, r)).toBeCloseTo((r.initLr - r.minLr) * 0.75 + r.minLr, 12);  // cos(π/3) = 1/2
     expect(learningRate(29, r)).toBeCloseTo((r.initLr - r.minLr) * 0.25 + r.minLr, 12);
-    expect([STAGE1_RECIPE.initLr, STAGE1_RECIPE.batchSize, STAGE2_RECIPE.initLr, STAGE2_RECIPE.batchSize]).toEqual([1e-4, 32, 3e-5, 4]);
+    const { video, audio } = STAGE_CONFIGS;
+    expect([video.stage1.initLr, video.stage1.batchSize, video.stage2.initLr, video.stage2.batchSize]).toEqual([1e-4, 32, 3e-5, 4]);
+    expect([video.stage2.warmupSteps, audio.stage2.warmupSteps, audio.stage1.stepsPerEpoch]).toEqual([1000, 400, 5000]);
   });
 
   it('visits every example once per epoch, in a seeded order that changes every epoch', () => {
@@ -52,6 +54,19 @@ describe('the branch trainer', () => {
       expect(result.losses[0]).toBeCloseTo(before, 5);  // a step reports the loss before its update
       expect(await trainer.loss(examples)).toBeLessThan(before * 0.95);
       expect(trainer.steps).toBe(6);
+    } finally {
+      await trainer.dispose();
+    }
+  });
+
+  it('takes the original\'s batch loss: the mean over every labelled position of the batch', async () => {
+    const trainer = await Trainer.create({ ...files, branch: 'video' });
+    try {
+      const a = trainingExample('video', 1, [50, 51, 52]);  // 3 labelled positions
+      const b = trainingExample('video', 2, [53], 3);       // 1
+      const [both, alone, other] = [await trainer.loss([a, b]), await trainer.loss([a]), await trainer.loss([b])];
+      expect(both).toBeCloseTo((3 * alone + other) / 4, 5);
+      expect(Math.abs(alone - other)).toBeGreaterThan(1e-3);  // not trivially equal to the plain mean
     } finally {
       await trainer.dispose();
     }

@@ -80,7 +80,7 @@ ggml_tensor* input(ggml_context* ctx, int64_t ne0, int64_t ne1, int64_t ne2 = 1)
 
 }  // namespace
 
-// One graph over a batch: each example's branch head and frozen-LLaMA loss, their mean, and (when
+// One graph over a batch: each example's branch head and frozen-LLaMA loss, the batch's loss, and (when
 // asked) the backward pass and one AdamW node per trainable tensor.
 class BranchTrainer::BatchGraph {
  public:
@@ -90,16 +90,21 @@ class BranchTrainer::BatchGraph {
     if (batch.empty()) throw Error("INVALID_ARGUMENT", "A batch needs at least one example");
     ggml_context* ctx = scratch_.ctx;
     const graph::TrainingGraphScope training;
-    ggml_tensor* sum = nullptr;
+    size_t labelled = 0;
     for (const BranchExample& e : batch) {
       ggml_tensor* features = input_features(ctx, e);
       ggml_tensor* media = t.branch_ == Branch::Video ? graph::build_video_head(ctx, t.video_, features)
                                                       : graph::build_audio_head(ctx, t.audio_, features);
       media = ggml_reshape_2d(ctx, media, media->ne[0], media->ne[1]);  // [E, queries]
       prompts_.push_back(std::make_unique<MediaPromptLoss>(ctx, *t.llm_, media, e.tokens, e.media_offset, e.labels));
-      sum = sum ? ggml_add(ctx, sum, prompts_.back()->loss()) : prompts_.back()->loss();
+      labelled += prompts_.back()->labelled();
     }
-    loss_ = ggml_scale(ctx, sum, 1.0f / static_cast<float>(batch.size()));
+    // The original's batch loss: the mean over every labelled position of the batch (HF's
+    // CrossEntropyLoss over the padded batch), i.e. each example's mean weighted by its labels.
+    for (const auto& prompt : prompts_) {
+      ggml_tensor* part = ggml_scale(ctx, prompt->loss(), static_cast<float>(prompt->labelled()) / static_cast<float>(labelled));
+      loss_ = loss_ ? ggml_add(ctx, loss_, part) : part;
+    }
     ggml_set_output(loss_);
     ggml_set_loss(loss_);
     graph_ = ggml_new_graph_custom(ctx, GraphScratch::kMaxNodes, with_grads);

@@ -60,8 +60,8 @@ class BranchTrainer {
   const std::vector<ggml_tensor*>& params() const { return params_; }
   int64_t steps() const { return steps_; }
 
-  // Mean answer loss over `batch` (no update). Throws INVALID_ARGUMENT / DIMENSION_MISMATCH on a
-  // bad example, ABORTED when `abort` is set.
+  // The answer loss of `batch`, the mean over all its labelled positions (no update). Throws
+  // INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example, ABORTED when `abort` is set.
   float loss(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort) const;
   // loss() of a fixed batch as one graph built once and recomputed on the current tensor values
   // (finite differences); `batch` must outlive it.
@@ -69,8 +69,8 @@ class BranchTrainer {
   // The same loss and its gradient for every tensor of params(), in that order.
   float gradients(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort,
                   std::vector<std::vector<float>>& grads) const;
-  // One AdamW step on the batch's mean loss (gradient accumulation over the batch); returns the
-  // loss before the update.
+  // One AdamW step on the batch's loss (its gradient accumulated over the batch's examples);
+  // returns the loss before the update.
   float step(const std::vector<BranchExample>& batch, const AdamWStep& hp, int threads, const AbortFlag* abort);
 
   // Writes params, AdamW moments, the step count and `state` (the caller's data order, schedule…)

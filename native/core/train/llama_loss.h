@@ -21,6 +21,7 @@ class MediaPromptLoss {
   MediaPromptLoss(ggml_context* ctx, const FrozenLlama& llm, ggml_tensor* media_rows, const std::vector<int32_t>& tokens,
                   int64_t media_offset, const std::vector<int32_t>& labels);
   ggml_tensor* loss() const { return loss_; }  // a scalar: the mean over the labelled positions
+  size_t labelled() const { return rows_.size(); }
   void set_inputs() const;
 
  private:
