@@ -13,7 +13,7 @@ import type { Projector } from '../projector.js';
 import type { TrainingExample } from './example.js';
 import { type Branch, type FeatureCache, type FeatureInput, type FrozenFeatures } from './features.js';
 import { BadEntries, type ManifestEntry, type ManifestStage, type ManifestTurn } from './manifest.js';
-import { mediaWording, type PromptLayout, type PromptTokenizer, stage1Layout, stage2Layout, type VicunaMasking } from './template.js';
+import { type PromptLayout, type PromptTokenizer, type Stage2Format, stage1Layout, stage2Layout, type VicunaMasking } from './template.js';
 
 /** Options of {@link buildExamples}. */
 export interface BuildExamplesOptions {
@@ -37,6 +37,8 @@ export interface BuildExamplesOptions {
   frames?: number;
   /** Clips of a sound; default as {@link FeatureRequest.clips}. */
   clips?: number;
+  /** Stage 2's prompt: the original's instruction data or the chat's (see {@link Stage2Format}); default `'original'`. */
+  format?: Stage2Format;
   /** Stage 2's Vicuna masking; default `'aligned'` (see {@link VicunaMasking}). */
   masking?: VicunaMasking;
   /** Stage 2's system prompt; default the original's (see {@link Stage2LayoutOptions.system}). */
@@ -133,8 +135,8 @@ function entryLayout(options: BuildExamplesOptions, entry: ManifestEntry, input:
   const conversation = entry.conversation!.filter((turn) => perceives(features.branch, turn, entry.facts));
   if (conversation.length === 0) return undefined;
   return stage2Layout(options.tokenizer, {
-    template: options.template ?? 'vicuna', conversation, queries, system: options.system, masking: options.masking,
-    media: mediaWording(input, features.description),
+    template: options.template ?? 'vicuna', conversation, queries, system: options.system, masking: options.masking, format: options.format,
+    media: { kind: input, description: features.description },
   });
 }
 

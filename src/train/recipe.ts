@@ -26,7 +26,7 @@ import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { TrainingBranch } from './example.js';
 import type { BadEntryPolicy } from './manifest.js';
 import type { StageConfig, TrainingStage } from './schedule.js';
-import type { VicunaMasking } from './template.js';
+import type { Stage2Format, VicunaMasking } from './template.js';
 
 /** A training recipe, as read from its file (paths resolved against the recipe's folder). */
 export interface Recipe {
@@ -48,7 +48,9 @@ export interface Recipe {
   branches?: TrainingBranch[];
   /** Stage 2's template; default as the chat picks it for the LLM. */
   template?: TemplateName;
-  /** Stage 2's Vicuna masking; default `'aligned'`. */
+  /** Stage 2's prompt: `'original'` (the original's instruction data, default) or `'chat'` (the chat's prompt at inference). */
+  format?: Stage2Format;
+  /** Stage 2's Vicuna masking in the `'original'` format; default `'aligned'`. */
   masking?: VicunaMasking;
   /** Frames per video; default 8. */
   frames?: number;
@@ -85,6 +87,7 @@ export const RECIPE_SCHEMA: JSONSchemaType<Recipe> = {
     seed: { type: 'integer', minimum: 0, nullable: true },
     branches: { type: 'array', items: { type: 'string', enum: ['video', 'audio'] }, minItems: 1, uniqueItems: true, nullable: true },
     template: { type: 'string', enum: ['llama2', 'vicuna'], nullable: true },
+    format: { type: 'string', enum: ['original', 'chat'], nullable: true },
     masking: { type: 'string', enum: ['aligned', 'original'], nullable: true },
     frames: { ...positiveInteger, nullable: true },
     clips: { ...positiveInteger, nullable: true },

@@ -88,7 +88,7 @@ async function prepareExamples(recipe: Recipe, bad: BadEntries, { signal, onEven
   try {
     const examples = await buildExamples({
       stage, entries, tokenizer: modelTokenizer(model), projector,
-      template: recipe.template ?? defaultTemplateName(model.chatTemplate), masking: recipe.masking,
+      template: recipe.template ?? defaultTemplateName(model.chatTemplate), masking: recipe.masking, format: recipe.format,
       cache: new FeatureCache(path.join(recipe.checkpointDir, 'features')),
       contextSize: recipe.contextSize ?? model.trainContextSize,
       badEntries: bad, branches: recipe.branches, frames: recipe.frames, clips: recipe.clips, signal,

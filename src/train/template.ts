@@ -11,10 +11,10 @@
  * token): each piece gets SentencePiece's leading-space marker, only the first one BOS.
  * @module
  */
-import { LLAMA2_TEMPLATE, MEDIA_PLACEHOLDER, type TemplateName, userMessage } from '../chat/templates.js';
+import { type ChatTemplate, LLAMA2_TEMPLATE, MEDIA_PLACEHOLDER, type TemplateName, TEMPLATES, type TemplateTurn, userMessage } from '../chat/templates.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { LlmModel } from '../llm/model.js';
-import type { MediaKind } from '../media-embedding.js';
+import type { MediaEmbedding, MediaKind } from '../media-embedding.js';
 import { IGNORE_LABEL } from './example.js';
 
 /** The id at a media position; ignored by the training graph, which places the media rows there. */
@@ -80,21 +80,41 @@ export interface ConversationTurn {
   a: string;
 }
 
+/** The media of a stage-2 conversation: its kind and, for a video, `load_video`'s description. */
+export interface ConversationMedia {
+  kind: MediaKind;
+  description?: string;
+}
+
 /** Options of {@link stage2Layout}. */
 export interface Stage2LayoutOptions {
-  /** `'vicuna'` (`preprocess`) or `'llama2'` (`preprocess_for_llama_v2`): as the chat picks it for the LLM. */
+  /** `'vicuna'` or `'llama2'`: as the chat picks it for the LLM. */
   template: TemplateName;
-  /** The turns; the first question gets the media wording ({@link mediaWording}). */
+  /** The turns; the first question comes with the media. */
   conversation: readonly ConversationTurn[];
-  /** The media text with one {@link MEDIA_PLACEHOLDER}, put before the first question. */
-  media: string;
+  media: ConversationMedia;
   /** Media positions: the branch's query count. */
   queries: number;
-  /** System prompt; default the original's instruction datasets' (`""` for Vicuna, `" "` for LLaMA-2). */
+  /** Which prompt: see {@link Stage2Format}; default `'original'`. */
+  format?: Stage2Format;
+  /**
+   * System prompt. Default for `'original'`: the original's instruction datasets' (`""` for Vicuna,
+   * `" "` for LLaMA-2); for `'chat'`: the chat's default for the media (`ChatTemplate.defaultSystem`).
+   */
   system?: string;
-  /** Vicuna's targets: see {@link VicunaMasking}; default `'aligned'`. LLaMA-2's masking has no drift and is always the original's. */
+  /** Vicuna's targets in the `'original'` format: see {@link VicunaMasking}; default `'aligned'`. LLaMA-2's masking has no drift and is always the original's. */
   masking?: VicunaMasking;
 }
+
+/**
+ * The prompt stage 2 trains on. `'original'`: the original's instruction datasets
+ * (`video_instruct_dataset.py`: Vicuna's `###Human: …\n###Assistant: …\n` lines, or the LLaMA-2 chat
+ * prompt), masked as they mask it. `'chat'`: exactly the prompt {@link Chat} builds at inference for
+ * these turns (the original's `conversation_video.py` templates and upload wording, the chat's
+ * default system prompt), with each reply and its stop (`###`, or `</s>`) as the targets — so a
+ * model trained on it is asked what it learnt on.
+ */
+export type Stage2Format = 'original' | 'chat';
 
 /**
  * How Vicuna conversations are masked. `'original'`: `_mask_targets` exactly, which counts each
@@ -106,36 +126,66 @@ export interface Stage2LayoutOptions {
  */
 export type VicunaMasking = 'aligned' | 'original';
 
-/**
- * The media wording before the first question. Video: the original's instruction data,
- * `<Video><ImageHere></Video> ` + `load_video`'s description (`preprocess_multimodal`). Images and
- * audio have no wording of their own in the original's instruction data (its audio branch is
- * tuned on visual data): they get the chat's upload wording ({@link userMessage}), so the
- * prompt trained on is the prompt asked at inference.
- */
-export function mediaWording(kind: MediaKind, description = ''): string {
-  if (kind === 'video') return `<Video>${MEDIA_PLACEHOLDER}</Video> ${description}`;
-  return userMessage('', [{ kind, tokens: 1, dim: 1, data: new Float32Array(1) }]);
+/** A stand-in embedding for the chat's wording functions (only kind and description matter). */
+function wordingMedia(media: ConversationMedia): MediaEmbedding {
+  return { kind: media.kind, tokens: 1, dim: 1, data: new Float32Array(1), description: media.description };
 }
 
-/** Stage 2: the conversation in the template the original's instruction datasets use, with their targets. */
+/**
+ * The media wording before the first question in the original's instruction data. Video:
+ * `<Video><ImageHere></Video> ` + `load_video`'s description (`preprocess_multimodal`). Images and
+ * audio have no wording of their own there (its audio branch is tuned on visual data): they get the
+ * chat's upload wording ({@link userMessage}), so the prompt trained on is the prompt asked at inference.
+ */
+function originalMediaWording(media: ConversationMedia): string {
+  if (media.kind === 'video') return `<Video>${MEDIA_PLACEHOLDER}</Video> ${media.description ?? ''}`;
+  return userMessage('', [wordingMedia(media)]);
+}
+
+/** Stage 2: the conversation with the media before its first question, as ids and labels (see {@link Stage2Format}). */
 export function stage2Layout(tokenizer: PromptTokenizer, options: Stage2LayoutOptions): PromptLayout {
   const { template, conversation, media, queries } = options;
   checkQueries(queries);
   if (!Array.isArray(conversation) || conversation.length === 0) throw invalidArgument('conversation', 'a non-empty array of { q, a }', conversation);
-  if (media.split(MEDIA_PLACEHOLDER).length !== 2) throw invalidArgument('media', `a text with one ${MEDIA_PLACEHOLDER}`, media);
-  const turns = conversation.map((turn, i) => ({ q: i === 0 ? media + turn.q : turn.q, a: turn.a }));
+  if (!(template in TEMPLATES)) throw invalidArgument('template', `one of ${Object.keys(TEMPLATES).join(', ')}`, template);
   const withMedia = (text: string, addBos: boolean) => tokenizeWithMedia(tokenizer, text, addBos, queries);
-  const { ids, labels } = template === 'llama2'
-    ? llama2Targets(withMedia, LLAMA2_TEMPLATE.prompt(options.system ?? ' ', turns.map((t) => ({ user: t.q, assistant: t.a }))))
-    : (options.masking ?? 'aligned') === 'aligned'
-      ? vicunaAlignedTargets(withMedia, options.system ?? '', turns)
-      : vicunaTargets(withMedia, options.system ?? '', turns);
+  let built: { ids: number[]; labels: number[] };
+  if ((options.format ?? 'original') === 'chat') {
+    built = chatTargets(withMedia, TEMPLATES[template], options.system, conversation, media);
+  } else {
+    const wording = originalMediaWording(media);
+    const turns = conversation.map((turn, i) => ({ q: i === 0 ? wording + turn.q : turn.q, a: turn.a }));
+    built = template === 'llama2'
+      ? llama2Targets(withMedia, LLAMA2_TEMPLATE.prompt(options.system ?? ' ', turns.map((t) => ({ user: t.q, assistant: t.a }))))
+      : (options.masking ?? 'aligned') === 'aligned'
+        ? vicunaAlignedTargets(withMedia, options.system ?? '', turns)
+        : vicunaTargets(withMedia, options.system ?? '', turns);
+  }
+  const { ids, labels } = built;
   const mediaOffset = ids.indexOf(MEDIA_SLOT);
   // The original would label a placeholder run its masking missed with the placeholder's id; never train on that.
   labels.fill(IGNORE_LABEL, mediaOffset, mediaOffset + queries);
   ids.fill(MEDIA_TOKEN, mediaOffset, mediaOffset + queries);
   return { tokens: Int32Array.from(ids), labels: Int32Array.from(labels), mediaOffset };
+}
+
+/**
+ * {@link Stage2Format} `'chat'`: the chat's prompt of every turn answered; the targets of turn k run
+ * from the end of the chat's prompt for turn k (where its reply starts) to the end of the prompt
+ * with turn k answered (the reply and the template's separator after it).
+ */
+function chatTargets(tokenize: TokenizeWithMedia, template: ChatTemplate, system: string | undefined,
+  conversation: readonly ConversationTurn[], media: ConversationMedia): { ids: number[]; labels: number[] } {
+  const sys = system ?? template.defaultSystem(new Set([media.kind]));
+  const turns: TemplateTurn[] = conversation.map((turn, i) => ({ user: i === 0 ? userMessage(turn.q, [wordingMedia(media)]) : turn.q, assistant: turn.a }));
+  const ids = tokenize(template.prompt(sys, turns), true);
+  const labels = new Array<number>(ids.length).fill(IGNORE_LABEL);
+  turns.forEach((turn, k) => {
+    const start = tokenize(template.prompt(sys, [...turns.slice(0, k), { user: turn.user }]), true).length;
+    const end = tokenize(template.prompt(sys, turns.slice(0, k + 1)), true).length;
+    for (let i = start; i < end; i++) labels[i] = ids[i]!;
+  });
+  return { ids, labels };
 }
 
 /** Marks media positions while the layout is built (no vocabulary has a negative id). */

@@ -175,11 +175,11 @@ describe('examples', () => {
     }
   });
 
-  it('stage 2: each branch gets the turns it can perceive, the answers are the targets (vicuna and llama2)', async () => {
+  it('stage 2: each branch gets the turns it can perceive, the answers are the targets (vicuna and llama2, original and chat prompts)', async () => {
     const entries = await readManifest(writeManifest('stage2.jsonl', worldLines(2)), { stage: 2 });
     const common = { stage: 2 as const, entries, tokenizer: modelTokenizer(model), projector, cache: new FeatureCache(path.join(dir, 'features-c')), contextSize: 2048 };
-    for (const template of ['vicuna', 'llama2'] as const) {
-      const examples = await buildExamples({ ...common, template });
+    for (const [template, format] of [['vicuna', 'original'], ['llama2', 'original'], ['vicuna', 'chat'], ['llama2', 'chat']] as const) {
+      const examples = await buildExamples({ ...common, template, format });
       expect(examples.map((e) => e.branch)).toEqual(['video', 'video', 'audio', 'video', 'audio', 'video']);
       const video = examples[3]!; // train-1-3: a video with sound
       const audio = examples[4]!;
@@ -195,6 +195,7 @@ describe('examples', () => {
       }
       const prompt = model.detokenize(Array.from(video.tokens.subarray(0, video.mediaOffset)));
       expect(prompt).toContain(template === 'vicuna' ? '###Human: <Video>' : '[INST] <<SYS>>');
+      if (format === 'chat') expect(prompt).toContain('You are able to understand the visual content');
       expect(Array.from(video.tokens.subarray(video.mediaOffset, video.mediaOffset + 32))).toEqual(new Array(32).fill(0));
       expect(Array.from(video.labels.subarray(video.mediaOffset, video.mediaOffset + 32))).toEqual(new Array(32).fill(IGNORE_LABEL));
       // The silent video's description question is kept: every fact of it is visual.

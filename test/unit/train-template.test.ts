@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { IGNORE_LABEL } from '../../src/train/example.js';
-import { MEDIA_TOKEN, mediaWording, type PromptLayout, type PromptTokenizer, stage1Layout, stage2Layout } from '../../src/train/template.js';
+import { VISUAL_SYSTEM_PROMPT } from '../../src/chat/templates.js';
+import { MEDIA_TOKEN, type PromptLayout, type PromptTokenizer, stage1Layout, stage2Layout } from '../../src/train/template.js';
 
 /**
  * A character tokenizer that behaves like libllama's SentencePiece one where it matters: BOS on
@@ -64,7 +65,7 @@ describe('stage 1 layout (VideoLLAMA.forward, no conv_type)', () => {
 describe("stage 2 layout, vicuna, masking 'aligned' (the default)", () => {
   it('trains each answer and the ### after it; everything else is masked', () => {
     const layout = stage2Layout(charTokenizer, {
-      template: 'vicuna', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: mediaWording('video'), queries: 1,
+      template: 'vicuna', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: { kind: 'video' }, queries: 1,
     });
     expect(text(layout.tokens)).toBe('<s>▁\n\n###Human: <Video>[M]▁</Video> Q1\n###Assistant: A1\n###Human: Q2\n###Assistant: A2\n###');
     expect(targetRuns(layout)).toEqual([' A1\n###', ' A2\n###']);
@@ -74,7 +75,7 @@ describe("stage 2 layout, vicuna, masking 'aligned' (the default)", () => {
 describe("stage 2 layout, vicuna, masking 'original' (preprocess + _mask_targets)", () => {
   it('one turn: header masked, human sentence masked from its 3rd token with the BOS drift, the answer and the closing ### trained', () => {
     const layout = stage2Layout(charTokenizer, {
-      template: 'vicuna', masking: 'original', conversation: [{ q: 'Colour?', a: 'Red.' }], media: mediaWording('video', 'msg. '), queries: 2,
+      template: 'vicuna', masking: 'original', conversation: [{ q: 'Colour?', a: 'Red.' }], media: { kind: 'video', description: 'msg. ' }, queries: 2,
     });
     expect(text(layout.tokens)).toBe('<s>▁\n\n###Human: <Video>[M][M]▁</Video> msg. Colour?\n###Assistant: Red.\n###');
     expect(layout.mediaOffset).toBe(text(layout.tokens).indexOf('[M]') - 2); // '<s>' renders as 3 characters for 1 token
@@ -86,7 +87,7 @@ describe("stage 2 layout, vicuna, masking 'original' (preprocess + _mask_targets
 
   it('two turns: the drift grows by two per sentence', () => {
     const layout = stage2Layout(charTokenizer, {
-      template: 'vicuna', masking: 'original', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: mediaWording('video'), queries: 1,
+      template: 'vicuna', masking: 'original', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: { kind: 'video' }, queries: 1,
     });
     expect(text(layout.tokens)).toBe('<s>▁\n\n###Human: <Video>[M]▁</Video> Q1\n###Assistant: A1\n###Human: Q2\n###Assistant: A2\n###');
     // Human 1 alone is 33 tokens, 31 inside: cur runs 2 ahead, and 2 more after assistant 1 (19 alone, 17 inside),
@@ -96,7 +97,7 @@ describe("stage 2 layout, vicuna, masking 'original' (preprocess + _mask_targets
   });
 
   it('puts a system prompt in the header', () => {
-    const layout = stage2Layout(charTokenizer, { template: 'vicuna', system: 'Sys', conversation: [{ q: 'Q', a: 'A' }], media: mediaWording('image'), queries: 1 });
+    const layout = stage2Layout(charTokenizer, { template: 'vicuna', system: 'Sys', conversation: [{ q: 'Q', a: 'A' }], media: { kind: 'image' }, queries: 1 });
     expect(text(layout.tokens)).toBe('<s>▁Sys\n\n###Human: <Image>[M]▁</Image>  Q\n###Assistant: A\n###');
   });
 });
@@ -104,7 +105,7 @@ describe("stage 2 layout, vicuna, masking 'original' (preprocess + _mask_targets
 describe('stage 2 layout, llama2 (preprocess_for_llama_v2)', () => {
   it('trains each answer with its </s>; the instruction up to "[/INST]" masked', () => {
     const layout = stage2Layout(charTokenizer, {
-      template: 'llama2', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: mediaWording('video', 'm. '), queries: 2,
+      template: 'llama2', conversation: [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }], media: { kind: 'video', description: 'm. ' }, queries: 2,
     });
     expect(text(layout.tokens)).toBe('<s>▁[INST] <<SYS>>\n \n<</SYS>>\n\n<Video>[M][M]▁</Video> m. Q1 [/INST] A1 </s><s>▁[INST] Q2 [/INST] A2 </s>');
     // Round 1 alone: the instruction "…[/INST] " has BOS and ▁ (−2 covers them), so its masked length ends one
@@ -113,18 +114,34 @@ describe('stage 2 layout, llama2 (preprocess_for_llama_v2)', () => {
   });
 
   it('uses the given system prompt', () => {
-    const layout = stage2Layout(charTokenizer, { template: 'llama2', system: 'S', conversation: [{ q: 'Q', a: 'A' }], media: mediaWording('audio'), queries: 1 });
+    const layout = stage2Layout(charTokenizer, { template: 'llama2', system: 'S', conversation: [{ q: 'Q', a: 'A' }], media: { kind: 'audio' }, queries: 1 });
     expect(text(layout.tokens)).toBe('<s>▁[INST] <<SYS>>\nS\n<</SYS>>\n\nClose your eyes, open your ears and you imagine only based on the sound that: [M]▁. Q [/INST] A </s>');
     expect(targetRuns(layout)).toEqual([' A </s>']);
   });
 });
 
+describe("stage 2 layout, format 'chat' (what Chat sends at inference)", () => {
+  const conversation = [{ q: 'Q1', a: 'A1' }, { q: 'Q2', a: 'A2' }];
+
+  it('vicuna: the SINGLE-separator prompt with the upload wording; each reply and its ### are the targets', () => {
+    const layout = stage2Layout(charTokenizer, { template: 'vicuna', format: 'chat', system: 'S', conversation, media: { kind: 'video', description: 'm. ' }, queries: 2 });
+    expect(text(layout.tokens)).toBe('<s>▁S###Human: <Video>[M][M]▁</Video> m.  Q1###Assistant: A1###Human: Q2###Assistant: A2###');
+    expect(targetRuns(layout)).toEqual([' A1###', ' A2###']);
+  });
+
+  it("llama2: the LLaMA-2 chat prompt; each reply and its </s> are the targets; the chat's default system prompt", () => {
+    const layout = stage2Layout(charTokenizer, { template: 'llama2', format: 'chat', conversation, media: { kind: 'image' }, queries: 1 });
+    expect(text(layout.tokens)).toBe(`<s>▁[INST] <<SYS>>\n${VISUAL_SYSTEM_PROMPT}\n<</SYS>>\n\n<Image>[M]▁</Image>  Q1 [/INST] A1 </s><s>▁[INST] Q2 [/INST] A2 </s>`);
+    expect(targetRuns(layout)).toEqual([' A1 </s>', ' A2 </s>']);
+  });
+});
+
 describe('layout errors', () => {
-  it('refuses bad queries, an empty conversation and media text without exactly one placeholder', () => {
+  it('refuses bad queries, an empty conversation and an unknown template', () => {
     expect(() => stage1Layout(charTokenizer, { caption: 'x', queries: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expect(() => stage2Layout(charTokenizer, { template: 'vicuna', conversation: [], media: mediaWording('video'), queries: 1 }))
+    expect(() => stage2Layout(charTokenizer, { template: 'vicuna', conversation: [], media: { kind: 'video' }, queries: 1 }))
       .toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expect(() => stage2Layout(charTokenizer, { template: 'vicuna', conversation: [{ q: 'q', a: 'a' }], media: 'no media', queries: 1 }))
+    expect(() => stage2Layout(charTokenizer, { template: 'alpaca' as 'vicuna', conversation: [{ q: 'q', a: 'a' }], media: { kind: 'video' }, queries: 1 }))
       .toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 });
