@@ -19,9 +19,11 @@ export const EVAL_ATTRIBUTES: readonly QaAttribute[] = [...ATTRIBUTES, 'descript
 export interface EvalQuestion {
   /** The sample's id. */
   id: string;
+  /** What the question asks about. */
   attribute: QaAttribute;
   /** The expected value (see `QaPair.value`). */
   value: string;
+  /** The question asked. */
   question: string;
   /** The model's reply. */
   reply: string;
@@ -31,7 +33,9 @@ export interface EvalQuestion {
 
 /** Questions asked and answered correctly for one attribute. */
 export interface AttributeScore {
+  /** Questions asked about the attribute. */
   asked: number;
+  /** Of them, answered correctly. */
   correct: number;
   /** `correct / asked`; NaN when nothing was asked. */
   accuracy: number;
@@ -68,6 +72,7 @@ export type AskQuestion = (entry: ManifestEntry, question: string) => Promise<st
 
 /** Options of {@link evaluateEntries}. */
 export interface EvaluateEntriesOptions {
+  /** Cancels between questions (ABORTED). */
   signal?: AbortSignal;
   /** Called after each sample with samples done and their total. */
   onProgress?: (done: number, total: number) => void;

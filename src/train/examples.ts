@@ -17,6 +17,7 @@ import { type PromptLayout, type PromptTokenizer, type Stage2Format, stage1Layou
 
 /** Options of {@link buildExamples}. */
 export interface BuildExamplesOptions {
+  /** 1: captions; 2: conversations (the entries must be of that stage). */
   stage: ManifestStage;
   /** Entries of {@link readManifest}. */
   entries: readonly ManifestEntry[];
@@ -26,6 +27,7 @@ export interface BuildExamplesOptions {
   template?: TemplateName;
   /** The projector whose frozen stages make the features (and whose query counts size the media runs). */
   projector: Projector;
+  /** Where the frozen features are kept. */
   cache: FeatureCache;
   /** Longest prompt, in positions; a longer one is a `too-long` bad entry. */
   contextSize: number;
@@ -47,6 +49,7 @@ export interface BuildExamplesOptions {
   endSymbol?: string;
   /** Stage 1's `max_txt_len`; default 32. */
   maxTextTokens?: number;
+  /** Cancels the build between entries and during encodes (ABORTED). */
   signal?: AbortSignal;
   /** Called after each entry with entries done and their total. */
   onProgress?: (done: number, total: number) => void;

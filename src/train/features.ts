@@ -35,6 +35,7 @@ export const FROZEN_STAGE: Readonly<Record<Branch, string>> = Object.freeze({ vi
 
 /** The frozen features of one media file for one branch. */
 export interface FrozenFeatures {
+  /** The branch that reads them. */
   branch: Branch;
   /** C-order shape: [frames, queries, width] (video) or [clips, width] (audio). */
   shape: number[];
@@ -56,6 +57,7 @@ export interface FeatureRequest {
   frames?: number;
   /** Audio clips; default 8, or the projector's `maxClips` if smaller. */
   clips?: number;
+  /** Cancels decoding and encoding (ABORTED). */
   signal?: AbortSignal;
 }
 
@@ -88,7 +90,11 @@ export class FeatureCache {
   private readonly store: DiskStore;
   private readonly counts = { hits: 0, misses: 0 };
 
-  constructor(readonly dir: string) {
+  /** The cache folder (created on the first write). */
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
     if (typeof dir !== 'string' || dir === '') throw invalidArgument('dir', 'a folder path', dir);
     this.store = new DiskStore(dir, UNBOUNDED);
   }

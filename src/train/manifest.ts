@@ -38,7 +38,9 @@ export type ManifestProblem =
 
 /** One question and answer of a stage-2 entry. */
 export interface ManifestTurn {
+  /** The question. */
   q: string;
+  /** The reference answer (the target). */
   a: string;
   /** The world's attribute the question asks about (`colour`, …, `description`), when known. */
   attribute?: string;
@@ -68,8 +70,11 @@ export interface ManifestEntry {
 
 /** A bad entry, as reported. */
 export interface BadEntry {
+  /** The manifest file. */
   manifest: string;
+  /** The entry's line (1-based). */
   line: number;
+  /** What was wrong. */
   problem: ManifestProblem;
   /** What was wrong, for people. */
   message: string;
@@ -80,9 +85,13 @@ export interface BadEntry {
  * `manifest`, `line` and `problem`.
  */
 export class ManifestError extends VideoLlamaError {
-  constructor(readonly entry: BadEntry, options?: { cause?: unknown }) {
+  /** The bad entry. */
+  readonly entry: BadEntry;
+
+  constructor(entry: BadEntry, options?: { cause?: unknown }) {
     super('INVALID_MANIFEST', `${entry.manifest}:${entry.line}: ${entry.message}`, { ...entry }, options);
     this.name = 'ManifestError';
+    this.entry = entry;
   }
 }
 
@@ -94,7 +103,11 @@ export class BadEntries {
   /** The entries reported so far. */
   readonly list: BadEntry[] = [];
 
-  constructor(readonly policy: BadEntryPolicy = 'fail', private readonly listener?: (entry: BadEntry) => void) {
+  /** Skip or fail. */
+  readonly policy: BadEntryPolicy;
+
+  constructor(policy: BadEntryPolicy = 'fail', private readonly listener?: (entry: BadEntry) => void) {
+    this.policy = policy;
     if (policy !== 'skip' && policy !== 'fail') throw invalidArgument('onBadEntry', "'skip' or 'fail'", policy);
   }
 

@@ -26,18 +26,66 @@ import { STAGE_CONFIGS } from './schedule.js';
 import { modelTokenizer } from './template.js';
 import { Trainer, type TrainProgress } from './trainer.js';
 
+/** Entries turned into examples so far. */
+export interface ExamplesEvent {
+  /** Event kind. */
+  type: 'examples';
+  /** Entries done. */
+  done: number;
+  /** Entries in all. */
+  total: number;
+}
+
+/** A bad entry was skipped. */
+export interface BadEntryEvent {
+  /** Event kind. */
+  type: 'bad-entry';
+  /** The entry. */
+  entry: BadEntry;
+}
+
+/** A branch starts training, or resumes. */
+export interface BranchEvent {
+  /** Event kind. */
+  type: 'branch';
+  /** The branch. */
+  branch: TrainingBranch;
+  /** Its examples. */
+  examples: number;
+  /** Steps done before (a resumed checkpoint's), else 0. */
+  resumedAt: number;
+}
+
+/** An optimizer step was done. */
+export interface StepEvent {
+  /** Event kind. */
+  type: 'step';
+  /** The branch. */
+  branch: TrainingBranch;
+  /** The trainer's progress: step, loss, samples/s, ETA. */
+  progress: TrainProgress;
+}
+
+/** A checkpoint was written. */
+export interface CheckpointEvent {
+  /** Event kind. */
+  type: 'checkpoint';
+  /** The branch. */
+  branch: TrainingBranch;
+  /** Steps done. */
+  step: number;
+  /** The checkpoint file. */
+  file: string;
+}
+
 /** What {@link runRecipe} reports while it runs. */
-export type RecipeEvent =
-  | { type: 'examples'; done: number; total: number }
-  | { type: 'bad-entry'; entry: BadEntry }
-  | { type: 'branch'; branch: TrainingBranch; examples: number; resumedAt: number }
-  | { type: 'step'; branch: TrainingBranch; progress: TrainProgress }
-  | { type: 'checkpoint'; branch: TrainingBranch; step: number; file: string };
+export type RecipeEvent = ExamplesEvent | BadEntryEvent | BranchEvent | StepEvent | CheckpointEvent;
 
 /** Options of {@link runRecipe}. */
 export interface RunRecipeOptions {
   /** Stops the run after the current step (a checkpoint is written first); rejects with ABORTED. */
   signal?: AbortSignal;
+  /** Called with every {@link RecipeEvent}. */
   onEvent?: (event: RecipeEvent) => void;
 }
 

@@ -76,13 +76,17 @@ export function stage1Layout(tokenizer: PromptTokenizer, options: Stage1LayoutOp
 
 /** One question and its reference answer. */
 export interface ConversationTurn {
+  /** The question. */
   q: string;
+  /** The answer (the target). */
   a: string;
 }
 
 /** The media of a stage-2 conversation: its kind and, for a video, `load_video`'s description. */
 export interface ConversationMedia {
+  /** What the media is: it picks the wording around its placeholder. */
   kind: MediaKind;
+  /** A video's `load_video` description, put after its placeholder. */
   description?: string;
 }
 
@@ -92,6 +96,7 @@ export interface Stage2LayoutOptions {
   template: TemplateName;
   /** The turns; the first question comes with the media. */
   conversation: readonly ConversationTurn[];
+  /** The media the conversation is about (one run of `queries` positions). */
   media: ConversationMedia;
   /** Media positions: the branch's query count. */
   queries: number;
