@@ -128,6 +128,7 @@ class AddonBranchTrainer : public Napi::ObjectWrap<AddonBranchTrainer> {
                         InstanceMethod<&AddonBranchTrainer::Save>("save"), InstanceMethod<&AddonBranchTrainer::Restore>("restore"),
                         InstanceMethod<&AddonBranchTrainer::Export>("exportProjector"),
                         InstanceMethod<&AddonBranchTrainer::Tensors>("tensors"),
+                        InstanceMethod<&AddonBranchTrainer::SoftPrompt>("softPrompt"),
                         InstanceMethod<&AddonBranchTrainer::Dispose>("dispose")});
   }
   explicit AddonBranchTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonBranchTrainer>(info) {}
@@ -145,11 +146,13 @@ class AddonBranchTrainer : public Napi::ObjectWrap<AddonBranchTrainer> {
                  out](BranchTrainer& t) { *out = t.loss(batch, threads, abort.get()); };
     return job(info.Env(), work, [out](Napi::Env env) { return Napi::Number::New(env, *out); });
   }
-  // step(batch, adamw: { lr, beta1, beta2, eps, weightDecay }, threads, options: { abort? }): Promise<number>
+  // step(batch, adamw: { lr, beta1, beta2, eps, weightDecay }, dropout: { p, seed }, threads, options: { abort? }): Promise<number>
   Napi::Value Step(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<float>();
-    auto work = [batch = to_batch(info[0]), hp = to_adamw(info[1]), threads = int_arg(info, 2),
-                 abort = JobOptions::From(info[3]).abort, out](BranchTrainer& t) { *out = t.step(batch, hp, threads, abort.get()); };
+    Napi::Object d = info[2].As<Napi::Object>();
+    const vl::train::StepDropout dropout{d.Get("p").As<Napi::Number>().FloatValue(), d.Get("seed").As<Napi::Number>().Uint32Value()};
+    auto work = [batch = to_batch(info[0]), hp = to_adamw(info[1]), dropout, threads = int_arg(info, 3),
+                 abort = JobOptions::From(info[4]).abort, out](BranchTrainer& t) { *out = t.step(batch, hp, dropout, threads, abort.get()); };
     return job(info.Env(), work, [out](Napi::Env env) { return Napi::Number::New(env, *out); });
   }
   // checkGradients(batch, step, threads): Promise<GradientCheckReport>
@@ -179,6 +182,16 @@ class AddonBranchTrainer : public Napi::ObjectWrap<AddonBranchTrainer> {
   Napi::Value Export(const Napi::CallbackInfo& info) {
     auto work = [source = string_arg(info, 0), out = string_arg(info, 1)](BranchTrainer& t) { t.export_projector(source, out); };
     return job(info.Env(), work, nullptr);
+  }
+  // softPrompt(example, threads): Promise<Float32Array>, [queries][embeddingWidth]
+  Napi::Value SoftPrompt(const Napi::CallbackInfo& info) {
+    Napi::Array one = Napi::Array::New(info.Env(), 1);
+    one.Set(0u, info[0]);
+    auto out = std::make_shared<std::vector<float>>();
+    auto work = [example = to_batch(one).front(), threads = int_arg(info, 1), out](BranchTrainer& t) {
+      *out = t.soft_prompt(example, threads);
+    };
+    return job(info.Env(), work, [out](Napi::Env env) { return to_array(env, *out); });
   }
   // tensors(): Promise<{ name, values }[]>: the trainable tensors (f32 copies), then every AdamW moment.
   Napi::Value Tensors(const Napi::CallbackInfo& info) {

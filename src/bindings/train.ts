@@ -107,11 +107,13 @@ export interface AddonBranchTrainer {
   load(llm: string, projector: string, branch: 'video' | 'audio'): Promise<AddonBranchInfo>;
   loss(batch: AddonBranchExample[], threads: number, job?: NativeJob): Promise<number>;
   /** One AdamW step on the batch's loss (the mean over its labelled positions); resolves with that loss (before the update). */
-  step(batch: AddonBranchExample[], adamw: AddonAdamW, threads: number, job?: NativeJob): Promise<number>;
+  step(batch: AddonBranchExample[], adamw: AddonAdamW, dropout: { p: number; seed: number }, threads: number, job?: NativeJob): Promise<number>;
   checkGradients(batch: AddonBranchExample[], step: number, threads: number): Promise<GradientCheckReport>;
   save(path: string, state: string): Promise<void>;
   restore(path: string): Promise<{ state: string; steps: number }>;
   exportProjector(source: string, out: string): Promise<void>;
+  /** The branch head's output for `example`'s features: `queries × embeddingWidth` values. */
+  softPrompt(example: AddonBranchExample, threads: number): Promise<Float32Array>;
   /** The trainable tensors, then every AdamW moment (`<name>.adam_m`, `<name>.adam_v`). */
   tensors(): Promise<AddonNamedTensor[]>;
   dispose(): Promise<void>;

@@ -63,6 +63,12 @@ export interface TrainConfig extends StageConfig {
   seed: number;
   /** The stage whose settings are the defaults; default `'stage2'`. */
   stage: TrainingStage;
+  /**
+   * Dropout probability of the Q-Former during training steps (hidden states and attention
+   * probabilities, where BERT has it); default 0.1, the original's (`bert-base-uncased`'s config).
+   * Its masks come from `seed` and the step, so a resumed run is bit-equal.
+   */
+  dropout: number;
 }
 
 /** Options of {@link Trainer.train}. */
@@ -179,7 +185,8 @@ export class Trainer {
       const lr = learningRate(step, config);
       const batch = this.batch(stepExamples(examples, step, config));
       const adamw = { lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay };
-      const loss = await withAbortFlag('Training', signal, (abort) => this.native.step(batch, adamw, this.threads, { abort }));
+      const dropout = { p: config.dropout, seed: (Math.imul(config.seed, 0x85ebca6b) ^ step) >>> 0 };
+      const loss = await withAbortFlag('Training', signal, (abort) => this.native.step(batch, adamw, dropout, this.threads, { abort }));
       this.stepsDone++;
       losses.push(loss);
       const seconds = (performance.now() - started) / 1000;
@@ -209,6 +216,17 @@ export class Trainer {
     await callNative(() => this.native.exportProjector(this.projector, file));
   }
 
+  /**
+   * What the branch (as trained so far) makes of one example's features: the soft prompt that
+   * replaces the media positions, `queries × embeddingWidth` values (row-major), by the training graph.
+   */
+  async softPrompt(input: Pick<TrainingExample, 'features' | 'units'>): Promise<Float32Array> {
+    if (!(input?.features instanceof Float32Array)) throw invalidArgument('features', 'a Float32Array', input?.features);
+    if (!Number.isInteger(input.units) || input.units < 0) throw invalidArgument('units', 'a non-negative integer', input.units);
+    const example = { features: input.features, units: input.units, tokens: new Int32Array(0), mediaOffset: 0, labels: new Int32Array(0) };
+    return callNative(() => this.native.softPrompt(example, this.threads));
+  }
+
   /** The trainable tensors' values, then AdamW's moments (`<name>.adam_m`, `<name>.adam_v`). */
   async tensors(): Promise<NamedTensor[]> {
     return callNative(() => this.native.tensors());
@@ -231,11 +249,12 @@ export class Trainer {
   private resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
     const stage = overrides.stage ?? this.config?.stage ?? 'stage2';
     if (stage !== 'stage1' && stage !== 'stage2') throw invalidArgument('stage', "'stage1' or 'stage2'", stage);
-    const config: TrainConfig = { ...STAGE_CONFIGS[this.branch][stage], seed: 42, ...this.config, ...definedOnly(overrides), stage };
+    const config: TrainConfig = { ...STAGE_CONFIGS[this.branch][stage], seed: 42, dropout: 0.1, ...this.config, ...definedOnly(overrides), stage };
     for (const key of ['epochs', 'stepsPerEpoch', 'batchSize'] as const) checkCount(key, config[key]);
     for (const key of ['initLr', 'minLr', 'warmupLr', 'warmupSteps', 'weightDecay', 'beta1', 'beta2', 'eps'] as const) {
       if (!Number.isFinite(config[key]) || config[key] < 0) throw invalidArgument(key, 'a finite number ≥ 0', config[key]);
     }
+    if (!(config.dropout >= 0 && config.dropout < 1)) throw invalidArgument('dropout', 'a probability in [0, 1)', config.dropout);
     if (!Number.isInteger(config.seed) || config.seed < 0) throw invalidArgument('seed', 'a non-negative integer', config.seed);
     this.config = config;
     return config;

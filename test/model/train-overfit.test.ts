@@ -1,7 +1,7 @@
 /**
  * Issue 13's overfit-4 check: a tiny run fits 4 video examples (loss near 0); the exported
- * projector, loaded by Projector.load, encodes the same media into soft prompts with which
- * libllama's greedy decoding reproduces the 4 answers.
+ * projector, loaded by Projector.load, encodes the same media into the trainer's soft prompts, with
+ * which libllama's greedy decoding reproduces the 4 answers.
  */
 import path from 'node:path';
 
@@ -10,8 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { normalSource, randomMatrix } from '../../src/dev/random.js';
 import { LlmModel, Projector, type MediaEmbedding } from '../../src/index.js';
 import { IGNORE_LABEL, type TrainingExample } from '../../src/train/example.js';
-import { FrozenLlama } from '../../src/train/frozen-llama.js';
 import { Trainer } from '../../src/train/trainer.js';
+import { maxAbsDiff } from '../support/npy.js';
 import { tempDir } from '../support/projector-files.js';
 import { TINY_SIZES, writeSyntheticProjector, type SyntheticSizes } from '../support/synthetic-projector.js';
 import { tinyLlamaFile } from '../support/tiny-llama.js';
@@ -24,7 +24,7 @@ const SIZES: SyntheticSizes = {
   video: { layers: 1, queries: 4, maxFrames: 4 },
 };
 const FRAMES = 2;
-/** Steps and learning rate of the run (well above the original's 3e-5: a tiny model, a tiny run). */
+/** Steps and learning rate of the run (well above the original's 3e-5: a tiny model, a tiny run; no dropout, to fit exactly). */
 const STEPS = 360;
 const LR = 1e-2;
 const ANSWERS = [' water sound', ' good name', ' first day', ' little man'];
@@ -60,7 +60,7 @@ describe('overfitting 4 video examples', () => {
     let lastProgress = 0;
     const before = await trainer.loss(examples);
     const run = await trainer.train(examples, {
-      epochs: 1, stepsPerEpoch: STEPS, batchSize: 4, initLr: LR, warmupLr: 1e-3, warmupSteps: 5,
+      epochs: 1, stepsPerEpoch: STEPS, batchSize: 4, initLr: LR, warmupLr: 1e-3, warmupSteps: 5, dropout: 0,
       onProgress: (p) => { lastProgress = p.step; },
     });
     const after = await trainer.loss(examples);
@@ -71,24 +71,17 @@ describe('overfitting 4 video examples', () => {
     expect(after).toBeLessThan(0.2);
     const exported = path.join(dir, 'trained.gguf');
     await trainer.exportProjector(exported);
-    const trainerLosses = await Promise.all(examples.map((e) => trainer.loss([e])));
+    const softPrompts = await Promise.all(examples.map((e) => trainer.softPrompt(e)));
     await trainer.dispose();
 
     const trained = await Projector.load(exported, { threads: 1 });
-    const frozen = await FrozenLlama.load(llmFile);
     await using context = await model.createContext({ contextSize: 256, sequences: 1 });
     await using sequence = context.getSequence();
-    const identity = new Float32Array(LLM_WIDTH * LLM_WIDTH);
-    for (let i = 0; i < LLM_WIDTH; i++) identity[i * LLM_WIDTH + i] = 1;
     try {
       for (const [i, video] of videos.entries()) {
         const embedding: MediaEmbedding = await trained.encodeVideo(video);
-        // The inference graph of the exported projector gives the trainer's soft prompt: the same loss.
-        const exportedLoss = await frozen.loss({
-          media: embedding.data, mediaWidth: LLM_WIDTH, projWeight: identity, projBias: new Float32Array(LLM_WIDTH),
-          tokens: examples[i]!.tokens, mediaOffset: prefix.length, labels: examples[i]!.labels,
-        });
-        expect(Math.abs(exportedLoss - trainerLosses[i]!)).toBeLessThan(1e-4);
+        // The exported projector's inference graph (ggml_norm, GELU) gives the training graph's soft prompt.
+        expect(maxAbsDiff(embedding.data, softPrompts[i]!)).toBeLessThan(1e-5);
         // libllama, greedy, from the exported projector's soft prompt.
         const generated: number[] = [];
         for (let k = 0; k < answers[i]!.length; k++) {
@@ -99,7 +92,6 @@ describe('overfitting 4 video examples', () => {
         expect(model.detokenize(generated).trim()).toBe(ANSWERS[i]!.trim());
       }
     } finally {
-      frozen.dispose();
       await trained.dispose();
     }
   }, 120_000);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import { IGNORE_LABEL } from '../../src/train/example.js';
 import { learningRate, STAGE_CONFIGS } from '../../src/train/schedule.js';
@@ -42,16 +42,16 @@ describe('the branch trainer', () => {
   });
 
   /** A short run with a high learning rate and a warm-up inside it. */
-  const RUN: TrainOptions = { epochs: 1, stepsPerEpoch: 6, batchSize: 2, initLr: 1e-2, warmupLr: 1e-3, warmupSteps: 3, seed: 7 };
+  const RUN: TrainOptions = { epochs: 1, stepsPerEpoch: 6, batchSize: 2, initLr: 1e-2, warmupLr: 1e-3, warmupSteps: 3, seed: 7, dropout: 0.1 };
 
   it.each(['video', 'audio'] as const)('%s: AdamW steps lower the loss of their examples', async (branch) => {
     const trainer = await Trainer.create({ ...files, branch });
     try {
       const examples = [trainingExample(branch, 1, [50, 51]), trainingExample(branch, 2, [52, 53], 3)];
       const before = await trainer.loss(examples);
-      const result = await trainer.train(examples, { ...RUN, batchSize: 2 });
+      const result = await trainer.train(examples, { ...RUN, batchSize: 2, dropout: 0 });
       expect(result.steps).toBe(6);
-      expect(result.losses[0]).toBeCloseTo(before, 5);  // a step reports the loss before its update
+      expect(result.losses[0]).toBeCloseTo(before, 5);  // a step reports the loss before its update (no dropout here)
       expect(await trainer.loss(examples)).toBeLessThan(before * 0.95);
       expect(trainer.steps).toBe(6);
     } finally {
@@ -72,7 +72,25 @@ describe('the branch trainer', () => {
     }
   });
 
-  it('resumes from a checkpoint to the same bits as an uninterrupted run', async () => {
+  it('drops out Q-Former activations in training steps only, with seeded masks', async () => {
+    const examples = [trainingExample('audio', 1, [50, 51])];
+    const firstStepLoss = async (options: TrainOptions): Promise<number> => {
+      const trainer = await Trainer.create({ ...files, branch: 'audio' });
+      try {
+        return (await trainer.train(examples, { ...RUN, batchSize: 1, steps: 1, ...options })).losses[0]!;
+      } finally {
+        await trainer.dispose();
+      }
+    };
+    const [plain, dropped, again, otherSeed] = await Promise.all([
+      firstStepLoss({ dropout: 0 }), firstStepLoss({ dropout: 0.1 }), firstStepLoss({ dropout: 0.1 }), firstStepLoss({ dropout: 0.1, seed: 8 }),
+    ]);
+    expect(Math.abs(dropped - plain)).toBeGreaterThan(1e-4);
+    expect(again).toBe(dropped);
+    expect(Math.abs(otherSeed - dropped)).toBeGreaterThan(1e-6);
+  });
+
+  it('resumes from a checkpoint to the same bits as an uninterrupted run (dropout on)', async () => {
     const examples = [1, 2, 3].map((seed) => trainingExample('video', seed, [50 + seed, 60]));
     const straight = await Trainer.create({ ...files, branch: 'video' });
     const straightLosses = (await straight.train(examples, RUN)).losses;
@@ -91,6 +109,18 @@ describe('the branch trainer', () => {
     await resumed.dispose();
 
     expect([...firstLosses, ...secondLosses]).toEqual(straightLosses);
+
+    // An aborted run keeps the steps it finished, whole: going on gives the same run again.
+    const aborted = await Trainer.create({ ...files, branch: 'video' });
+    const controller = new AbortController();
+    const seen: number[] = [];
+    await expect(aborted.train(examples, {
+      ...RUN, signal: controller.signal, onProgress: (p) => { seen.push(p.loss); if (p.step === 2) controller.abort(); },
+    })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(aborted.steps).toBe(2);
+    const rest = (await aborted.train(examples)).losses;
+    await aborted.dispose();
+    expect([...seen, ...rest]).toEqual(straightLosses);
     expect(actual.map((t) => t.name)).toEqual(expected.map((t) => t.name));
     expect(actual.some((t) => t.name.endsWith('.adam_v'))).toBe(true);
     for (let i = 0; i < expected.length; i++) expect(actual[i]!.values).toEqual(expected[i]!.values);
@@ -106,6 +136,7 @@ describe('the branch trainer', () => {
       await expect(trainer.loss([{ ...good, labels: new Int32Array(good.tokens.length).fill(IGNORE_LABEL) }])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       await expect(trainer.loss([])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       await expect(trainer.train([good], { batchSize: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(trainer.train([good], { dropout: 1 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       await expect(trainer.save(path.join(dir, 'x.gguf'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });  // nothing trained yet
       await expect(Trainer.resume(path.join(dir, 'missing.gguf'), { ...files, branch: 'audio' })).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
       await expect(Trainer.resume(files.projector, { ...files, branch: 'audio' })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
@@ -118,5 +149,4 @@ describe('the branch trainer', () => {
     }
   });
 
-  afterAll(() => undefined);
 });

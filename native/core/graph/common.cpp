@@ -14,11 +14,17 @@
 
 namespace vl::graph {
 
-static thread_local bool training_graph = false;
+static thread_local const TrainingGraphScope* training_graph = nullptr;
 
-TrainingGraphScope::TrainingGraphScope() : outer_(training_graph) { training_graph = true; }
+TrainingGraphScope::TrainingGraphScope(Dropout dropout) : outer_(training_graph), dropout_(std::move(dropout)) {
+  training_graph = this;
+}
 TrainingGraphScope::~TrainingGraphScope() { training_graph = outer_; }
-bool TrainingGraphScope::active() { return training_graph; }
+bool TrainingGraphScope::active() { return training_graph != nullptr; }
+
+ggml_tensor* dropout(ggml_context* ctx, ggml_tensor* x) {
+  return training_graph && training_graph->dropout_ ? training_graph->dropout_(ctx, x) : x;
+}
 
 // `layer`: a name from gguf_layer(), its weight / bias slot open.
 LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& layer, int64_t width) {
@@ -111,6 +117,7 @@ ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_t
 
   ggml_tensor* scores = mul_mat_f32(ctx, k, q);  // [N_kv, N_q, heads, B]
   scores = ggml_soft_max_ext(ctx, scores, nullptr, 1.0f / std::sqrt(static_cast<float>(head_dim)), 0.0f);
+  scores = dropout(ctx, scores);  // BertSelfAttention's attention_probs dropout
   ggml_tensor* context = mul_mat_f32(ctx, v, scores);  // [head_dim, N_q, heads, B]
   context = ggml_cont(ctx, ggml_permute(ctx, context, 0, 2, 1, 3));  // [head_dim, heads, N_q, B]
   return ggml_reshape_3d(ctx, context, width, n_q, batch);

@@ -1,6 +1,7 @@
 #pragma once
 // Builders shared by every encoder graph. Shapes are in ggml order: [width, tokens, batch]
 // (ne[0] first), i.e. a PyTorch [batch, tokens, width] tensor.
+#include <functional>
 #include <string>
 
 #include "ggml.h"
@@ -14,17 +15,25 @@ namespace vl::graph {
 // While one lives on this thread, the builders below emit a training graph: only ops whose backward
 // ggml implements (LayerNorm and GELU from core/train/diff_ops.h instead of ggml_norm / ggml_gelu_erf),
 // and never our packed kernels (their ops have no backward). For ggml_build_backward_expand.
+// `dropout`, when set, makes dropout() apply it (a training step's random masks).
 class TrainingGraphScope {
  public:
-  TrainingGraphScope();
+  using Dropout = std::function<ggml_tensor*(ggml_context*, ggml_tensor*)>;
+  explicit TrainingGraphScope(Dropout dropout = nullptr);
   ~TrainingGraphScope();
   TrainingGraphScope(const TrainingGraphScope&) = delete;
   TrainingGraphScope& operator=(const TrainingGraphScope&) = delete;
   static bool active();
 
  private:
-  bool outer_;
+  const TrainingGraphScope* outer_;
+  Dropout dropout_;
+  friend ggml_tensor* dropout(ggml_context* ctx, ggml_tensor* x);
 };
+
+// nn.Dropout where the reference has one (BERT's hidden and attention-probability dropout): x
+// unchanged, except in a TrainingGraphScope with a dropout.
+ggml_tensor* dropout(ggml_context* ctx, ggml_tensor* x);
 
 // nn.LayerNorm's affine parameters.
 struct LayerNorm {

@@ -88,7 +88,7 @@ static ggml_tensor* bert_attention(ggml_context* ctx, ggml_tensor* x, ggml_tenso
                                    int heads, float eps) {
   ggml_tensor* context = attention(ctx, linear(ctx, x, a.q), linear(ctx, kv_source, a.k), linear(ctx, kv_source, a.v),
                                    heads, &a.q);
-  return layer_norm(ctx, ggml_add(ctx, linear(ctx, context, a.out), x), a.ln, eps);
+  return layer_norm(ctx, ggml_add(ctx, dropout(ctx, linear(ctx, context, a.out)), x), a.ln, eps);
 }
 
 // Qformer.py:BertLayer.forward for query tokens only: self-attention, cross-attention (some
@@ -99,13 +99,13 @@ static ggml_tensor* bert_layer(ggml_context* ctx, ggml_tensor* x, ggml_tensor* e
   if (layer.has_cross) {
     x = name(bert_attention(ctx, x, encoder, layer.cross_attn, qf.heads, qf.eps), qf.prefix + ".blk", il, "cross_out");
   }
-  ggml_tensor* ffn = gelu_mlp(ctx, x, layer.ffn_up, layer.ffn_down);
+  ggml_tensor* ffn = dropout(ctx, gelu_mlp(ctx, x, layer.ffn_up, layer.ffn_down));
   return name(layer_norm(ctx, ggml_add(ctx, ffn, x), layer.ffn_ln, qf.eps), qf.prefix + ".blk", il, "out");
 }
 
 ggml_tensor* build_qformer(ggml_context* ctx, const QFormer& qf, ggml_tensor* encoder) {
   // BertEmbeddings with query_embeds only: LayerNorm, no position or word embeddings.
-  ggml_tensor* x = layer_norm(ctx, qf.query_tokens, qf.emb_ln, qf.eps);  // [H, Q]
+  ggml_tensor* x = dropout(ctx, layer_norm(ctx, qf.query_tokens, qf.emb_ln, qf.eps));  // [H, Q]
   x = ggml_repeat_4d(ctx, x, qf.width, qf.queries, encoder->ne[2], 1);  // the same queries for every item
   for (int il = 0; il < static_cast<int>(qf.layers.size()); ++il) x = bert_layer(ctx, x, encoder, qf, il);
   return x;

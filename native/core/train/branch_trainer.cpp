@@ -1,10 +1,12 @@
 #include "core/train/branch_trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <random>
 
 #include "core/gguf_names.h"
 #include "core/projector_loader.h"
@@ -85,17 +87,15 @@ ggml_tensor* input(ggml_context* ctx, int64_t ne0, int64_t ne1, int64_t ne2 = 1)
 class BranchTrainer::BatchGraph {
  public:
   BatchGraph(const BranchTrainer& t, const std::vector<BranchExample>& batch, bool with_grads, const AdamWStep* adamw,
-             int threads, const AbortFlag* abort)
-      : trainer_(t), run_(threads, abort) {
+             const StepDropout& dropout, int threads, const AbortFlag* abort)
+      : trainer_(t), run_(threads, abort), threads_(threads) {
     if (batch.empty()) throw Error("INVALID_ARGUMENT", "A batch needs at least one example");
     ggml_context* ctx = scratch_.ctx;
-    const graph::TrainingGraphScope training;
     size_t labelled = 0;
     for (const BranchExample& e : batch) {
-      ggml_tensor* features = input_features(ctx, e);
-      ggml_tensor* media = t.branch_ == Branch::Video ? graph::build_video_head(ctx, t.video_, features)
-                                                      : graph::build_audio_head(ctx, t.audio_, features);
-      media = ggml_reshape_2d(ctx, media, media->ne[0], media->ne[1]);  // [E, queries]
+      ggml_tensor* features = t.features_input(ctx, e);
+      features_.emplace_back(features, &e.features);
+      ggml_tensor* media = t.head(ctx, features, dropout.p > 0 ? dropout_masks(dropout) : nullptr);
       prompts_.push_back(std::make_unique<MediaPromptLoss>(ctx, *t.llm_, media, e.tokens, e.media_offset, e.labels));
       labelled += prompts_.back()->labelled();
     }
@@ -117,8 +117,14 @@ class BranchTrainer::BatchGraph {
         ggml_set_output(grad);
       }
     }
+    const int gradient_nodes = ggml_graph_n_nodes(graph_);
     if (adamw) add_adamw(ctx, *adamw);
     run_.allocate(graph_);
+    // The loss and gradients may be aborted; the update, once they are done, is never cut short
+    // (a half-applied AdamW step could not be resumed). Two views of the allocated graph's nodes:
+    // before the AdamW steps, run with the abort flag, and the steps, run without it.
+    gradients_ = node_range(ctx, 0, gradient_nodes);
+    update_ = node_range(ctx, gradient_nodes, ggml_graph_n_nodes(graph_));
   }
 
   float compute() {
@@ -130,7 +136,9 @@ class BranchTrainer::BatchGraph {
     for (auto& [tensor, values] : features_) ggml_backend_tensor_set(tensor, values->data(), 0, ggml_nbytes(tensor));
     for (auto& prompt : prompts_) prompt->set_inputs();
     for (auto& [tensor, values] : adamw_inputs_) ggml_backend_tensor_set(tensor, values.data(), 0, ggml_nbytes(tensor));
-    run_.compute(graph_);
+    fill_dropout_masks();
+    run_.compute(gradients_);
+    if (ggml_graph_n_nodes(update_) > 0) CpuRun(threads_, nullptr).compute(update_);
     float loss = 0;
     ggml_backend_tensor_get(loss_, &loss, 0, sizeof(loss));
     return loss;
@@ -146,20 +154,37 @@ class BranchTrainer::BatchGraph {
   }
 
  private:
-  ggml_tensor* input_features(ggml_context* ctx, const BranchExample& e) {
-    const BranchShape& s = trainer_.shape_;
-    if (e.units < 1 || e.units > s.max_units) {
-      throw Error("INVALID_ARGUMENT", "An example has " + std::to_string(e.units) + " units; the branch takes 1.." +
-                                          std::to_string(s.max_units));
+
+  // x · mask with a mask input per dropout site, filled by fill_dropout_masks().
+  graph::TrainingGraphScope::Dropout dropout_masks(const StepDropout& dropout) {
+    dropout_ = dropout;
+    return [this](ggml_context* ctx, ggml_tensor* x) {
+      ggml_tensor* mask = ggml_new_tensor(ctx, GGML_TYPE_F32, GGML_MAX_DIMS, x->ne);
+      ggml_set_input(mask);
+      masks_.push_back(mask);
+      return ggml_mul(ctx, x, mask);
+    };
+  }
+
+  // Each entry kept with probability 1 - p and scaled by 1 / (1 - p) (nn.Dropout), from a stream
+  // of its own per site so that the masks depend only on the seed and the graph.
+  void fill_dropout_masks() const {
+    const double threshold = static_cast<double>(dropout_.p) * 4294967296.0;
+    const float kept = 1.0f / (1.0f - dropout_.p);
+    std::vector<float> values;
+    for (size_t k = 0; k < masks_.size(); ++k) {
+      std::mt19937 rng(dropout_.seed ^ static_cast<uint32_t>(0x9E3779B9u * (k + 1)));
+      values.resize(ggml_nelements(masks_[k]));
+      for (float& v : values) v = static_cast<double>(rng()) < threshold ? 0.0f : kept;
+      ggml_backend_tensor_set(masks_[k], values.data(), 0, ggml_nbytes(masks_[k]));
     }
-    if (static_cast<int64_t>(e.features.size()) != e.units * s.unit_rows * s.feature_width) {
-      throw Error("DIMENSION_MISMATCH", "features must hold units x " + std::to_string(s.unit_rows) + " x " +
-                                            std::to_string(s.feature_width) + " values");
-    }
-    ggml_tensor* t = trainer_.branch_ == Branch::Video ? input(ctx, s.feature_width, s.unit_rows, e.units)
-                                                       : input(ctx, s.feature_width, e.units);
-    features_.emplace_back(t, &e.features);
-    return t;
+  }
+
+  // Nodes [first, last) of graph_ as a graph of their own (same tensors, same allocation).
+  ggml_cgraph* node_range(ggml_context* ctx, int first, int last) {
+    ggml_cgraph* range = ggml_new_graph_custom(ctx, std::max(1, last - first), false);
+    for (int i = first; i < last; ++i) ggml_graph_add_node(range, ggml_graph_node(graph_, i));
+    return range;
   }
 
   // ggml_opt_step_adamw's parameters: alpha, beta1, beta2, eps, wd, 1/(1-beta1^t), 1/(1-beta2^t).
@@ -184,12 +209,54 @@ class BranchTrainer::BatchGraph {
   const BranchTrainer& trainer_;
   GraphScratch scratch_;
   CpuRun run_;
-  ggml_cgraph* graph_ = nullptr;
+  int threads_;
+  ggml_cgraph* graph_ = nullptr;  // everything, as allocated
+  ggml_cgraph* gradients_ = nullptr;
+  ggml_cgraph* update_ = nullptr;
   ggml_tensor* loss_ = nullptr;
   std::vector<std::unique_ptr<MediaPromptLoss>> prompts_;
   std::vector<std::pair<ggml_tensor*, const std::vector<float>*>> features_;
   std::vector<std::pair<ggml_tensor*, std::vector<float>>> adamw_inputs_;
+  StepDropout dropout_;
+  std::vector<ggml_tensor*> masks_;
 };
+
+ggml_tensor* BranchTrainer::features_input(ggml_context* ctx, const BranchExample& e) const {
+  const BranchShape& s = shape_;
+  if (e.units < 1 || e.units > s.max_units) {
+    throw Error("INVALID_ARGUMENT", "An example has " + std::to_string(e.units) + " units; the branch takes 1.." +
+                                        std::to_string(s.max_units));
+  }
+  if (static_cast<int64_t>(e.features.size()) != e.units * s.unit_rows * s.feature_width) {
+    throw Error("DIMENSION_MISMATCH", "features must hold units x " + std::to_string(s.unit_rows) + " x " +
+                                          std::to_string(s.feature_width) + " values");
+  }
+  return branch_ == Branch::Video ? input(ctx, s.feature_width, s.unit_rows, e.units) : input(ctx, s.feature_width, e.units);
+}
+
+ggml_tensor* BranchTrainer::head(ggml_context* ctx, ggml_tensor* features,
+                                 const graph::TrainingGraphScope::Dropout& dropout) const {
+  const graph::TrainingGraphScope training(dropout);
+  ggml_tensor* media = branch_ == Branch::Video ? graph::build_video_head(ctx, video_, features)
+                                                : graph::build_audio_head(ctx, audio_, features);
+  return ggml_reshape_2d(ctx, media, media->ne[0], media->ne[1]);  // [E, queries]
+}
+
+std::vector<float> BranchTrainer::soft_prompt(const BranchExample& example, int threads) const {
+  GraphScratch scratch;
+  ggml_tensor* features = features_input(scratch.ctx, example);
+  ggml_tensor* rows = head(scratch.ctx, features, nullptr);
+  ggml_set_output(rows);
+  ggml_cgraph* graph = ggml_new_graph_custom(scratch.ctx, GraphScratch::kMaxNodes, false);
+  ggml_build_forward_expand(graph, rows);
+  CpuRun run(threads, nullptr);
+  run.allocate(graph);
+  ggml_backend_tensor_set(features, example.features.data(), 0, ggml_nbytes(features));
+  run.compute(graph);
+  std::vector<float> out(ggml_nelements(rows));
+  ggml_backend_tensor_get(rows, out.data(), 0, ggml_nbytes(rows));
+  return out;
+}
 
 BranchTrainer::BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch)
     : llm_(std::move(llm)), branch_(branch) {
@@ -258,24 +325,26 @@ BranchTrainer::~BranchTrainer() {
 }
 
 float BranchTrainer::loss(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort) const {
-  return BatchGraph(*this, batch, false, nullptr, threads, abort).compute();
+  return BatchGraph(*this, batch, false, nullptr, StepDropout{}, threads, abort).compute();
 }
 
 std::function<float()> BranchTrainer::loss_function(const std::vector<BranchExample>& batch, int threads) const {
-  auto graph = std::make_shared<BatchGraph>(*this, batch, false, nullptr, threads, nullptr);
+  auto graph = std::make_shared<BatchGraph>(*this, batch, false, nullptr, StepDropout{}, threads, nullptr);
   return [graph] { return graph->compute(); };
 }
 
 float BranchTrainer::gradients(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort,
                                std::vector<std::vector<float>>& grads) const {
-  BatchGraph g(*this, batch, true, nullptr, threads, abort);
+  BatchGraph g(*this, batch, true, nullptr, StepDropout{}, threads, abort);
   const float loss = g.compute();
   grads = g.gradients();
   return loss;
 }
 
-float BranchTrainer::step(const std::vector<BranchExample>& batch, const AdamWStep& hp, int threads, const AbortFlag* abort) {
-  BatchGraph g(*this, batch, true, &hp, threads, abort);
+float BranchTrainer::step(const std::vector<BranchExample>& batch, const AdamWStep& hp, const StepDropout& dropout,
+                         int threads, const AbortFlag* abort) {
+  if (!(dropout.p >= 0 && dropout.p < 1)) throw Error("INVALID_ARGUMENT", "dropout must be in [0, 1)");
+  BatchGraph g(*this, batch, true, &hp, dropout, threads, abort);
   const float loss = g.compute();
   ++steps_;
   return loss;

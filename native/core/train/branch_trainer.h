@@ -36,6 +36,14 @@ struct AdamWStep {
   float weight_decay = 0.05f;
 };
 
+// Dropout of a training step, where the original's Q-Formers have it (BERT's hidden and
+// attention-probability dropout, `p` 0.1 in the original): masks drawn from `seed`, so a step is
+// reproducible (and a resumed run bit-equal) given the seed.
+struct StepDropout {
+  float p = 0;
+  uint32_t seed = 0;
+};
+
 // The sizes an example must have.
 struct BranchShape {
   int64_t queries = 0;        // soft prompt rows (the branch Q-Former's query tokens)
@@ -63,6 +71,9 @@ class BranchTrainer {
   // The answer loss of `batch`, the mean over all its labelled positions (no update). Throws
   // INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example, ABORTED when `abort` is set.
   float loss(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort) const;
+  // The branch head's output for one example's features (its tokens are not read): the soft prompt,
+  // [queries][n_embd] row-major, by the training graph.
+  std::vector<float> soft_prompt(const BranchExample& example, int threads) const;
   // loss() of a fixed batch as one graph built once and recomputed on the current tensor values
   // (finite differences); `batch` must outlive it.
   std::function<float()> loss_function(const std::vector<BranchExample>& batch, int threads) const;
@@ -71,7 +82,8 @@ class BranchTrainer {
                   std::vector<std::vector<float>>& grads) const;
   // One AdamW step on the batch's loss (its gradient accumulated over the batch's examples);
   // returns the loss before the update.
-  float step(const std::vector<BranchExample>& batch, const AdamWStep& hp, int threads, const AbortFlag* abort);
+  float step(const std::vector<BranchExample>& batch, const AdamWStep& hp, const StepDropout& dropout, int threads,
+             const AbortFlag* abort);
 
   // Writes params, AdamW moments, the step count and `state` (the caller's data order, schedule…)
   // to a GGUF, atomically (a temporary file renamed over `path`).
@@ -91,6 +103,9 @@ class BranchTrainer {
 
  private:
   class BatchGraph;
+  // An example's features as a graph input (checked against shape()), and the branch head on them.
+  ggml_tensor* features_input(ggml_context* ctx, const BranchExample& example) const;
+  ggml_tensor* head(ggml_context* ctx, ggml_tensor* features, const graph::TrainingGraphScope::Dropout& dropout) const;
 
   std::shared_ptr<const FrozenLlama> llm_;
   Branch branch_;

@@ -9,12 +9,13 @@
 
 namespace vl::train {
 
-// A graph context sized for the LLaMA graph and its backward (tensors only: data lives in the allocator's buffer).
+// A graph context sized for the LLaMA graph and its backward, and up to three graphs of its nodes
+// (tensors only: data lives in the allocator's buffer).
 struct GraphScratch {
   static constexpr size_t kMaxNodes = 16384;
   ggml_context* ctx;
   GraphScratch()
-      : ctx(ggml_init({ggml_tensor_overhead() * kMaxNodes * 3 + ggml_graph_overhead_custom(kMaxNodes, true),
+      : ctx(ggml_init({ggml_tensor_overhead() * kMaxNodes * 3 + 3 * ggml_graph_overhead_custom(kMaxNodes, true),
                        nullptr, /*no_alloc=*/true})) {}
   ~GraphScratch() { ggml_free(ctx); }
 };
