@@ -118,18 +118,6 @@ export {
   type VicunaMasking,
 } from './train/template.js';
 export { buildExamples, type BuildExamplesOptions } from './train/examples.js';
-export { loadRecipe, parseRecipe, RECIPE_SCHEMA, type Recipe } from './train/recipe.js';
-export {
-  runRecipe,
-  type BadEntryEvent,
-  type BranchEvent,
-  type CheckpointEvent,
-  type ExamplesEvent,
-  type RecipeEvent,
-  type RunRecipeOptions,
-  type RunRecipeResult,
-  type StepEvent,
-} from './train/run-recipe.js';
 export {
   EVAL_ATTRIBUTES,
   evaluateEntries,
