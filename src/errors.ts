@@ -27,6 +27,8 @@
  * - `GPU_UNAVAILABLE`: the GPU asked for with the `gpu` load option is not installed, does not
  *   load (e.g. no driver) or has no device.
  * - `INVALID_OUTPUT`: a constrained answer did not parse or validate (e.g. cut off by `maxTokens`).
+ * - `INVALID_MANIFEST`: a training manifest entry is bad (malformed, missing media, empty answer, too
+ *   long); `details` names the manifest, its `line` and the `problem`.
  * - `NATIVE`: the native addon failed or could not be loaded.
  */
 export type VideoLlamaErrorCode =
@@ -50,6 +52,7 @@ export type VideoLlamaErrorCode =
   | 'WRITE_FAILED'
   | 'GPU_UNAVAILABLE'
   | 'INVALID_OUTPUT'
+  | 'INVALID_MANIFEST'
   | 'NATIVE';
 
 /**

@@ -83,3 +83,54 @@ export {
 } from './train/trainer.js';
 export { learningRate, STAGE_CONFIGS, type OptimizerSchedule, type StageConfig, type TrainingStage } from './train/schedule.js';
 export type { GradientCheckReport, TensorGradientCheck } from './train/gradient-check.js';
+export {
+  BadEntries,
+  ManifestError,
+  readManifest,
+  type BadEntry,
+  type BadEntryPolicy,
+  type ManifestEntry,
+  type ManifestProblem,
+  type ManifestStage,
+  type ManifestTurn,
+  type ReadManifestOptions,
+} from './train/manifest.js';
+export {
+  FeatureCache,
+  FROZEN_STAGE,
+  type Branch,
+  type FeatureCacheStats,
+  type FeatureInput,
+  type FeatureRequest,
+  type FrozenFeatures,
+} from './train/features.js';
+export {
+  MEDIA_TOKEN,
+  modelTokenizer,
+  stage1Layout,
+  stage2Layout,
+  type ConversationMedia,
+  type ConversationTurn,
+  type PromptLayout,
+  type PromptTokenizer,
+  type Stage1LayoutOptions,
+  type Stage2Format,
+  type Stage2LayoutOptions,
+  type VicunaMasking,
+} from './train/template.js';
+export { buildExamples, type BuildExamplesOptions } from './train/examples.js';
+export {
+  EVAL_ATTRIBUTES,
+  evaluateEntries,
+  evaluateWorlds,
+  formatEvalTable,
+  scoreQuestions,
+  type AskQuestion,
+  type AttributeScore,
+  type EvalQuestion,
+  type EvalReport,
+  type EvaluateEntriesOptions,
+  type EvaluateWorldsOptions,
+} from './eval/evaluate.js';
+export type { QaAttribute } from './world/language.js';
+export { ATTRIBUTES, type Attribute } from './world/scene.js';

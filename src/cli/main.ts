@@ -11,9 +11,11 @@ import { helpText, inCliWords, parseCommandArgs, type Command } from './command.
 import { chatCommand } from './commands/chat.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
+import { evalCommand } from './commands/eval.js';
 import { describeCommand } from './commands/describe.js';
 import { planCommand } from './commands/plan.js';
 import { serveCommand } from './commands/serve.js';
+import { trainCommand } from './commands/train.js';
 import { worldCommand } from './commands/world.js';
 
 const commands: Command[] = [
@@ -24,6 +26,8 @@ const commands: Command[] = [
   demoCommand,
   serveCommand,
   worldCommand,
+  trainCommand,
+  evalCommand,
 ];
 
 function usage(): string {
