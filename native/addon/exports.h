@@ -12,5 +12,6 @@ void export_projector(Napi::Env env, Napi::Object exports);   // AddonProjector,
 void export_gguf_names(Napi::Env env, Napi::Object exports);  // ggufNames
 void export_quantize(Napi::Env env, Napi::Object exports);    // quantize
 void export_train(Napi::Env env, Napi::Object exports);       // AddonTrainLlama
+void export_llm_pretrain(Napi::Env env, Napi::Object exports);  // AddonLlmPretrainer
 
 }  // namespace vl::addon

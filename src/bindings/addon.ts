@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { VideoLlamaError } from '../errors.js';
 import type { AbortFlag } from './job.js';
 import type { AddonContextConstructor } from './context.js';
+import type { AddonLlmPretrainerConstructor } from './llm-pretrain.js';
 import type { AddonModelConstructor } from './model.js';
 import type { AddonProjectorConstructor } from './projector.js';
 import type { AddonTrainLlamaConstructor, GradientCheckReport } from './train.js';
@@ -39,6 +40,7 @@ export interface Addon {
   /** Finite-difference check of a named tiny training graph (native/core/train/gradient_check.h). */
   trainGradientCheck(graph: string, seed: number, step: number): Promise<GradientCheckReport>;
   trainReferenceLogits(path: string, tokens: Int32Array, threads: number): Promise<Float32Array>;
+  AddonLlmPretrainer: AddonLlmPretrainerConstructor;
   /** The ggml devices, one per line. */
   devices(): string;
 }
