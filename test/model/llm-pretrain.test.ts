@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { writeTinyLlama } from '../../src/dev/tiny-llama.js';
 import { LlmModel } from '../../src/index.js';
+import { LLAMA2_CHAT_TEMPLATE, worldPieces } from '../../src/train/llm-corpus.js';
 import { pretrainLlm, type PretrainLlmOptions } from '../../src/train/llm-pretrain.js';
 
 /** Sentences whose words all differ, so that each next word follows from the one before. */
@@ -65,5 +66,87 @@ describe('pretrainLlm: a LLaMA trained by libllama\'s own trainer', () => {
       const count = model.tokenize(sentence).length - model.tokenize(first!).length;
       expect(await greedy(model, first!, count)).toBe(sentence);
     }
+  });
+});
+
+describe('pretrainLlm: checkpoints, abort and resume', () => {
+  const steps = 12;
+  const options = { ...TINY, steps, checkpointEvery: 4 };
+
+  it('an aborted run keeps a checkpoint of its steps; resumed, it trains on the same windows from the same weights (the first resumed loss is bit-identical), with fresh AdamW moments', async () => {
+    const whole = await pretrainLlm({ ...options, out: path.join(dir, 'whole') });
+    expect(whole.losses).toHaveLength(steps);
+
+    const out = path.join(dir, 'interrupted');
+    const controller = new AbortController();
+    await expect(pretrainLlm({ ...options, out }, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.step === 5) controller.abort();
+      },
+    })).rejects.toMatchObject({ code: 'ABORTED' });
+    // The abort lands between two steps, at the first step boundary after the signal.
+    const state = JSON.parse(await readFile(path.join(out, 'state.json'), 'utf8')) as { step: number; dataPosition: number; model: string; losses: number[] };
+    expect(state.step).toBeGreaterThanOrEqual(5);
+    expect(state.step).toBeLessThan(steps);
+    expect(state.dataPosition).toBe(state.step * 256);
+    expect((await stat(path.join(out, state.model))).size).toBeGreaterThan(0);
+    expect(state.losses).toEqual(whole.losses.slice(0, state.step));
+
+    const resumed = await pretrainLlm({ ...options, out });
+    expect(resumed.resumedFrom).toBe(state.step);
+    expect(resumed.steps).toBe(steps);
+    expect(resumed.losses.slice(0, state.step)).toEqual(whole.losses.slice(0, state.step));
+    // Same weights (saved f32 exactly), same window: the same loss to the last bit.
+    expect(resumed.losses[state.step]).toBe(whole.losses[state.step]);
+    // Later steps differ (AdamW's moments restart from zero: the first resumed update is a full
+    // step, as at a start) but the run keeps training, near the uninterrupted one.
+    expect(resumed.losses[state.step + 1]).not.toBe(whole.losses[state.step + 1]);
+    expect(resumed.losses.at(-1)!).toBeLessThan(resumed.losses[0]! - 1);
+    expect(Math.abs(resumed.losses.at(-1)! - whole.losses.at(-1)!)).toBeLessThan(1);
+
+    // Asked again, a finished run has nothing left to do.
+    const again = await pretrainLlm({ ...options, out });
+    expect(again.resumedFrom).toBe(steps);
+    expect(again.losses).toEqual(resumed.losses);
+  });
+
+  it('refuses to resume with other settings, and a checkpoint whose matrices libllama would not train', async () => {
+    const out = path.join(dir, 'settings');
+    await pretrainLlm({ ...options, steps: 2, out });
+    await expect(pretrainLlm({ ...options, steps: 4, out, learningRate: 1e-2 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const state = JSON.parse(await readFile(path.join(out, 'state.json'), 'utf8')) as { model: string };
+    await writeTinyLlama(path.join(out, state.model), { weightType: 'f16', chatTemplate: LLAMA2_CHAT_TEMPLATE });
+    await expect(pretrainLlm({ ...options, steps: 4, out })).rejects.toMatchObject({ code: 'INVALID_MODEL' });
+  });
+
+  it('bad options are INVALID_ARGUMENT naming the option', async () => {
+    const out = path.join(dir, 'bad');
+    const bad: Array<[Partial<PretrainLlmOptions>, string]> = [
+      [{ steps: 0 }, 'options.steps'],
+      [{ window: 100 }, 'options.window'],
+      [{ ubatch: 100 }, 'options.ubatch'],
+      [{ learningRate: -1 }, 'options.learningRate'],
+      [{ model: { embeddingWidth: 64, layers: 2, heads: 3, feedForwardWidth: 128 } }, 'options.model'],
+      [{ corpus: { documents: [] } }, 'options.corpus.documents'],
+      [{ corpus: { world: { samples: 0 } } }, 'options.corpus.world.samples'],
+      [{ out: '' }, 'options.out'],
+    ];
+    for (const [change, name] of bad) {
+      await expect(pretrainLlm({ ...options, out, ...change } as PretrainLlmOptions)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { name } });
+    }
+  });
+});
+
+describe('the demo LLM\'s vocabulary', () => {
+  it('holds the world\'s words whole: a caption tokenizes into one token per word and punctuation mark', async () => {
+    const file = path.join(dir, 'vocabulary.gguf');
+    await writeTinyLlama(file, { embeddingWidth: 32, layers: 1, heads: 2, feedForwardWidth: 32, pieces: worldPieces(), outputStd: 0.1 });
+    await using model = await LlmModel.load(file);
+    const text = 'On a dark background, three white squares travel upwards while you hear two low beeps.';
+    const pieces = model.tokenize(text, { addBos: false }).map((t) => model.detokenize([t]).trim());
+    expect(pieces).toEqual(text.replace(/([,.])/g, ' $1').split(' '));
+    expect(model.detokenize(model.tokenize(text, { addBos: false }))).toBe(text);
+    expect(model.vocabularySize).toBeLessThan(1500);
   });
 });
