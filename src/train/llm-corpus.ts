@@ -49,16 +49,27 @@ export function chatDocument(system: string, turns: readonly Required<TemplateTu
 }
 
 /**
+ * How a scene's sample is put to the chat in the training text: the system prompt a chat sends with
+ * its media, and its first user message for a question, with the caption where the media go.
+ */
+export function sceneChat(scene: Scene): { system: string; withMedia: (question: string) => string } {
+  const kinds = SCENE_MEDIA[scene.kind];
+  const media = kinds.map((kind): MediaEmbedding => ({ kind, tokens: 1, dim: 1, data: new Float32Array(1), description: framesDescription(scene) }));
+  const text = caption(scene);
+  return {
+    system: LLAMA2_TEMPLATE.defaultSystem(new Set(kinds)),
+    withMedia: (question) => userMessage(question, media).split(MEDIA_PLACEHOLDER).join(text),
+  };
+}
+
+/**
  * The two training documents of a scene, in the chat's wording for its media (system prompt and
  * upload text as `VideoLlama` chats send them) with the caption where the media's embeddings will
  * be: the caption asked for (stage 1's target) and the scene's question/answer conversation (stage 2's).
  */
 export function sceneDocuments(scene: Scene): [string, string] {
-  const kinds = SCENE_MEDIA[scene.kind];
-  const media = kinds.map((kind): MediaEmbedding => ({ kind, tokens: 1, dim: 1, data: new Float32Array(1), description: framesDescription(scene) }));
-  const system = LLAMA2_TEMPLATE.defaultSystem(new Set(kinds));
+  const { system, withMedia } = sceneChat(scene);
   const text = caption(scene);
-  const withMedia = (question: string): string => userMessage(question, media).split(MEDIA_PLACEHOLDER).join(text);
   const turns = conversation(scene);
   const describe = turns[turns.length - 1]!.q;
   return [
