@@ -10,8 +10,8 @@ import { answerMatches, conversation, makeScene } from '../src/world/index.js';
 
 const [file, count = '20', shown = '2'] = process.argv.slice(2);
 if (!file) throw new Error('usage: vite-node bench/demo-llm-answers.ts <llm.gguf> [scenes] [scenes shown]');
-await using model = await LlmModel.load(file);
-await using context = await model.createContext({ contextSize: 512, sequences: 1 });
+const model = await LlmModel.load(file);
+const context = await model.createContext({ contextSize: 512, sequences: 1 });
 const sequence = context.getSequence();
 const score: Record<string, { right: number; asked: number }> = {};
 for (let i = 0; i < Number(count); i++) {
@@ -35,3 +35,5 @@ for (let i = 0; i < Number(count); i++) {
   }
 }
 console.log(JSON.stringify(Object.fromEntries(Object.entries(score).map(([a, s]) => [a, `${s.right}/${s.asked}`]))));
+await context.dispose();
+await model.dispose();
