@@ -1,20 +1,18 @@
 /**
- * What the routes share: the engine (once loaded), the queues, the media resolver, the upload
- * store, the metrics, and the per-request abort signal (client gone, or the time limit).
+ * What the routes share: the engine (once loaded, with its encode cache), the queues, the media
+ * resolver, the upload store, the metrics, and the per-request abort signal (client gone, or
+ * the time limit).
  * @module
  */
 import type { FastifyReply } from 'fastify';
 
 import { ApiError } from './api-error.js';
-import { EncodeCache } from './encode-cache.js';
 import { isLibraryError, type Engine } from './engine.js';
 import { MediaResolver } from './media.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type MetricGauges } from './metrics.js';
 import { DEFAULT_LIMITS, type ServerLimits, type ServerOptions } from './options.js';
 import { RequestQueue } from './request-queue.js';
 import { UploadStore } from './uploads.js';
-
-const DEFAULT_CACHE_BYTES = 512 * 1024 * 1024;
 
 /** Seconds a client refused for a full queue, or during loading, is told to wait. */
 const RETRY_AFTER_SECONDS = 2;
@@ -24,7 +22,6 @@ export class ServerContext {
   readonly limits: ServerLimits;
   readonly modelId: string;
   readonly metrics = new Metrics();
-  readonly cache: EncodeCache;
   readonly uploads: UploadStore;
   readonly media: MediaResolver;
   /** Chat replies: `limits.concurrency` at a time. */
@@ -39,11 +36,9 @@ export class ServerContext {
   constructor(options: ServerOptions, uploadDir: string) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.modelId = options.modelId ?? 'video-llama';
-    this.cache = new EncodeCache(options.encodeCacheBytes ?? DEFAULT_CACHE_BYTES);
     this.uploads = new UploadStore(uploadDir);
     this.media = new MediaResolver({
-      limits: this.limits, uploads: this.uploads, cache: this.cache, metrics: this.metrics,
-      mediaRoot: options.mediaRoot, allowRemoteMedia: options.allowRemoteMedia ?? false,
+      limits: this.limits, uploads: this.uploads, mediaRoot: options.mediaRoot, allowRemoteMedia: options.allowRemoteMedia ?? false,
     });
     this.chats = new RequestQueue(this.limits.concurrency, this.limits.queueLength, RETRY_AFTER_SECONDS);
     this.encodes = new RequestQueue(1, this.limits.queueLength, RETRY_AFTER_SECONDS);
@@ -102,14 +97,12 @@ export class ServerContext {
     for (const controller of this.inFlight) controller.abort(new ApiError(503, 'the server is shutting down', 'shutting_down'));
   }
 
-  /** The engine's running and waiting work, for `/metrics`. */
-  gauges(): Parameters<Metrics['render']>[0] {
+  /** The engine's running and waiting work and its encode cache, for `/metrics`. */
+  gauges(): MetricGauges {
     return {
       queueLength: this.chats.waiting + this.encodes.waiting,
       running: this.chats.running + this.encodes.running,
-      cacheEntries: this.cache.size,
-      cacheHits: this.cache.hits,
-      cacheMisses: this.cache.misses,
+      cache: this.engine?.cacheStats(),
     };
   }
 }

@@ -4,6 +4,7 @@
  * through here, so a change of the library's object API touches this file only.
  * @module
  */
+import { EncodeCache, type EncodeCacheOptions, type EncodeCacheStats } from '../cache/encode-cache.js';
 import { constantClipRanges } from '../processors/clip-sampling.js';
 import { jsonSchemaGrammar, type JsonSchema } from '../chat/json-schema.js';
 import type { Chat, StopReason } from '../chat/session.js';
@@ -27,6 +28,20 @@ export interface EngineOptions {
   sequences?: number;
   /** LLM layers on a GPU build; default libllama's. */
   gpuLayers?: number;
+  /**
+   * The library's encode cache (docs/caching.md): `memoryBytes` of embeddings in memory and,
+   * with `cacheDir`, an on-disk store that survives restarts and that replicas on one machine
+   * share. Default: memory only, the library's bound.
+   */
+  encodeCache?: EncodeCacheOptions;
+}
+
+/** The encode cache's counters, and the encodes it ran, for `/metrics`. */
+export interface EngineCacheStats extends EncodeCacheStats {
+  /** Encodes run (the cache's misses, failed ones included). */
+  encodes: number;
+  /** Seconds those encodes took (decoding included, waiting in the projector's queue not). */
+  encodeSeconds: number;
 }
 
 /** The loaded model, as `/v1/models` and the page describe it. */
@@ -151,13 +166,38 @@ function sampledFrameTimes(embedding: MediaEmbedding): number[] | undefined {
   return listed?.split(',').map((s) => Number(s.trim()));
 }
 
+/** The library's encode cache, also timing the encodes it runs (its misses) for `/metrics`. */
+class TimedEncodeCache extends EncodeCache {
+  encodes = 0;
+  encodeSeconds = 0;
+
+  override getOrCompute(key: string, compute: () => Promise<MediaEmbedding[]>): Promise<MediaEmbedding[]> {
+    return super.getOrCompute(key, async () => {
+      const started = performance.now();
+      try {
+        return await compute();
+      } finally {
+        this.encodes++;
+        this.encodeSeconds += (performance.now() - started) / 1000;
+      }
+    });
+  }
+}
+
 /** The library's loaded model behind the narrow interface the server needs. */
 export class Engine {
-  private constructor(private readonly model: VideoLlama) {}
+  private constructor(private readonly model: VideoLlama, private readonly cache: TimedEncodeCache) {}
 
-  /** Loads the model (and projector) off the event loop. */
+  /** Loads the model (and projector, with its encode cache) off the event loop. */
   static async load(options: EngineOptions): Promise<Engine> {
-    return new Engine(await VideoLlama.load(options));
+    const { encodeCache, ...load } = options;
+    const cache = new TimedEncodeCache(encodeCache);
+    return new Engine(await VideoLlama.load({ ...load, cache }), cache);
+  }
+
+  /** What the encode cache did since loading: a second question about a file costs no encode. */
+  cacheStats(): EngineCacheStats {
+    return { ...this.cache.stats, encodes: this.cache.encodes, encodeSeconds: this.cache.encodeSeconds };
   }
 
   /** What is loaded. */
@@ -184,7 +224,11 @@ export class Engine {
     };
   }
 
-  /** Encodes a media file (path or bytes) as `kind`; `facts` (from {@link Engine.probe}) places the audio clips. */
+  /**
+   * Encodes a media file (path or bytes) as `kind`, or finds it in the encode cache (same
+   * content, same kind: no decode, no encode); `facts` (from {@link Engine.probe}) places the
+   * audio clips.
+   */
   async encode(input: string | Uint8Array, kind: EncodeKind, facts: MediaFacts,
     options: { signal: AbortSignal; onProgress?: (fraction: number) => void }): Promise<EncodedMedia> {
     const encodeOptions = { signal: options.signal, onProgress: stageProgress(options.onProgress, kind === 'media' && facts.hasAudio ? 2 : 1) };

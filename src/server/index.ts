@@ -4,7 +4,7 @@
  * @module
  */
 export {
-  Engine, type EncodedMedia, type EncodeKind, type EngineDescription, type EngineMessage, type EngineOptions, type MediaFacts,
+  Engine, type EncodedMedia, type EncodeKind, type EngineCacheStats, type EngineDescription, type EngineMessage, type EngineOptions, type MediaFacts,
   type ReplyRequest, type ReplyResult, type Sampling,
 } from './engine.js';
 export { DEFAULT_LIMITS, type ServerLimits, type ServerOptions } from './options.js';

@@ -1,7 +1,7 @@
 /**
  * From a message's media reference to embeddings: fetching the bytes (data URL, base64, an
- * upload id, an operator-allowed remote or `file://` URL), probing them against the limits,
- * and encoding them once per content (the encode cache).
+ * upload id, an operator-allowed remote or `file://` URL), checking what ffmpeg finds in them
+ * against the limits, and encoding them (once per content: the engine's encode cache).
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -10,9 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import { ApiError, badRequest, unprocessableMedia } from './api-error.js';
-import type { EncodeCache } from './encode-cache.js';
 import { isLibraryError, type EncodedMedia, type EncodeKind, type Engine, type MediaFacts } from './engine.js';
-import type { Metrics } from './metrics.js';
 import type { ServerLimits } from './options.js';
 import { UploadStore } from './uploads.js';
 
@@ -43,32 +41,46 @@ const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
 export interface MediaResolverSettings {
   limits: ServerLimits;
   uploads: UploadStore;
-  cache: EncodeCache;
-  metrics: Metrics;
   mediaRoot?: string;
   allowRemoteMedia: boolean;
 }
 
+/** Probes kept: what ffmpeg found is a few numbers per file, and finding it costs a process and a pass over the file. */
+const KEPT_PROBES = 4096;
+
 /** Resolves media references into encoded media, within the server's limits. */
 export class MediaResolver {
+  /**
+   * What ffmpeg found in the files seen lately, by the sha256 of their bytes (least recently used
+   * out). Not the encode cache (the engine's, which holds embeddings): the checks against the
+   * limits, which every request makes, need only these facts.
+   */
+  private readonly probes = new Map<string, MediaFacts>();
+
   constructor(private readonly settings: MediaResolverSettings) {}
 
-  /** Fetches, checks and encodes one reference (or finds it in the cache). */
+  /**
+   * Fetches, checks and encodes one reference: every request's media is checked against the
+   * limits (from ffmpeg's facts about the file, probed once per content); the encode is skipped
+   * when the engine's encode cache holds the same content encoded the same way.
+   */
   async encode(engine: Engine, reference: MediaReference, signal: AbortSignal, onProgress?: (fraction: number) => void): Promise<EncodedMedia> {
     const description = engine.describe();
     if (!description.vision && !description.audio) throw badRequest(reference.param, 'this server has no projector loaded, so it answers about text only');
     const media = await this.load(reference);
-    // The same bytes asked for the same way were checked and encoded before: no probe, no encode.
-    const key = `${media.sha256}:${reference.kind}`;
-    const cached = this.settings.cache.get(key);
-    if (cached) return cached;
-    const facts = await libraryCall(reference.param, () => engine.probe(media.input, signal));
+    const facts = await this.probe(engine, media, reference.param, signal);
     const kind = this.checkedKind(reference, facts);
-    const started = performance.now();
-    const encoded = await libraryCall(reference.param, () => engine.encode(media.input, kind, facts, { signal, onProgress }));
-    this.settings.metrics.countEncode(performance.now() - started);
-    this.settings.cache.set(key, encoded);
-    return encoded;
+    return libraryCall(reference.param, () => engine.encode(media.input, kind, facts, { signal, onProgress }));
+  }
+
+  /** What ffmpeg finds in the media, probed once per content. */
+  private async probe(engine: Engine, media: LoadedMedia, param: string, signal: AbortSignal): Promise<MediaFacts> {
+    let facts = this.probes.get(media.sha256);
+    if (facts) this.probes.delete(media.sha256);
+    else facts = await libraryCall(param, () => engine.probe(media.input, signal));
+    this.probes.set(media.sha256, facts);
+    if (this.probes.size > KEPT_PROBES) this.probes.delete(this.probes.keys().next().value!);
+    return facts;
   }
 
   /** The encode kind a file gets, after checking it against the reference and the limits. */

@@ -3,6 +3,7 @@
  * a handful of counters and gauges need no client library.
  * @module
  */
+import type { EngineCacheStats } from './engine.js';
 
 /** Live values read when the metrics are rendered. */
 export interface MetricGauges {
@@ -10,10 +11,8 @@ export interface MetricGauges {
   queueLength: number;
   /** Requests being answered. */
   running: number;
-  /** Encoded media in the cache. */
-  cacheEntries: number;
-  cacheHits: number;
-  cacheMisses: number;
+  /** The engine's encode cache; undefined while the model loads. */
+  cache: EngineCacheStats | undefined;
 }
 
 /** Counters the routes update. */
@@ -22,8 +21,6 @@ export class Metrics {
   private generatedTokens = 0;
   private generationSeconds = 0;
   private lastTokensPerSecond = 0;
-  private encodeSeconds = 0;
-  private encodes = 0;
 
   /** Counts a finished request (499 when the client went away first). */
   countRequest(route: string, status: number): void {
@@ -36,12 +33,6 @@ export class Metrics {
     this.generatedTokens += tokens;
     this.generationSeconds += milliseconds / 1000;
     if (milliseconds > 0) this.lastTokensPerSecond = tokens / (milliseconds / 1000);
-  }
-
-  /** Records one encode of a media file. */
-  countEncode(milliseconds: number): void {
-    this.encodes++;
-    this.encodeSeconds += milliseconds / 1000;
   }
 
   /** The Prometheus text format (version 0.0.4). */
@@ -57,11 +48,13 @@ export class Metrics {
     metric('generated_tokens_total', 'counter', 'Tokens generated.', [['', this.generatedTokens]]);
     metric('generation_seconds_total', 'counter', 'Seconds spent generating tokens.', [['', this.generationSeconds]]);
     metric('tokens_per_second', 'gauge', 'Generation speed of the last reply.', [['', this.lastTokensPerSecond]]);
-    metric('encode_seconds', 'summary', 'Time spent encoding media files.', []);
-    lines.push(`videollama_encode_seconds_sum ${this.encodeSeconds}`, `videollama_encode_seconds_count ${this.encodes}`);
-    metric('encode_cache_hits_total', 'counter', 'Media found already encoded.', [['', gauges.cacheHits]]);
-    metric('encode_cache_misses_total', 'counter', 'Media that had to be encoded.', [['', gauges.cacheMisses]]);
-    metric('encode_cache_entries', 'gauge', 'Encoded media held in memory.', [['', gauges.cacheEntries]]);
+    const cache = gauges.cache;
+    metric('encode_seconds', 'summary', 'Time spent encoding media files (cache misses).', []);
+    lines.push(`videollama_encode_seconds_sum ${cache?.encodeSeconds ?? 0}`, `videollama_encode_seconds_count ${cache?.encodes ?? 0}`);
+    metric('encode_cache_hits_total', 'counter', 'Media found already encoded, by the encode cache tier that held them.',
+      [['tier="memory"', cache?.memoryHits ?? 0], ['tier="disk"', cache?.diskHits ?? 0]]);
+    metric('encode_cache_misses_total', 'counter', 'Media that had to be encoded.', [['', cache?.misses ?? 0]]);
+    metric('encode_cache_corrupt_total', 'counter', 'On-disk cache entries that failed their check and were dropped.', [['', cache?.corrupt ?? 0]]);
     return `${lines.join('\n')}\n`;
   }
 }

@@ -56,8 +56,6 @@ export interface ServerOptions {
   mediaRoot?: string;
   /** Let messages name `http(s)://` media, fetched within {@link ServerLimits.remoteBytes} / `remoteTimeoutMs`; default false. */
   allowRemoteMedia?: boolean;
-  /** Bytes of embeddings the encode cache may hold; default 512 MiB. */
-  encodeCacheBytes?: number;
   /** Folder of the built web page (`npm run build:web`); default the packaged one; `false` serves no page. */
   webRoot?: string | false;
 }

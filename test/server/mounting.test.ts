@@ -1,10 +1,12 @@
 /**
  * The server's other forms and sources: as a plugin under a prefix in a host's Fastify app, as a
- * plain request handler, while the model loads; media from an allowed remote URL and from the
- * operator's media root.
+ * plain request handler, while the model loads; media from an allowed remote URL (within its
+ * size and time limits) and from the operator's media root; an encode cache on disk that two
+ * servers share.
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 
@@ -14,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/server/engine.js';
 import { createRequestHandler, createServer } from '../../src/server/server.js';
 import { videoLlamaPlugin } from '../../src/server/plugin.js';
-import { CLIP, loadTinyEngine, pngFrame, startServer } from './support.js';
+import { CLIP, dataUrl, loadTinyEngine, metric, pngFrame, startServer } from './support.js';
 
 let engine: Engine;
 
@@ -116,6 +118,29 @@ describe('media sources the operator allows', () => {
     }
   });
 
+  it('gives up on a remote file that does not arrive within the time limit', async () => {
+    // An origin that sends its headers and a first chunk, then nothing more.
+    let originGaveUp!: () => void;
+    const closed = new Promise<void>((resolve) => { originGaveUp = resolve; });
+    const origin = http.createServer((request, response) => {
+      response.writeHead(200, { 'content-type': 'image/png' });
+      response.write(Buffer.alloc(1024));
+      request.socket.once('close', originGaveUp);
+    });
+    const originUrl = await listen(origin);
+    const hasty = await startServer({ engine, allowRemoteMedia: true, limits: { remoteTimeoutMs: 300 } });
+    try {
+      const stalled = await ask(`${hasty.url}/v1/chat/completions`, { type: 'image_url', image_url: { url: `${originUrl}/slow.png` } });
+      expect([stalled.status, stalled.body.error?.code, stalled.body.error?.param]).toEqual([422, 'media_fetch_failed', 'messages[0].content[0]']);
+      // The server closed its connection to the origin: nothing is left hanging.
+      await closed;
+    } finally {
+      origin.closeAllConnections();
+      origin.close();
+      await hasty.server.shutdown(1000);
+    }
+  });
+
   it('reads file:// URLs inside the media root only', async () => {
     const running = await startServer({ engine, mediaRoot: path.dirname(CLIP) });
     try {
@@ -128,6 +153,30 @@ describe('media sources the operator allows', () => {
       }
     } finally {
       await running.server.shutdown(1000);
+    }
+  });
+});
+
+describe('an encode cache on disk', () => {
+  it('lets a second server (a replica, or a restart) answer about media the first encoded, without encoding it', async () => {
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'video-llama-serve-cache-'));
+    const engines = await Promise.all([0, 1].map(() => loadTinyEngine({ encodeCache: { cacheDir } })));
+    const servers = await Promise.all(engines.map((replica) => startServer({ engine: replica })));
+    try {
+      const video = { type: 'input_video', input_video: { url: await dataUrl(CLIP, 'video/mp4') } };
+      const [first, second] = servers.map((server) => `${server.url}/v1/chat/completions`);
+      const encoded = await ask(first!, video);
+      expect(encoded.status).toBe(200);
+      expect(await metric(servers[0]!.url, 'videollama_encode_seconds_count')).toBe(1);
+      const fromDisk = await ask(second!, video);
+      expect([fromDisk.status, fromDisk.body.usage?.prompt_tokens]).toEqual([200, encoded.body.usage?.prompt_tokens]);
+      const text = await (await fetch(`${servers[1]!.url}/metrics`)).text();
+      expect(text).toMatch(/^videollama_encode_seconds_count 0$/m);
+      expect(text).toMatch(/^videollama_encode_cache_hits_total\{tier="disk"\} 1$/m);
+    } finally {
+      for (const server of servers) await server.server.shutdown(1000);
+      for (const replica of engines) await replica.dispose();
+      fs.rmSync(cacheDir, { recursive: true, force: true });
     }
   });
 });

@@ -15,10 +15,17 @@ import { CLIP, dataUrl, loadTinyEngine, metric, pngFrame, startServer, WAV, type
 let engine: Engine;
 let running: RunningServer;
 let client: OpenAI;
+/** Media files the server had ffmpeg probe. */
+let probes = 0;
 
 beforeAll(async () => {
   engine = await loadTinyEngine();
-  running = await startServer({ engine });
+  const counting = Object.create(engine) as Engine;
+  counting.probe = (input, signal) => {
+    probes++;
+    return engine.probe(input, signal);
+  };
+  running = await startServer({ engine: counting });
   client = new OpenAI({ baseURL: `${running.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
 });
 
@@ -123,12 +130,17 @@ describe('the openai client', () => {
     expect(again.id).toBe(upload.id);
     const ask = (question: string) => client.chat.completions.create(request([part({ type: 'file', file: { file_id: upload.id } }), { type: 'text', text: question }]));
     await ask('What happens?');
-    const encodes = await metric(running.url, 'videollama_encode_seconds_count');
-    const hits = await metric(running.url, 'videollama_encode_cache_hits_total');
+    const counts = async (): Promise<number[]> => Promise.all(['videollama_encode_seconds_count', 'videollama_encode_cache_misses_total', 'videollama_encode_cache_hits_total']
+      .map((name) => metric(running.url, name)));
+    const [encodes, misses, hits] = await counts();
+    expect(encodes).toBeGreaterThan(0);
+    const probed = probes;
     const second = await ask('And then?');
     expect(second.usage!.prompt_tokens).toBeGreaterThan(40);
-    expect(await metric(running.url, 'videollama_encode_seconds_count')).toBe(encodes);
-    expect(await metric(running.url, 'videollama_encode_cache_hits_total')).toBe(hits + 1);
+    // The engine's encode cache answered: no encode ran, one more hit; the upload's probe was kept.
+    expect(await counts()).toEqual([encodes, misses, hits + 1]);
+    expect(probes).toBe(probed);
+    expect((await client.files.list()).data.map((file) => file.id)).toEqual([upload.id]);
   });
 
   it('continues a conversation with an earlier assistant turn', async () => {

@@ -1,8 +1,9 @@
 /**
  * The web page in a real browser (Debian's chromium through playwright-core), at a phone's
  * size: upload the fixture clip, see the sampled frames and audio clips, ask with the keyboard,
- * read the streamed answer, stop an answer, reload and find the conversation and the upload. A screenshot is kept in .cache/artifacts (not
- * compared).
+ * read the streamed answer, stop an answer, reload and find the conversation and the upload;
+ * every control named, reachable by the keyboard, nothing wider than the phone's screen. A
+ * screenshot is kept in .cache/artifacts (not compared).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -105,6 +106,22 @@ describe('the web page', () => {
     await page.getByLabel('Or pick an uploaded file').selectOption({ label: 'clip.mp4 (175 KiB)' });
     await page.locator('#frames img').nth(7).waitFor({ timeout: 30_000 });
     expect(await page.locator('#frames figcaption').allTextContents()).toEqual(captions);
+
+    // Readable on a phone: nothing is wider than the 390-pixel screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    // Every control has a name that a screen reader announces.
+    const unnamed = await page.locator('input, select, textarea, button').evaluateAll((controls) => controls
+      .filter((control) => !((control as HTMLInputElement).labels?.length || control.getAttribute('aria-label') || control.textContent?.trim()))
+      .map((control) => control.outerHTML));
+    expect(unnamed).toEqual([]);
+    // The keyboard reaches the file, the uploads, the question and Ask, in that order.
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    const reached: string[] = [];
+    for (let i = 0; i < 40 && !reached.includes('send'); i++) {
+      await page.keyboard.press('Tab');
+      reached.push(await page.evaluate(() => document.activeElement?.id ?? ''));
+    }
+    expect(reached.filter((id) => ['file', 'uploads', 'question', 'send'].includes(id))).toEqual(['file', 'uploads', 'question', 'send']);
 
     fs.mkdirSync(path.join(CACHE_DIR, 'artifacts'), { recursive: true });
     await page.screenshot({ path: path.join(CACHE_DIR, 'artifacts', 'server-page.png'), fullPage: true });

@@ -1,18 +1,12 @@
 /**
- * The server's pieces without a model: the bounded queue, the encode cache's byte budget, and how
- * OpenAI messages become a conversation.
+ * The server's pieces without a model: the bounded queue, and how OpenAI messages become a
+ * conversation.
  */
 import { describe, expect, it } from 'vitest';
 
 import { ApiError } from '../../src/server/api-error.js';
-import { EncodeCache } from '../../src/server/encode-cache.js';
-import type { EncodedMedia } from '../../src/server/engine.js';
 import { parseConversation } from '../../src/server/messages.js';
 import { RequestQueue } from '../../src/server/request-queue.js';
-
-function encoded(floats: number): EncodedMedia {
-  return { embeddings: [{ kind: 'video', tokens: 1, dim: floats, data: new Float32Array(floats) }], positions: 1 };
-}
 
 describe('RequestQueue', () => {
   it('runs jobs in arrival order within its concurrency, refuses beyond its wait list, and drops a waiter that leaves', async () => {
@@ -39,20 +33,6 @@ describe('RequestQueue', () => {
     await Promise.all([first, second]);
     expect(order).toEqual(['first', 'second']);
     expect([queue.running, queue.waiting]).toEqual([0, 0]);
-  });
-});
-
-describe('EncodeCache', () => {
-  it('keeps the most recently used entries within its byte budget', () => {
-    const cache = new EncodeCache(3 * 400); // three entries of 100 floats
-    for (const key of ['a', 'b', 'c']) cache.set(key, encoded(100));
-    expect(cache.get('a')).toBeDefined(); // a is now the most recent
-    cache.set('d', encoded(100)); // b, the least recent, goes
-    expect([cache.get('b'), cache.size]).toEqual([undefined, 3]);
-    expect(['a', 'c', 'd'].every((key) => cache.get(key) !== undefined)).toBe(true);
-    cache.set('huge', encoded(1000)); // larger than the whole budget: not kept, nothing dropped
-    expect([cache.get('huge'), cache.size]).toEqual([undefined, 3]);
-    expect([cache.hits, cache.misses]).toEqual([4, 2]);
   });
 });
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { cachedRandomProjector, tinyProjector } from '../../src/dev/random-projector.js';
 import { runFfmpeg } from '../../src/media/ffmpeg.js';
-import { Engine } from '../../src/server/engine.js';
+import { Engine, type EngineOptions } from '../../src/server/engine.js';
 import { createServer, type StandaloneOptions, type VideoLlamaServer } from '../../src/server/server.js';
 import { fixture } from '../support/fixtures.js';
 import { CACHE_DIR, tinyLlamaFile } from '../support/tiny-llama.js';
@@ -24,9 +24,46 @@ export async function tinyModelFiles(): Promise<{ llm: string; projector: string
   return { llm, projector };
 }
 
-/** Loads the tiny models (one thread). */
-export async function loadTinyEngine(): Promise<Engine> {
-  return Engine.load({ ...await tinyModelFiles(), threads: 1, contextSize: 1024 });
+/** Loads the tiny models (one thread), with `options` over the defaults. */
+export async function loadTinyEngine(options: Partial<EngineOptions> = {}): Promise<Engine> {
+  return Engine.load({ ...await tinyModelFiles(), threads: 1, contextSize: 1024, ...options });
+}
+
+/** One reply as a {@link watchedEngine} saw it. */
+export interface WatchedReply {
+  /** Text pieces generated. */
+  pieces: number;
+  /** Pieces generated after the request's signal had aborted. */
+  piecesAfterAbort: number;
+  /** The reply has ended (resolved or rejected). */
+  settled: boolean;
+}
+
+/**
+ * The engine with each reply recorded in `log`. With `endless`, a reply never ends by itself:
+ * the real generation starts again each time it finishes, so only an abort (the client gone, a
+ * time limit, a shutdown) ends it.
+ */
+export function watchedEngine(inner: Engine, log: WatchedReply[], { endless = false } = {}): Engine {
+  const watched = Object.create(inner) as Engine;
+  watched.reply = async (request, onText) => {
+    const entry: WatchedReply = { pieces: 0, piecesAfterAbort: 0, settled: false };
+    log.push(entry);
+    const counted = (text: string): void => {
+      entry.pieces++;
+      if (request.signal.aborted) entry.piecesAfterAbort++;
+      onText(text);
+    };
+    try {
+      for (;;) {
+        const result = await inner.reply(request, counted);
+        if (!endless) return result;
+      }
+    } finally {
+      entry.settled = true;
+    }
+  };
+  return watched;
 }
 
 /** A listening server and its base URL. */

@@ -5,6 +5,7 @@
  * @internal
  * @module
  */
+import type { EncodeCacheOptions } from '../../cache/encode-cache.js';
 import { Engine } from '../../server/engine.js';
 import { createServer } from '../../server/server.js';
 import type { ServerLimits } from '../../server/options.js';
@@ -23,7 +24,18 @@ const LIMIT_OPTIONS: Record<string, { field: keyof ServerLimits; scale: number; 
   'max-upload-mb': { field: 'uploadBytes', scale: MIB, description: 'Largest upload in MiB (default 1024)' },
   'max-media-seconds': { field: 'mediaSeconds', scale: 1, description: 'Longest media file in seconds (default 600)' },
   'max-media-pixels': { field: 'mediaPixels', scale: 1, description: 'Most pixels per frame (default 16777216 = 4096x4096)' },
+  'max-remote-mb': { field: 'remoteBytes', scale: MIB, description: 'Largest remote media file in MiB, with --allow-remote-media (default 64)' },
+  'remote-timeout': { field: 'remoteTimeoutMs', scale: 1000, description: 'Seconds fetching one remote media file may take (default 15)' },
 };
+
+/** The encode cache's options (the library's EncodeCache): where and how much. */
+function encodeCache(args: ParsedArgs): EncodeCacheOptions {
+  const mib = (flag: string): number | undefined => {
+    const value = optionalNumber(args, flag, { min: 0 });
+    return value === undefined ? undefined : Math.round(value * MIB);
+  };
+  return { cacheDir: optionalString(args, 'cache-dir'), memoryBytes: mib('cache-memory-mb'), diskBytes: mib('cache-disk-mb') };
+}
 
 function limits(args: ParsedArgs): Partial<ServerLimits> {
   const result: Partial<ServerLimits> = {};
@@ -60,6 +72,9 @@ export const serveCommand: Command = {
     'upload-dir': { type: 'string', value: '<dir>', description: 'Where uploads are kept (default: a temporary folder, removed on exit)' },
     'media-root': { type: 'string', value: '<dir>', description: 'Folder whose files messages may name as file:// URLs (default: none)' },
     'allow-remote-media': { type: 'boolean', description: 'Fetch http(s) media URLs in messages (default: refused)' },
+    'cache-dir': { type: 'string', value: '<dir>', description: 'On-disk encode cache, shared by the servers that name it (default: memory only)' },
+    'cache-memory-mb': { type: 'string', value: '<n>', description: 'MiB of embeddings the encode cache keeps in memory (default 256)' },
+    'cache-disk-mb': { type: 'string', value: '<n>', description: 'MiB the on-disk encode cache may take, with --cache-dir (default 4096)' },
     'shutdown-timeout': { type: 'string', value: '<s>', description: 'Seconds requests may finish after SIGTERM (default 30)' },
     ...Object.fromEntries(Object.entries(LIMIT_OPTIONS).map(([flag, { description }]) => [flag, { type: 'string' as const, value: '<n>', description }])),
     ...MODEL_OPTIONS,
@@ -69,7 +84,9 @@ export const serveCommand: Command = {
     const port = optionalNumber(args, 'port', { integer: true }) ?? 8080;
     const shutdownMs = (optionalNumber(args, 'shutdown-timeout') ?? 30) * 1000;
     const serverLimits = limits(args);
-    const engine = Engine.load({ llm, projector: optionalString(args, 'projector'), ...modelOptions(args), sequences: serverLimits.concurrency });
+    const engine = Engine.load({
+      llm, projector: optionalString(args, 'projector'), ...modelOptions(args), sequences: serverLimits.concurrency, encodeCache: encodeCache(args),
+    });
     const server = await createServer({
       engine,
       modelId: optionalString(args, 'model-id'),
