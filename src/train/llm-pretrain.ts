@@ -61,7 +61,7 @@ export interface PretrainLlmOptions {
   window?: number;
   /** Tokens per forward/backward pass (gradients add up over `window / ubatch` passes); default `window`. */
   ubatch?: number;
-  /** Peak AdamW learning rate, reached after the warm-up, then a cosine decay; default 3e-4 (1e-3 diverged on the world with 256-token steps). */
+  /** Peak AdamW learning rate, reached after the warm-up, then a cosine decay; default 1e-4 (1e-3 diverged and 3e-4 drifted upwards on the world with 256-token steps). */
   learningRate?: number;
   /** Learning rate at the last step; default `learningRate / 10`. */
   minLearningRate?: number;
@@ -205,7 +205,7 @@ function resolveOptions(options: PretrainLlmOptions): { settings: RunSettings; o
   if (window % WINDOW_QUANTUM !== 0) throw invalidArgument('options.window', `a multiple of ${WINDOW_QUANTUM}`, window);
   const ubatch = checkInteger(options.ubatch ?? window, 'options.ubatch', 1, window);
   if (window % ubatch !== 0) throw invalidArgument('options.ubatch', `a divisor of the window (${window})`, ubatch);
-  const learningRate = checkPositive(options.learningRate ?? 3e-4, 'options.learningRate');
+  const learningRate = checkPositive(options.learningRate ?? 1e-4, 'options.learningRate');
   const minLearningRate = checkPositive(options.minLearningRate ?? learningRate / 10, 'options.minLearningRate');
   const weightDecay = options.weightDecay ?? 0;
   if (typeof weightDecay !== 'number' || !(weightDecay >= 0 && weightDecay < 1)) throw invalidArgument('options.weightDecay', 'a number in [0, 1)', weightDecay);
