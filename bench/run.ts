@@ -4,11 +4,15 @@
  * machine, the command and a table; writes everything to .cache/bench/results.json. Runs on any
  * x86-64 CPU: it measures the peak of the instructions this one has and runs our kernels of the
  * chosen instruction set (`--isa`, default the best one here; `--isa avx2` on an AVX-512 machine
- * computes like an AVX2-only one, ggml included: VIDEO_LLAMA_CPU_ISA).
+ * computes like an AVX2-only one, ggml included, and `--isa avxvnni` like an AVX2 CPU with AVX-VNNI:
+ * VIDEO_LLAMA_CPU_ISA).
  *
- *   npm run bench:encoders [-- --reps 5 --frames 8 --clips 8 --threads N --types f32,f16,bf16,q8_0 --growth 100 --isa avx2 --products-only]
+ *   npm run bench:encoders [-- --reps 5 --peer-reps 1 --frames 8 --clips 8 --threads N --types f32,f16,bf16,q8_0 --growth 100 --isa avx2 --products-only]
  *
  * --products-only: the peaks and the single products only (no models, minutes instead of hours on a slow CPU).
+ * Encoders: each configuration runs `--reps` times (ggml's `--peer-reps`), one video and one audio
+ * encode per process, the configurations taking turns (ggml's, then ours, round after round), so
+ * that a busy machine slows all of them alike; medians are reported.
  *
  * Models are generated once into .cache/ (about 10 GB for the four projector types).
  * Never part of `npm test`.
@@ -29,7 +33,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const cacheDir = path.join(repoRoot, '.cache');
 const outDir = path.join(cacheDir, 'bench');
 
-type Isa = 'avx512' | 'avx2';
+type Isa = 'avx512' | 'avxvnni' | 'avx2';
 
 /**
  * The original PyTorch model (fp32, 2 threads, full-size encoders) as measured by the issues that
@@ -45,7 +49,7 @@ interface PytorchReference {
   mlpGflops: number;
   relate: { what: string; value: number; measured: (peak: Record<string, number>, matmul: Record<string, Record<string, number>>) => number | undefined };
 }
-const PYTORCH: Record<Isa, PytorchReference> = {
+const PYTORCH: Record<'avx512' | 'avx2', PytorchReference> = {
   avx512: {
     machine: '2-core AMD Zen 4', vitPerFrame: 4.5, qformerPerFrame: 0.47, audioPerClip: 0.7, mlpGflops: 85,
     relate: { what: "ggml f32's GFLOP/s on the MLP-up shape", value: 36, measured: (_, matmul) => matmul['ggml f32']?.['MLP up (fc1)'] },
@@ -64,6 +68,7 @@ interface BenchBinding {
 const { values: args } = parseArgs({
   options: {
     reps: { type: 'string', default: '5' },
+    'peer-reps': { type: 'string', default: '1' },
     frames: { type: 'string', default: '8' },
     clips: { type: 'string', default: '8' },
     threads: { type: 'string', default: String(os.availableParallelism()) },
@@ -73,7 +78,7 @@ const { values: args } = parseArgs({
     'products-only': { type: 'boolean', default: false },
   },
 });
-const reps = Number(args.reps), frames = Number(args.frames), clips = Number(args.clips);
+const reps = Number(args.reps), peerReps = Number(args['peer-reps']), frames = Number(args.frames), clips = Number(args.clips);
 const threads = Number(args.threads), growth = Number(args.growth);
 const types = args.types!.split(',') as ProjectorWeightType[];
 
@@ -86,6 +91,7 @@ const hasFlags = (...flags: string[]) => flags.every((f) => cpuFlags.has(f));
 /** Our instruction sets this CPU has, best first. */
 const cpuIsas: Isa[] = [
   ...(hasFlags('avx512f', 'avx512bw', 'avx512vl', 'avx512dq') && (cpuFlags.has('avx512_bf16') || cpuFlags.has('avx512_vnni')) ? ['avx512' as const] : []),
+  ...(hasFlags('avx2', 'fma', 'f16c', 'avx_vnni') ? ['avxvnni' as const] : []),
   ...(hasFlags('avx2', 'fma', 'f16c') ? ['avx2' as const] : []),
 ];
 if (args.isa !== undefined && !cpuIsas.includes(args.isa as Isa)) {
@@ -95,7 +101,8 @@ if (args.isa !== undefined && !cpuIsas.includes(args.isa as Isa)) {
 const isa = (args.isa as Isa | undefined) ?? cpuIsas[0];
 // Read by the addon when it loads and by every projector load (ours here, the workers' through the environment).
 if (isa) process.env.VIDEO_LLAMA_CPU_ISA = isa;
-const reference = PYTORCH[isa ?? 'avx2'];
+// the issue's AVX2 machine (Zen 3) is the reference for both AVX2 levels
+const reference = PYTORCH[isa === 'avx512' ? 'avx512' : 'avx2'];
 
 /** The bench addon (built by `npm run bench`: scripts/build-native.mjs --bench). */
 function loadBenchAddon(): BenchBinding {
@@ -115,7 +122,7 @@ function machine(): Record<string, string> {
     os: `${os.type()} ${os.release()}`,
     node: process.version,
     load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
-    command: `npm run bench:encoders -- --reps ${reps} --frames ${frames} --clips ${clips} --threads ${threads} --types ${types.join(',')} --growth ${growth}${isa ? ` --isa ${isa}` : ''}${args['products-only'] ? ' --products-only' : ''}`,
+    command: `npm run bench:encoders -- --reps ${reps} --peer-reps ${peerReps} --frames ${frames} --clips ${clips} --threads ${threads} --types ${types.join(',')} --growth ${growth}${isa ? ` --isa ${isa}` : ''}${args['products-only'] ? ' --products-only' : ''}`,
     date: new Date().toISOString(),
   };
 }
@@ -144,33 +151,46 @@ interface Config {
   name: string;
   type: ProjectorWeightType;
   kernels: 'ggml' | 'own';
-  videoReps: number;
+  /** Processes (one video and one audio encode each). */
+  rounds: number;
 }
 
-/** Weight types our kernels run (bf16 and f16: AVX-512 BF16 or AVX2; q8_0: AVX-512 VNNI or AVX2). */
+/** Weight types our kernels run (bf16 and f16: AVX-512 BF16 or AVX2; q8_0: AVX-512 VNNI, AVX-VNNI or AVX2). */
 const OWN_TYPES: readonly ProjectorWeightType[] = ['f16', 'bf16', 'q8_0'];
 const ownTypes = isa ? OWN_TYPES.filter((t) => types.includes(t)) : [];
 
-/** ggml's kernels for every type (the baselines; one video run each, they are slow), then ours. */
+/** ggml's kernels for every type (the baselines, `--peer-reps` rounds: they are slow), and ours. */
 function configs(): Config[] {
-  const list: Config[] = types.map((type) => ({ name: `${type}-ggml`, type, kernels: 'ggml', videoReps: 1 }));
-  for (const type of ownTypes) list.push({ name: `${type}-own`, type, kernels: 'own', videoReps: reps });
+  const list: Config[] = types.map((type) => ({ name: `${type}-ggml`, type, kernels: 'ggml', rounds: peerReps }));
+  for (const type of ownTypes) list.push({ name: `${type}-own`, type, kernels: 'own', rounds: reps });
   return list;
 }
 
 /** The peaks this benchmark measures: the instructions of ggml's f32 and of each of our kernels. */
-const PEAK_KINDS = ['f32-fma-256', 'int8-madd-256', 'f32-fma-512', 'bf16-dot-512', 'int8-dot-512'] as const;
+const PEAK_KINDS = ['f32-fma-256', 'int8-madd-256', 'int8-vnni-256', 'f32-fma-512', 'bf16-dot-512', 'int8-dot-512'] as const;
+
+/** Our product of q8_0 weights, and the peak of its instruction, per instruction set. */
+const INT8_KERNEL: Record<Isa, { op: string; peak: string }> = {
+  avx512: { op: 'int8_gemm', peak: 'int8-dot-512' },
+  avxvnni: { op: 'int8_gemm_avx_vnni', peak: 'int8-vnni-256' },
+  avx2: { op: 'int8_gemm_avx2', peak: 'int8-madd-256' },
+};
 
 /** The peak a kernel is compared against: the instruction its inner loop is made of. */
 function peakKind(kernel: { type: string; own: boolean }): string {
-  const wide = isa === 'avx512';
-  if (!kernel.own) return cpuIsas[0] === 'avx512' && isa !== 'avx2' ? 'f32-fma-512' : 'f32-fma-256';
-  if (kernel.type === 'q8_0') return wide ? 'int8-dot-512' : 'int8-madd-256';
-  return wide ? 'bf16-dot-512' : 'f32-fma-256';
+  if (!kernel.own) return cpuIsas[0] === 'avx512' && isa === 'avx512' ? 'f32-fma-512' : 'f32-fma-256';
+  if (kernel.type === 'q8_0') return INT8_KERNEL[isa ?? 'avx2'].peak;
+  return isa === 'avx512' ? 'bf16-dot-512' : 'f32-fma-256';
 }
 
-/** A percentage of a peak, or '' where the peak is unknown (0). */
-const percentOf = (flops: number, peakFlops: number | undefined) => (peakFlops ? ` (${fmt((100 * flops) / peakFlops, 0)} %)` : '');
+/** Our ops in the ViT's profile: the product and the attention, with the peaks they are measured against. */
+function vitOps(type: string): { gemm: string; attention: string; attentionPeak: string } {
+  const gemm = type === 'q8_0' ? INT8_KERNEL[isa ?? 'avx2'].op : isa === 'avx512' ? 'bf16_gemm' : 'half_gemm_avx2';
+  return isa === 'avx512'
+    ? { gemm, attention: 'bf16_attention', attentionPeak: 'bf16-dot-512' }
+    : { gemm, attention: 'half_attention_avx2', attentionPeak: 'f32-fma-256' };
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Arithmetic
@@ -254,7 +274,9 @@ async function main(): Promise<void> {
   }
   console.log(table(['instruction', 'GFLOP/s, 1 thread', `GFLOP/s, ${threads} threads`], peakRows));
 
-  console.log(`\n## One product at the ViT's shapes (${frames} frames = ${vitTokens * frames} tokens, ${threads} threads, best of 3)\n`);
+  console.log(`\n## One product at the ViT's shapes (${frames} frames = ${vitTokens * frames} tokens, ${threads} threads, median of ${reps} rounds)\n`);
+  console.log('Each round runs every kernel once, in turn, each right after 0.1 s of the peak loop of its instruction;');
+  console.log('the % is of that peak, measured in the same moment (on a busy machine both slow down alike).\n');
   const shapes = [
     { name: 'q / k / v / proj', k: vit.width, n: vit.width },
     { name: 'MLP up (fc1)', k: vit.width, n: vit.mlpWidth },
@@ -265,20 +287,38 @@ async function main(): Promise<void> {
   const kernels = ggmlTypes.map((type) => ({ label: `ggml ${type}`, type, own: false }));
   for (const type of ownTypes) kernels.push({ label: `ours ${type} (${isa})`, type, own: true });
   const matmul: Record<string, Record<string, number>> = {};
-  const matmulRows: (string | number)[][] = [];
-  for (const kernel of kernels) {
-    matmul[kernel.label] = {};
-    const row: (string | number)[] = [kernel.label];
+  const samples = new Map<string, { gflops: number[]; ofPeak: number[]; failed?: string }>();
+  const m = vitTokens * frames;
+  for (let round = 0; round < reps; round++) {
     for (const shape of shapes) {
-      const m = vitTokens * frames;
-      const seconds = bench.benchMatmul({ m, k: shape.k, n: shape.n, type: kernel.type, isa: kernel.own ? isa : undefined, threads, reps: 3 });
-      const gflops = (2 * m * shape.k * shape.n) / seconds / 1e9;
-      matmul[kernel.label]![shape.name] = gflops;
-      row.push(`${fmt(gflops, 0)}${percentOf(gflops * 1e9, peak[peakKind(kernel)])}`);
+      for (const kernel of kernels) {
+        const key = `${kernel.label}|${shape.name}`;
+        const sample = samples.get(key) ?? { gflops: [], ofPeak: [] };
+        samples.set(key, sample);
+        if (sample.failed) continue;
+        try {
+          const peakNow = bench.benchPeak(peakKind(kernel), threads, 0.1);
+          const seconds = bench.benchMatmul({ m, k: shape.k, n: shape.n, type: kernel.type, isa: kernel.own ? isa : undefined, threads, reps: 1 });
+          const flops = (2 * m * shape.k * shape.n) / seconds;
+          sample.gflops.push(flops / 1e9);
+          if (peakNow) sample.ofPeak.push((100 * flops) / peakNow);
+        } catch (e) {
+          // a case no kernel of this CPU runs is a cell of the table, not the end of the benchmark
+          sample.failed = (e as Error).message;
+        }
+      }
     }
-    row.push(peakKind(kernel));
-    matmulRows.push(row);
   }
+  const matmulRows = kernels.map((kernel) => {
+    matmul[kernel.label] = {};
+    const cells = shapes.map((shape) => {
+      const sample = samples.get(`${kernel.label}|${shape.name}`)!;
+      if (sample.failed) return `not run (${sample.failed})`;
+      matmul[kernel.label]![shape.name] = median(sample.gflops);
+      return `${fmt(median(sample.gflops), 0)}${sample.ofPeak.length ? ` (${fmt(median(sample.ofPeak), 0)} %)` : ''}`;
+    });
+    return [kernel.label, ...cells, peakKind(kernel)];
+  });
   console.log(table(['kernel', ...shapes.map((s) => `${s.name} GFLOP/s (% of peak)`), 'peak of'], matmulRows));
   console.log(`\n(The reference machine, ${reference.machine}, ran PyTorch f32 at ${reference.mlpGflops} GFLOP/s on the MLP-up shape.)`);
 
@@ -293,22 +333,27 @@ async function main(): Promise<void> {
 
   console.log(`\n## Encoders (${frames}-frame video, ${clips}-clip audio, ${threads} threads)\n`);
   const reports = new Map<string, WorkerReport>();
-  for (const config of configs()) {
-    process.stdout.write(`running ${config.name}...`);
-    const options: WorkerOptions = {
-      projector: files.get(config.type)!, threads, frames, clips, videoReps: config.videoReps, audioReps: reps,
-      growthCalls: config.name === `${ownTypes[0]}-own` ? growth : 0, kernels: config.kernels, outPrefix: path.join(outDir, config.name),
-    };
-    const { report } = await runWorker(config.name, { ...options, kernels: config.kernels }, {});
-    reports.set(config.name, report);
-    console.log(` video ${fmt(median(report.video.map((v) => v.seconds)))} s, audio ${fmt(median(report.audio.map((a) => a.seconds)))} s`);
+  const list = configs();
+  for (let round = 0; round < Math.max(...list.map((c) => c.rounds)); round++) {
+    for (const config of list.filter((c) => round < c.rounds)) {
+      process.stdout.write(`running ${config.name} (round ${round + 1} of ${config.rounds})...`);
+      const options: WorkerOptions = {
+        projector: files.get(config.type)!, threads, frames, clips, videoReps: 1, audioReps: 1,
+        growthCalls: round === 0 && config.name === `${ownTypes[0]}-own` ? growth : 0, kernels: config.kernels, outPrefix: path.join(outDir, config.name),
+      };
+      const { report } = await runWorker(config.name, options, {});
+      console.log(` video ${fmt(report.video[0]!.seconds)} s, audio ${fmt(report.audio[0]!.seconds, 3)} s`);
+      const earlier = reports.get(config.name);
+      // timings of every round; load, memory and growth of the first
+      reports.set(config.name, earlier ? { ...earlier, video: [...earlier.video, ...report.video], audio: [...earlier.audio, ...report.audio] } : report);
+    }
   }
   // Where the ViT's time goes with our kernels (node-by-node timing, so a little slower than the runs above).
   const vitProfiles: Record<string, Record<string, number>> = {};
   for (const type of ownTypes) {
     process.stdout.write(`profiling ${type}-own...`);
     const { stderr } = await runWorker(`${type}-own-profile`, {
-      projector: files.get(type)!, threads, frames, clips, videoReps: 2, audioReps: 0, growthCalls: 0, kernels: 'own', outPrefix: path.join(outDir, `${type}-own-profile`),
+      projector: files.get(type)!, threads, frames, clips, videoReps: 1, audioReps: 0, growthCalls: 0, kernels: 'own', outPrefix: path.join(outDir, `${type}-own-profile`),
     }, { VIDEO_LLAMA_PROFILE: '1' });
     vitProfiles[type] = profileOf(stderr, 'vit');
     console.log(' done');
@@ -344,15 +389,15 @@ async function main(): Promise<void> {
   for (const [type, profile] of Object.entries(vitProfiles)) {
     const { linear, attention } = vitFlop(frames);
     const total = Object.values(profile).reduce((s, x) => s + x, 0);
-    const gemmOp = isa === 'avx512' ? (type === 'q8_0' ? 'int8_gemm' : 'bf16_gemm') : (type === 'q8_0' ? 'int8_gemm_avx2' : 'half_gemm_avx2');
+    const ops = vitOps(type), gemmOp = ops.gemm;
     const gemmPeak = peakKind({ type, own: true });
     console.log(`\n## Inside the ViT with our kernels (${type}, ${frames} frames, node-by-node timing)\n`);
     console.log(table(['operation', 'seconds', 'share', 'GFLOP/s', '% of its peak'], Object.entries(profile).filter(([, s]) => s >= 0.001).map(([op, s]) => {
-      const flop = op === gemmOp ? linear : op === 'bf16_attention' ? attention : 0;
-      const of = op === gemmOp ? gemmPeak : 'bf16-dot-512';
+      const flop = op === gemmOp ? linear : op === ops.attention ? attention : 0;
+      const of = op === gemmOp ? gemmPeak : ops.attentionPeak;
       return [op, fmt(s, 3), `${fmt((100 * s) / total, 1)} %`, flop ? fmt(flop / s / 1e9, 0) : '', flop && peak[of] ? `${fmt((100 * flop) / s / peak[of]!, 0)} % of ${of}` : ''];
     })));
-    console.log(`\nViT linear layers: ${fmt(linear / 1e12, 2)} TFLOP in ${fmt(profile[gemmOp] ?? 0, 2)} s; attention: ${fmt(attention / 1e9, 0)} GFLOP in ${fmt(profile.bf16_attention ?? 0, 2)} s.`);
+    console.log(`\nViT linear layers: ${fmt(linear / 1e12, 2)} TFLOP in ${fmt(profile[gemmOp] ?? 0, 2)} s; attention: ${fmt(attention / 1e9, 0)} GFLOP in ${fmt(profile[ops.attention] ?? 0, 2)} s.`);
   }
 
   for (const type of ownTypes) {

@@ -78,11 +78,16 @@ export class VideoLlamaError extends Error {
   }
 }
 
-/** Describes a received value for an error message: `5 of type number`. */
+/** Describes a received value for an error message: `5 of type number`, `[3, 10, 10] of type array`, `a Uint8Array of length 5`. */
 function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
-  const type = Array.isArray(value) ? 'array' : ArrayBuffer.isView(value) ? value.constructor.name : typeof value;
+  if (Array.isArray(value)) {
+    const shown = value.length <= 8 && value.every((v) => typeof v === 'number' || typeof v === 'boolean');
+    return shown ? `[${value.join(', ')}] of type array` : `an array of length ${value.length}`;
+  }
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${'length' in value ? value.length : value.byteLength}`;
+  const type = typeof value;
   const text = typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
     : typeof value === 'number' || typeof value === 'boolean' ? String(value) : type;
   return text === type ? `a value of type ${type}` : `${text} of type ${type}`;
@@ -100,9 +105,12 @@ export function invalidArgument(name: string, expected: string, received: unknow
   });
 }
 
-/** The error for an operation cancelled through an AbortSignal. @internal */
+/**
+ * The error for an operation cancelled through an AbortSignal; `details.operation` names it
+ * (with any more details, e.g. a reply's partial text). @internal
+ */
 export function abortedError(what: string, signal?: AbortSignal, details?: Record<string, unknown>): VideoLlamaError {
-  return new VideoLlamaError('ABORTED', `${what} was aborted`, details, { cause: signal?.reason });
+  return new VideoLlamaError('ABORTED', `${what} was aborted`, { operation: what, ...details }, { cause: signal?.reason });
 }
 
 /** Throws INVALID_ARGUMENT unless `signal` is an AbortSignal or undefined. */
@@ -113,4 +121,29 @@ export function validateSignal(signal: unknown, name = 'options.signal'): assert
 /** Throws {@link abortedError} if the signal is already aborted. @internal */
 export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw abortedError(what, signal);
+}
+
+/**
+ * Reports something the library changed or ignored in what it was asked (a `threads` value
+ * clamped, `gpuLayers` without a GPU) as a Node process warning: `name` is `'VideoLlamaWarning'`
+ * and `code` is `VIDEO_LLAMA_<code>`, so `process.on('warning', …)` can tell them apart (Node
+ * prints them to stderr unless `--no-warnings`). @internal
+ */
+export function emitWarning(code: string, message: string): void {
+  process.emitWarning(message, { type: 'VideoLlamaWarning', code: `VIDEO_LLAMA_${code}` });
+}
+
+/**
+ * Throws INVALID_ARGUMENT naming the first NaN or infinity in `values` (`details.index`): a
+ * non-finite input would flow through the encoders or the LLM into garbage output. A plain
+ * loop: ~1 ms for the 1.2 M values of an 8-frame video tensor. @internal
+ */
+export function requireFinite(values: Float32Array, name: string, what = 'values'): void {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    if (value - value !== 0) { // NaN - NaN and ±Infinity - ±Infinity are NaN; every finite x - x is 0
+      throw new VideoLlamaError('INVALID_ARGUMENT', `Expected finite ${what} for ${name} but element ${i} is ${value}`,
+        { name, index: i, value });
+    }
+  }
 }

@@ -57,7 +57,7 @@ export {
 export { fileIdentity, hashMediaInput } from './cache/hashing.js';
 export type { ContextFit, EncodePlan, PlanLimits, PlanOptions } from './plan/plan.js';
 export { deserializeMediaEmbeddings, serializeMediaEmbeddings } from './cache/embedding-format.js';
-export { probe, type MediaProbe, type SourceKind, type StreamInfo } from './media/probe.js';
+export { probe, type MediaProbe, type ProbeOptions, type SourceKind, type StreamInfo } from './media/probe.js';
 export {
   convertCheckpoints,
   type ConvertOptions,

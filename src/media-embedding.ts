@@ -4,7 +4,7 @@
  * space that takes the place of one `<ImageHere>` in the prompt.
  * @module
  */
-import { invalidArgument, VideoLlamaError } from './errors.js';
+import { invalidArgument, requireFinite, VideoLlamaError } from './errors.js';
 
 /** What a {@link MediaEmbedding} was made from; decides the wording around its placeholder (docs/chat.md). */
 export type MediaKind = 'video' | 'audio' | 'image';
@@ -15,7 +15,7 @@ const MEDIA_KINDS: readonly MediaKind[] = ['video', 'audio', 'image'];
  * Soft-prompt embeddings for the LLM: `tokens` vectors of `dim` floats each, row after row
  * (`data[t * dim + i]`), spliced into the prompt where the media's placeholder is. `dim` must
  * equal the language model's {@link LlmModel.embeddingWidth} (else DIMENSION_MISMATCH); a
- * malformed one is INVALID_ARGUMENT. The chat keeps a reference to `data` for later turns: do
+ * malformed one, or one holding NaN or infinity, is INVALID_ARGUMENT. The chat keeps a reference to `data` for later turns: do
  * not modify it after sending. It is plain data: it can be made by a {@link Projector} in
  * another process and sent over (e.g. `data` as bytes, the rest as JSON).
  *
@@ -74,6 +74,7 @@ export function validateMediaEmbedding(value: unknown, name: string, width?: num
     throw new VideoLlamaError('INVALID_ARGUMENT', `Expected a Float32Array of tokens * dim = ${tokens} * ${dim} = ${tokens * dim} ` +
       `values for ${name}.data but received one of ${media.data.length} values`, { name: `${name}.data`, expected: tokens * dim });
   }
+  requireFinite(media.data, `${name}.data`);
   if (width !== undefined && dim !== width) {
     throw new VideoLlamaError('DIMENSION_MISMATCH',
       `${name} (${media.kind}) has vectors of width ${dim}, but the language model's embedding width is ${width}: ` +

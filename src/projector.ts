@@ -15,7 +15,7 @@ import { withAbortFlag } from './bindings/abort.js';
 import { callNativeSync } from './bindings/errors.js';
 import type { ProjectorInfo, StageTensor } from './bindings/projector-info.js';
 import type { AddonProjector, NativeEncodeOptions } from './bindings/projector.js';
-import { invalidArgument, throwIfAborted, VideoLlamaError } from './errors.js';
+import { invalidArgument, requireFinite, throwIfAborted, VideoLlamaError } from './errors.js';
 import type { MediaInput } from './media/input.js';
 import { validateMediaInput, validateSignal } from './media/input.js';
 import type { MediaEmbedding } from './media-embedding.js';
@@ -26,13 +26,17 @@ import { fileIdentity, hashMediaInput } from './cache/hashing.js';
 import { cacheKeyInput } from './encoders/cache-key.js';
 import { clipFlop, type EncodePlan, frameFlop, type Hparams, planMedia, type PlanOptions } from './plan/plan.js';
 import { gpuOption, resolveGpu, type GpuOption } from './backends.js';
+import { checkThreads } from './compute-options.js';
 
 export type { ProjectorInfo, StageTensor } from './bindings/projector-info.js';
 
 
 /** Options of {@link Projector.load}; an invalid value throws INVALID_ARGUMENT. */
 export interface ProjectorLoadOptions {
-  /** CPU threads of the encoders (an integer >= 0); default (or 0): all hardware threads. */
+  /**
+   * CPU threads of the encoders, an integer >= 1; default all hardware threads. More than twice
+   * the hardware threads are clamped to that, with a `VIDEO_LLAMA_THREADS_CLAMPED` process warning.
+   */
   threads?: number;
   /** Where the encoders run (see {@link GpuOption}); default `$VIDEO_LLAMA_GPU`, else `'auto'`. */
   gpu?: GpuOption;
@@ -143,6 +147,8 @@ export class Projector implements AsyncDisposable {
   /** Encodes waiting or running. */
   private pending = 0;
   private disposed = false;
+  /** Aborted by {@link Projector.dispose}: stops the running encode. */
+  private readonly closing = new AbortController();
   /** SHA-256 of the projector file, computed at the first encode that needs it. */
   private identity: Promise<string> | undefined;
   /** FLOP/s the last encode reached: calibrates {@link Projector.plan}'s time estimate. */
@@ -162,9 +168,10 @@ export class Projector implements AsyncDisposable {
    * Loads a projector GGUF (`video-llama convert`; docs/projector-format.md) without blocking
    * the event loop. Throws INVALID_ARGUMENT for a bad path or options; rejects with
    * FILE_NOT_FOUND, INVALID_MODEL (not a projector, truncated, a corrupt header — the message
-   * names the fault and its byte offset — or impossible hyper-parameters such as a NaN
-   * epsilon), MISSING_TENSOR, TENSOR_SHAPE, ABORTED (`options.signal`; what was read is freed)
-   * or NATIVE (the addon failed, e.g. out of memory).
+   * names the fault and its byte offset — impossible hyper-parameters such as a NaN epsilon, or
+   * f32/f16/bf16 weights holding NaN or infinity), MISSING_TENSOR, TENSOR_SHAPE, ABORTED
+   * (`options.signal`; what was read is freed), the error `options.onProgress` threw, or NATIVE
+   * (the addon failed, e.g. out of memory).
    *
    * @example
    * ```ts
@@ -177,10 +184,8 @@ export class Projector implements AsyncDisposable {
   static async load(path: string, options: ProjectorLoadOptions = {}): Promise<Projector> {
     if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a non-empty path string', path);
     if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
-    const { threads, gpu, signal, onProgress, cache, maxQueuedEncodes = DEFAULT_MAX_QUEUED } = options;
-    if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) {
-      throw invalidArgument('threads', 'a non-negative integer', threads);
-    }
+    const { gpu, signal, onProgress, cache, maxQueuedEncodes = DEFAULT_MAX_QUEUED } = options;
+    const threads = checkThreads(options.threads, 'threads');
     if (cache !== undefined && !(cache instanceof EncodeCache)) throw invalidArgument('cache', 'an EncodeCache', cache);
     if (!Number.isInteger(maxQueuedEncodes) || maxQueuedEncodes < 1) throw invalidArgument('maxQueuedEncodes', 'an integer >= 1', maxQueuedEncodes);
     const gpuChoice = resolveGpu(gpuOption(gpu, 'gpu'));
@@ -191,7 +196,13 @@ export class Projector implements AsyncDisposable {
     const hparams = await checkGgufHeader(path, 'projector');
     checkHparamRanges(path, hparams);
     const native = callNativeSync(() => new (addon().AddonProjector)(path, { threads, gpu: gpuChoice }));
-    await withAbortFlag(`Loading ${path}`, signal, (abort) => native.load({ abort, onProgress }));
+    try {
+      await withAbortFlag(`Loading ${path}`, signal, (abort, progress) => native.load({ abort, onProgress: progress }),
+        { onProgress, details: { file: path } });
+    } catch (error) {
+      native.dispose(); // e.g. onProgress threw after the last tensor: nothing stays loaded
+      throw error;
+    }
     return new Projector(native, path, { cache, maxQueuedEncodes }, hparams);
   }
 
@@ -213,8 +224,8 @@ export class Projector implements AsyncDisposable {
    * ```
    */
   encodeVideo(input: VideoInput, options: VideoEncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('video', options, () => this.cachedOne('video', input, options,
-      async (local) => this.encodeTensor(await videoTensor(local, this.info, options), options)));
+    return this.schedule('video', options, (run) => this.cachedOne('video', input, run,
+      async (local) => this.encodeTensor(await videoTensor(local, this.info, run), run)));
   }
 
   /**
@@ -231,15 +242,16 @@ export class Projector implements AsyncDisposable {
    * ```
    */
   encodeImage(input: ImageInput, options: ImageEncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('image', options, () => this.cachedOne('image', input, options,
-      async (local) => this.encodeTensor(await imageTensor(local, this.info, options), options)));
+    return this.schedule('image', options, (run) => this.cachedOne('image', input, run,
+      async (local) => this.encodeTensor(await imageTensor(local, this.info, run), run)));
   }
 
   /**
    * Encodes audio into `info.audioQueries` rows of `info.llmWidth`. The input is a media file
    * with an audio track (path or bytes: `options.clips` 2-second clips, default 8, as ImageBind
    * places them), 16 kHz mono PCM, or a normalised fbank tensor [M, 1, melBins, targetFrames]
-   * with 1 ≤ M ≤ `info.maxClips`. PCM at another rate must be resampled first.
+   * with 1 ≤ M ≤ `info.maxClips`. PCM at another rate takes `options.sampleRate`; of a file with
+   * several audio streams, `options.audioStream` picks one (default the first).
    *
    * Rejects with INVALID_ARGUMENT (bad input, shape or options, or a projector without the
    * audio branch), FILE_NOT_FOUND, NO_AUDIO_STREAM (a file without sound), MEDIA_DECODE,
@@ -251,8 +263,8 @@ export class Projector implements AsyncDisposable {
    * ```
    */
   encodeAudio(input: AudioInput, options: AudioEncodeOptions = {}): Promise<MediaEmbedding> {
-    return this.schedule('audio', options, () => this.cachedOne('audio', input, options,
-      async (local) => this.encodeTensor(await audioTensor(local, this.info, options), options)));
+    return this.schedule('audio', options, (run) => this.cachedOne('audio', input, run,
+      async (local) => this.encodeTensor(await audioTensor(local, this.info, run), run)));
   }
 
   /**
@@ -277,9 +289,9 @@ export class Projector implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.schedule(undefined, options, () => this.cached('media', input, options, async (local) => {
+    return this.schedule(undefined, options, (run) => this.cached('media', input, run, async (local) => {
       const embeddings: MediaEmbedding[] = [];
-      for (const tensor of await mediaTensors(local as MediaInput, this.info, options)) embeddings.push(await this.encodeTensor(tensor, options));
+      for (const tensor of await mediaTensors(local as MediaInput, this.info, run)) embeddings.push(await this.encodeTensor(tensor, run));
       return embeddings;
     }));
   }
@@ -305,7 +317,7 @@ export class Projector implements AsyncDisposable {
 
   /** Like the encode methods, also returning every stage's intermediate tensor. @internal */
   encodeWithStages(kind: Kind, input: TensorInput, options: EncodeOptions = {}): Promise<EmbeddingWithStages> {
-    return this.schedule(kind, options, () => this.run(kind, input, options, true));
+    return this.schedule(kind, options, (run) => this.run(kind, input, run, true));
   }
 
   /** Bytes of the compute buffers, once pending encodes have finished (they grow to the largest input seen). @internal */
@@ -315,10 +327,15 @@ export class Projector implements AsyncDisposable {
     return this.native.computeBytes();
   }
 
-  /** Frees the weights and buffers once pending encodes have finished; later calls throw DISPOSED. */
+  /**
+   * Stops the running encode (it rejects with ABORTED, decoding included), rejects the queued
+   * ones with DISPOSED and frees the weights and buffers once the running one has stopped;
+   * later calls throw DISPOSED. Idempotent.
+   */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.closing.abort(new VideoLlamaError('DISPOSED', 'the projector was disposed'));
     await this.queue.catch(() => undefined);
     this.native.dispose();
   }
@@ -330,11 +347,11 @@ export class Projector implements AsyncDisposable {
 
   /**
    * Runs `work` after the encodes queued before it (one at a time: decoding included, so results
-   * come back in call order). Checks what can be checked at once, so a disposed projector, a
-   * missing branch (of `kind`, when known before decoding), bad options or an aborted signal
-   * reject without waiting.
+   * come back in call order), with `options` whose signal also fires on {@link Projector.dispose}.
+   * Checks what can be checked at once, so a disposed projector, a missing branch (of `kind`,
+   * when known before decoding), bad options or an aborted signal reject without waiting.
    */
-  private schedule<T>(kind: Kind | undefined, options: EncodeOptions, work: () => Promise<T>): Promise<T> {
+  private schedule<O extends EncodeOptions, T>(kind: Kind | undefined, options: O, work: (options: O) => Promise<T>): Promise<T> {
     try {
       if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
       if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
@@ -352,7 +369,11 @@ export class Projector implements AsyncDisposable {
       return Promise.reject(error);
     }
     this.pending += 1;
-    const run = this.queue.catch(() => undefined).then(work).finally(() => { this.pending -= 1; });
+    const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+    const run = this.queue.catch(() => undefined).then(() => {
+      if (this.disposed) throw new VideoLlamaError('DISPOSED', 'the projector was disposed');
+      return work({ ...options, signal });
+    }).finally(() => { this.pending -= 1; });
     this.queue = run;
     return run;
   }
@@ -395,17 +416,13 @@ export class Projector implements AsyncDisposable {
   private async run(kind: Kind, input: TensorInput, options: EncodeOptions, stages: boolean): Promise<EmbeddingWithStages> {
     const shape = this.validateInput(kind, input);
     const onProgress = options.onProgress;
-    return withAbortFlag(operationName(kind), options.signal, async (abort) => {
-      const native: NativeEncodeOptions = {
-        stages,
-        abort,
-        onProgress: onProgress && ((stage, completed, total) => onProgress({ stage, completed, total })),
-      };
+    return withAbortFlag(operationName(kind), options.signal, async (abort, progress) => {
+      const native: NativeEncodeOptions = { stages, abort, onProgress: progress };
       const result = kind === 'audio'
         ? await this.native.encodeAudio(input.tensor, shape, native)
         : await this.native.encodeVideo(input.tensor, shape, native);
       return { embedding: { kind, tokens: result.tokens, dim: result.dim, data: result.data }, stages: result.stages ?? {} };
-    });
+    }, { onProgress: onProgress && ((stage: string, completed: number, total: number) => onProgress({ stage, completed, total })) });
   }
 
   /** Checks the input against the file's sizes; returns the shape the native side gets. */
@@ -419,12 +436,13 @@ export class Projector implements AsyncDisposable {
     const shape = kind === 'image' && input.shape.length === 3 ? [1, ...input.shape] : [...input.shape];
     const { rest, maxFirst, text } = this.expectedShape(kind);
     const matches = shape.length === rest.length + 1 && shape[0]! <= maxFirst && rest.every((d, i) => shape[i + 1] === d);
-    if (!matches) throw invalidArgument(`${kind}.shape`, text, `[${input.shape.join(', ')}]`);
+    if (!matches) throw invalidArgument(`${kind}.shape`, text, input.shape);
     const elements = shape.reduce((a, b) => a * b, 1);
     if (input.tensor.length !== elements) {
       throw invalidArgument(`${kind}.tensor`, `a Float32Array of ${elements} elements (shape [${input.shape.join(', ')}])`,
-        `${input.tensor.length} elements`);
+        input.tensor);
     }
+    requireFinite(input.tensor, `${kind}.tensor`);
     return shape;
   }
 

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { Chat, chatSettings, type ChatOptions } from './chat/session.js';
 import { defaultTemplateName, type TemplateName } from './chat/templates.js';
 import { gpuOption, type GpuOption } from './backends.js';
+import { checkThreads } from './compute-options.js';
 import { invalidArgument, validateSignal, VideoLlamaError } from './errors.js';
 import type { AudioInput, ImageInput, VideoInput } from './encoders/inputs.js';
 import type { LlmContext } from './llm/context.js';
@@ -16,7 +17,7 @@ import { checkInteger } from './llm/arguments.js';
 import { LlmModel } from './llm/model.js';
 import type { MediaInput } from './media/index.js';
 import type { MediaEmbedding } from './media-embedding.js';
-import { Projector, type AudioEncodeOptions, type EncodeOptions, type MediaEncodeOptions, type ProjectorLoadOptions, type VideoEncodeOptions } from './projector.js';
+import { Projector, type AudioEncodeOptions, type ImageEncodeOptions, type MediaEncodeOptions, type ProjectorLoadOptions, type VideoEncodeOptions } from './projector.js';
 import type { EncodeCache } from './cache/encode-cache.js';
 
 /** Options of {@link VideoLlama.load}; an invalid value rejects with INVALID_ARGUMENT. */
@@ -29,7 +30,11 @@ export interface VideoLlamaOptions {
    * still take {@link MediaEmbedding}s made elsewhere.
    */
   projector?: string;
-  /** CPU threads of the LLM context and of the encoders; default `os.availableParallelism()`. */
+  /**
+   * CPU threads of the LLM context and of the encoders, an integer >= 1; default
+   * `os.availableParallelism()`. More than twice the hardware threads are clamped to that, with
+   * a `VIDEO_LLAMA_THREADS_CLAMPED` process warning.
+   */
   threads?: number;
   /**
    * Where the encoders and the language model run (see {@link GpuOption}); default
@@ -40,7 +45,10 @@ export interface VideoLlamaOptions {
   contextSize?: number;
   /** Sequences of the context: chats that may exist at once; default 1. */
   sequences?: number;
-  /** Layers of the language model to offload to the GPU `gpu` chose; default: all of them. */
+  /**
+   * Layers of the language model to offload to the GPU `gpu` chose; default: all of them.
+   * Without a GPU backend it is ignored, with a `VIDEO_LLAMA_GPU_LAYERS_IGNORED` process warning.
+   */
   gpuLayers?: number;
   /** Memory-map the LLM file; see {@link LlmModelOptions.mmap}. Default false. */
   mmap?: boolean;
@@ -59,14 +67,13 @@ export interface VideoLlamaOptions {
   encoderThreads?: number;
 }
 
-function validateOptions(options: VideoLlamaOptions): void {
+/** Checks the options (before anything loads); returns the threads, clamped ({@link checkThreads}). */
+function validateOptions(options: VideoLlamaOptions): { threads?: number; encoderThreads?: number } {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   if (typeof options.llm !== 'string' || options.llm === '') throw invalidArgument('options.llm', 'the path of a GGUF file', options.llm);
   if (options.projector !== undefined && (typeof options.projector !== 'string' || options.projector === '')) {
     throw invalidArgument('options.projector', 'the path of a projector GGUF file', options.projector);
   }
-  checkInteger(options.threads, 'options.threads', 1);
-  checkInteger(options.encoderThreads, 'options.encoderThreads', 1);
   // Checked again where they are used; here so that a bad value fails before anything loads.
   checkInteger(options.contextSize, 'options.contextSize', 1);
   checkInteger(options.sequences, 'options.sequences', 1);
@@ -75,6 +82,7 @@ function validateOptions(options: VideoLlamaOptions): void {
     throw invalidArgument('options.onProgress', 'a function', options.onProgress);
   }
   validateSignal(options.signal);
+  return { threads: checkThreads(options.threads, 'options.threads'), encoderThreads: checkThreads(options.encoderThreads, 'options.encoderThreads') };
 }
 
 /** A projector must produce vectors of the LLM's width. */
@@ -136,15 +144,15 @@ export class VideoLlama implements AsyncDisposable {
    * ```
    */
   static async load(options: VideoLlamaOptions): Promise<VideoLlama> {
-    validateOptions(options);
+    const checked = validateOptions(options);
     const { signal, onProgress } = options;
-    const threads = options.threads ?? os.availableParallelism();
+    const threads = checked.threads ?? os.availableParallelism();
     // Progress: the projector's share first (it is read whole), then the LLM's.
     const share = options.projector === undefined ? 0 : 0.5;
     const gpu = gpuOption(options.gpu, 'options.gpu');
     const projector = options.projector === undefined ? undefined
       : await Projector.load(options.projector, {
-        threads: options.encoderThreads ?? threads, gpu, signal, cache: options.cache, maxQueuedEncodes: options.maxQueuedEncodes,
+        threads: checked.encoderThreads ?? threads, gpu, signal, cache: options.cache, maxQueuedEncodes: options.maxQueuedEncodes,
         onProgress: onProgress && ((f) => onProgress(f * share)),
       });
     let model: LlmModel | undefined;
@@ -185,7 +193,7 @@ export class VideoLlama implements AsyncDisposable {
   }
 
   /** {@link Projector.encodeImage} of the loaded projector. */
-  async encodeImage(input: ImageInput, options?: EncodeOptions): Promise<MediaEmbedding> {
+  async encodeImage(input: ImageInput, options?: ImageEncodeOptions): Promise<MediaEmbedding> {
     return this.requireProjector().encodeImage(input, options);
   }
 
@@ -225,12 +233,11 @@ export class VideoLlama implements AsyncDisposable {
     return new Chat(this.context.getSequence(), options);
   }
 
-  /** Stops any running turn and frees the context, the model and the projector. Idempotent. */
+  /** Stops any running turn and encode and frees the context, the model and the projector. Idempotent. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await this.model.dispose();
-    await this.encoders?.dispose();
+    await Promise.all([this.model.dispose(), this.encoders?.dispose()]);
   }
 
   /** `await using llama = await VideoLlama.load(...)` disposes it at the end of the scope. */

@@ -32,13 +32,14 @@ static std::mutex& registry_mutex() {
   return mutex;
 }
 
-// VIDEO_LLAMA_CPU_ISA=avx2 (kernels/cpu_isa.h) when the addon loads: ggml's AVX2 CPU variant
-// (haswell) instead of the best one, so that an AVX-512 machine computes like an AVX2-only one
-// (for tests and benchmarks). Returns whether it loaded it.
+// VIDEO_LLAMA_CPU_ISA=avx2 or avxvnni (kernels/cpu_isa.h) when the addon loads: ggml's CPU variant
+// of that level (haswell: AVX2; alderlake: AVX2 + AVX-VNNI) instead of the best one, so that an
+// AVX-512 machine computes like an AVX2-only one (for tests and benchmarks). Returns whether it
+// loaded it.
 static bool load_avx2_cpu_backend(const std::string& dir) {
   const char* cap = std::getenv("VIDEO_LLAMA_CPU_ISA");
-  if (!cap || std::strcmp(cap, "avx2") != 0) return false;
-  const std::string file = dir + "/libggml-cpu-haswell.so";
+  if (!cap || (std::strcmp(cap, "avx2") != 0 && std::strcmp(cap, "avxvnni") != 0)) return false;
+  const std::string file = dir + (std::strcmp(cap, "avx2") == 0 ? "/libggml-cpu-haswell.so" : "/libggml-cpu-alderlake.so");
   return std::filesystem::exists(file) && ggml_backend_load(file.c_str()) != nullptr;
 }
 

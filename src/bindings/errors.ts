@@ -13,14 +13,15 @@ export const NATIVE_ERROR_CODES: ReadonlySet<VideoLlamaErrorCode> = new Set<Vide
 
 /**
  * A native error as a {@link VideoLlamaError} (its code, or NATIVE for an error without a known
- * code, e.g. a TypeError from argument unpacking); a VideoLlamaError passes through.
+ * code, e.g. a TypeError from argument unpacking), with `details` (e.g. the file it concerns);
+ * a VideoLlamaError passes through.
  */
-export function fromNative(error: unknown): VideoLlamaError {
+export function fromNative(error: unknown, details?: Record<string, unknown>): VideoLlamaError {
   if (error instanceof VideoLlamaError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   const known = typeof code === 'string' && NATIVE_ERROR_CODES.has(code as VideoLlamaErrorCode);
-  return new VideoLlamaError(known ? (code as VideoLlamaErrorCode) : 'NATIVE', message, undefined, { cause: error });
+  return new VideoLlamaError(known ? (code as VideoLlamaErrorCode) : 'NATIVE', message, details, { cause: error });
 }
 
 /** Runs a native call, converting its error with {@link fromNative} (thrown from the caller's stack). */

@@ -149,6 +149,8 @@ export interface TurnStats {
 interface UserTurn {
   text: string;
   media: readonly MediaEmbedding[];
+  /** Sent as a plain string: {@link Chat.history} gives it back as one. */
+  plain?: boolean;
 }
 
 interface StoredTurn {
@@ -221,7 +223,7 @@ function validateGenerateOptions(options: GenerateOptions): void {
 function normalizeMessage(message: ChatMessage, name: string, width: number): UserTurn {
   if (typeof message === 'string') {
     checkNoPlaceholder(message, name);
-    return { text: message, media: [] };
+    return { text: message, media: [], plain: true };
   }
   if (typeof message !== 'object' || message === null) throw invalidArgument(name, 'a string or { text, media? }', message);
   const { text, media = [] } = message;
@@ -296,7 +298,7 @@ export class Chat {
 
   /** The completed exchanges, oldest first. */
   get history(): ChatTurn[] {
-    return this.turns.map((t) => ({ user: { text: t.user.text, media: [...t.user.media] }, assistant: t.assistant }));
+    return this.turns.map((t) => ({ user: t.user.plain ? t.user.text : { text: t.user.text, media: [...t.user.media] }, assistant: t.assistant }));
   }
 
   /** Statistics of the last completed turn; undefined before the first. */

@@ -34,6 +34,8 @@ export async function cacheKeyInput(operation: 'video' | 'image' | 'audio' | 'me
   info: PreprocessingInfo & { hasAudio: boolean; hasVision: boolean }, options: MediaRouteOptions): Promise<CacheKeyInput | undefined> {
   const frames = (): number => new VideoProcessor(info, options.frames).frames;
   const clips = (): number => new AudioProcessor(info, options.clips).clips;
+  // left out at its default, so that the keys of files with one audio stream stay as they were
+  const audioStream = options.audioStream ? { audioStream: options.audioStream } : {};
   if (isTensorInput(input)) return { local: input, bytes: input.tensor, shape: input.shape, options: {} };
   if (isRgbFrames(input)) {
     const shape = [input.frames, input.height, input.width];
@@ -47,10 +49,10 @@ export async function cacheKeyInput(operation: 'video' | 'image' | 'audio' | 'me
   const byOperation: Record<typeof operation, () => Record<string, unknown>> = {
     video: () => ({ frames: frames() }),
     image: () => ({}),
-    audio: () => ({ clips: clips() }),
+    audio: () => ({ clips: clips(), ...audioStream }),
     media: () => {
       const audio = info.hasAudio && options.audio !== false;
-      return { audio, frames: info.hasVision ? frames() : undefined, clips: audio ? clips() : undefined };
+      return { audio, frames: info.hasVision ? frames() : undefined, clips: audio ? clips() : undefined, ...(audio ? audioStream : {}) };
     },
   };
   return { local, bytes: local, options: byOperation[operation]() };

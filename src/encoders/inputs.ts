@@ -7,7 +7,7 @@
  * @module
  */
 import { invalidArgument, VideoLlamaError } from '../errors.js';
-import { type MediaFetchOptions, type MediaInput, validateMediaInput, withLocalFile } from '../media/input.js';
+import { isMediaInput, MEDIA_INPUT_TEXT, type MediaFetchOptions, type MediaInput, validateMediaInput, withLocalFile } from '../media/input.js';
 import { requireAudioStream, requireVideoStream } from '../media/probe.js';
 import { type DecodeOptions, MediaSource, type RgbFrames, validateDecodeOptions } from '../media/source.js';
 import { type AudioPlan, AudioProcessor, resampleTo16k } from '../processors/audio-processor.js';
@@ -62,6 +62,12 @@ export interface AudioInputOptions extends MediaDecodeOptions {
    */
   clips?: number;
   /**
+   * Which audio stream of a file with several is encoded: its index among the file's audio
+   * streams (ffmpeg's `-map 0:a:N`; {@link probe} lists them in `streams`); default 0, the
+   * first. An index the file does not have is INVALID_ARGUMENT, naming the streams it has.
+   */
+  audioStream?: number;
+  /**
    * Sample rate of a PCM input (Hz, a positive integer); default 16000. Other rates are resampled
    * to 16 kHz as the original resamples a file's audio (`torchaudio.functional.resample`).
    */
@@ -87,8 +93,22 @@ export interface KindTensor {
   description?: string;
 }
 
+/** Every input kind each encoder takes, for the error a wrong input gets. */
+const ACCEPTED_INPUTS = {
+  video: `${MEDIA_INPUT_TEXT}; decoded RGB frames { rgb, width, height, frames }; or a tensor { tensor, shape }`,
+  image: `${MEDIA_INPUT_TEXT}; one decoded RGB frame { rgb, width, height, frames: 1 }; or a tensor { tensor, shape }`,
+  audio: `${MEDIA_INPUT_TEXT}; mono PCM as a Float32Array; or an fbank tensor { tensor, shape }`,
+} as const;
+
+/** Throws INVALID_ARGUMENT, listing every input kind the encoder takes, unless `input` is one of them. */
+function validateEncoderInput(kind: keyof typeof ACCEPTED_INPUTS, input: unknown): void {
+  const decoded = kind === 'audio' ? input instanceof Float32Array : isRgbFrames(input);
+  if (!decoded && !isTensorInput(input) && !isMediaInput(input)) throw invalidArgument('input', ACCEPTED_INPUTS[kind], input);
+}
+
 /** The [T, 3, S, S] tensor of a video input, and the description of its frames when decoded from a file. @internal */
 export async function videoTensor(input: VideoInput, info: PreprocessingInfo, options: VideoInputOptions): Promise<KindTensor> {
+  validateEncoderInput('video', input);
   if (isTensorInput(input)) return { kind: 'video', input };
   const processor = new VideoProcessor(info, options.frames);
   const video = isRgbFrames(input)
@@ -99,6 +119,7 @@ export async function videoTensor(input: VideoInput, info: PreprocessingInfo, op
 
 /** The [1, 3, S, S] tensor of an image input (BLIP-2's image processor). @internal */
 export async function imageTensor(input: ImageInput, info: PreprocessingInfo, options: MediaDecodeOptions): Promise<KindTensor> {
+  validateEncoderInput('image', input);
   if (isTensorInput(input)) return { kind: 'image', input };
   const processor = new ImageProcessor(info);
   const image = isRgbFrames(input) ? input : await withSource(input, options, (source) => source.decodeImage());
@@ -107,6 +128,7 @@ export async function imageTensor(input: ImageInput, info: PreprocessingInfo, op
 
 /** The [M, 1, melBins, targetFrames] fbank tensor of an audio input. @internal */
 export async function audioTensor(input: AudioInput, info: PreprocessingInfo, options: AudioInputOptions): Promise<KindTensor> {
+  validateEncoderInput('audio', input);
   if (isTensorInput(input)) return { kind: 'audio', input };
   const processor = new AudioProcessor(info, options.clips);
   if (input instanceof Float32Array) return { kind: 'audio', input: await processor.fromPcm16k(pcmAt16k(input, options.sampleRate)) };
@@ -176,9 +198,10 @@ export async function decodeAudio(source: MediaSource, processor: AudioProcessor
 }
 
 /** Opens a file path or bytes as a {@link MediaSource} for `work`. @internal */
-export async function withSource<T>(input: MediaInput, options: MediaDecodeOptions, work: (source: MediaSource) => Promise<T>): Promise<T> {
+export async function withSource<T>(input: MediaInput, options: MediaDecodeOptions & Pick<AudioInputOptions, 'audioStream'>,
+  work: (source: MediaSource) => Promise<T>): Promise<T> {
   validateMediaInput(input, 'input');
-  const decodeOptions: DecodeOptions = { signal: options.signal, limitInputPixels: options.limitInputPixels };
+  const decodeOptions: DecodeOptions = { signal: options.signal, limitInputPixels: options.limitInputPixels, audioStream: options.audioStream };
   validateDecodeOptions(decodeOptions);
   return withLocalFile(input, async (file) => work(await MediaSource.open(file, decodeOptions)), options);
 }

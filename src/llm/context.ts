@@ -8,6 +8,7 @@ import { callNative, callNativeSync } from '../bindings/errors.js';
 import type { AddonContext } from '../bindings/context.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { AddonModel } from '../bindings/model.js';
+import { checkThreads } from '../compute-options.js';
 import { checkInteger } from './arguments.js';
 import { BatchScheduler } from './batch.js';
 import { ContextSequence, type SequenceContext, type SequenceModel } from './sequence.js';
@@ -22,7 +23,7 @@ export interface ContextOptions {
   contextSize?: number;
   /** Sequences (independent conversations, e.g. one per chat); default 1. */
   sequences?: number;
-  /** CPU threads; default `os.availableParallelism()`. */
+  /** CPU threads, an integer >= 1; default `os.availableParallelism()`; clamped as {@link VideoLlamaOptions.threads}. */
   threads?: number;
   /**
    * Positions decoded per step (one llama_decode); default 512. Chats generating together share
@@ -47,7 +48,6 @@ function validateOptions(options: ContextOptions): void {
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   checkInteger(options.contextSize, 'options.contextSize', 1);
   checkInteger(options.sequences, 'options.sequences', 1);
-  checkInteger(options.threads, 'options.threads', 1);
   checkInteger(options.batchSize, 'options.batchSize', 1);
 }
 
@@ -97,7 +97,7 @@ export class LlmContext implements SequenceContext, AsyncDisposable {
     const native = callNativeSync(() => new (addon().AddonContext)(model.native, {
       contextSize: options.contextSize ?? Math.min(DEFAULT_CONTEXT_SIZE, defaults.trainContextSize),
       sequences,
-      threads: options.threads ?? defaults.threads,
+      threads: checkThreads(options.threads, 'options.threads') ?? defaults.threads,
       batchSize,
     }));
     await callNative(() => native.init());

@@ -12,6 +12,7 @@ import { withAbortFlag } from '../bindings/abort.js';
 import { callNative, callNativeSync } from '../bindings/errors.js';
 import type { AddonModel, AddonModelInfo } from '../bindings/model.js';
 import { invalidArgument, validateSignal, VideoLlamaError } from '../errors.js';
+import { reportIgnoredGpuLayers } from '../compute-options.js';
 import { checkInteger, tokenArray } from './arguments.js';
 import { LlmContext, type ContextModel, type ContextOptions } from './context.js';
 
@@ -21,7 +22,7 @@ const GGUF_MAGIC = Buffer.from('GGUF', 'latin1');
 export interface LlmModelOptions {
   /** Where the layers run (see {@link GpuOption}); default `$VIDEO_LLAMA_GPU`, else `'auto'`. */
   gpu?: GpuOption;
-  /** Layers to offload to the GPU `gpu` chose; default: all of them. */
+  /** Layers to offload to the GPU `gpu` chose; default: all of them (ignored, with a warning, without a GPU backend). */
   gpuLayers?: number;
   /**
    * Memory-map the file instead of reading it; default false. On CPUs where ggml repacks the
@@ -120,8 +121,16 @@ export class LlmModel implements ContextModel, AsyncDisposable {
     if (typeof file !== 'string' || file === '') throw invalidArgument('file', 'the path of a GGUF file', file);
     validateOptions(options);
     await checkGgufFile(file, 'language model');
-    const native = callNativeSync(() => new (addon().AddonModel)(file, { gpu: resolveGpu(gpuOption(options.gpu, 'options.gpu')), gpuLayers: options.gpuLayers, mmap: options.mmap }));
-    await withAbortFlag(`Loading ${file}`, options.signal, (abort) => native.load({ abort, onProgress: options.onProgress }));
+    const gpu = resolveGpu(gpuOption(options.gpu, 'options.gpu'));
+    reportIgnoredGpuLayers(options.gpuLayers, gpu);
+    const native = callNativeSync(() => new (addon().AddonModel)(file, { gpu, gpuLayers: options.gpuLayers, mmap: options.mmap }));
+    try {
+      await withAbortFlag(`Loading ${file}`, options.signal, (abort, onProgress) => native.load({ abort, onProgress }),
+        { onProgress: options.onProgress, details: { file } });
+    } catch (error) {
+      native.dispose();
+      throw error;
+    }
     return new LlmModel(native, file);
   }
 

@@ -4,7 +4,7 @@
  * (sampling, resizing, normalising, fbank) is `processors/`.
  * @module
  */
-export { probe, type MediaProbe, type SourceKind, type StreamInfo } from './probe.js';
+export { probe, type MediaProbe, type ProbeOptions, type SourceKind, type StreamInfo } from './probe.js';
 export { DEFAULT_LIMIT_INPUT_PIXELS, MediaSource, type DecodeOptions, type RgbFrames } from './source.js';
 export { type MediaInput } from './input.js';
 export { locateFfmpeg, FFMPEG_PATH_ENV } from './ffmpeg.js';

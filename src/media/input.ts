@@ -31,7 +31,8 @@ export interface MediaFetchOptions {
   signal?: AbortSignal;
 }
 
-const MEDIA_INPUT_TEXT = 'a file path (non-empty string), a file: URL, or the file bytes (Uint8Array, ArrayBuffer, Blob or Readable)';
+/** Every shape of a {@link MediaInput}, for error messages. @internal */
+export const MEDIA_INPUT_TEXT = 'a file path (non-empty string), a file: URL (http: or https: with allowHttp), or the file bytes (Uint8Array, ArrayBuffer, Blob or Readable)';
 
 /** Throws `INVALID_ARGUMENT` unless `input` is one of the {@link MediaInput} shapes. */
 export function validateMediaInput(input: unknown, name = 'input'): asserts input is MediaInput {

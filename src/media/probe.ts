@@ -4,7 +4,7 @@
  * decoded) and the exact sample count of the audio stream (decoded, nothing kept).
  * @module
  */
-import { VideoLlamaError } from '../errors.js';
+import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { decodeFailure, runFfmpeg } from './ffmpeg.js';
 import { ffmpegInput, type MediaFetchOptions, type MediaInput, validateMediaInput, validateSignal, withLocalFile } from './input.js';
 
@@ -43,7 +43,7 @@ export interface MediaProbe {
   kind?: SourceKind;
   /** Frames of the video stream: its packet count, which is decord's `len(VideoReader)`. */
   frameCount?: number;
-  /** Samples per channel of the audio stream at its own rate, as decoded. */
+  /** Samples per channel of {@link MediaProbe.audio} at its own rate, as decoded. */
   audioSamples?: number;
   /** Whether the file has a video stream (attached cover pictures and text rendered as video do not count). */
   hasVideo: boolean;
@@ -53,10 +53,25 @@ export interface MediaProbe {
   durationSeconds?: number;
   /** The first real video stream, when there is one. */
   video?: StreamInfo;
-  /** The first audio stream, when there is one. */
+  /** The audio stream encoders take (the first, or the one `audioStream` chose), when there is one. */
   audio?: StreamInfo;
   /** Every stream of the file. */
   streams: StreamInfo[];
+}
+
+/** Options of {@link probe}. */
+export interface ProbeOptions extends MediaFetchOptions {
+  /**
+   * Which audio stream {@link MediaProbe.audio} and `audioSamples` describe, as the encoders'
+   * `audioStream` option: its index among the file's audio streams (ffmpeg's `-map 0:a:N`);
+   * default 0, the first. An index the file does not have is INVALID_ARGUMENT.
+   */
+  audioStream?: number;
+}
+
+/** Throws INVALID_ARGUMENT unless `value` is undefined or an integer >= 0. @internal */
+export function validateAudioStream(value: unknown, name = 'options.audioStream'): void {
+  if (value !== undefined && (!Number.isInteger(value) || (value as number) < 0)) throw invalidArgument(name, 'an integer >= 0', value);
 }
 
 /**
@@ -75,22 +90,28 @@ export interface MediaProbe {
  * @throws VideoLlamaError `INVALID_ARGUMENT`, `FILE_NOT_FOUND`, `MEDIA_DECODE` (not a media file, or
  *   corrupt), `FFMPEG_NOT_FOUND`, `ABORTED`.
  */
-export async function probe(input: MediaInput, options: MediaFetchOptions = {}): Promise<MediaProbe> {
+export async function probe(input: MediaInput, options: ProbeOptions = {}): Promise<MediaProbe> {
   validateMediaInput(input);
   validateSignal(options.signal);
-  return withLocalFile(input, (file) => probeFile(file, options.signal), options);
+  validateAudioStream(options.audioStream);
+  return withLocalFile(input, (file) => probeFile(file, options.signal, options.audioStream), options);
 }
 
 /** {@link probe} for a local file. @internal */
-export async function probeFile(file: string, signal?: AbortSignal): Promise<MediaProbe> {
+export async function probeFile(file: string, signal?: AbortSignal, audioStream = 0): Promise<MediaProbe> {
   const counter = new PacketCounter();
   // The banner tells the ffmpeg version (see passthroughFrameArgs): no extra process for it.
   const result = await runFfmpeg([
     '-i', ffmpegInput(file),
-    '-map', '0:V:0?', '-map', '0:a:0?', '-c:v', 'copy', '-copyinkf', '-c:a', 'pcm_f32le', '-f', 'framecrc', 'pipe:1',
+    '-map', '0:V:0?', '-map', `0:a:${audioStream}?`, '-c:v', 'copy', '-copyinkf', '-c:a', 'pcm_f32le', '-f', 'framecrc', 'pipe:1',
   ], { what: 'probing', signal, banner: true, onStdout: (chunk) => counter.add(chunk) });
-  const parsed = parseProbe(result.stderr);
+  const parsed = parseProbe(result.stderr, audioStream);
   if (!parsed) throw decodeFailure('to open the media', file, result);
+  const audioCount = parsed.streams.filter((s) => s.type === 'audio').length;
+  if (audioCount > 0 && audioStream >= audioCount) {
+    throw invalidArgument('options.audioStream', `an audio stream of ${file}, from 0 to ${audioCount - 1} ` +
+      `(streams: ${describeStreams(parsed).join(', ')})`, audioStream);
+  }
   if (!parsed.hasVideo && !parsed.hasAudio) return parsed; // nothing to copy: ffmpeg had no output stream
   if (result.code !== 0) throw decodeFailure('to read the media', file, result);
   return withCounts(parsed, counter.totals());
@@ -150,8 +171,11 @@ class PacketCounter {
   }
 }
 
-/** Parses the `Input #0` section of ffmpeg's stderr; undefined when ffmpeg could not open the input. @internal */
-export function parseProbe(stderr: string): MediaProbe | undefined {
+/**
+ * Parses the `Input #0` section of ffmpeg's stderr (`audio` is the `audioStream`-th audio
+ * stream); undefined when ffmpeg could not open the input. @internal
+ */
+export function parseProbe(stderr: string, audioStream = 0): MediaProbe | undefined {
   const start = stderr.search(/^Input #0,/m);
   if (start < 0) return undefined;
   const end = stderr.slice(start).search(/^(Output #|Stream mapping:|At least one output)/m);
@@ -159,11 +183,11 @@ export function parseProbe(stderr: string): MediaProbe | undefined {
   const streams = [...section.matchAll(/^\s*Stream #0:(\d+)\S*: (\w+): (.*)$/gm)]
     .map((match) => parseStream(Number(match[1]), match[2]!, match[3]!));
   const video = streams.find((stream) => stream.type === 'video' && !stream.attachedPicture && !TEXT_AS_VIDEO_CODECS.has(stream.codec));
-  const audio = streams.find((stream) => stream.type === 'audio');
+  const audio = streams.filter((stream) => stream.type === 'audio')[audioStream];
   const duration = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(section);
   return {
     hasVideo: video !== undefined,
-    hasAudio: audio !== undefined,
+    hasAudio: streams.some((stream) => stream.type === 'audio'),
     durationSeconds: duration ? Number(duration[1]) * 3600 + Number(duration[2]) * 60 + Number(duration[3]) : undefined,
     video,
     audio,
@@ -216,12 +240,10 @@ function parseChannels(description: string): number | undefined {
   return /^[A-Z0-9]+(\+[A-Z0-9]+)+$/.test(field) ? field.split('+').length : undefined;
 }
 
-/** The probe's first audio stream with a known rate and channel count. @internal */
+/** The probe's audio stream (the first, or the one asked for), with a known rate and channel count. @internal */
 export function requireAudioStream(probe: MediaProbe, file: string): Required<Pick<StreamInfo, 'index' | 'sampleRate' | 'channels'>> {
   const audio = probe.audio;
-  if (!audio) {
-    throw new VideoLlamaError('NO_AUDIO_STREAM', `${file} has no audio stream (streams: ${describeStreams(probe)})`, { file });
-  }
+  if (!audio) throw missingStream('NO_AUDIO_STREAM', `${file} has no audio stream`, probe, file);
   if (!audio.sampleRate || !audio.channels) {
     throw new VideoLlamaError('MEDIA_DECODE', `cannot read the sample rate and channel count of the audio stream of ${file}`,
       { file, stream: audio });
@@ -231,12 +253,40 @@ export function requireAudioStream(probe: MediaProbe, file: string): Required<Pi
 
 /** The probe's first real video stream. @internal */
 export function requireVideoStream(probe: MediaProbe, file: string): StreamInfo {
-  if (!probe.video) {
-    throw new VideoLlamaError('NO_VIDEO_STREAM', `${file} has no video stream (streams: ${describeStreams(probe)})`, { file });
-  }
-  return probe.video;
+  if (probe.video) return probe.video;
+  const cover = probe.streams.some((s) => s.attachedPicture);
+  throw missingStream('NO_VIDEO_STREAM', `${file} has no video stream${cover ? ', only a cover picture' : ''}`, probe, file,
+    cover ? 'encodeAudio encodes its sound, encodeImage its picture' : undefined);
 }
 
-function describeStreams(probe: MediaProbe): string {
-  return probe.streams.length === 0 ? 'none' : probe.streams.map((s) => `${s.type} ${s.codec}`).join(', ');
+/** The stream a still picture is taken from: the first real video stream, else a cover picture. @internal */
+export function requirePictureStream(probe: MediaProbe, file: string): StreamInfo {
+  const picture = probe.video ?? probe.streams.find((s) => s.attachedPicture);
+  if (!picture) throw missingStream('NO_VIDEO_STREAM', `${file} has no picture`, probe, file);
+  return picture;
+}
+
+/**
+ * Throws MEDIA_DECODE for a file ffmpeg reads only as text drawn as pictures (its text demuxers
+ * render any file with a .bin, .txt, ... name): not a media file, whichever encoder is asked.
+ * @internal
+ */
+export function requireMediaContent(probe: MediaProbe, file: string): void {
+  const textOnly = probe.streams.length > 0 && probe.streams.every((s) => s.type === 'video' && TEXT_AS_VIDEO_CODECS.has(s.codec));
+  if (textOnly) {
+    throw new VideoLlamaError('MEDIA_DECODE', `${file} is not a picture, video or audio file: ffmpeg reads it only as text drawn as ` +
+      `pictures (streams: ${describeStreams(probe).join(', ')})`, { file, streams: describeStreams(probe) });
+  }
+}
+
+/** The error for a missing stream: `what`, the streams the file has, and a hint when one helps. */
+function missingStream(code: 'NO_VIDEO_STREAM' | 'NO_AUDIO_STREAM', what: string, probe: MediaProbe, file: string, hint?: string): VideoLlamaError {
+  const streams = describeStreams(probe);
+  return new VideoLlamaError(code, `${what} (streams: ${streams.length === 0 ? 'none' : streams.join(', ')})${hint ? `: ${hint}` : ''}`,
+    { file, streams });
+}
+
+/** Each stream as messages name it: `audio mp3`, `video h264`, `cover picture mjpeg`, `text bintext`. */
+function describeStreams(probe: MediaProbe): string[] {
+  return probe.streams.map((s) => `${s.attachedPicture ? 'cover picture' : TEXT_AS_VIDEO_CODECS.has(s.codec) ? 'text' : s.type} ${s.codec}`);
 }

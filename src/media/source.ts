@@ -12,7 +12,7 @@
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { decodeFailure, passthroughFrameArgs, runFfmpeg } from './ffmpeg.js';
 import { ffmpegInput, validateSignal } from './input.js';
-import { type MediaProbe, probeFile, requireAudioStream, requireVideoStream } from './probe.js';
+import { type MediaProbe, probeFile, validateAudioStream, requireAudioStream, requireMediaContent, requirePictureStream, requireVideoStream } from './probe.js';
 
 /**
  * Default of {@link DecodeOptions.limitInputPixels}: 100 megapixels (a 10000 × 10000 picture, an
@@ -30,6 +30,8 @@ export interface DecodeOptions {
    * `false` removes the limit.
    */
   limitInputPixels?: number | false;
+  /** The audio stream decoded: its index among the file's audio streams; default 0 (see {@link ProbeOptions.audioStream}). */
+  audioStream?: number;
 }
 
 /**
@@ -61,6 +63,7 @@ export function validateDecodeOptions(options: DecodeOptions): void {
   if (limitInputPixels !== undefined && limitInputPixels !== false && !(Number.isInteger(limitInputPixels) && limitInputPixels > 0)) {
     throw invalidArgument('options.limitInputPixels', 'a positive integer or false', limitInputPixels);
   }
+  validateAudioStream(options.audioStream);
 }
 
 /** A half-open range of samples (per channel) at the audio stream's own rate. */
@@ -99,10 +102,12 @@ export class MediaSource {
     private readonly options: DecodeOptions,
   ) {}
 
-  /** Probes `file` (one ffmpeg process). */
+  /** Probes `file` (one ffmpeg process); MEDIA_DECODE for a file that holds no media at all (see {@link requireMediaContent}). */
   static async open(file: string, options: DecodeOptions = {}): Promise<MediaSource> {
     validateDecodeOptions(options);
-    return new MediaSource(file, await probeFile(file, options.signal), options);
+    const probe = await probeFile(file, options.signal, options.audioStream);
+    requireMediaContent(probe, file);
+    return new MediaSource(file, probe, options);
   }
 
   /**
@@ -125,8 +130,7 @@ export class MediaSource {
 
   /** The first picture of the file at its own (display-rotated) size, as RGB. */
   async decodeImage(): Promise<RgbFrames> {
-    // an attached picture (cover art) is an image too
-    const stream = this.probe.streams.find((s) => s.type === 'video') ?? requireVideoStream(this.probe, this.file);
+    const stream = requirePictureStream(this.probe, this.file); // a cover picture is an image too
     this.checkPixels(stream.width, stream.height);
     const chunks: Buffer[] = [];
     // PPM states the size of the picture after rotation; swscale's exact rounding to rgb24

@@ -4,7 +4,7 @@
  * `Normalize(mean, std)`, stacked to [M, 1, melBins, targetFrames].
  * @module
  */
-import { invalidArgument, VideoLlamaError } from '../errors.js';
+import { invalidArgument, requireFinite, VideoLlamaError } from '../errors.js';
 import { type AudioClipRange, constantClipRanges } from './clip-sampling.js';
 import { AUDIO_SAMPLE_RATE, DEFAULT_CLIPS, VIDEO_LLAMA_PREPROCESSING as DEFAULTS } from './constants.js';
 import { KaldiFbank } from './fbank.js';
@@ -179,13 +179,7 @@ function checkedSegment(segment: WaveformSegment): WaveformSegment {
       `Expected at least ${MIN_SAMPLES} samples (one 25 ms fbank frame at 16 kHz) for audio but received ${length} samples`,
       { name: 'audio', samples: length });
   }
-  for (const channel of segment.channels) {
-    const bad = channel.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) {
-      throw new VideoLlamaError('INVALID_ARGUMENT',
-        `Expected finite audio samples but sample ${bad} is ${channel[bad]}`, { name: 'audio', index: bad, value: channel[bad] });
-    }
-  }
+  for (const channel of segment.channels) requireFinite(channel, 'audio', 'samples');
   return segment;
 }
 

@@ -1,11 +1,13 @@
 /**
  * Our kernels against ggml's on the same projector, on every instruction set of ours this CPU has
- * (VIDEO_LLAMA_CPU_ISA caps it, so an AVX-512 machine also runs the AVX2 kernels): bf16 and f16
- * (AVX-512 BF16: bf16 products and attention; AVX2: 16-bit weights widened to f32) and q8_0
- * (8-bit products: AVX-512 VNNI, or AVX2's vpmaddubsw) give the same embeddings as ggml up to the
- * rounding of activations, and stay close to the f32 projector with the same weights. Sizes that
- * exercise every edge: 257 tokens per frame (not a whole number of tiles or 32-key panels), head
- * sizes 16 and 32 (padded to / one panel), several frames and clips. f32 projectors never use them.
+ * (VIDEO_LLAMA_CPU_ISA caps it, so an AVX-512 machine also runs the AVX2 kernels, with and without
+ * AVX-VNNI): bf16 and f16 (AVX-512 BF16: bf16 products and attention; AVX2: 16-bit weights
+ * widened to f32, and the AVX2 attention) and q8_0 (8-bit products: AVX-512 VNNI, AVX-VNNI, or AVX2's vpmaddubsw on 7-bit
+ * weights) give the same embeddings as ggml up to the rounding of weights and activations, and
+ * stay close to the f32 projector with the same weights. Sizes that exercise every edge: 257
+ * tokens per frame (not a whole number of 4- or 6-row tiles, 8-lane rows or 32-key panels), 230
+ * keys in the audio attention, head sizes 16 and 32 (padded to / one panel), 32 and 8 queries
+ * (part of a query block), several frames and clips. f32 projectors never use them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,22 +24,25 @@ import { minRowCosine } from '../support/stages.js';
 
 const CPU_FLAGS = new Set((fs.existsSync('/proc/cpuinfo') ? /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '' : '').trim().split(/\s+/));
 const has = (...flags: string[]) => flags.every((f) => CPU_FLAGS.has(f));
-type IsaLevel = 'avx512' | 'avx2';
+type IsaLevel = 'avx512' | 'avxvnni' | 'avx2';
 /** Our instruction sets this CPU runs (AVX-512 counted where it has both BF16 and VNNI). */
 const ISA_LEVELS: IsaLevel[] = [
   ...(has('avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_bf16', 'avx512_vnni') ? ['avx512' as const] : []),
+  ...(has('avx2', 'fma', 'f16c', 'avx_vnni') ? ['avxvnni' as const] : []),
   ...(has('avx2', 'fma', 'f16c') ? ['avx2' as const] : []),
 ];
 type KernelType = 'bf16' | 'f16' | 'q8_0';
 // Per-token cosine, own kernels vs ggml's on the same file. bf16 on AVX-512: both round activations
 // to bf16, at different points (ours also the attention's inputs). f16 / bf16 on AVX2: ours keeps
-// activations in f32, ggml rounds them to the weights' type. q8_0: ggml quantizes activations per 32
-// values, ours per 128 (and requantizes the weights per 128). Measured (avx512 / avx2): bf16
-// 0.99998 / 0.99999, f16 0.99997 / 1.000000, q8_0 0.99972 / 0.99976.
+// activations in f32 (K and V in f16 inside the attention), ggml rounds them to the weights' type.
+// q8_0: ggml quantizes activations per 32 values, ours per 128 (and requantizes the weights per
+// 128, to 7 bits on avx2). Measured (avx512 / avxvnni / avx2): bf16 0.99998 / 0.99999 / 0.99999,
+// f16 0.99997 / 1.000000 / 1.000000, q8_0 0.99972 / 0.99974 / 0.99928.
 const MIN_COSINE_VS_GGML: Record<KernelType, number> = { bf16: 0.9995, f16: 0.9995, q8_0: 0.999 };
 // Per-token cosine, own kernels vs the f32 projector with the same weights before rounding (what
-// the weight type itself costs, plus the above). Measured (avx512 / avx2): bf16 0.99997 / 0.99999,
-// f16 0.99997 / 1.000000, q8_0 0.99971 / 0.99971 (the two 8-bit kernels compute the same sums).
+// the weight type itself costs, plus the above). Measured (avx512 / avxvnni / avx2): bf16 0.99997 /
+// 0.99999 / 0.99999, f16 0.99997 / 1.000000 / 1.000000, q8_0 0.99971 / 0.99965 / 0.99917 (the
+// AVX-512 and AVX-VNNI 8-bit kernels compute the same sums; AVX2's 7-bit weights cost the rest).
 const MIN_COSINE_VS_F32: Record<KernelType, number> = { bf16: 0.9995, f16: 0.9995, q8_0: 0.999 };
 
 /** tinyProjector with 128-wide layers: the 8-bit kernel needs inputs in blocks of 128. */

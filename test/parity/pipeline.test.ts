@@ -102,8 +102,8 @@ describeWithFixtures(TINY_A, 'pipeline from media files (tiny-a)', () => {
   it('rejects a file that is not a video, an empty video and a missing file with clear errors', async () => {
     const text = path.join(dir, 'notes.txt');
     fs.writeFileSync(text, 'this is not a video\n'.repeat(100));
-    // ffmpeg's tty demuxer would render text as "video"; that does not count as a video stream.
-    await expect(projector.encodeVideo(text)).rejects.toMatchObject({ code: 'NO_VIDEO_STREAM' });
+    // ffmpeg's tty demuxer would render text as "video"; that is no media at all, to any encoder.
+    await expect(projector.encodeVideo(text)).rejects.toMatchObject({ code: 'MEDIA_DECODE', message: /is not a picture, video or audio file/ });
     const garbage = path.join(dir, 'garbage.mp4');
     fs.writeFileSync(garbage, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)));
     await expect(projector.encodeVideo(garbage)).rejects.toMatchObject({ code: 'MEDIA_DECODE' });

@@ -64,7 +64,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('bad arguments are rejected before anything is spawned', () => {
   test.each<[string, () => Promise<unknown>, RegExp]>([
-    ['decodeVideoFrames input', () => decodeVideoFrames(42 as unknown as string), /Expected a file path \(non-empty string\), a file: URL, or the file bytes \(Uint8Array, ArrayBuffer, Blob or Readable\) for input but received 42 of type number/],
+    ['decodeVideoFrames input', () => decodeVideoFrames(42 as unknown as string), /Expected a file path \(non-empty string\), a file: URL \(http: or https: with allowHttp\), or the file bytes \(Uint8Array, ArrayBuffer, Blob or Readable\) for input but received 42 of type number/],
     ['decodeVideoFrames frames', () => decodeVideoFrames('x.mp4', { frames: 0 }), /for options.frames but received 0/],
     ['decodeVideoFrames rgb', () => decodeVideoFrames({ rgb: new Uint8Array(5), width: 2, height: 2, frames: 1 }), /for input.rgb/],
     ['loadImageTensor pixel limit', () => loadImageTensor('x.png', { limitInputPixels: 0 }), /a positive integer or false for options.limitInputPixels/],

@@ -118,6 +118,8 @@ export interface GgufEdit {
   /** A new shape with the same number of elements. */
   reshapeTensor?: { name: string; shape: number[] };
   setKey?: [string, GgufValue];
+  /** New data for a tensor (same type and size), made from its old data. */
+  patchTensor?: { name: string; bytes: (old: Uint8Array) => Uint8Array };
 }
 
 /** Writes an edited copy of a GGUF file with the project's GgufWriter. */
@@ -129,7 +131,8 @@ export async function editGguf(src: string, dst: string, edit: GgufEdit): Promis
   for (const t of tensors) {
     if (t.name === edit.dropTensor) continue;
     const shape = t.name === edit.reshapeTensor?.name ? edit.reshapeTensor.shape : t.shape;
-    writer.addTensor(t.name, shape, t.type, () => t.bytes);
+    const bytes = t.name === edit.patchTensor?.name ? edit.patchTensor.bytes(t.bytes) : t.bytes;
+    writer.addTensor(t.name, shape, t.type, () => bytes);
   }
   await writer.write(dst);
 }

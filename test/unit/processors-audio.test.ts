@@ -189,7 +189,7 @@ describe('non-finite PCM', () => {
     const pcm = new Float32Array(16000);
     pcm[1234] = value;
     const processor = new AudioProcessor({ ...VIDEO_LLAMA_PREPROCESSING, maxFrames: 32, maxClips: 8 });
-    await expect(processor.fromPcm16k(pcm)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: `Expected finite audio samples but sample 1234 is ${value}` });
-    expect(() => audioToFbank(pcm)).toThrow(/sample 1234/);
+    await expect(processor.fromPcm16k(pcm)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: `Expected finite samples for audio but element 1234 is ${value}`, details: { index: 1234 } });
+    expect(() => audioToFbank(pcm)).toThrow(/element 1234/);
   });
 });

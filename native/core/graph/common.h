@@ -53,8 +53,8 @@ ggml_tensor* mul_mat_f32(ggml_context* ctx, ggml_tensor* a, ggml_tensor* b);
 
 // Multi-head softmax(q kᵀ / sqrt(head_dim)) v, no mask. q: [D, Nq, B], k and v: [D, Nk, B] ->
 // [D, Nq, B]. Heads are consecutive slices of D (PyTorch's view(B, N, heads, head_dim)).
-// `projection`, the layer that made q, k and v: when it runs on our AVX-512 BF16 kernels, one op
-// of ours (kernels::bf16_attention) instead of ggml's f32 products.
+// `projection`, the layer that made q, k and v: when it runs on our AVX-512 BF16 or AVX2 kernels,
+// one op of ours (kernels::attention) instead of ggml's f32 products.
 ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads,
                        const Linear* projection = nullptr);
 

@@ -6,10 +6,13 @@
 // - half_gemm_avx2: 16-bit float weights (bf16 or f16) in bf16_gemm's pair panels, widened to f32 in
 //   registers, times f32 activations with f32 FMA: 6 tokens x 8 outputs per tile. The product is
 //   as exact as ggml's f32 one on the same 16-bit weights (activations are not rounded).
-// - int8_gemm_avx2: int8_gemm's panels, activations quantized as signed bytes, vpmaddubsw /
-//   vpmaddwd; the unsigned operand is |w| and the signed one sign(w)·x (the sign trick), so that a
-//   pair of products (≤ 2·127·127) fits vpmaddubsw's 16 bits without saturating: exactly
-//   int8_gemm's sums.
+// - int8_gemm_avx2 / int8_gemm_avx_vnni: int8_gemm's panels and quantized activations (qx + 128),
+//   4 or 6 tokens x 16 outputs per tile. With AVX-VNNI, 256-bit vpdpbusd: exactly int8_gemm's sums.
+//   Without, vpmaddubsw + vpmaddwd on weights packed with 7 bits (|qw| ≤ 63, kInt7Levels), so that
+//   a pair of products (≤ 2·255·63) fits vpmaddubsw's 16 signed bits without saturating: one
+//   instruction fewer per step than the sign trick on 8-bit weights (|w| times sign(w)·x), for
+//   half the weights' resolution (measured per-token cosine in docs/performance.md).
+// - half_attention_avx2: softmax(q kᵀ) v on the 16-bit tiles, for the layers of either product.
 #include <cstdint>
 
 #include "core/kernels/bf16_gemm.h"
@@ -33,7 +36,14 @@ struct HalfGemmArgs {
 // cpu_isa_detected().avx2.
 void half_gemm_avx2(const HalfGemmArgs& args, int ith, int nth);
 
-// The same as int8_gemm on AVX2. Requires cpu_isa_detected().avx2.
+// The same as int8_gemm on AVX2, for weights packed with kInt7Levels. Requires cpu_isa_detected().avx2.
 void int8_gemm_avx2(const Int8GemmArgs& args, int ith, int nth);
+
+// bf16_attention on AVX2: K and V rounded to f16 (F16C), Q and the softmax weights kept in f32,
+// f32 FMA; query rows in blocks, so that the scores never exceed a block. Requires cpu_isa_detected().avx2.
+void half_attention_avx2(const Bf16AttentionArgs& args, int ith, int nth);
+
+// The same as int8_gemm with AVX-VNNI (kInt8Levels weights). Requires cpu_isa_detected().avx_vnni.
+void int8_gemm_avx_vnni(const Int8GemmArgs& args, int ith, int nth);
 
 }  // namespace vl::kernels

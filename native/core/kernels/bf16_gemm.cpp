@@ -38,6 +38,34 @@ void bf16_from_f16_in_place(uint16_t* values, int64_t n) {
   for (int64_t i = 0; i < n; ++i) values[i] = ggml_fp32_to_bf16(ggml_fp16_to_fp32(values[i])).bits;
 }
 
+void pack_key_panels(const float* k, int64_t row_stride, int64_t n_kv, int64_t head_dim, int64_t padded_kv,
+                     HalfConverter convert, std::vector<uint16_t>& panels, std::vector<uint16_t>& row) {
+  panels.assign(static_cast<size_t>(padded_kv * head_dim), 0);
+  row.resize(static_cast<size_t>(head_dim));
+  auto* panel_pairs = reinterpret_cast<uint32_t*>(panels.data());
+  const auto* pairs = reinterpret_cast<const uint32_t*>(row.data());
+  for (int64_t key = 0; key < n_kv; ++key) {
+    convert(k + key * row_stride, row.data(), head_dim);
+    uint32_t* panel = panel_pairs + (key / kPanel) * (head_dim / 2) * kPanel + key % kPanel;
+    for (int64_t j = 0; j < head_dim / 2; ++j) panel[j * kPanel] = pairs[j];
+  }
+}
+
+void pack_value_panels(const float* v, int64_t row_stride, int64_t n_kv, int64_t head_dim, int64_t padded_kv,
+                       int64_t padded_dim, HalfConverter convert, std::vector<uint16_t>& panels,
+                       std::vector<uint16_t>& row) {
+  panels.assign(static_cast<size_t>(padded_kv * padded_dim), 0);
+  row.resize(static_cast<size_t>(head_dim));
+  for (int64_t key = 0; key < n_kv; ++key) {
+    convert(v + key * row_stride, row.data(), head_dim);
+    const int64_t pair = key / 2, half = key % 2;
+    for (int64_t d = 0; d < head_dim; ++d) {
+      panels[static_cast<size_t>(((d / kPanel) * (padded_kv / 2) + pair) * 2 * kPanel + 2 * (d % kPanel) + half)] =
+          row[static_cast<size_t>(d)];
+    }
+  }
+}
+
 #ifdef VL_HAVE_BF16_KERNEL
 
 #define VL_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
@@ -96,8 +124,6 @@ void bf16_gemm(const Bf16GemmArgs& args, int ith, int nth) {
 // Attention: per (item, head), S = Q Kᵀ and O = P V as two products of the tiles above, with K
 // and V packed into panels (keys padded to whole panels, their scores masked out).
 
-static int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-
 // n f32 -> bf16, rounding to nearest even.
 VL_TARGET void bf16_from_f32(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
@@ -115,35 +141,6 @@ struct AttentionScratch {
   std::vector<uint16_t> q, k_panels, v_panels, probs, row;
   std::vector<float> scores, context;
 };
-
-// K [n_kv, head_dim] as panels of kPanel keys: the "weights" of S = Q Kᵀ.
-VL_TARGET static void pack_keys(const float* k, int64_t row_stride, int64_t n_kv, int64_t head_dim, int64_t padded_kv,
-                                AttentionScratch& s) {
-  s.k_panels.assign(static_cast<size_t>(padded_kv * head_dim), 0);
-  s.row.resize(static_cast<size_t>(head_dim));
-  auto* panels = reinterpret_cast<uint32_t*>(s.k_panels.data());
-  const auto* pairs = reinterpret_cast<const uint32_t*>(s.row.data());
-  for (int64_t key = 0; key < n_kv; ++key) {
-    bf16_from_f32(k + key * row_stride, s.row.data(), head_dim);
-    uint32_t* panel = panels + (key / kPanel) * (head_dim / 2) * kPanel + key % kPanel;
-    for (int64_t j = 0; j < head_dim / 2; ++j) panel[j * kPanel] = pairs[j];
-  }
-}
-
-// V [n_kv, head_dim] as panels of kPanel output dims, key pairs interleaved: the "weights" of O = P V.
-VL_TARGET static void pack_values(const float* v, int64_t row_stride, int64_t n_kv, int64_t head_dim, int64_t padded_kv,
-                                  int64_t padded_dim, AttentionScratch& s) {
-  s.v_panels.assign(static_cast<size_t>(padded_kv * padded_dim), 0);
-  s.row.resize(static_cast<size_t>(head_dim));
-  for (int64_t key = 0; key < n_kv; ++key) {
-    bf16_from_f32(v + key * row_stride, s.row.data(), head_dim);
-    const int64_t pair = key / 2, half = key % 2;
-    for (int64_t d = 0; d < head_dim; ++d) {
-      s.v_panels[static_cast<size_t>(((d / kPanel) * (padded_kv / 2) + pair) * 2 * kPanel + 2 * (d % kPanel) + half)] =
-          s.row[static_cast<size_t>(d)];
-    }
-  }
-}
 
 // probs = softmax(scale · scores) over the first n_kv columns, as bf16; padding columns stay 0.
 VL_TARGET static void softmax_row(const float* scores, int64_t n_kv, float scale, uint16_t* probs) {
@@ -190,8 +187,10 @@ VL_TARGET static void attention_head(const Bf16AttentionArgs& a, int64_t item, i
   const float* q = a.q.data + item * a.q.batch_stride + head * hd;
   s.q.resize(static_cast<size_t>(a.n_q * hd));
   for (int64_t i = 0; i < a.n_q; ++i) bf16_from_f32(q + i * a.q.row_stride, s.q.data() + i * hd, hd);
-  pack_keys(a.k.data + item * a.k.batch_stride + head * hd, a.k.row_stride, a.n_kv, hd, padded_kv, s);
-  pack_values(a.v.data + item * a.v.batch_stride + head * hd, a.v.row_stride, a.n_kv, hd, padded_kv, padded_dim, s);
+  pack_key_panels(a.k.data + item * a.k.batch_stride + head * hd, a.k.row_stride, a.n_kv, hd, padded_kv, bf16_from_f32,
+                  s.k_panels, s.row);
+  pack_value_panels(a.v.data + item * a.v.batch_stride + head * hd, a.v.row_stride, a.n_kv, hd, padded_kv, padded_dim,
+                    bf16_from_f32, s.v_panels, s.row);
 
   s.scores.resize(static_cast<size_t>(a.n_q * padded_kv));
   gemm_panels(s.q.data(), hd, a.n_q, s.k_panels.data(), hd / 2, padded_kv / kPanel, s.scores.data(), padded_kv);

@@ -13,6 +13,7 @@
 // multiples of kPanel) is still a contiguous range of bytes.
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace vl::kernels {
 
@@ -98,7 +99,22 @@ struct Bf16AttentionArgs {
   float scale = 1;  // applied to q·k before the softmax
 };
 
-// Whether bf16_attention handles this head size.
+// Converts n f32 to a 16-bit float type (bf16_from_f32, or f16 for half_attention_avx2).
+using HalfConverter = void (*)(const float* src, uint16_t* dst, int64_t n);
+
+inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// One (item, head) of attention as the "weights" of the two products, in pair panels:
+// K [n_kv, head_dim] as panels of kPanel keys (padded_kv of them, zeros past n_kv) for S = Q Kᵀ,
+// and V [n_kv, head_dim] as panels of kPanel dims (padded_dim), key pairs interleaved, for O = P V.
+// `row` is scratch for one converted row.
+void pack_key_panels(const float* k, int64_t row_stride, int64_t n_kv, int64_t head_dim, int64_t padded_kv,
+                     HalfConverter convert, std::vector<uint16_t>& panels, std::vector<uint16_t>& row);
+void pack_value_panels(const float* v, int64_t row_stride, int64_t n_kv, int64_t head_dim, int64_t padded_kv,
+                       int64_t padded_dim, HalfConverter convert, std::vector<uint16_t>& panels,
+                       std::vector<uint16_t>& row);
+
+// Whether bf16_attention (and half_attention_avx2) handles this head size.
 inline bool bf16_attention_supports(int64_t head_dim) { return head_dim % 2 == 0 && head_dim > 0; }
 
 // softmax(scale · q kᵀ) v per batch item and head, with q, k, softmax weights and v rounded to

@@ -32,9 +32,13 @@ PackedFormat packed_format(const ggml_tensor* weight) {
 }
 
 static bool is_avx512(PackedFormat f) { return f == PackedFormat::Bf16Avx512 || f == PackedFormat::Int8Avx512; }
-static bool is_int8(PackedFormat f) { return f == PackedFormat::Int8Avx512 || f == PackedFormat::Int8Avx2; }
+static bool is_int8(PackedFormat f) {
+  return f == PackedFormat::Int8Avx512 || f == PackedFormat::Int8Avx2 || f == PackedFormat::Int8AvxVnni;
+}
 
-// The kernel this CPU may run for a weight of `type` [k, n], None when none handles it.
+// The kernel this CPU may run for a weight of `type` [k, n], None when none handles it. 16-bit
+// weights stay 16-bit (an f16 or bf16 file keeps its fidelity bound: 8-bit products of them leave
+// it, docs/performance.md), q8_0 runs the 8-bit kernels.
 static PackedFormat format_for(ggml_type type, int64_t k, int64_t n, const CpuIsa& isa) {
   const bool half = type == GGML_TYPE_BF16 || type == GGML_TYPE_F16;
   if (half && bf16_packable(k, n)) {
@@ -43,6 +47,7 @@ static PackedFormat format_for(ggml_type type, int64_t k, int64_t n, const CpuIs
   }
   if (type == GGML_TYPE_Q8_0 && int8_packable(k, n)) {
     if (isa.avx512_vnni) return PackedFormat::Int8Avx512;
+    if (isa.avx_vnni) return PackedFormat::Int8AvxVnni;
     if (isa.avx2) return PackedFormat::Int8Avx2;
   }
   return PackedFormat::None;
@@ -53,7 +58,7 @@ static void pack(ggml_tensor* w, PackedFormat format) {
   const int64_t k = w->ne[0], n = w->ne[1];
   const size_t row_bytes = w->nb[1];
   if (is_int8(format)) {
-    pack_q8_0_panels(w->data, k, n);
+    pack_q8_0_panels(w->data, k, n, format == PackedFormat::Int8Avx2 ? kInt7Levels : kInt8Levels);
   } else {
     auto* values = static_cast<uint16_t*>(w->data);
     if (w->type == GGML_TYPE_F16 && format == PackedFormat::Bf16Avx512) bf16_from_f16_in_place(values, k * n);
@@ -124,6 +129,8 @@ static void gemm_op(ggml_tensor* dst, int ith, int nth, void* epilogue) {
                             gemm_output(dst, epilogue)};
     if constexpr (F == PackedFormat::Int8Avx512) {
       int8_gemm(args, ith, nth);
+    } else if constexpr (F == PackedFormat::Int8AvxVnni) {
+      int8_gemm_avx_vnni(args, ith, nth);
     } else {
       int8_gemm_avx2(args, ith, nth);
     }
@@ -137,6 +144,7 @@ static ggml_custom_op_t gemm_op_for(PackedFormat format) {
     case PackedFormat::Bf16Avx2: return gemm_op<PackedFormat::Bf16Avx2>;
     case PackedFormat::F16Avx2: return gemm_op<PackedFormat::F16Avx2>;
     case PackedFormat::Int8Avx2: return gemm_op<PackedFormat::Int8Avx2>;
+    case PackedFormat::Int8AvxVnni: return gemm_op<PackedFormat::Int8AvxVnni>;
     case PackedFormat::None: break;
   }
   throw Error("NATIVE", "a product of ours was asked for a weight that is not packed");
@@ -228,8 +236,10 @@ ggml_tensor* layer_norm_into(ggml_context* ctx, ggml_tensor* x, ggml_tensor* nor
                         reinterpret_cast<void*>(params));
 }
 
-// dst [D, Nq, B] = attention(src0 q [D, Nq, B], src1 k, src2 v [D, Nk, B]); userdata: the head count.
-static void bf16_attention_op(ggml_tensor* dst, int ith, int nth, void* heads) {
+// dst [D, Nq, B] = attention(src0 q [D, Nq, B], src1 k, src2 v [D, Nk, B]); userdata: the head
+// count. One op function per kernel.
+template <void (*Kernel)(const Bf16AttentionArgs&, int, int)>
+static void attention_op(ggml_tensor* dst, int ith, int nth, void* heads) {
   const auto operand = [](const ggml_tensor* t) {
     return AttentionOperand{static_cast<const float*>(t->data), stride_of<float>(t),
                             static_cast<int64_t>(t->nb[2] / sizeof(float))};
@@ -245,20 +255,35 @@ static void bf16_attention_op(ggml_tensor* dst, int ith, int nth, void* heads) {
   args.heads = static_cast<int64_t>(reinterpret_cast<intptr_t>(heads));
   args.head_dim = dst->ne[0] / args.heads;
   args.scale = 1.0f / std::sqrt(static_cast<float>(args.head_dim));
-  bf16_attention(args, ith, nth);
+  Kernel(args, ith, nth);
 }
 
 static bool is_f32_rows(const ggml_tensor* t) { return t->type == GGML_TYPE_F32 && t->nb[0] == sizeof(float); }
 
+// The attention op for the layers a `projection` of this format made: AVX-512 BF16's with the
+// bf16 products, AVX2's with any AVX2 product; none with the AVX-512 int8 one (ggml's attention).
+static ggml_custom_op_t attention_op_for(PackedFormat format) {
+  switch (format) {
+    case PackedFormat::Bf16Avx512: return attention_op<bf16_attention>;
+    case PackedFormat::Bf16Avx2:
+    case PackedFormat::F16Avx2:
+    case PackedFormat::Int8Avx2:
+    case PackedFormat::Int8AvxVnni: return attention_op<half_attention_avx2>;
+    case PackedFormat::Int8Avx512:
+    case PackedFormat::None: break;
+  }
+  return nullptr;
+}
+
 ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads,
                        const ggml_tensor* projection) {
   const int64_t width = q->ne[0];
-  if (packed_format(projection) != PackedFormat::Bf16Avx512 || !bf16_attention_supports(width / heads) ||
-      !is_f32_rows(q) || !is_f32_rows(k) || !is_f32_rows(v)) {
+  const ggml_custom_op_t op = attention_op_for(packed_format(projection));
+  if (!op || !bf16_attention_supports(width / heads) || !is_f32_rows(q) || !is_f32_rows(k) || !is_f32_rows(v)) {
     return nullptr;
   }
   ggml_tensor* args[] = {q, k, v};
-  return ggml_custom_4d(ctx, GGML_TYPE_F32, width, q->ne[1], q->ne[2], 1, args, 3, bf16_attention_op, GGML_N_TASKS_MAX,
+  return ggml_custom_4d(ctx, GGML_TYPE_F32, width, q->ne[1], q->ne[2], 1, args, 3, op, GGML_N_TASKS_MAX,
                         reinterpret_cast<void*>(static_cast<intptr_t>(heads)));
 }
 
@@ -285,9 +310,11 @@ const char* op_name(const ggml_tensor* node) {
   if (fun == gemm_op<PackedFormat::Int8Avx512>) return "int8_gemm";
   if (fun == gemm_op<PackedFormat::Bf16Avx2> || fun == gemm_op<PackedFormat::F16Avx2>) return "half_gemm_avx2";
   if (fun == gemm_op<PackedFormat::Int8Avx2>) return "int8_gemm_avx2";
+  if (fun == gemm_op<PackedFormat::Int8AvxVnni>) return "int8_gemm_avx_vnni";
   if (fun == int8_quantize_op) return "int8_quantize";
   if (fun == norm_into_op) return "norm_into";
-  if (fun == bf16_attention_op) return "bf16_attention";
+  if (fun == attention_op<bf16_attention>) return "bf16_attention";
+  if (fun == attention_op<half_attention_avx2>) return "half_attention_avx2";
   return nullptr;
 }
 

@@ -26,7 +26,8 @@ enum class PackedFormat : int32_t {
   Int8Avx512,  // int8 panels (from q8_0): int8_gemm
   Bf16Avx2,    // bf16 pair panels: half_gemm_avx2
   F16Avx2,     // f16 pair panels: half_gemm_avx2
-  Int8Avx2,    // int8 panels (from q8_0): int8_gemm_avx2
+  Int8Avx2,    // int8 panels with 7-bit weights (from q8_0): int8_gemm_avx2
+  Int8AvxVnni, // int8 panels (from q8_0): int8_gemm_avx_vnni
 };
 
 // Registers a linear layer's weight (declared, not yet loaded) for pack_linear_weights.
@@ -35,7 +36,7 @@ void mark_linear_weight(ggml_tensor* weight);
 // Repacks, in place, every registered weight of `weights` that lives in host memory and that a
 // kernel this CPU may run (cpu_isa_allowed(), so VIDEO_LLAMA_CPU_ISA is read here) handles at
 // its size: bf16 and f16 on AVX-512 BF16 (f16 converted to bf16) or else AVX2, q8_0 on AVX-512
-// VNNI or else AVX2. Returns how many it repacked.
+// VNNI or else AVX-VNNI or AVX2. Returns how many it repacked.
 int pack_linear_weights(ggml_context* weights);
 
 // The same for the kernels `isa` allows (e.g. one instruction set of the CPU, for benchmarks).
@@ -55,8 +56,9 @@ ggml_tensor* packed_product(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weig
 ggml_tensor* layer_norm_into(ggml_context* ctx, ggml_tensor* x, ggml_tensor* norm_weight, ggml_tensor* norm_bias,
                              float eps, const ggml_tensor* consumer);
 
-// softmax(q kᵀ / √head_dim) v as one op of ours (bf16_attention) when `projection`, the weight
-// that made q, k and v, runs on the AVX-512 BF16 kernels and the operands suit it; else null.
+// softmax(q kᵀ / √head_dim) v as one op of ours when `projection`, the weight that made q, k and
+// v, runs on the AVX-512 BF16 kernels (bf16_attention) or on AVX2 ones (half_attention_avx2) and
+// the operands suit it; else null.
 ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_tensor* v, int heads,
                        const ggml_tensor* projection);
 
@@ -64,8 +66,9 @@ ggml_tensor* attention(ggml_context* ctx, ggml_tensor* q, ggml_tensor* k, ggml_t
 // bypassed graph::linear). Cheap: one pass over the nodes' sources.
 void check_packed_weights_unused_by_ggml(const ggml_cgraph* graph);
 
-// "bf16_gemm", "int8_gemm", "half_gemm_avx2", "int8_gemm_avx2", "int8_quantize", "norm_into" or
-// "bf16_attention" for a node that runs one of our kernels, else null (for profiles).
+// "bf16_gemm", "int8_gemm", "half_gemm_avx2", "int8_gemm_avx2", "int8_gemm_avx_vnni",
+// "int8_quantize", "norm_into", "bf16_attention" or "half_attention_avx2" for a node that runs one
+// of our kernels, else null (for profiles).
 const char* op_name(const ggml_tensor* node);
 
 }  // namespace vl::kernels

@@ -18,7 +18,7 @@
 
 namespace vl::kernels {
 
-void pack_q8_0_panels(void* weights, int64_t k, int64_t n) {
+void pack_q8_0_panels(void* weights, int64_t k, int64_t n, int levels) {
   const Int8PanelLayout layout(k);
   const size_t row_bytes = ggml_row_size(GGML_TYPE_Q8_0, k);
   const auto to_float = ggml_get_type_traits(GGML_TYPE_Q8_0)->to_float;
@@ -37,7 +37,7 @@ void pack_q8_0_panels(void* weights, int64_t k, int64_t n) {
         const float* x = row.data() + b * kInt8Block;
         float absmax = 0;
         for (int64_t i = 0; i < kInt8Block; ++i) absmax = std::max(absmax, std::fabs(x[i]));
-        const float scale = absmax / 127, inverse = absmax > 0 ? 127 / absmax : 0;
+        const float scale = absmax / static_cast<float>(levels), inverse = absmax > 0 ? static_cast<float>(levels) / absmax : 0;
         int32_t sum = 0;
         for (int64_t i = 0; i < kInt8Block; ++i) {
           const auto q = static_cast<int8_t>(std::lround(x[i] * inverse));
@@ -78,7 +78,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256i quantiz
   return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), inverse));
 }
 
-// quantize_row_avx512 with 8 lanes, as signed bytes (Activations::Signed).
+// quantize_row_avx512 with 8 lanes.
 __attribute__((target("avx2,fma"))) static void quantize_row_avx2(const float* x, int64_t k, uint8_t* out) {
   auto* scales = reinterpret_cast<float*>(out + k);
   const __m256 sign_bit = _mm256_castsi256_ps(_mm256_set1_epi32(INT32_MIN));
@@ -93,10 +93,11 @@ __attribute__((target("avx2,fma"))) static void quantize_row_avx2(const float* x
     scales[b] = m / 127;
     const __m256 inverse = _mm256_set1_ps(m > 0 ? 127 / m : 0);
     for (int64_t i = 0; i < kInt8Block; i += 32) {
-      // -127..127 through the saturating packs (which interleave 128-bit lanes), then back in order
+      // -127..127 through the saturating packs (which interleave 128-bit lanes), back in order, + 128
       const __m256i words01 = _mm256_packs_epi32(quantized_avx2(block + i, inverse), quantized_avx2(block + i + 8, inverse));
       const __m256i words23 = _mm256_packs_epi32(quantized_avx2(block + i + 16, inverse), quantized_avx2(block + i + 24, inverse));
-      const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(words01, words23), byte_order);
+      const __m256i bytes = _mm256_xor_si256(_mm256_permutevar8x32_epi32(_mm256_packs_epi16(words01, words23), byte_order),
+                                             _mm256_set1_epi8(static_cast<char>(0x80)));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + b * kInt8Block + i), bytes);
     }
   }

@@ -25,8 +25,12 @@ constexpr int64_t kInt8Block = 128;
 // Whether q8_0 weights [k, n] can be repacked.
 inline bool int8_packable(int64_t k, int64_t n) { return k % kInt8Block == 0 && n % kPanel == 0 && k > 0 && n > 0; }
 
-// Repacks q8_0 weights [k, n] (n rows of k) into int8 panels with per-block scales, in place.
-void pack_q8_0_panels(void* weights, int64_t k, int64_t n);
+// The largest |qw| of packed weights: 8 bits for vpdpbusd, 7 for int8_gemm_avx2's vpmaddubsw.
+constexpr int kInt8Levels = 127, kInt7Levels = 63;
+
+// Repacks q8_0 weights [k, n] (n rows of k) into int8 panels with per-block scales and
+// |qw| ≤ levels, in place (the panels take exactly the bytes of the rows). Requires int8_packable(k, n).
+void pack_q8_0_panels(void* weights, int64_t k, int64_t n, int levels);
 
 // Byte offsets inside one packed panel of k inputs.
 struct Int8PanelLayout {
@@ -38,9 +42,8 @@ struct Int8PanelLayout {
   int64_t bytes() const { return sums + blocks * kPanel * 4; }
 };
 
-// Bytes of one quantized activation row: k values, then k / kInt8Block f32 scales. The values are
-// qx + 128 (unsigned) for int8_gemm's vpdpbusd, qx (signed) for int8_gemm_avx2, which takes
-// their signs onto the weights (see avx2_gemm.h).
+// Bytes of one quantized activation row: k values qx + 128 (unsigned, for vpdpbusd and
+// vpmaddubsw), then k / kInt8Block f32 scales.
 inline size_t int8_row_bytes(int64_t k) { return static_cast<size_t>(k + 4 * (k / kInt8Block)); }
 
 // Rows [begin, end) of x (f32, row stride x_stride elements, k per row) quantized into `out`
