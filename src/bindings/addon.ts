@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { VideoLlamaError } from '../errors.js';
 import type { AbortFlag } from './job.js';
 import type { AddonContextConstructor } from './context.js';
+import type { AddonLlmPretrainerConstructor } from './llm-pretrain.js';
 import type { AddonModelConstructor } from './model.js';
 import type { AddonProjectorConstructor } from './projector.js';
 import type { AddonBranchTrainerConstructor, AddonTrainLlamaConstructor, GradientCheckReport } from './train.js';
@@ -40,6 +41,7 @@ export interface Addon {
   trainGradientCheck(graph: string, seed: number, step: number): Promise<GradientCheckReport>;
   trainReferenceLogits(path: string, tokens: Int32Array, threads: number): Promise<Float32Array>;
   AddonBranchTrainer: AddonBranchTrainerConstructor;
+  AddonLlmPretrainer: AddonLlmPretrainerConstructor;
   /** The ggml devices, one per line. */
   devices(): string;
 }

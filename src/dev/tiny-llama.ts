@@ -2,7 +2,9 @@
  * A tiny random-weight LLaMA GGUF for tests, demos and benchmarks: the real architecture and
  * a real SentencePiece-style vocabulary (byte fallback, `▁`-prefixed pieces), at a size that
  * loads in milliseconds. Weights come from a seeded PRNG, so the same options give the same
- * file. The model talks nonsense; it exercises every code path of the LLM half.
+ * file. The model talks nonsense; it exercises every code path of the LLM half. It is also the
+ * starting point of a pretrained LLM (src/train/llm-pretrain.ts): the same writer with a
+ * vocabulary of the training text's pieces and a smaller output layer.
  * @internal
  * @module
  */
@@ -48,6 +50,19 @@ export interface TinyLlamaOptions {
   pooledWeights?: boolean;
   /** `tokenizer.chat_template` to store (e.g. a LLaMA-2 chat template); default none. */
   chatTemplate?: string;
+  /**
+   * Pieces the vocabulary knows whole, each with every prefix of it (so that SentencePiece's
+   * pairwise merges can build it up); a leading `▁` marks a word start. Default: a few hundred
+   * English and prompt-template words ({@link DEFAULT_PIECES}).
+   */
+  pieces?: readonly string[];
+  /**
+   * Standard deviation of `output.weight`; default 3/√embeddingWidth, which makes random greedy
+   * replies varied rather than flat. A model to be trained wants about 1/√embeddingWidth or less.
+   */
+  outputStd?: number;
+  /** `general.name`; default `'tiny-llama (random weights)'`. */
+  name?: string;
 }
 
 const RMS_EPS = 1e-5;
@@ -79,6 +94,9 @@ const WORDS = (
 /** Pieces without the word-start marker, for text glued to punctuation in the templates. */
 const INNER_PIECES = ['INST', 'SYS', 'Video', 'Image', 'ImageHere', 'Vision', 'Human', 'Assistant', 'USER', 'ASSISTANT', '###', '<<', '>>', '</', '[/'];
 
+/** The default {@link TinyLlamaOptions.pieces}: {@link WORDS} as word starts, then {@link INNER_PIECES}. */
+export const DEFAULT_PIECES: readonly string[] = [...WORDS.map((word) => `▁${word}`), ...INNER_PIECES];
+
 const ASCII_PRINTABLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).filter((c) => c !== ' ');
 
 interface Vocabulary {
@@ -95,20 +113,19 @@ function prefixes(piece: string): string[] {
 
 /**
  * `<unk>`, `<s>`, `</s>`, the 256 byte tokens `<0x00>`..`<0xFF>`, then the single characters
- * and the prefix chains of {@link WORDS} and {@link INNER_PIECES}. Scores fall with the id,
- * as in SentencePiece models converted to GGUF.
+ * and the prefix chains of `pieces`. Scores fall with the id, as in SentencePiece models
+ * converted to GGUF.
  */
-export function tinyLlamaVocabulary(size?: number): Vocabulary {
+export function tinyLlamaVocabulary(size?: number, pieces: readonly string[] = DEFAULT_PIECES): Vocabulary {
   const tokens = ['<unk>', '<s>', '</s>'];
   const types: number[] = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL];
   for (let b = 0; b < 256; b++) {
     tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
     types.push(TokenType.BYTE);
   }
-  const pieces = new Set<string>(['▁', ...ASCII_PRINTABLE]);
-  for (const word of WORDS) for (const p of prefixes(`▁${word}`)) pieces.add(p);
-  for (const inner of INNER_PIECES) for (const p of prefixes(inner)) pieces.add(p);
-  for (const piece of pieces) {
+  const known = new Set<string>(['▁', ...ASCII_PRINTABLE]);
+  for (const piece of pieces) for (const p of prefixes(piece)) known.add(p);
+  for (const piece of known) {
     tokens.push(piece);
     types.push(TokenType.NORMAL);
   }
@@ -122,8 +139,9 @@ export function tinyLlamaVocabulary(size?: number): Vocabulary {
   return { tokens, scores, types };
 }
 
-type ResolvedOptions = Required<Omit<TinyLlamaOptions, 'chatTemplate' | 'vocabularySize' | 'outputType' | 'pooledWeights'>> &
-  Pick<TinyLlamaOptions, 'chatTemplate' | 'vocabularySize' | 'outputType' | 'pooledWeights'>;
+/** Options that stay absent when unset, so that the cache keys of files made before they existed still hold. */
+type OptionalOptions = 'chatTemplate' | 'vocabularySize' | 'outputType' | 'pooledWeights' | 'pieces' | 'outputStd' | 'name';
+type ResolvedOptions = Required<Omit<TinyLlamaOptions, OptionalOptions>> & Pick<TinyLlamaOptions, OptionalOptions>;
 
 /** The options with their defaults; the new options stay absent when unset, so older cache keys still hold. */
 function resolve(options: TinyLlamaOptions): ResolvedOptions {
@@ -142,6 +160,9 @@ function resolve(options: TinyLlamaOptions): ResolvedOptions {
     vocabularySize: options.vocabularySize,
     outputType: options.outputType,
     pooledWeights: options.pooledWeights,
+    pieces: options.pieces,
+    outputStd: options.outputStd,
+    name: options.name,
   };
 }
 
@@ -201,7 +222,7 @@ export async function writeTinyLlama(file: string, options: TinyLlamaOptions = {
     throw new RangeError(`embeddingWidth ${E}, heads ${o.heads} and kvHeads ${o.kvHeads} do not divide evenly`);
   }
   const kvWidth = headSize * o.kvHeads;
-  const vocab = tinyLlamaVocabulary(o.vocabularySize);
+  const vocab = tinyLlamaVocabulary(o.vocabularySize, o.pieces);
   const V = vocab.tokens.length;
   const normal = normalSource(o.seed);
   const random = o.pooledWeights ? pooledMatrices(normal, o.seed) : drawnMatrices(normal);
@@ -210,7 +231,7 @@ export async function writeTinyLlama(file: string, options: TinyLlamaOptions = {
 
   writer
     .set('general.architecture', { type: 'string', value: 'llama' })
-    .set('general.name', { type: 'string', value: 'tiny-llama (random weights)' })
+    .set('general.name', { type: 'string', value: o.name ?? 'tiny-llama (random weights)' })
     .set('llama.context_length', u32(o.contextLength))
     .set('llama.embedding_length', u32(E))
     .set('llama.block_count', u32(o.layers))
@@ -254,7 +275,7 @@ export async function writeTinyLlama(file: string, options: TinyLlamaOptions = {
     // Logits with a standard deviation of ~3 make greedy replies varied rather than flat. The
     // end-of-sequence row (id 2) is zero, so random replies run to maxTokens instead of
     // stopping at a random point (tests of stopping use stop strings or maxTokens).
-    const out = random(E, V, outputType, 3 / Math.sqrt(E));
+    const out = random(E, V, outputType, o.outputStd ?? 3 / Math.sqrt(E));
     const rowBytes = out.byteLength / V;
     out.set(quantizeRows(new Float32Array(E), E, outputType), 2 * rowBytes);
     return out;
