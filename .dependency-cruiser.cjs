@@ -17,7 +17,8 @@ function onlyImports(name, from, allowed, comment) {
 }
 
 const ERRORS = 'errors\\.ts$';
-const NATIVE = '(native\\.ts$|backends\\.ts$|bindings/)';
+// The native boundary and what a load asks of the machine (backend, threads, GPU layers).
+const NATIVE = '(native\\.ts$|backends\\.ts$|compute-options\\.ts$|bindings/)';
 
 module.exports = {
   forbidden: [

@@ -14,7 +14,7 @@ import { writeDataset } from '../../src/world/dataset.js';
 import { manifestRecord } from '../../src/world/dataset.js';
 import { answerMatches } from '../../src/world/language.js';
 import { makeScene } from '../../src/world/scene.js';
-import { cli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/projector-files.js';
 import { CACHE_DIR, tinyLlamaFile } from '../support/tiny-llama.js';
 
@@ -80,9 +80,9 @@ describe('video-llama eval on the tiny random models', () => {
   }, 120_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('--json: every question of the folder asked once and scored by answerMatches', () => {
+  it('--json: every question of the folder asked once and scored by answerMatches', async () => {
     const world = path.join(dir, 'heldout');
-    const result = cli(['eval', '--llm', llm, '--projector', projector, '--world', world, '--json', '--max-tokens', '6', '--threads', '1']);
+    const result = await runCli(['eval', '--llm', llm, '--projector', projector, '--world', world, '--json', '--max-tokens', '6', '--threads', '1']);
     expect(result.stderr).not.toMatch(/video-llama: /);
     expect(result.status).toBe(0);
     const [report] = JSON.parse(result.stdout) as EvalReport[];

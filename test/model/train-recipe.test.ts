@@ -12,7 +12,7 @@ import { loadRecipe, parseRecipe } from '../../src/train/recipe.js';
 import { manifestRecord } from '../../src/world/dataset.js';
 import { sceneFileName, writeSceneFile } from '../../src/world/encode-file.js';
 import { makeScene } from '../../src/world/scene.js';
-import { cli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/projector-files.js';
 import { tinyTrainingFiles } from '../support/training.js';
 
@@ -83,7 +83,7 @@ describe('video-llama train', () => {
 
   it('trains both branches with checkpoints into a projector that loads and encodes differently; a rerun from the checkpoints gives the same file', async () => {
     const recipe = path.join(dir, 'recipe.json');
-    const first = cli(['train', recipe]);
+    const first = await runCli(['train', recipe]);
     expect(first.stderr).not.toMatch(/video-llama: /);
     expect(first.status).toBe(0);
     expect(first.stderr).toMatch(/train: video branch, 1 examples/);
@@ -104,7 +104,7 @@ describe('video-llama train', () => {
     // Without the finished files, a rerun resumes each branch from its checkpoint (step 3 of 3) and exports the same result.
     for (const file of ['video.gguf', 'audio.gguf']) fs.rmSync(path.join(dir, 'run', file));
     fs.rmSync(output);
-    const again = cli(['train', recipe]);
+    const again = await runCli(['train', recipe]);
     expect(again.status).toBe(0);
     expect(again.stderr).toMatch(/train: video branch, 1 examples, resuming at step 3/);
     expect(again.stderr).not.toMatch(/ step \d+\/3/);
