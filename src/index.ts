@@ -120,6 +120,16 @@ export {
 } from './train/template.js';
 export { buildExamples, type BuildExamplesOptions } from './train/examples.js';
 export {
+  DEFAULT_TOPOLOGY,
+  pretrainLlm,
+  type LlmTopology,
+  type PretrainCorpus,
+  type PretrainLlmControl,
+  type PretrainLlmOptions,
+  type PretrainLlmProgress,
+  type PretrainLlmResult,
+} from './train/llm-pretrain.js';
+export {
   EVAL_ATTRIBUTES,
   evaluateEntries,
   evaluateWorlds,

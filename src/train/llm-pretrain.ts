@@ -38,7 +38,20 @@ export interface LlmTopology {
  * for, and its question/answer conversation), or documents of your own (each a text the tokenizer
  * reads with `<s>`/`</s>` as control tokens; a `<s>` is put before each).
  */
-export type PretrainCorpus = { world: { seed?: number; samples?: number } } | { documents: string[] };
+export type PretrainCorpus =
+  | {
+      /** The world's text. */
+      world: {
+        /** The world's seed; default 1. */
+        seed?: number;
+        /** Scenes of the `train` split; default 5,000. */
+        samples?: number;
+      };
+    }
+  | {
+      /** Texts of your own. */
+      documents: string[];
+    };
 
 /**
  * Options of {@link pretrainLlm}. Plain JSON (a recipe file holds them); the signal and the
@@ -81,9 +94,11 @@ export interface PretrainLlmOptions {
 export interface PretrainLlmProgress {
   /** Steps done (of the whole run, resumed ones included). */
   step: number;
+  /** Steps of the whole run. */
   steps: number;
   /** Mean next-token cross-entropy (nats per token) of the step's window, before its update. */
   loss: number;
+  /** The learning rate of the step (warm-up, then cosine decay). */
   learningRate: number;
   /** Tokens per second of this call so far. */
   tokensPerSecond: number;
@@ -95,6 +110,7 @@ export interface PretrainLlmProgress {
 export interface PretrainLlmControl {
   /** Stops between two steps; a checkpoint of the steps done is written, then ABORTED is thrown. */
   signal?: AbortSignal;
+  /** Called after each optimizer step. */
   onProgress?: (progress: PretrainLlmProgress) => void;
 }
 

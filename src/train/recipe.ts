@@ -14,6 +14,10 @@
  *   "hyper": { "epochs": 3, "stepsPerEpoch": 1000, "batchSize": 4, "initLr": 3e-5 }
  * }
  * ```
+ *
+ * The demo model's language model has a recipe of its own, `pretrainLlm`'s options with `out`
+ * relative to the recipe: `{ "stage": "llm", "options": { "out": "../runs/llm", "steps": 4000 } }`
+ * (training/demo-llm.json).
  * @module
  */
 import fs from 'node:fs/promises';
@@ -24,6 +28,7 @@ import { Ajv, type ErrorObject, type JSONSchemaType } from 'ajv';
 import type { TemplateName } from '../chat/templates.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import type { TrainingBranch } from './example.js';
+import type { PretrainLlmOptions } from './llm-pretrain.js';
 import type { BadEntryPolicy } from './manifest.js';
 import type { StageConfig, TrainingStage } from './schedule.js';
 import type { Stage2Format, VicunaMasking } from './template.js';
@@ -117,7 +122,33 @@ export const RECIPE_SCHEMA: JSONSchemaType<Recipe> = {
   },
 };
 
-const validate = new Ajv({ allErrors: true }).compile(RECIPE_SCHEMA);
+/**
+ * A recipe of the LLM's pretraining by libllama's trainer (docs/training.md, "Pretraining the demo
+ * LLM"): {@link PretrainLlmOptions}, which `pretrainLlm` checks itself, with `out` resolved against
+ * the recipe's folder.
+ */
+export interface LlmRecipe {
+  stage: 'llm';
+  /** What the recipe is for, for people. */
+  description?: string;
+  options: PretrainLlmOptions;
+}
+
+/** The outer shape of an {@link LlmRecipe}; its options are pretrainLlm's to check. */
+const LLM_RECIPE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['stage', 'options'],
+  properties: {
+    stage: { const: 'llm' },
+    description: { type: 'string' },
+    options: { type: 'object', required: ['out', 'steps'], properties: { out: path_ } },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true });
+const validate = ajv.compile(RECIPE_SCHEMA);
+const validateLlm = ajv.compile<LlmRecipe>(LLM_RECIPE_SCHEMA);
 
 /** ajv's errors as one line each: `/hyper/batchSize must be >= 1`. */
 function describeErrors(errors: readonly ErrorObject[]): string[] {
@@ -134,18 +165,31 @@ function describeErrors(errors: readonly ErrorObject[]): string[] {
  * Throws INVALID_ARGUMENT listing every fault (`details.errors`).
  */
 export function parseRecipe(value: unknown, baseDir: string): Recipe {
-  if (!validate(value)) {
-    const errors = describeErrors(validate.errors ?? []);
-    throw new VideoLlamaError('INVALID_ARGUMENT', `invalid training recipe:\n  ${errors.join('\n  ')}`, { errors });
-  }
+  if (!validate(value)) throw recipeErrors(validate.errors);
   const at = (file: string) => path.resolve(baseDir, file);
   return {
     ...value, manifests: value.manifests.map(at), llm: at(value.llm), projector: at(value.projector), output: at(value.output), checkpointDir: at(value.checkpointDir),
   };
 }
 
-/** Reads and checks a recipe file. Rejects with FILE_NOT_FOUND, or INVALID_ARGUMENT for bad JSON or a recipe the schema refuses. */
-export async function loadRecipe(file: string): Promise<Recipe> {
+function recipeErrors(found: readonly ErrorObject[] | null | undefined): VideoLlamaError {
+  const errors = describeErrors(found ?? []);
+  return new VideoLlamaError('INVALID_ARGUMENT', `invalid training recipe:\n  ${errors.join('\n  ')}`, { errors });
+}
+
+/** Checks an {@link LlmRecipe} and resolves `options.out` against `baseDir`. Throws INVALID_ARGUMENT listing every fault. */
+export function parseLlmRecipe(value: unknown, baseDir: string): LlmRecipe {
+  if (!validateLlm(value)) throw recipeErrors(validateLlm.errors);
+  return { ...value, options: { ...value.options, out: path.resolve(baseDir, value.options.out) } };
+}
+
+/** True when a parsed recipe file is an {@link LlmRecipe} (its `stage` is `"llm"`). */
+function isLlmRecipe(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { stage?: unknown }).stage === 'llm';
+}
+
+/** Reads and checks a recipe file: a branch {@link Recipe}, or an {@link LlmRecipe} when its `stage` is `"llm"`. Rejects with FILE_NOT_FOUND, or INVALID_ARGUMENT for bad JSON or a recipe the schema refuses. */
+export async function loadRecipe(file: string): Promise<Recipe | LlmRecipe> {
   if (typeof file !== 'string' || file === '') throw invalidArgument('recipe', 'a recipe file path', file);
   let text: string;
   try {
@@ -159,5 +203,6 @@ export async function loadRecipe(file: string): Promise<Recipe> {
   } catch (error) {
     throw new VideoLlamaError('INVALID_ARGUMENT', `the recipe ${file} is not JSON: ${(error as Error).message}`, { file }, { cause: error });
   }
-  return parseRecipe(value, path.dirname(path.resolve(file)));
+  const baseDir = path.dirname(path.resolve(file));
+  return isLlmRecipe(value) ? parseLlmRecipe(value, baseDir) : parseRecipe(value, baseDir);
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Projector } from '../../src/projector.js';
-import { loadRecipe, parseRecipe } from '../../src/train/recipe.js';
+import { type LlmRecipe, loadRecipe, parseLlmRecipe, parseRecipe, type Recipe } from '../../src/train/recipe.js';
 import { manifestRecord } from '../../src/world/dataset.js';
 import { sceneFileName, writeSceneFile } from '../../src/world/encode-file.js';
 import { makeScene } from '../../src/world/scene.js';
@@ -51,7 +51,20 @@ describe('recipes', () => {
     fs.writeFileSync(path.join(dir, 'bad.json'), '{ "stage": ');
     await expect(loadRecipe(path.join(dir, 'bad.json'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/not JSON/) });
     fs.writeFileSync(path.join(dir, 'good.json'), JSON.stringify(minimal));
-    expect((await loadRecipe(path.join(dir, 'good.json'))).projector).toBe(path.join(dir, 'p.gguf'));
+    expect(((await loadRecipe(path.join(dir, 'good.json'))) as Recipe).projector).toBe(path.join(dir, 'p.gguf'));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an LLM recipe (stage "llm"): out resolved against the recipe folder; its outer shape checked', async () => {
+    const recipe = parseLlmRecipe({ stage: 'llm', description: 'tiny', options: { out: 'runs/llm', steps: 3 } }, '/base');
+    expect(recipe.options).toEqual({ out: '/base/runs/llm', steps: 3 });
+    expect(() => parseLlmRecipe({ stage: 'llm', options: { steps: 3 }, extra: 1 }, '/base')).toThrow(expect.objectContaining({
+      code: 'INVALID_ARGUMENT',
+      details: { errors: expect.arrayContaining(["/options must have required property 'out'", '(the recipe) has an unknown field "extra"']) },
+    }));
+    const dir = tempDir('vl-recipe-');
+    fs.writeFileSync(path.join(dir, 'llm.json'), JSON.stringify({ stage: 'llm', options: { out: 'x', steps: 1 } }));
+    expect(((await loadRecipe(path.join(dir, 'llm.json'))) as LlmRecipe).options.out).toBe(path.join(dir, 'x'));
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -61,6 +74,25 @@ describe('recipes', () => {
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) await loadRecipe(path.join(folder, file));
   });
+});
+
+describe('video-llama train, stage "llm"', () => {
+  it('pretrains a tiny LLM through libllama\'s trainer, prints the model, and a rerun resumes with nothing left to do', async () => {
+    const dir = tempDir('vl-recipe-llm-');
+    const recipe = path.join(dir, 'llm.json');
+    const options = { out: 'run', steps: 3, corpus: { documents: ['A red circle moves to the right.', 'A blue square stays still.'] }, model: { embeddingWidth: 64, layers: 2, heads: 4, feedForwardWidth: 128 } };
+    fs.writeFileSync(recipe, JSON.stringify({ stage: 'llm', options }));
+    const first = await runCli(['train', recipe]);
+    expect(first.stderr).not.toMatch(/video-llama: /);
+    expect(first.status).toBe(0);
+    expect(first.stderr).toMatch(/train: llm step 3\/3 loss \d+\.\d{4} lr .* tokens\/s ETA/);
+    expect(first.stdout).toBe(`trained the LLM for 3 steps\n${path.join(dir, 'run', 'model.gguf')}\n`);
+    expect(fs.statSync(path.join(dir, 'run', 'model.gguf')).size).toBeGreaterThan(0);
+    const again = await runCli(['train', recipe]);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/^trained the LLM for 3 steps \(resumed at step 3\)\n/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
 });
 
 describe('video-llama train', () => {

@@ -6,7 +6,8 @@
  * @module
  */
 import { invalidArgument } from '../../errors.js';
-import { loadRecipe } from '../../train/recipe.js';
+import { type PretrainLlmProgress, pretrainLlm } from '../../train/llm-pretrain.js';
+import { type LlmRecipe, loadRecipe, type Recipe } from '../../train/recipe.js';
 import { type RecipeEvent, runRecipe } from '../../train/run-recipe.js';
 import type { Command } from '../command.js';
 
@@ -18,15 +19,20 @@ function duration(seconds: number): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
-/** One stderr line per event, steps at most every 2 s (and the last). */
-function reporter(): (event: RecipeEvent) => void {
+/** Writes a line to stderr at most every 2 s, and always the final one. */
+function throttledLines(): (final: boolean, line: string) => void {
   let last = 0;
-  const throttled = (final: boolean, line: string) => {
+  return (final, line) => {
     const now = performance.now();
     if (!final && now - last < 2000) return;
     last = now;
     process.stderr.write(`${line}\n`);
   };
+}
+
+/** One stderr line per event of a branch recipe, steps at most every 2 s (and the last). */
+function reporter(): (event: RecipeEvent) => void {
+  const throttled = throttledLines();
   return (event) => {
     switch (event.type) {
       case 'examples': return throttled(event.done === event.total, `train: examples ${event.done}/${event.total} entries`);
@@ -42,10 +48,26 @@ function reporter(): (event: RecipeEvent) => void {
   };
 }
 
+async function trainBranches(recipe: Recipe, signal: AbortSignal): Promise<void> {
+  const result = await runRecipe(recipe, { signal, onEvent: reporter() });
+  const trained = Object.entries(result.examples).map(([branch, n]) => `${branch} (${n} examples)`).join(', ');
+  console.log(`trained ${trained}; ${result.badEntries.length} bad entries skipped`);
+  console.log(result.output);
+}
+
+async function pretrain(recipe: LlmRecipe, signal: AbortSignal): Promise<void> {
+  const throttled = throttledLines();
+  const onProgress = (p: PretrainLlmProgress) => throttled(p.step === p.steps, `train: llm step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} ` +
+    `lr ${p.learningRate.toExponential(2)} ${p.tokensPerSecond.toFixed(0)} tokens/s ETA ${duration(p.etaSeconds)}`);
+  const result = await pretrainLlm(recipe.options, { signal, onProgress });
+  console.log(`trained the LLM for ${result.steps} steps${result.resumedFrom > 0 ? ` (resumed at step ${result.resumedFrom})` : ''}`);
+  console.log(result.model);
+}
+
 /** `video-llama train training/stage2.json`. */
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'Train the projector\'s branches as a recipe says (stage 1 captions, stage 2 instructions); resumable',
+  summary: 'Train as a recipe says: the projector\'s branches (stage 1 captions, stage 2 instructions) or the LLM (stage "llm"); resumable',
   positionals: '<recipe.json>',
   options: {},
   async run(args) {
@@ -58,10 +80,7 @@ export const trainCommand: Command = {
     };
     process.once('SIGINT', stop);
     try {
-      const result = await runRecipe(recipe, { signal: controller.signal, onEvent: reporter() });
-      const trained = Object.entries(result.examples).map(([branch, n]) => `${branch} (${n} examples)`).join(', ');
-      console.log(`trained ${trained}; ${result.badEntries.length} bad entries skipped`);
-      console.log(result.output);
+      await (recipe.stage === 'llm' ? pretrain(recipe, controller.signal) : trainBranches(recipe, controller.signal));
     } finally {
       process.off('SIGINT', stop);
     }
