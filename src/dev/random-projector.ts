@@ -52,6 +52,29 @@ export function tinyProjector(llmWidth: number): ProjectorHparams {
   };
 }
 
+/**
+ * The demo model's projector sizes (issue 13): the release's topology scaled down to what two
+ * CPU cores can pre-train in hours and what fits the 25 MB demo package beside its LLM. Frames are
+ * 112² (8×8 patches of 14 px) instead of 224², the encoders 96 wide and 4 deep; the query counts
+ * (32 video, 8 audio) and the audio front end (128-bin fbank, 228 patches) are the release's.
+ */
+export function demoProjector(llmWidth = 256): ProjectorHparams {
+  return {
+    llmWidth,
+    vision: {
+      vit: { imageSize: 112, patchSize: 14, width: 96, depth: 4, heads: 4, mlpWidth: 384, patches: 64 },
+      qformer: qformer(64, 2, 32, 2, 96, 4),
+      videoQformer: qformer(64, 2, 32, 1, 64, 4),
+      maxFrames: 32,
+    },
+    audio: {
+      imagebind: { width: 96, depth: 4, heads: 4, mlpWidth: 384, outWidth: 96, patchSize: 16, patchStride: 10, patches: 228, logitScale: 20 },
+      audioQformer: qformer(64, 2, 8, 1, 96, 4),
+      maxClips: 8,
+    },
+  };
+}
+
 /** The PyTorch-style initial values of one tensor, chosen by its role. */
 function randomValues(spec: TensorSpec, normal: () => number): Float32Array {
   const count = spec.shape.reduce((a, b) => a * b, 1);
