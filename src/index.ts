@@ -70,7 +70,7 @@ export type { HeadOptions, ImagebindHparams, ProjectorHparams, QformerHparams, V
 export type { VitDepthChoice } from './convert/vit-depth.js';
 export { VideoLlamaError, type VideoLlamaErrorCode } from './errors.js';
 export type { GpuOption } from './backends.js';
-export { IGNORE_LABEL, type TrainingBranch, type TrainingExample } from './train/example.js';
+export { IGNORE_LABEL, type ExampleInput, type LazyValues, type TrainingBranch, type TrainingExample, type UnfreezePart } from './train/example.js';
 export {
   stepExamples,
   Trainer,

@@ -63,13 +63,15 @@ class DisposeJob : public PromiseWorker {
 
 class LoadJob : public PromiseWorker {
  public:
-  LoadJob(Napi::Env env, std::shared_ptr<TrainerSlot> slot, std::string llm, std::string projector, vl::train::Branch branch)
-      : PromiseWorker(env), slot_(std::move(slot)), llm_(std::move(llm)), projector_(std::move(projector)), branch_(branch) {}
+  LoadJob(Napi::Env env, std::shared_ptr<TrainerSlot> slot, std::string llm, std::string projector, vl::train::Branch branch,
+          vl::train::Unfreeze unfreeze)
+      : PromiseWorker(env), slot_(std::move(slot)), llm_(std::move(llm)), projector_(std::move(projector)), branch_(branch),
+        unfreeze_(unfreeze) {}
 
  protected:
   void Run() override {
     auto llm = std::make_shared<vl::train::FrozenLlama>(llm_);
-    auto trainer = std::make_unique<BranchTrainer>(llm, projector_, branch_);
+    auto trainer = std::make_unique<BranchTrainer>(llm, projector_, branch_, unfreeze_);
     std::lock_guard<std::mutex> lock(slot_->busy);
     slot_->trainer = std::move(trainer);
   }
@@ -80,6 +82,7 @@ class LoadJob : public PromiseWorker {
     info.Set("unitRows", Napi::Number::New(env, static_cast<double>(t.shape().unit_rows)));
     info.Set("featureWidth", Napi::Number::New(env, static_cast<double>(t.shape().feature_width)));
     info.Set("maxUnits", Napi::Number::New(env, static_cast<double>(t.shape().max_units)));
+    info.Set("media", Napi::Boolean::New(env, t.shape().media));
     Napi::Array names = Napi::Array::New(env, t.params().size());
     for (size_t i = 0; i < t.params().size(); ++i) names.Set(static_cast<uint32_t>(i), t.params()[i]->name);
     info.Set("tensors", names);
@@ -90,6 +93,7 @@ class LoadJob : public PromiseWorker {
   std::shared_ptr<TrainerSlot> slot_;
   std::string llm_, projector_;
   vl::train::Branch branch_;
+  vl::train::Unfreeze unfreeze_;
 };
 
 std::vector<BranchExample> to_batch(Napi::Value value) {
@@ -134,10 +138,13 @@ class AddonBranchTrainer : public Napi::ObjectWrap<AddonBranchTrainer> {
   explicit AddonBranchTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonBranchTrainer>(info) {}
 
  private:
-  // load(llm, projector, branch: 'video' | 'audio'): Promise<{ queries, unitRows, featureWidth, maxUnits, tensors }>
+  // load(llm, projector, branch: 'video' | 'audio', unfreeze: { encoder, qformer }):
+  //   Promise<{ queries, unitRows, featureWidth, maxUnits, media, tensors }>
   Napi::Value Load(const Napi::CallbackInfo& info) {
     const auto branch = string_arg(info, 2) == "audio" ? vl::train::Branch::Audio : vl::train::Branch::Video;
-    return queue_worker(new LoadJob(info.Env(), slot_, string_arg(info, 0), string_arg(info, 1), branch));
+    Napi::Object u = info[3].As<Napi::Object>();
+    const vl::train::Unfreeze unfreeze{u.Get("encoder").ToBoolean().Value(), u.Get("qformer").ToBoolean().Value()};
+    return queue_worker(new LoadJob(info.Env(), slot_, string_arg(info, 0), string_arg(info, 1), branch, unfreeze));
   }
   // loss(batch, threads, options: { abort? }): Promise<number>
   Napi::Value Loss(const Napi::CallbackInfo& info) {

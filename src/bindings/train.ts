@@ -77,12 +77,14 @@ export interface AddonBranchExample {
 export interface AddonBranchInfo {
   /** Soft-prompt rows (the branch Q-Former's query tokens). */
   queries: number;
-  /** Feature rows per unit: the BLIP-2 Q-Former's queries (video) or 1 (audio). */
+  /** Rows per unit — features: the BLIP-2 Q-Former's queries (video) or 1 (audio); media: 3 × image size (video) or mel bins (audio). */
   unitRows: number;
-  /** Width of a feature row. */
+  /** Width of a row — features: their width; media: the image size (video) or fbank frames (audio). */
   featureWidth: number;
   /** Most units (frames or clips) the position embedding covers. */
   maxUnits: number;
+  /** Whether examples carry preprocessed media (an encoder or the BLIP-2 Q-Former is trained) instead of frozen features. */
+  media: boolean;
   /** The trainable tensors' GGUF names. */
   tensors: string[];
 }
@@ -104,7 +106,7 @@ export interface AddonNamedTensor {
 
 /** native/core/train/branch_trainer.h; `load()` must resolve before the other methods. Jobs run one at a time. */
 export interface AddonBranchTrainer {
-  load(llm: string, projector: string, branch: 'video' | 'audio'): Promise<AddonBranchInfo>;
+  load(llm: string, projector: string, branch: 'video' | 'audio', unfreeze: { encoder: boolean; qformer: boolean }): Promise<AddonBranchInfo>;
   loss(batch: AddonBranchExample[], threads: number, job?: NativeJob): Promise<number>;
   /** One AdamW step on the batch's loss (the mean over its labelled positions); resolves with that loss (before the update). */
   step(batch: AddonBranchExample[], adamw: AddonAdamW, dropout: { p: number; seed: number }, threads: number, job?: NativeJob): Promise<number>;
@@ -112,7 +114,7 @@ export interface AddonBranchTrainer {
   save(path: string, state: string): Promise<void>;
   restore(path: string): Promise<{ state: string; steps: number }>;
   exportProjector(source: string, out: string): Promise<void>;
-  /** The branch head's output for `example`'s features: `queries × embeddingWidth` values. */
+  /** The branch's output for `example`'s input: `queries × embeddingWidth` values. */
   softPrompt(example: AddonBranchExample, threads: number): Promise<Float32Array>;
   /** The trainable tensors, then every AdamW moment (`<name>.adam_m`, `<name>.adam_v`). */
   tensors(): Promise<AddonNamedTensor[]>;

@@ -12,7 +12,7 @@ import { callNative } from '../bindings/errors.js';
 import type { AddonBranchExample, AddonBranchInfo, AddonBranchTrainer, GradientCheckReport } from '../bindings/train.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
 import { Rng } from '../world/scene.js';
-import type { TrainingBranch, TrainingExample } from './example.js';
+import type { ExampleInput, TrainingBranch, TrainingExample, UnfreezePart } from './example.js';
 import { learningRate, STAGE_CONFIGS, type StageConfig, type TrainingStage } from './schedule.js';
 
 /** A trainable tensor's (or AdamW moment's) values, by its GGUF name. */
@@ -33,6 +33,13 @@ export interface TrainerOptions {
   branch: TrainingBranch;
   /** CPU threads of each step; default 1. */
   threads?: number;
+  /**
+   * Parts trained beyond the paper's head (default none, the paper's stages): `'encoder'` (EVA ViT
+   * with its patch and position embeddings, cls token and BLIP-2's `ln_vision`; or ImageBind audio,
+   * stem to head) and/or `'qformer'` (the BLIP-2 Q-Former, video branch). With either, examples
+   * carry preprocessed media ({@link ExampleInput} `'media'`) and the whole branch runs in each step.
+   */
+  unfreeze?: readonly UnfreezePart[];
 }
 
 /** Progress of {@link Trainer.train}, after every optimizer step. */
@@ -92,6 +99,7 @@ export interface TrainResult {
 /** The JSON a checkpoint keeps beside the tensors. */
 interface SavedState {
   config: TrainConfig;
+  unfreeze?: UnfreezePart[];
 }
 
 /**
@@ -118,6 +126,8 @@ export class Trainer {
     readonly branch: TrainingBranch,
     private readonly projector: string,
     private readonly threads: number,
+    /** What it trains beyond the paper's head, sorted. */
+    readonly unfreeze: readonly UnfreezePart[],
   ) {}
 
   /** Reads the branch's trainable tensors from the projector (f32 copies) and the frozen LLM. */
@@ -128,9 +138,11 @@ export class Trainer {
     if (options.branch !== 'video' && options.branch !== 'audio') throw invalidArgument('branch', "'video' or 'audio'", options.branch);
     const threads = options.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 1) throw invalidArgument('threads', 'a positive integer', threads);
+    const unfreeze = checkUnfreeze(options.unfreeze ?? [], options.branch);
     const native = new (addon().AddonBranchTrainer)();
-    const info = await callNative(() => native.load(options.llm, options.projector, options.branch));
-    return new Trainer(native, info, options.branch, options.projector, threads);
+    const parts = { encoder: unfreeze.includes('encoder'), qformer: unfreeze.includes('qformer') };
+    const info = await callNative(() => native.load(options.llm, options.projector, options.branch, parts));
+    return new Trainer(native, info, options.branch, options.projector, threads, unfreeze);
   }
 
   /** A trainer in the state `checkpoint` saved ({@link Trainer.save}), for the same LLM and projector. */
@@ -138,8 +150,14 @@ export class Trainer {
     const trainer = await Trainer.create(options);
     try {
       const restored = await callNative(() => trainer.native.restore(checkpoint));
+      const state = JSON.parse(restored.state) as SavedState;
+      const saved = state.unfreeze ?? [];
+      if (saved.join() !== trainer.unfreeze.join()) {
+        throw new VideoLlamaError('INVALID_ARGUMENT', `${checkpoint} was saved with unfreeze [${saved.join(', ')}], not [${trainer.unfreeze.join(', ')}]`,
+          { checkpoint, saved, requested: trainer.unfreeze });
+      }
       trainer.stepsDone = restored.steps;
-      trainer.config = (JSON.parse(restored.state) as SavedState).config;
+      trainer.config = state.config;
       return trainer;
     } catch (error) {
       await trainer.dispose();
@@ -149,9 +167,11 @@ export class Trainer {
 
   /** Soft-prompt rows of the branch (its Q-Former's query tokens). */
   get queries(): number { return this.info.queries; }
-  /** Feature rows per unit: the BLIP-2 Q-Former's queries (video) or 1 (audio). */
+  /** What examples must carry: frozen features, or media when something beyond the head is trained. */
+  get input(): ExampleInput { return this.info.media ? 'media' : 'features'; }
+  /** Rows per unit — features: the BLIP-2 Q-Former's queries (video) or 1 (audio); media: 3 × image size (video) or mel bins (audio). */
   get unitRows(): number { return this.info.unitRows; }
-  /** Width of a feature row. */
+  /** Width of a row — features: their width; media: the image size (video) or fbank frames (audio). */
   get featureWidth(): number { return this.info.featureWidth; }
   /** Most frames or clips an example may have. */
   get maxUnits(): number { return this.info.maxUnits; }
@@ -162,7 +182,7 @@ export class Trainer {
 
   /** The loss of `examples` as one batch, the mean over all their labelled positions (no update). Rejects with INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example. */
   async loss(examples: readonly TrainingExample[], options: { signal?: AbortSignal } = {}): Promise<number> {
-    const batch = this.batch(examples);
+    const batch = await this.batch(examples);
     return withAbortFlag('Training loss', options.signal, (abort) => this.native.loss(batch, this.threads, { abort }));
   }
 
@@ -186,7 +206,7 @@ export class Trainer {
   private async run(examples: readonly TrainingExample[], options: TrainOptions): Promise<TrainResult> {
     const { steps, onProgress, signal, ...overrides } = options;
     const config = this.resolveConfig(overrides);
-    this.batch(examples);  // checks every example once
+    examples.forEach((e, i) => this.check(e, i));  // every example once (lazy values are read per step)
     const totalSteps = config.epochs * config.stepsPerEpoch;
     const last = steps === undefined ? totalSteps : Math.min(totalSteps, this.stepsDone + checkCount('steps', steps));
     const losses: number[] = [];
@@ -194,7 +214,7 @@ export class Trainer {
     while (this.stepsDone < last) {
       const step = this.stepsDone;
       const lr = learningRate(step, config);
-      const batch = this.batch(stepExamples(examples, step, config));
+      const batch = await this.batch(stepExamples(examples, step, config));
       const adamw = { lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps, weightDecay: config.weightDecay };
       const dropout = { p: config.dropout, seed: (Math.imul(config.seed, 0x85ebca6b) ^ step) >>> 0 };
       const loss = await withAbortFlag('Training', signal, (abort) => this.native.step(batch, adamw, dropout, this.threads, { abort }));
@@ -217,7 +237,7 @@ export class Trainer {
   async save(file: string): Promise<void> {
     if (typeof file !== 'string' || file === '') throw invalidArgument('file', 'a path', file);
     if (!this.config) throw new VideoLlamaError('INVALID_ARGUMENT', 'Nothing to save: the trainer has not trained yet');
-    const state: SavedState = { config: this.config };
+    const state: SavedState = { config: this.config, unfreeze: [...this.unfreeze] };
     await callNative(() => this.native.save(file, JSON.stringify(state)));
   }
 
@@ -228,8 +248,9 @@ export class Trainer {
   }
 
   /**
-   * What the branch (as trained so far) makes of one example's features: the soft prompt that
-   * replaces the media positions, `queries × embeddingWidth` values (row-major), by the training graph.
+   * What the branch (as trained so far) makes of one example's input (features or media, as
+   * {@link Trainer.input} says): the soft prompt that replaces the media positions,
+   * `queries × embeddingWidth` values (row-major), by the training graph.
    */
   async softPrompt(input: Pick<TrainingExample, 'features' | 'units'>): Promise<Float32Array> {
     if (!(input?.features instanceof Float32Array)) throw invalidArgument('features', 'a Float32Array', input?.features);
@@ -248,7 +269,7 @@ export class Trainer {
    * (step `step`, default 1e-2) of the loss of `examples`. Costs two losses per entry: for tiny models.
    */
   async checkGradients(examples: readonly TrainingExample[], options: { step?: number } = {}): Promise<GradientCheckReport> {
-    const batch = this.batch(examples);
+    const batch = await this.batch(examples);
     return callNative(() => this.native.checkGradients(batch, options.step ?? 1e-2, this.threads));
   }
 
@@ -271,20 +292,40 @@ export class Trainer {
     return config;
   }
 
-  private batch(examples: readonly TrainingExample[]): AddonBranchExample[] {
+  /** The examples as the addon takes them, lazy values read (checked first). */
+  private async batch(examples: readonly TrainingExample[]): Promise<AddonBranchExample[]> {
     if (!Array.isArray(examples) || examples.length === 0) throw invalidArgument('examples', 'a non-empty array of TrainingExample', examples);
-    return examples.map((e, i) => {
-      if (e?.branch !== this.branch) throw invalidArgument(`examples[${i}].branch`, `'${this.branch}' (the trainer's branch)`, e?.branch);
-      if (!(e.features instanceof Float32Array)) throw invalidArgument(`examples[${i}].features`, 'a Float32Array', e.features);
-      for (const name of ['tokens', 'labels'] as const) {
-        if (!(e[name] instanceof Int32Array)) throw invalidArgument(`examples[${i}].${name}`, 'an Int32Array', e[name]);
-      }
-      for (const name of ['units', 'mediaOffset'] as const) {
-        if (!Number.isInteger(e[name]) || e[name] < 0) throw invalidArgument(`examples[${i}].${name}`, 'a non-negative integer', e[name]);
-      }
-      return { features: e.features, units: e.units, tokens: e.tokens, mediaOffset: e.mediaOffset, labels: e.labels };
-    });
+    examples.forEach((e, i) => this.check(e, i));
+    return Promise.all(examples.map(async (e, i) => {
+      const features = typeof e.features === 'function' ? await e.features() : e.features;
+      if (!(features instanceof Float32Array)) throw invalidArgument(`examples[${i}].features`, 'a Float32Array (or a loader of one)', features);
+      return { features, units: e.units, tokens: e.tokens, mediaOffset: e.mediaOffset, labels: e.labels };
+    }));
   }
+
+  private check(e: TrainingExample, i: number): void {
+    if (e?.branch !== this.branch) throw invalidArgument(`examples[${i}].branch`, `'${this.branch}' (the trainer's branch)`, e?.branch);
+    if ((e.input ?? 'features') !== this.input) throw invalidArgument(`examples[${i}].input`, `'${this.input}' (what this trainer reads)`, e.input ?? 'features');
+    if (!(e.features instanceof Float32Array) && typeof e.features !== 'function') {
+      throw invalidArgument(`examples[${i}].features`, 'a Float32Array or a loader of one', e.features);
+    }
+    for (const name of ['tokens', 'labels'] as const) {
+      if (!(e[name] instanceof Int32Array)) throw invalidArgument(`examples[${i}].${name}`, 'an Int32Array', e[name]);
+    }
+    for (const name of ['units', 'mediaOffset'] as const) {
+      if (!Number.isInteger(e[name]) || e[name] < 0) throw invalidArgument(`examples[${i}].${name}`, 'a non-negative integer', e[name]);
+    }
+  }
+}
+
+/** The parts to unfreeze, checked, without repeats, sorted (as checkpoints record them). */
+function checkUnfreeze(parts: readonly UnfreezePart[], branch: TrainingBranch): UnfreezePart[] {
+  if (!Array.isArray(parts)) throw invalidArgument('unfreeze', "an array of 'encoder' | 'qformer'", parts);
+  for (const part of parts) {
+    if (part !== 'encoder' && part !== 'qformer') throw invalidArgument('unfreeze', "an array of 'encoder' | 'qformer'", part);
+    if (part === 'qformer' && branch === 'audio') throw invalidArgument('unfreeze', "'encoder' only for the audio branch (it has no BLIP-2 Q-Former)", part);
+  }
+  return [...new Set(parts)].sort();
 }
 
 function checkCount(name: string, value: number): number {

@@ -26,6 +26,16 @@ ggml_tensor* dropout(ggml_context* ctx, ggml_tensor* x) {
   return training_graph && training_graph->dropout_ ? training_graph->dropout_(ctx, x) : x;
 }
 
+void for_each_weight(Linear& layer, const WeightVisitor& visit) {
+  visit(layer.weight);
+  if (layer.bias) visit(layer.bias);
+}
+
+void for_each_weight(LayerNorm& norm, const WeightVisitor& visit) {
+  visit(norm.weight);
+  visit(norm.bias);
+}
+
 // `layer`: a name from gguf_layer(), its weight / bias slot open.
 LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& layer, int64_t width) {
   return {file.tensor(gguf_name(layer.c_str(), "weight"), {width}, TensorKind::F32),
@@ -136,10 +146,31 @@ ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* k
   return ggml_reshape_3d(ctx, out, kernel->ne[3], n_patches, batch);
 }
 
+// tokens [D, N, B] and `row` [D] in every sequence, before or after them -> [D, N + 1, B].
+static ggml_tensor* with_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* row, bool before) {
+  const int64_t width = tokens->ne[0], n = tokens->ne[1], batch = tokens->ne[2];
+  ggml_tensor* row_3d = ggml_reshape_3d(ctx, row, width, 1, 1);
+  if (TrainingGraphScope::active()) {
+    // CONCAT has no backward: the row in every position, the tokens set over theirs (SET's backward
+    // gives the row the gradient of its own position only).
+    ggml_tensor* rows = ggml_repeat_4d(ctx, row_3d, width, n + 1, batch, 1);
+    if (!ggml_is_contiguous(tokens)) tokens = ggml_cont(ctx, tokens);
+    return ggml_set(ctx, rows, tokens, rows->nb[1], rows->nb[2], rows->nb[3], before ? rows->nb[1] : 0);
+  }
+  ggml_tensor* per_item = ggml_repeat_4d(ctx, row_3d, width, 1, batch, 1);
+  return before ? ggml_concat(ctx, per_item, tokens, 1) : ggml_concat(ctx, tokens, per_item, 1);
+}
+
 ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls) {
-  const int64_t width = tokens->ne[0], batch = tokens->ne[2];
-  ggml_tensor* cls_per_item = ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, cls, width, 1, 1), width, 1, batch, 1);
-  return ggml_concat(ctx, cls_per_item, tokens, 1);
+  return with_token(ctx, tokens, cls, /*before=*/true);
+}
+
+ggml_tensor* append_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* extra) {
+  return with_token(ctx, tokens, extra, /*before=*/false);
+}
+
+ggml_tensor* l2_norm(ggml_context* ctx, ggml_tensor* x, float eps) {
+  return TrainingGraphScope::active() ? train::l2_norm(ctx, x, eps) : ggml_l2_norm(ctx, x, eps);
 }
 
 ggml_tensor* name(ggml_tensor* t, const std::string& prefix, int layer, const char* what) {

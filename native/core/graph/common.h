@@ -51,6 +51,12 @@ struct Linear {
   bool on_own_kernel() const;
 };
 
+// Calls `visit` on each weight slot of a layer (weight, then bias when present): the encoders'
+// for_each_weight are made of these, e.g. to replace the weights by trainable copies.
+using WeightVisitor = std::function<void(ggml_tensor*&)>;
+void for_each_weight(Linear& layer, const WeightVisitor& visit);
+void for_each_weight(LayerNorm& norm, const WeightVisitor& visit);
+
 // Declares `<prefix>.weight` / `<prefix>.bias` ([width] each).
 LayerNorm load_layer_norm(ProjectorLoader& file, const std::string& layer, int64_t width);
 // Declares `<prefix>.weight` ([in, out]) and, when `with_bias`, `<prefix>.bias` ([out]); the weight
@@ -102,6 +108,11 @@ ggml_tensor* conv_patches(ggml_context* ctx, ggml_tensor* images, ggml_tensor* k
 
 // Prepends the class token to every sequence: tokens [D, N, B], cls [D] -> [D, N + 1, B].
 ggml_tensor* prepend_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* cls);
+// Appends one token to every sequence: tokens [D, N, B], extra [D] -> [D, N + 1, B].
+ggml_tensor* append_token(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* extra);
+
+// F.normalize(x, p=2, dim=-1, eps) over ne[0].
+ggml_tensor* l2_norm(ggml_context* ctx, ggml_tensor* x, float eps);
 
 // Names a node after the reference module it mirrors, e.g. name(t, "v.blk", 3, "attn_out").
 ggml_tensor* name(ggml_tensor* t, const std::string& prefix, int layer, const char* what);

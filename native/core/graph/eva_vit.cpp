@@ -42,6 +42,21 @@ EvaVit load_eva_vit(ProjectorLoader& file) {
   return vit;
 }
 
+void for_each_weight(EvaVit& vit, const WeightVisitor& visit) {
+  for (ggml_tensor** t : {&vit.patch_kernel, &vit.patch_bias, &vit.cls_token, &vit.pos_embd}) visit(*t);
+  for (EvaVitBlock& b : vit.blocks) {
+    for_each_weight(b.ln1, visit);
+    for_each_weight(b.qkv, visit);
+    visit(b.q_bias);
+    visit(b.v_bias);
+    for_each_weight(b.attn_out, visit);
+    for_each_weight(b.ln2, visit);
+    for_each_weight(b.ffn_up, visit);
+    for_each_weight(b.ffn_down, visit);
+  }
+  for_each_weight(vit.ln_vision, visit);
+}
+
 // eva_vit.py:Attention.forward: qkv = linear(x, qkv.weight, cat(q_bias, 0, v_bias)), then
 // attn.proj; returns `residual` + that. x: norm1's output (layer_norm_into b.qkv).
 static ggml_tensor* eva_attention(ggml_context* ctx, ggml_tensor* x, const EvaVitBlock& b, int heads, int il,

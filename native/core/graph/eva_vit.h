@@ -32,6 +32,10 @@ struct EvaVit {
 
 EvaVit load_eva_vit(ProjectorLoader& file);
 
+// Calls `visit` on every weight slot of `vit`: patch embedding, cls token, position embedding,
+// every block's, ln_vision.
+void for_each_weight(EvaVit& vit, const WeightVisitor& visit);
+
 // frames [S, S, 3, T] (PyTorch [T, 3, S, S]) -> ln_vision(ViT(frames)) [D, N + 1, T], all frames as one batch.
 ggml_tensor* build_eva_vit(ggml_context* ctx, const EvaVit& vit, ggml_tensor* frames);
 

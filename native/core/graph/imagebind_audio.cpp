@@ -49,12 +49,23 @@ ImageBindAudio load_imagebind_audio(ProjectorLoader& file) {
   return ib;
 }
 
-// Appends one learned position to every sequence: x [D, L, B], extra [D] -> [D, L + 1, B]
-// (nn.MultiheadAttention's add_bias_kv: cat([k, bias_k.repeat(1, bsz, 1)]) after the in-projection).
-static ggml_tensor* append_position(ggml_context* ctx, ggml_tensor* x, ggml_tensor* extra) {
-  const int64_t width = x->ne[0], batch = x->ne[2];
-  ggml_tensor* per_item = ggml_repeat_4d(ctx, ggml_reshape_3d(ctx, extra, width, 1, 1), width, 1, batch, 1);
-  return ggml_concat(ctx, x, per_item, 1);
+void for_each_weight(ImageBindAudio& ib, const WeightVisitor& visit) {
+  visit(ib.patch_kernel);
+  for_each_weight(ib.patch_ln, visit);
+  visit(ib.cls_token);
+  visit(ib.pos_embd);
+  for (ImageBindBlock& b : ib.blocks) {
+    for_each_weight(b.ln1, visit);
+    for_each_weight(b.in_proj, visit);
+    visit(b.bias_k);
+    visit(b.bias_v);
+    for_each_weight(b.attn_out, visit);
+    for_each_weight(b.ln2, visit);
+    for_each_weight(b.ffn_up, visit);
+    for_each_weight(b.ffn_down, visit);
+  }
+  for_each_weight(ib.head_ln, visit);
+  for_each_weight(ib.head_proj, visit);
 }
 
 // nn.MultiheadAttention(bias=True, add_bias_kv=True), attn_mask None: L queries, L + 1 keys;
@@ -74,8 +85,9 @@ static ggml_tensor* mha_with_bias_kv(ggml_context* ctx, ggml_tensor* x, const Im
     k = linear(ctx, x, output_slice(ctx, b.in_proj, d, d));
     v = linear(ctx, x, output_slice(ctx, b.in_proj, 2 * d, d));
   }
-  k = append_position(ctx, k, b.bias_k);
-  v = append_position(ctx, v, b.bias_v);
+  // add_bias_kv: cat([k, bias_k.repeat(1, bsz, 1)]) after the in-projection, one more key and value
+  k = append_token(ctx, k, b.bias_k);
+  v = append_token(ctx, v, b.bias_v);
   ggml_tensor* context = name(attention(ctx, q, k, v, heads, &b.in_proj), "a.blk", il, "attn");
   return linear_residual(ctx, context, b.attn_out, residual);
 }
@@ -101,7 +113,7 @@ ImageBindAudioOutput build_imagebind_audio(ggml_context* ctx, const ImageBindAud
   ggml_tensor* feature = ggml_cont(ctx, ggml_view_2d(ctx, x, ib.width, clips, x->nb[2], 0));  // [Da, M]
   name(feature, "audio_imagebind_feature");
   // Postprocessor: Normalize(dim=-1) (F.normalize, eps 1e-12) -> LearnableLogitScaling (fixed ×scale)
-  ggml_tensor* embedding = ggml_l2_norm(ctx, linear(ctx, feature, ib.head_proj), 1e-12f);
+  ggml_tensor* embedding = l2_norm(ctx, linear(ctx, feature, ib.head_proj), 1e-12f);
   embedding = name(ggml_scale(ctx, embedding, ib.logit_scale), "audio_imagebind");
   return {feature, embedding};
 }

@@ -37,6 +37,10 @@ struct ImageBindAudio {
 
 ImageBindAudio load_imagebind_audio(ProjectorLoader& file);
 
+// Calls `visit` on every weight slot of `ib`: stem (conv kernel, LayerNorm), cls token, position
+// embedding, every block's (bias_k / bias_v too), the head's LayerNorm and Linear.
+void for_each_weight(ImageBindAudio& ib, const WeightVisitor& visit);
+
 struct ImageBindAudioOutput {
   ggml_tensor* feature;    // [Da, M]: head LayerNorm, token 0 (get_audio_feature's audio_feature)
   ggml_tensor* embedding;  // [Do, M]: Linear, L2-normalised, × logit scale (modality_value)

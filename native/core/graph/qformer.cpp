@@ -59,27 +59,19 @@ QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::s
   return qf;
 }
 
-void for_each_weight(QFormer& qf, const std::function<void(ggml_tensor*&)>& visit) {
-  auto linear = [&](Linear& l) {
-    visit(l.weight);
-    if (l.bias) visit(l.bias);
-  };
-  auto norm = [&](LayerNorm& n) {
-    visit(n.weight);
-    visit(n.bias);
-  };
+void for_each_weight(QFormer& qf, const WeightVisitor& visit) {
   auto attention = [&](BertAttention& a) {
-    for (Linear* l : {&a.q, &a.k, &a.v, &a.out}) linear(*l);
-    norm(a.ln);
+    for (Linear* l : {&a.q, &a.k, &a.v, &a.out}) for_each_weight(*l, visit);
+    for_each_weight(a.ln, visit);
   };
   visit(qf.query_tokens);
-  norm(qf.emb_ln);
+  for_each_weight(qf.emb_ln, visit);
   for (QFormerLayer& layer : qf.layers) {
     attention(layer.self_attn);
     if (layer.has_cross) attention(layer.cross_attn);
-    linear(layer.ffn_up);
-    linear(layer.ffn_down);
-    norm(layer.ffn_ln);
+    for_each_weight(layer.ffn_up, visit);
+    for_each_weight(layer.ffn_down, visit);
+    for_each_weight(layer.ffn_ln, visit);
   }
 }
 

@@ -4,7 +4,6 @@
 // and the audio Q-Former). Reference: video_llama/models/Qformer.py (BertEmbeddings, BertLayer,
 // BertSelfAttention, BertSelfOutput, BertIntermediate, BertOutput), blip2.py:init_Qformer,
 // video_llama.py:init_video_Qformer.
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,7 +39,7 @@ QFormer load_qformer(ProjectorLoader& file, const std::string& key, const std::s
 
 // Calls `visit` on every weight slot of `qf` (query tokens, LayerNorms, linear weights and biases),
 // e.g. to replace them by trainable copies.
-void for_each_weight(QFormer& qf, const std::function<void(ggml_tensor*&)>& visit);
+void for_each_weight(QFormer& qf, const WeightVisitor& visit);
 
 // encoder [Enc, N, B] -> last_hidden_state [H, Q, B]; each batch item's queries attend to its own
 // encoder states (no mask: Video-LLaMA's masks are all ones).

@@ -25,11 +25,10 @@ const char* branch_name(Branch b) { return b == Branch::Video ? "video" : "audio
 
 // Every trainable weight slot of a branch head, in a fixed order.
 void for_each_trainable(graph::QFormer& qformer, ggml_tensor*& positions, graph::Linear& proj,
-                        const std::function<void(ggml_tensor*&)>& visit) {
+                        const graph::WeightVisitor& visit) {
   graph::for_each_weight(qformer, visit);
   visit(positions);
-  visit(proj.weight);
-  visit(proj.bias);
+  graph::for_each_weight(proj, visit);
 }
 
 // A f32 copy of `t`'s values, whatever its storage type.
@@ -88,7 +87,7 @@ class BranchTrainer::BatchGraph {
  public:
   BatchGraph(const BranchTrainer& t, const std::vector<BranchExample>& batch, bool with_grads, const AdamWStep* adamw,
              const StepDropout& dropout, int threads, const AbortFlag* abort)
-      : trainer_(t), scratch_(GraphScratch::kMaxNodes * std::max<size_t>(1, batch.size())), run_(threads, abort),
+      : trainer_(t), scratch_(t.nodes_per_example() * std::max<size_t>(1, batch.size())), run_(threads, abort),
         threads_(threads) {
     if (batch.empty()) throw Error("INVALID_ARGUMENT", "A batch needs at least one example");
     ggml_context* ctx = scratch_.ctx;
@@ -229,26 +228,50 @@ ggml_tensor* BranchTrainer::features_input(ggml_context* ctx, const BranchExampl
                                         std::to_string(s.max_units));
   }
   if (static_cast<int64_t>(e.features.size()) != e.units * s.unit_rows * s.feature_width) {
-    throw Error("DIMENSION_MISMATCH", "features must hold units x " + std::to_string(s.unit_rows) + " x " +
-                                          std::to_string(s.feature_width) + " values");
+    throw Error("DIMENSION_MISMATCH", std::string(s.media ? "media" : "features") + " must hold units x " +
+                                          std::to_string(s.unit_rows) + " x " + std::to_string(s.feature_width) + " values");
+  }
+  if (s.media) {
+    // frames [S, S, 3, T] (PyTorch [T, 3, S, S]) or fbank [frames, mel, 1, M]
+    const int64_t channels = branch_ == Branch::Video ? 3 : 1;
+    ggml_tensor* t = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, s.feature_width, s.unit_rows / channels, channels, e.units);
+    ggml_set_input(t);
+    return t;
   }
   return branch_ == Branch::Video ? input(ctx, s.feature_width, s.unit_rows, e.units) : input(ctx, s.feature_width, e.units);
 }
 
-ggml_tensor* BranchTrainer::head(ggml_context* ctx, ggml_tensor* features,
-                                 const graph::TrainingGraphScope::Dropout& dropout) const {
+ggml_tensor* BranchTrainer::head(ggml_context* ctx, ggml_tensor* x, const graph::TrainingGraphScope::Dropout& dropout) const {
   const graph::TrainingGraphScope training(dropout);
-  ggml_tensor* media = branch_ == Branch::Video ? graph::build_video_head(ctx, video_, features)
-                                                : graph::build_audio_head(ctx, audio_, features);
+  ggml_tensor* media;
+  if (branch_ == Branch::Video) {
+    if (shape_.media) {
+      // The BLIP-2 Q-Former drops out only when trained: a frozen one runs in eval mode, as the original's.
+      const graph::TrainingGraphScope blip2(unfreeze_.qformer ? dropout : nullptr);
+      x = graph::name(graph::build_qformer(ctx, video_.qformer, graph::build_eva_vit(ctx, video_.vit, x)), "qformer");
+    }
+    media = graph::build_video_head(ctx, video_, x);
+  } else {
+    if (shape_.media) x = graph::build_imagebind_audio(ctx, audio_.imagebind, x).embedding;
+    media = graph::build_audio_head(ctx, audio_, x);
+  }
   return ggml_reshape_2d(ctx, media, media->ne[0], media->ne[1]);  // [E, queries]
 }
 
+size_t BranchTrainer::nodes_per_example() const {
+  // room for the encoder layers' forward and backward nodes beside the LLaMA graph's
+  constexpr size_t kNodesPerEncoderLayer = 2048;
+  if (!shape_.media) return GraphScratch::kMaxNodes;
+  const int layers = branch_ == Branch::Video ? graph::layers_of(video_) : graph::layers_of(audio_);
+  return GraphScratch::kMaxNodes + kNodesPerEncoderLayer * static_cast<size_t>(layers);
+}
+
 std::vector<float> BranchTrainer::soft_prompt(const BranchExample& example, int threads) const {
-  GraphScratch scratch;
+  GraphScratch scratch(nodes_per_example());
   ggml_tensor* features = features_input(scratch.ctx, example);
   ggml_tensor* rows = head(scratch.ctx, features, nullptr);
   ggml_set_output(rows);
-  ggml_cgraph* graph = ggml_new_graph_custom(scratch.ctx, GraphScratch::kMaxNodes, false);
+  ggml_cgraph* graph = ggml_new_graph_custom(scratch.ctx, scratch.max_nodes, false);
   ggml_build_forward_expand(graph, rows);
   CpuRun run(threads, nullptr);
   run.allocate(graph);
@@ -259,25 +282,36 @@ std::vector<float> BranchTrainer::soft_prompt(const BranchExample& example, int 
   return out;
 }
 
-BranchTrainer::BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch)
-    : llm_(std::move(llm)), branch_(branch) {
+BranchTrainer::BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch,
+                             Unfreeze unfreeze)
+    : llm_(std::move(llm)), branch_(branch), unfreeze_(unfreeze) {
+  if (branch == Branch::Audio && unfreeze.qformer) {
+    throw Error("INVALID_ARGUMENT", "The audio branch has no BLIP-2 Q-Former to unfreeze");
+  }
   ProjectorLoader file(projector);
   const int llm_width = static_cast<int>(llm_->hparams().n_embd);
-  graph::QFormer* qformer;
-  ggml_tensor** positions;
-  graph::Linear* proj;
+  // The weight slots of the branch as loaded: what is trained, and the rest of the graph's.
+  std::vector<ggml_tensor**> trainable, frozen;
+  auto into = [](std::vector<ggml_tensor**>& slots) { return [&slots](ggml_tensor*& slot) { slots.push_back(&slot); }; };
   if (branch == Branch::Video) {
-    video_ = graph::load_video_head(file, llm_width);
-    qformer = &video_.video_qformer;
-    positions = &video_.frame_pos_embd;
-    proj = &video_.proj;
-    shape_ = {qformer->queries, file.size(gguf_name(KEY_QFORMER_QUERIES, "qformer")), qformer->encoder_width, video_.max_frames};
+    video_ = unfreeze.any() ? graph::load_vision_branch(file, llm_width) : graph::load_video_head(file, llm_width);
+    for_each_trainable(video_.video_qformer, video_.frame_pos_embd, video_.proj, into(trainable));
+    const int64_t frame_queries = file.size(gguf_name(KEY_QFORMER_QUERIES, "qformer"));
+    shape_ = {video_.video_qformer.queries, frame_queries, video_.video_qformer.encoder_width, video_.max_frames};
+    if (unfreeze.any()) {
+      graph::for_each_weight(video_.vit, into(unfreeze.encoder ? trainable : frozen));
+      graph::for_each_weight(video_.qformer, into(unfreeze.qformer ? trainable : frozen));
+      shape_ = {shape_.queries, 3 * video_.vit.image_size, video_.vit.image_size, shape_.max_units, /*media=*/true};
+    }
   } else {
-    audio_ = graph::load_audio_head(file, llm_width);
-    qformer = &audio_.audio_qformer;
-    positions = &audio_.pos_embd;
-    proj = &audio_.proj;
-    shape_ = {qformer->queries, 1, qformer->encoder_width, audio_.max_clips};
+    audio_ = unfreeze.any() ? graph::load_audio_branch(file, llm_width) : graph::load_audio_head(file, llm_width);
+    for_each_trainable(audio_.audio_qformer, audio_.pos_embd, audio_.proj, into(trainable));
+    shape_ = {audio_.audio_qformer.queries, 1, audio_.audio_qformer.encoder_width, audio_.max_clips};
+    if (unfreeze.encoder) {
+      graph::for_each_weight(audio_.imagebind, into(trainable));
+      const graph::ImageBindAudio& ib = audio_.imagebind;
+      shape_ = {shape_.queries, ib.mel_bins, ib.target_frames, shape_.max_units, /*media=*/true};
+    }
   }
   ggml_backend_t cpu = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
   ggml_context_ptr loaded_ctx;
@@ -290,21 +324,21 @@ BranchTrainer::BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::
   }
   ggml_backend_free(cpu);
 
-  // f32 copies: the trainable tensors, and AdamW's two moments of each.
-  std::vector<ggml_tensor*> sources;
-  for_each_trainable(*qformer, *positions, *proj, [&](ggml_tensor*& slot) { sources.push_back(slot); });
-  ctx_ = ggml_init({ggml_tensor_overhead() * sources.size() * 3, nullptr, /*no_alloc=*/true});
-  for (ggml_tensor* source : sources) {
-    auto copy = [&](const std::string& name) {
-      ggml_tensor* t = ggml_new_tensor(ctx_, GGML_TYPE_F32, GGML_MAX_DIMS, source->ne);
-      ggml_set_name(t, name.c_str());
-      return t;
-    };
-    params_.push_back(copy(source->name));
+  // f32 copies: the trainable tensors and AdamW's two moments of each, and the frozen tensors
+  // (a training graph reads no packed or quantized weight).
+  ctx_ = ggml_init({ggml_tensor_overhead() * (trainable.size() * 3 + frozen.size()), nullptr, /*no_alloc=*/true});
+  auto copy = [&](const ggml_tensor* source, const std::string& name) {
+    ggml_tensor* t = ggml_new_tensor(ctx_, GGML_TYPE_F32, GGML_MAX_DIMS, source->ne);
+    ggml_set_name(t, name.c_str());
+    return t;
+  };
+  for (ggml_tensor** slot : trainable) {
+    params_.push_back(copy(*slot, (*slot)->name));
     ggml_set_param(params_.back());
-    adam_m_.push_back(copy(std::string(source->name) + ".adam_m"));
-    adam_v_.push_back(copy(std::string(source->name) + ".adam_v"));
+    adam_m_.push_back(copy(*slot, std::string((*slot)->name) + ".adam_m"));
+    adam_v_.push_back(copy(*slot, std::string((*slot)->name) + ".adam_v"));
   }
+  for (ggml_tensor** slot : frozen) frozen_.push_back(copy(*slot, (*slot)->name));
   ggml_backend_buffer_type_t cpu_buft = ggml_backend_dev_buffer_type(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU));
   buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, cpu_buft);
   if (!buffer_) {
@@ -312,12 +346,15 @@ BranchTrainer::BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::
     throw Error("NATIVE", "Could not allocate the trainable tensors");
   }
   ggml_backend_buffer_clear(buffer_, 0);  // moments start at zero
-  size_t i = 0;
-  for_each_trainable(*qformer, *positions, *proj, [&](ggml_tensor*& slot) {
-    const std::vector<float> values = f32_values(slot);
-    ggml_backend_tensor_set(params_[i], values.data(), 0, ggml_nbytes(params_[i]));
-    slot = params_[i++];
-  });
+  auto fill = [](const std::vector<ggml_tensor**>& slots, const std::vector<ggml_tensor*>& copies) {
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const std::vector<float> values = f32_values(*slots[i]);
+      ggml_backend_tensor_set(copies[i], values.data(), 0, ggml_nbytes(copies[i]));
+      *slots[i] = copies[i];
+    }
+  };
+  fill(trainable, params_);
+  fill(frozen, frozen_);
 }
 
 BranchTrainer::~BranchTrainer() {

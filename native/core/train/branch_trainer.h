@@ -19,9 +19,22 @@ namespace vl::train {
 
 enum class Branch { Video, Audio };
 
-// One example after the frozen stage (src/train/example.ts's TrainingExample).
+// What a trainer trains beyond the paper's head (issue 13's unfreeze options): the branch's encoder
+// (EVA ViT with its patch embedding, cls token, position embedding, blocks and BLIP-2's ln_vision;
+// or ImageBind audio with its stem, blocks and head) and/or the BLIP-2 Q-Former (video branch).
+struct Unfreeze {
+  bool encoder = false;
+  bool qformer = false;
+  // Whether the frozen stage runs in the step's graph, i.e. examples carry preprocessed media.
+  bool any() const { return encoder || qformer; }
+};
+
+// One example (src/train/example.ts's TrainingExample): after the frozen stage, or when a trainer
+// unfreezes more, the preprocessed media the whole branch reads.
 struct BranchExample {
-  std::vector<float> features;  // video: [units][frame queries][width]; audio: [units][width]
+  // features — video: [units][frame queries][width]; audio: [units][width];
+  // media — video: frames [units][3][S][S] (normalised); audio: fbank [units][mel][frames].
+  std::vector<float> features;
   int64_t units = 0;            // frames or clips
   std::vector<int32_t> tokens;  // values at the media positions are ignored
   int64_t media_offset = 0;
@@ -47,17 +60,21 @@ struct StepDropout {
 // The sizes an example must have.
 struct BranchShape {
   int64_t queries = 0;        // soft prompt rows (the branch Q-Former's query tokens)
-  int64_t unit_rows = 0;      // feature rows per unit: the BLIP-2 Q-Former's queries (video), 1 (audio)
-  int64_t feature_width = 0;  // width of a feature row
+  // rows per unit — features: the BLIP-2 Q-Former's queries (video), 1 (audio); media: 3·S (video), mel (audio)
+  int64_t unit_rows = 0;
+  int64_t feature_width = 0;  // width of a row — features: their width; media: S (video), frames (audio)
   int64_t max_units = 0;      // rows of the position embedding
+  bool media = false;         // examples carry preprocessed media, not frozen features
 };
 
 class BranchTrainer {
  public:
-  // Reads the branch's trainable tensors from a projector GGUF as f32 copies. Throws vl::Error
-  // FILE_NOT_FOUND / INVALID_MODEL / MISSING_TENSOR, DIMENSION_MISMATCH when llama_proj does not
-  // output the LLM's width.
-  BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch);
+  // Reads the branch's trainable tensors from a projector GGUF as f32 copies (with `unfreeze`, the
+  // whole branch: its frozen parts as f32 copies too). Throws vl::Error FILE_NOT_FOUND /
+  // INVALID_MODEL / MISSING_TENSOR, DIMENSION_MISMATCH when llama_proj does not output the LLM's
+  // width, INVALID_ARGUMENT for a Q-Former to unfreeze in the audio branch.
+  BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch,
+                Unfreeze unfreeze = {});
   ~BranchTrainer();
   BranchTrainer(const BranchTrainer&) = delete;
   BranchTrainer& operator=(const BranchTrainer&) = delete;
@@ -71,7 +88,7 @@ class BranchTrainer {
   // The answer loss of `batch`, the mean over all its labelled positions (no update). Throws
   // INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example, ABORTED when `abort` is set.
   float loss(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort) const;
-  // The branch head's output for one example's features (its tokens are not read): the soft prompt,
+  // The branch's output for one example's input (its tokens are not read): the soft prompt,
   // [queries][n_embd] row-major, by the training graph.
   std::vector<float> soft_prompt(const BranchExample& example, int threads) const;
   // loss() of a fixed batch as one graph built once and recomputed on the current tensor values
@@ -103,16 +120,21 @@ class BranchTrainer {
 
  private:
   class BatchGraph;
-  // An example's features as a graph input (checked against shape()), and the branch head on them.
+  // An example's input as a graph input (checked against shape()), and the branch on it: the head
+  // over features, or the whole branch over media.
   ggml_tensor* features_input(ggml_context* ctx, const BranchExample& example) const;
   ggml_tensor* head(ggml_context* ctx, ggml_tensor* features, const graph::TrainingGraphScope::Dropout& dropout) const;
+  // Graph nodes one example needs (its branch graph, the LLaMA loss, their backward).
+  size_t nodes_per_example() const;
 
   std::shared_ptr<const FrozenLlama> llm_;
   Branch branch_;
+  Unfreeze unfreeze_;
   BranchShape shape_;
-  graph::VisionBranch video_;  // only its head (video Q-Former, frame positions, llama_proj)
-  graph::AudioBranch audio_;   // only its head
+  graph::VisionBranch video_;  // its head (video Q-Former, frame positions, llama_proj); all of it with unfreeze
+  graph::AudioBranch audio_;   // likewise
   std::vector<ggml_tensor*> params_, adam_m_, adam_v_;
+  std::vector<ggml_tensor*> frozen_;  // f32 copies of the rest of the branch (with unfreeze)
   ggml_context* ctx_ = nullptr;
   ggml_backend_buffer_t buffer_ = nullptr;
   int64_t steps_ = 0;

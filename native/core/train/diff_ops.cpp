@@ -30,4 +30,10 @@ ggml_tensor* gelu_erf(ggml_context* ctx, ggml_tensor* x) {
   return ggml_mul(ctx, x, ggml_scale_bias(ctx, erf, 0.5f, 0.5f));
 }
 
+ggml_tensor* l2_norm(ggml_context* ctx, ggml_tensor* x, float eps) {
+  // rms_norm(x, e) = x / sqrt(Σx²/D + e): with e = eps²/D, times 1/√D.
+  const float width = static_cast<float>(x->ne[0]);
+  return ggml_scale(ctx, ggml_rms_norm(ctx, x, eps * eps / width), 1.0f / std::sqrt(width));
+}
+
 }  // namespace vl::train

@@ -1,6 +1,6 @@
 #pragma once
 // LayerNorm and GELU from ops whose backward this ggml release implements: it has none for
-// GGML_OP_NORM (ggml_norm) nor for GELU (ggml_gelu / ggml_gelu_erf), which the encoder graphs
+// GGML_OP_NORM (ggml_norm), GELU (ggml_gelu / ggml_gelu_erf) nor GGML_OP_L2_NORM, which the encoder graphs
 // (native/core/graph) use for inference. gradient_check.h proves both the values and gradients.
 #include "ggml.h"
 
@@ -13,5 +13,9 @@ ggml_tensor* layer_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weight, 
 
 // PyTorch's exact GELU, x·Φ(x), with erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7).
 ggml_tensor* gelu_erf(ggml_context* ctx, ggml_tensor* x);
+
+// F.normalize(x, p=2) over ne[0] (GGML_OP_L2_NORM has no backward): x / sqrt(Σx² + eps²), which
+// differs from x / max(‖x‖, eps) only for ‖x‖ near eps.
+ggml_tensor* l2_norm(ggml_context* ctx, ggml_tensor* x, float eps);
 
 }  // namespace vl::train
