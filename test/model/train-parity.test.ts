@@ -2,8 +2,9 @@
  * The training graphs against the original PyTorch model: from the original's own frozen-stage
  * outputs (BLIP-2 Q-Former per frame; ImageBind audio embeddings), the trainable branch heads —
  * built by the shared builders in training mode, with the differentiable LayerNorm and GELU —
- * give the original's video_embeds / audio_embeds. And a trainer of an f16 projector exports a
- * projector that Projector.load reads.
+ * give the original's video_embeds / audio_embeds; with the encoders (and the BLIP-2 Q-Former)
+ * unfrozen, the whole branch from the original's frames / fbank gives the inference graph's output
+ * and the original's. And a trainer of an f16 projector exports a projector that Projector.load reads.
  */
 import path from 'node:path';
 
@@ -42,6 +43,26 @@ describeWithFixtures(TINY_A, 'the trainable branch heads (tiny-a)', () => {
       const diff = maxAbsDiff(softPrompt, reference.data);
       console.log(`training graph ${branch} head vs the original's ${output}: maxdiff ${diff.toExponential(2)}`);
       expect(diff).toBeLessThanOrEqual(F32_TOLERANCE);
+    } finally {
+      await trainer.dispose();
+    }
+  });
+
+  it.each([
+    ['video', ['encoder', 'qformer'], 'video_embeds', 'inputs/frames.npy'],
+    ['audio', ['encoder'], 'audio_embeds', 'inputs/fbank.npy'],
+  ] as const)('%s with %j unfrozen: the whole branch in training mode gives the inference graph\'s output (<= 1e-5) and the original\'s %s', async (branch, unfreeze, output, input) => {
+    const trainer = await Trainer.create({ llm, projector, branch, unfreeze: [...unfreeze] });
+    await using inference = await Projector.load(projector, { threads: 1 });
+    try {
+      const media = readNpyF32(fixture(TINY_A, input));
+      const softPrompt = await trainer.softPrompt({ features: media.data, units: media.shape[0]! });
+      const tensor = { tensor: media.data, shape: media.shape };
+      const encoded = branch === 'video' ? await inference.encodeVideo(tensor) : await inference.encodeAudio(tensor);
+      const [vsInference, vsOriginal] = [maxAbsDiff(softPrompt, encoded.data), maxAbsDiff(softPrompt, expected(output).data)];
+      console.log(`training graph, whole ${branch} branch: vs the inference graph ${vsInference.toExponential(2)}, vs the original's ${output} ${vsOriginal.toExponential(2)}`);
+      expect(vsInference).toBeLessThanOrEqual(1e-5);
+      expect(vsOriginal).toBeLessThanOrEqual(F32_TOLERANCE);
     } finally {
       await trainer.dispose();
     }
