@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { VideoLlamaError } from '../errors.js';
+import { f16ToF32 } from '../gguf/quantize.js';
 import { checkFileHead, partialDownloadError } from './downloads.js';
 import { PickleGlobal, unpickle } from './unpickle.js';
 import { invalidCheckpoint, NO_END_RECORD, ZipReader, type ZipEntry } from './zip.js';
@@ -294,22 +295,6 @@ function gather(values: Float32Array, shape: readonly number[], strides: readonl
   return out;
 }
 
-/** f16 bit pattern → f32 value, for all 65,536 patterns (one lookup per element). */
-let halfTable: Float32Array | undefined;
-function halfToFloatTable(): Float32Array {
-  if (halfTable) return halfTable;
-  halfTable = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const mantissa = h & 0x3ff;
-    halfTable[h] = exponent === 0 ? sign * mantissa * 2 ** -24
-      : exponent === 31 ? (mantissa ? NaN : sign * Infinity)
-      : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-  }
-  return halfTable;
-}
-
 /** Little-endian elements of a floating-point dtype as f32. */
 function toFloat32(bytes: Uint8Array, dtype: TorchDtype, key: string, file: string): Float32Array {
   const count = bytes.byteLength / DTYPE_BYTES[dtype];
@@ -319,11 +304,7 @@ function toFloat32(bytes: Uint8Array, dtype: TorchDtype, key: string, file: stri
     case 'f32':
       return new Float32Array(raw.buffer, raw.byteOffset, count);
     case 'f16': {
-      const bits = new Uint16Array(raw.buffer, raw.byteOffset, count);
-      const table = halfToFloatTable();
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = table[bits[i]!]!;
-      return out;
+      return f16ToF32(new Uint16Array(raw.buffer, raw.byteOffset, count));
     }
     case 'bf16': {
       const bits = new Uint16Array(raw.buffer, raw.byteOffset, count);

@@ -10,8 +10,8 @@ import type { TemplateName } from '../chat/templates.js';
 import { invalidArgument, throwIfAborted, VideoLlamaError } from '../errors.js';
 import { probeFile } from '../media/probe.js';
 import type { Projector } from '../projector.js';
-import type { TrainingExample } from './example.js';
-import { type Branch, type FeatureCache, type FeatureInput, type FrozenFeatures } from './features.js';
+import type { ExampleInput, LazyValues, TrainingExample } from './example.js';
+import { type Branch, type FeatureCache, type FeatureInput, type FeatureRequest, type FrozenFeatures } from './features.js';
 import { BadEntries, type ManifestEntry, type ManifestStage, type ManifestTurn } from './manifest.js';
 import { type PromptLayout, type PromptTokenizer, type Stage2Format, stage1Layout, stage2Layout, type VicunaMasking } from './template.js';
 
@@ -27,8 +27,15 @@ export interface BuildExamplesOptions {
   template?: TemplateName;
   /** The projector whose frozen stages make the features (and whose query counts size the media runs). */
   projector: Projector;
-  /** Where the frozen features are kept. */
+  /** Where the frozen features (or media) are kept. */
   cache: FeatureCache;
+  /**
+   * What the examples carry: the frozen stage's output (`'features'`, default) or, for a trainer
+   * that unfreezes an encoder or the BLIP-2 Q-Former, the preprocessed media — cached as f16 and
+   * read from the cache at each training step (a loader in `features`), so that memory stays
+   * bounded however many samples there are. One value for every branch, or one per branch.
+   */
+  input?: ExampleInput | Partial<Record<Branch, ExampleInput>>;
   /** Longest prompt, in positions; a longer one is a `too-long` bad entry. */
   contextSize: number;
   /** Where bad entries go; default a `'fail'` collector. */
@@ -84,11 +91,11 @@ export async function buildExamples(options: BuildExamplesOptions): Promise<Trai
     const fault = (problem: 'undecodable-media' | 'too-long', message: string, cause?: unknown) =>
       bad.report({ manifest: entry.manifest, line: entry.line, problem, message }, cause);
     let inputs: FeatureInput[];
-    const features: FrozenFeatures[] = [];
+    const features: Fetched[] = [];
     try {
       inputs = (await entryInputs(entry)).filter((input) => wanted.has(input === 'audio' ? 'audio' : 'video'));
       for (const input of inputs) {
-        features.push(await options.cache.features(projector, { media: entry.media, input, frames: options.frames, clips: options.clips, signal }));
+        features.push(await fetchInput(options, { media: entry.media, input, frames: options.frames, clips: options.clips, signal }));
       }
     } catch (error) {
       if (!(error instanceof VideoLlamaError && UNDECODABLE.has(error.code))) throw error;
@@ -104,12 +111,31 @@ export async function buildExamples(options: BuildExamplesOptions): Promise<Trai
       fault('too-long', `the ${tooLong.features.branch} prompt takes ${tooLong.layout.tokens.length} positions, over the context's ${options.contextSize}`);
     } else {
       for (const { layout, features: f } of built) {
-        examples.push({ branch: f.branch, features: f.data, units: f.units, tokens: layout.tokens, mediaOffset: layout.mediaOffset, labels: layout.labels });
+        examples.push({
+          branch: f.branch, input: inputOf(options, f.branch), features: f.values, units: f.units,
+          tokens: layout.tokens, mediaOffset: layout.mediaOffset, labels: layout.labels,
+        });
       }
     }
     options.onProgress?.(done + 1, entries.length);
   }
   return examples;
+}
+
+/** An entry's input for one branch: its description, and its values or their loader. */
+type Fetched = Omit<FrozenFeatures, 'data'> & { values: Float32Array | LazyValues };
+
+function inputOf(options: BuildExamplesOptions, branch: Branch): ExampleInput {
+  return (typeof options.input === 'string' ? options.input : options.input?.[branch]) ?? 'features';
+}
+
+async function fetchInput(options: BuildExamplesOptions, request: FeatureRequest): Promise<Fetched> {
+  if (inputOf(options, request.input === 'audio' ? 'audio' : 'video') === 'media') {
+    const { load, ...described } = await options.cache.lazy(options.projector, { ...request, stage: 'media' });
+    return { ...described, values: load };
+  }
+  const { data, ...described } = await options.cache.features(options.projector, request);
+  return { ...described, values: data };
 }
 
 /** How the entry's media feed the branches, from its world kind or a probe. */
@@ -129,7 +155,7 @@ async function entryInputs(entry: ManifestEntry): Promise<FeatureInput[]> {
 }
 
 /** The prompt of one entry for one branch; undefined when no turn of its conversation is about what the branch perceives. */
-function entryLayout(options: BuildExamplesOptions, entry: ManifestEntry, input: FeatureInput, features: FrozenFeatures): PromptLayout | undefined {
+function entryLayout(options: BuildExamplesOptions, entry: ManifestEntry, input: FeatureInput, features: Pick<FrozenFeatures, 'branch' | 'description'>): PromptLayout | undefined {
   const info = options.projector.info;
   const queries = features.branch === 'video' ? info.videoQueries : info.audioQueries;
   if (options.stage === 1) {

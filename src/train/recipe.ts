@@ -27,7 +27,7 @@ import { Ajv, type ErrorObject, type JSONSchemaType } from 'ajv';
 
 import type { TemplateName } from '../chat/templates.js';
 import { invalidArgument, VideoLlamaError } from '../errors.js';
-import type { TrainingBranch } from './example.js';
+import type { TrainingBranch, UnfreezePart } from './example.js';
 import type { PretrainLlmOptions } from './llm-pretrain.js';
 import type { BadEntryPolicy } from './manifest.js';
 import type { StageConfig, TrainingStage } from './schedule.js';
@@ -51,6 +51,13 @@ export interface Recipe {
   seed?: number;
   /** Branches to train, in order; default every branch the projector has. */
   branches?: TrainingBranch[];
+  /**
+   * Parts trained beyond the paper's head (default none): `"encoder"` (EVA ViT / ImageBind audio)
+   * and `"qformer"` (the BLIP-2 Q-Former; the video branch only: the audio branch takes the rest).
+   * The examples then carry preprocessed media (cached as f16 beside the features) instead of
+   * frozen features. The demo's encoders are pre-trained this way (docs/training.md).
+   */
+  unfreeze?: UnfreezePart[];
   /** Stage 2's template; default as the chat picks it for the LLM. */
   template?: TemplateName;
   /** Stage 2's prompt: `'original'` (the original's instruction data, default) or `'chat'` (the chat's prompt at inference). */
@@ -91,6 +98,7 @@ export const RECIPE_SCHEMA: JSONSchemaType<Recipe> = {
     checkpointDir: path_,
     seed: { type: 'integer', minimum: 0, nullable: true },
     branches: { type: 'array', items: { type: 'string', enum: ['video', 'audio'] }, minItems: 1, uniqueItems: true, nullable: true },
+    unfreeze: { type: 'array', items: { type: 'string', enum: ['encoder', 'qformer'] }, uniqueItems: true, nullable: true },
     template: { type: 'string', enum: ['llama2', 'vicuna'], nullable: true },
     format: { type: 'string', enum: ['original', 'chat'], nullable: true },
     masking: { type: 'string', enum: ['aligned', 'original'], nullable: true },

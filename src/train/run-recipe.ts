@@ -5,7 +5,7 @@
  * only on the step and the seed). Branches train one after the other; each one's result is a
  * projector file that the next starts from, so the output holds every trained branch.
  *
- * `<checkpointDir>/features/`          the frozen-feature cache
+ * `<checkpointDir>/features/`          the frozen-feature cache (and media, for a recipe that unfreezes)
  * `<checkpointDir>/<branch>.ckpt.gguf` the branch's trainer state (tensors, AdamW moments, step)
  * `<checkpointDir>/<branch>.gguf`      the projector once the branch is done
  * @module
@@ -17,7 +17,7 @@ import { defaultTemplateName } from '../chat/templates.js';
 import { VideoLlamaError } from '../errors.js';
 import { LlmModel } from '../llm/model.js';
 import { Projector } from '../projector.js';
-import type { TrainingBranch, TrainingExample } from './example.js';
+import type { ExampleInput, TrainingBranch, TrainingExample, UnfreezePart } from './example.js';
 import { buildExamples } from './examples.js';
 import { FeatureCache } from './features.js';
 import { type BadEntry, BadEntries, readManifest } from './manifest.js';
@@ -140,6 +140,7 @@ async function prepareExamples(recipe: Recipe, bad: BadEntries, { signal, onEven
       cache: new FeatureCache(path.join(recipe.checkpointDir, 'features')),
       contextSize: recipe.contextSize ?? model.trainContextSize,
       badEntries: bad, branches: recipe.branches, frames: recipe.frames, clips: recipe.clips, signal,
+      input: { video: inputOf(recipe, 'video'), audio: inputOf(recipe, 'audio') },
       onProgress: (done, total) => onEvent?.({ type: 'examples', done, total }),
     });
     const byBranch = new Map<TrainingBranch, TrainingExample[]>();
@@ -160,7 +161,7 @@ async function trainBranch(recipe: Recipe, branch: TrainingBranch, projector: st
   const done = path.join(recipe.checkpointDir, `${branch}.gguf`);
   if (await exists(done)) return done;
   const checkpoint = path.join(recipe.checkpointDir, `${branch}.ckpt.gguf`);
-  const trainerOptions = { llm: recipe.llm, projector, branch, threads: recipe.threads ?? 1 };
+  const trainerOptions = { llm: recipe.llm, projector, branch, threads: recipe.threads ?? 1, unfreeze: unfreezeOf(recipe, branch) };
   const trainer = (await exists(checkpoint)) ? await Trainer.resume(checkpoint, trainerOptions) : await Trainer.create(trainerOptions);
   try {
     onEvent?.({ type: 'branch', branch, examples: examples.length, resumedAt: trainer.steps });
@@ -187,6 +188,16 @@ async function trainBranch(recipe: Recipe, branch: TrainingBranch, projector: st
   } finally {
     await trainer.dispose();
   }
+}
+
+/** What the recipe unfreezes in `branch`: the audio branch has no BLIP-2 Q-Former, it trains the rest. */
+function unfreezeOf(recipe: Recipe, branch: TrainingBranch): UnfreezePart[] {
+  return (recipe.unfreeze ?? []).filter((part) => branch === 'video' || part !== 'qformer');
+}
+
+/** Media when the branch trains more than its head, else frozen features. */
+function inputOf(recipe: Recipe, branch: TrainingBranch): ExampleInput {
+  return unfreezeOf(recipe, branch).length > 0 ? 'media' : 'features';
 }
 
 async function exists(file: string): Promise<boolean> {

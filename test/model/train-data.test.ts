@@ -1,7 +1,7 @@
 /**
  * The data side of training: manifests (bad entries by line), the frozen-feature cache (a hit skips
- * the encoder; the features are the projector's stage tensors) and the examples built from a small
- * world with the tiny LLaMA's own tokenizer.
+ * the encoder; the features are the projector's stage tensors; media kept as f16 and read lazily)
+ * and the examples built from a small world with the tiny LLaMA's own tokenizer.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -137,6 +137,37 @@ describe('frozen-feature cache', () => {
     expect(again.stats.misses).toBe(1);
   });
 
+  it('keeps media (stage "media") as f16, read back per call of a lazy entry, without running the encoders', async () => {
+    const folder = path.join(dir, 'features-media');
+    const cache = new FeatureCache(folder);
+    const clip = path.join(dir, 'media', 'train-1-3.mp4');
+    const noEncoder = { file: projector.file, info: projector.info, encodeWithStages: () => { throw new Error('the encoder ran'); } } as unknown as Projector;
+    const size = projector.info.imageSize;
+    for (const [input, tensor] of [['video', await videoTensor(clip, projector.info, {})], ['audio', await audioTensor(clip, projector.info, {})]] as const) {
+      const lazy = await cache.lazy(noEncoder, { media: clip, input, stage: 'media' });
+      expect(lazy.stage).toBe('media');
+      expect(lazy.shape).toEqual(input === 'video' ? [8, 3, size, size] : [8, 1, 128, 204]);
+      expect(lazy.shape).toEqual([...tensor.input.shape]);
+      const values = await lazy.load();
+      // f16: round to nearest, 11 significant bits
+      let worst = 0;
+      for (let i = 0; i < values.length; i++) {
+        const x = tensor.input.tensor[i]!;
+        worst = Math.max(worst, Math.abs(values[i]! - x) / Math.max(Math.abs(x), 2 ** -14));
+      }
+      expect(worst).toBeGreaterThan(0);
+      expect(worst).toBeLessThanOrEqual(2 ** -11);
+      expect(await lazy.load()).toEqual(values);
+    }
+    expect(cache.stats).toEqual({ hits: 4, misses: 2, corrupt: 0 });  // each load() a read
+    // two bytes a value, and the frozen features' entries of the same clip are other entries
+    const files = fs.readdirSync(folder, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
+    const bytes = files.map((f) => fs.statSync(path.join(f.parentPath, f.name)).size).sort((a, b) => a - b);
+    expect(bytes[0]).toBeLessThan(8 * 128 * 204 * 2 + 512);
+    expect(bytes[1]).toBeLessThan(8 * 3 * size * size * 2 + 512);
+    expect((await cache.features(projector, { media: clip, input: 'audio' })).shape).toEqual([8, 64]);
+  });
+
   it('recomputes a corrupted entry', async () => {
     const folder = path.join(dir, 'features-b');
     const image = path.join(dir, 'media', sceneFileName(makeScene('train', 1, 13)));
@@ -173,6 +204,22 @@ describe('examples', () => {
       expect(example.tokens.length).toBe(1 + queries + labelled(example).length);
       expect(model.detokenize(labelled(example))).toBe(`${entry.caption!}\n`.slice(0, model.detokenize(labelled(example)).length));
     }
+  });
+
+  it('with input "media", examples carry a loader of the cached media instead of features', async () => {
+    const entries = await readManifest(writeManifest('stage1-media.jsonl', worldLines(1)), { stage: 1 });
+    const examples = await buildExamples({
+      stage: 1, entries, tokenizer: modelTokenizer(model), projector, cache: new FeatureCache(path.join(dir, 'features-d')), contextSize: 2048,
+      input: { video: 'media' },
+    });
+    expect(examples.map((e) => [e.branch, e.input, typeof e.features])).toEqual([
+      ['video', 'media', 'function'], ['video', 'media', 'function'], ['audio', 'features', 'object'],
+      ['video', 'media', 'function'], ['audio', 'features', 'object'], ['video', 'media', 'function'],
+    ]);
+    const size = projector.info.imageSize;
+    const image = examples[5]!;
+    expect(image.units).toBe(1);
+    expect(((await (image.features as () => Promise<Float32Array>)())).length).toBe(3 * size * size);
   });
 
   it('stage 2: each branch gets the turns it can perceive, the answers are the targets (vicuna and llama2, original and chat prompts)', async () => {
