@@ -9,24 +9,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Projector } from '../../src/projector.js';
 import { type LlmRecipe, loadRecipe, parseLlmRecipe, parseRecipe, type Recipe } from '../../src/train/recipe.js';
+import { runRecipe } from '../../src/train/run-recipe.js';
 import { manifestRecord } from '../../src/world/dataset.js';
 import { sceneFileName, writeSceneFile } from '../../src/world/encode-file.js';
 import { makeScene } from '../../src/world/scene.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/projector-files.js';
-import { tinyTrainingFiles } from '../support/training.js';
+import { tinyTrainingFiles, TRAIN_SIZES } from '../support/training.js';
 
 const minimal = { stage: 'stage1', manifests: ['data/stage1.jsonl'], llm: 'llm.gguf', projector: 'p.gguf', output: 'out/p.gguf', checkpointDir: 'runs/s1' };
 
 describe('recipes', () => {
   it('resolves paths against the recipe folder', () => {
-    const recipe = parseRecipe({ ...minimal, hyper: { epochs: 2 }, branches: ['video'] }, '/base');
-    expect(recipe).toMatchObject({ manifests: ['/base/data/stage1.jsonl'], llm: '/base/llm.gguf', output: '/base/out/p.gguf', checkpointDir: '/base/runs/s1', hyper: { epochs: 2 } });
+    const recipe = parseRecipe({ ...minimal, hyper: { epochs: 2 }, branches: ['video'], unfreeze: ['encoder'] }, '/base');
+    expect(recipe).toMatchObject({ manifests: ['/base/data/stage1.jsonl'], llm: '/base/llm.gguf', output: '/base/out/p.gguf', checkpointDir: '/base/runs/s1', hyper: { epochs: 2 }, unfreeze: ['encoder'] });
   });
 
   it('refuses a bad recipe with every fault listed', () => {
     const { llm: _llm, ...noLlm } = minimal;
-    const bad = { ...noLlm, stage: 'stage3', extra: 1, hyper: { batchSize: 0, lr: 1 }, branches: ['video', 'video'] };
+    const bad = { ...noLlm, stage: 'stage3', extra: 1, hyper: { batchSize: 0, lr: 1 }, branches: ['video', 'video'], unfreeze: ['llm'] };
     let error: unknown;
     try {
       parseRecipe(bad, '/base');
@@ -42,6 +43,7 @@ describe('recipes', () => {
       '/hyper has an unknown field "lr"',
       '/hyper/batchSize must be >= 1',
       expect.stringMatching(/^\/branches must NOT have duplicate items/),
+      '/unfreeze/0 must be one of "encoder", "qformer"',
     ]));
   });
 
@@ -141,5 +143,24 @@ describe('video-llama train', () => {
     expect(again.stderr).toMatch(/train: video branch, 1 examples, resuming at step 3/);
     expect(again.stderr).not.toMatch(/ step \d+\/3/);
     expect(fs.readFileSync(output).equals(trainedBytes)).toBe(true);
+  }, 300_000);
+
+  it('with "unfreeze", trains the encoders from cached media: the exported ViT and ImageBind outputs change', async () => {
+    const recipe = parseRecipe({
+      ...JSON.parse(fs.readFileSync(path.join(dir, 'recipe.json'), 'utf8')), output: 'out/unfrozen.gguf', checkpointDir: 'run-unfrozen',
+      unfreeze: ['encoder', 'qformer'],
+    }, dir);
+    const result = await runRecipe(recipe);
+    expect(result.examples).toEqual({ video: 1, audio: 1 });
+    expect(fs.readdirSync(path.join(dir, 'run-unfrozen', 'features'), { recursive: true }).length).toBeGreaterThan(0);
+    await using before = await Projector.load(files.projector, { threads: 1 });
+    await using after = await Projector.load(result.output, { threads: 1 });
+    const { vit, imagebind } = TRAIN_SIZES;
+    const frames = { tensor: new Float32Array(3 * vit.imageSize ** 2).fill(0.5), shape: [1, 3, vit.imageSize, vit.imageSize] };
+    const fbank = { tensor: new Float32Array(imagebind.melBins * imagebind.targetFrames).fill(0.5), shape: [1, 1, imagebind.melBins, imagebind.targetFrames] };
+    const stage = async (p: Projector, kind: 'video' | 'audio', name: string) =>
+      (await p.encodeWithStages(kind, kind === 'video' ? frames : fbank)).stages[name]!.data;
+    expect(await stage(after, 'video', 'vit')).not.toEqual(await stage(before, 'video', 'vit'));
+    expect(await stage(after, 'audio', 'audio_imagebind')).not.toEqual(await stage(before, 'audio', 'audio_imagebind'));
   }, 300_000);
 });
