@@ -6,7 +6,8 @@
  * Video: batches of 4 examples of 8 frames at 112²; audio: batches of 4 examples of 8 clips.
  * Each example is a stage-1 prompt (BOS, the branch's media positions, a 16-token caption).
  * The first step (graph building, first-touch allocation) is not counted; CPU seconds are the
- * steadier figure on a shared machine. Also times the forward pass alone (`loss`).
+ * steadier figure on a shared machine. Also times the forward pass alone (`loss`), and prints the
+ * process's peak resident memory so far (the runs go from the smallest graph to the largest).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,7 @@ async function measure(branch: TrainingBranch, unfreeze: UnfreezePart[]): Promis
       branch, unfreeze, trainable: trainer.tensorNames.length,
       cpuSecondsPerStep: +((cpu1 - cpu0) / steps).toFixed(3), wallSecondsPerStep: +((wall1 - wall0) / 1000 / steps).toFixed(3),
       forwardCpuSeconds: +(cpu2 - cpu1).toFixed(3), forwardWallSeconds: +((wall2 - wall1) / 1000).toFixed(3),
+      peakRssMiBSoFar: Math.round(process.resourceUsage().maxRSS / 1024),
     }));
   } finally {
     await trainer.dispose();

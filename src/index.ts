@@ -98,11 +98,14 @@ export {
 export {
   FeatureCache,
   FROZEN_STAGE,
+  MEDIA_STAGE,
   type Branch,
   type FeatureCacheStats,
   type FeatureInput,
   type FeatureRequest,
+  type FeatureStage,
   type FrozenFeatures,
+  type LazyFeatures,
 } from './train/features.js';
 export {
   MEDIA_TOKEN,
