@@ -1,9 +1,10 @@
 /**
  * The trainer of issue 13: what the paper's stages train — one branch's Q-Former (all its weights
  * and its query tokens), position embedding and LLaMA projection — over examples whose frozen
- * stage is already computed ({@link TrainingExample}), with the encoders and the LLM frozen. The
- * graphs, gradients (ggml's backward) and AdamW steps (ggml_opt_step_adamw) run natively on
- * worker threads; see docs/training.md.
+ * stage is already computed ({@link TrainingExample}), with the encoders and the LLM frozen; or,
+ * with {@link TrainerOptions.unfreeze}, also the branch's encoder and/or the BLIP-2 Q-Former, over
+ * examples that carry preprocessed media. The graphs, gradients (ggml's backward) and AdamW steps
+ * (ggml_opt_step_adamw) run natively on worker threads; see docs/training.md.
  * @module
  */
 import { withAbortFlag } from '../bindings/abort.js';

@@ -4,7 +4,8 @@
 // branch's Q-Former (all weights and its query tokens), its position embedding and its LLaMA
 // projection, as f32 tensors, on the SAME graph builders as inference (graph::build_video_head /
 // build_audio_head under graph::TrainingGraphScope), into the frozen LLaMA's answer-only loss;
-// gradients by ggml_build_backward_expand, updates by ggml_opt_step_adamw.
+// gradients by ggml_build_backward_expand, updates by ggml_opt_step_adamw. With Unfreeze, also the
+// branch's encoder and/or the BLIP-2 Q-Former, the whole branch graph running on preprocessed media.
 #include <cstdint>
 #include <functional>
 #include <memory>
