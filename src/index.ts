@@ -132,15 +132,32 @@ export {
 export {
   EVAL_ATTRIBUTES,
   evaluateEntries,
+  evaluateScenes,
   evaluateWorlds,
   formatEvalTable,
   scoreQuestions,
-  type AskQuestion,
   type AttributeScore,
   type EvalQuestion,
   type EvalReport,
+  type EvalSample,
   type EvaluateEntriesOptions,
+  type EvaluateScenesOptions,
   type EvaluateWorldsOptions,
 } from './eval/evaluate.js';
+export { chatAsker, type AskSample, type ChatAsker, type ChatAskerOptions } from './eval/chat-asker.js';
+export { checkQuality, QUALITY_ATTRIBUTES, QUALITY_CLIPS, QUALITY_SOURCE, qualityScenes, type CheckQualityOptions } from './eval/quality.js';
+export {
+  demoModelDir,
+  hasModelPackage,
+  MODEL_PACKAGE_FORMAT,
+  MODEL_PACKAGE_MANIFEST,
+  readModelPackage,
+  writeModelPackage,
+  type ModelPackage,
+  type ModelPackageManifest,
+  type ModelProvenance,
+  type PackagedFile,
+  type WriteModelPackageOptions,
+} from './eval/model-package.js';
 export type { QaAttribute } from './world/language.js';
 export { ATTRIBUTES, type Attribute } from './world/scene.js';
