@@ -132,7 +132,6 @@ export {
 export {
   EVAL_ATTRIBUTES,
   evaluateEntries,
-  evaluateScenes,
   evaluateWorlds,
   formatEvalTable,
   scoreQuestions,
@@ -141,11 +140,10 @@ export {
   type EvalReport,
   type EvalSample,
   type EvaluateEntriesOptions,
-  type EvaluateScenesOptions,
   type EvaluateWorldsOptions,
 } from './eval/evaluate.js';
-export { chatAsker, type AskSample, type ChatAsker, type ChatAskerOptions } from './eval/chat-asker.js';
-export { checkQuality, QUALITY_ATTRIBUTES, QUALITY_CLIPS, QUALITY_SOURCE, qualityScenes, type CheckQualityOptions } from './eval/quality.js';
+export { chatAsker, type AskerModel, type AskSample, type ChatAsker, type ChatAskerOptions } from './eval/chat-asker.js';
+export { checkQuality, QUALITY_ATTRIBUTES, QUALITY_CLIPS, type CheckQualityOptions } from './eval/quality.js';
 export {
   demoModelDir,
   hasModelPackage,

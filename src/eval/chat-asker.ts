@@ -10,9 +10,17 @@
 import { Chat } from '../chat/session.js';
 import type { TemplateName } from '../chat/templates.js';
 import { invalidArgument } from '../errors.js';
+import type { LlmContext } from '../llm/context.js';
 import type { ContextSequence } from '../llm/sequence.js';
 import type { MediaEmbedding } from '../media-embedding.js';
-import type { VideoLlama } from '../video-llama.js';
+
+/** What {@link chatAsker} needs of a loaded model: a `VideoLlama` is one. */
+export interface AskerModel {
+  /** The context whose free sequences the chats run on. */
+  readonly context: LlmContext;
+  /** Encodes a media file into the chat's media (`[audio, video]` for a clip with sound). */
+  encodeMedia(media: string): Promise<MediaEmbedding[]>;
+}
 
 /** Answers the questions about one sample's media, in order. */
 export type AskSample = (media: string, questions: readonly string[], signal?: AbortSignal) => Promise<string[]>;
@@ -38,7 +46,8 @@ export interface ChatAsker {
 }
 
 /**
- * Asks greedily (temperature 0) through {@link Chat}s on every free sequence of `llama`'s context:
+ * Asks greedily (temperature 0) through {@link Chat}s on every free sequence of `llama`'s context
+ * (a `VideoLlama`, or any {@link AskerModel}):
  * call `ask` for up to {@link ChatAsker.concurrency} samples at once (more wait for a sequence).
  * Each question gets a new chat (no history), as a user asking it first would.
  *
@@ -50,7 +59,7 @@ export interface ChatAsker {
  * await asker.dispose();
  * ```
  */
-export function chatAsker(llama: VideoLlama, options: ChatAskerOptions = {}): ChatAsker {
+export function chatAsker(llama: AskerModel, options: ChatAskerOptions = {}): ChatAsker {
   const { template, maxTokens = 64 } = options;
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw invalidArgument('maxTokens', 'an integer >= 1', maxTokens);
   const encode = options.encode ?? ((media: string) => llama.encodeMedia(media));

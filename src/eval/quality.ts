@@ -38,7 +38,8 @@ export interface CheckQualityOptions {
 }
 
 /**
- * Asks `asker`'s model about the check's clips ({@link qualityScenes}, {@link QUALITY_ATTRIBUTES})
+ * Asks `asker`'s model about the check's clips (`qualityScenes()`: the first 8 videos with sound of
+ * the held-out split, seed 13) about {@link QUALITY_ATTRIBUTES}
  * and scores the replies: a report whose split is `quality`, for {@link formatEvalTable} or a test's
  * thresholds.
  *
