@@ -73,7 +73,7 @@ function oneChatAtATime(llama: VideoLlama): { ask: AskSample; concurrency: numbe
       const replies: string[] = [];
       for (const question of questions) {
         const chat = llama.createChat();
-        replies.push(await chat.send({ text: question, media: embeddings }, { temperature: 0, maxTokens }));
+        replies.push(await chat.send({ text: question.q, media: embeddings }, { temperature: 0, maxTokens }));
         await chat.dispose();
       }
       return replies;

@@ -142,7 +142,7 @@ export {
   type EvaluateEntriesOptions,
   type EvaluateWorldsOptions,
 } from './eval/evaluate.js';
-export { chatAsker, type AskerModel, type AskSample, type ChatAsker, type ChatAskerOptions } from './eval/chat-asker.js';
+export { chatAsker, type AskerModel, type AskSample, type ChatAsker, type ChatAskerOptions, type MediaChoice, type SampleQuestion } from './eval/chat-asker.js';
 export { checkQuality, QUALITY_ATTRIBUTES, QUALITY_CLIPS, type CheckQualityOptions } from './eval/quality.js';
 export {
   demoModelDir,

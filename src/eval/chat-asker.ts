@@ -22,8 +22,37 @@ export interface AskerModel {
   encodeMedia(media: string): Promise<MediaEmbedding[]>;
 }
 
+/** A question about a sample, with the world attribute it asks about when known. */
+export interface SampleQuestion {
+  /** The question. */
+  q: string;
+  /** The world's attribute (`colour`, `sound`, …, `description`); decides the media under {@link MediaChoice} `'per-branch'`. */
+  attribute?: string;
+}
+
 /** Answers the questions about one sample's media, in order. */
-export type AskSample = (media: string, questions: readonly string[], signal?: AbortSignal) => Promise<string[]>;
+export type AskSample = (media: string, questions: readonly SampleQuestion[], signal?: AbortSignal) => Promise<string[]>;
+
+/**
+ * Which of a sample's media go with a question. `'together'`: all of them (`[audio, video]` for a
+ * clip with sound, in the audio-visual wording), as a user asking about the file sends them.
+ * `'per-branch'`: only the media of the branch that perceives the question's attribute (the picture
+ * for colour, shape, count and motion; the sound for sound, pitch and beep count; all for a
+ * description), each in its own wording: exactly the prompt stage 2 trains each branch on
+ * (`format: 'chat'`, one example per branch). A sample with one medium is asked the same either way.
+ */
+export type MediaChoice = 'together' | 'per-branch';
+
+/** Attributes the audio branch perceives; every other world attribute but `description` is the picture's. */
+const HEARD = new Set(['sound', 'pitch', 'beepCount']);
+
+/** The media of `all` (a sample's, as `encodeMedia` gives them) that `choice` sends with `question`. */
+export function questionMedia(all: MediaEmbedding[], question: SampleQuestion, choice: MediaChoice): MediaEmbedding[] {
+  if (choice === 'together' || question.attribute === undefined || question.attribute === 'description') return all;
+  const heard = HEARD.has(question.attribute);
+  const branch = all.filter((m) => (m.kind === 'audio') === heard);
+  return branch.length > 0 ? branch : all;
+}
 
 /** Options of {@link chatAsker}. */
 export interface ChatAskerOptions {
@@ -31,6 +60,8 @@ export interface ChatAskerOptions {
   template?: TemplateName;
   /** Longest reply in tokens; default 64. */
   maxTokens?: number;
+  /** Which media go with each question; default `'per-branch'` (the prompts stage 2 trains on). */
+  media?: MediaChoice;
   /** Encodes the sample's media into the chat's media; default `llama.encodeMedia(media)` (`[audio, video]` for a clip with sound). */
   encode?: (media: string) => Promise<MediaEmbedding[]>;
 }
@@ -55,13 +86,14 @@ export interface ChatAsker {
  * ```ts
  * await using llama = await VideoLlama.load({ llm, projector, sequences: 4, contextSize: 2048 });
  * const asker = chatAsker(llama);
- * const [colour, shape] = await asker.ask('clip.mp4', ['What colour is it?', 'What shape is it?']);
+ * const [colour, shape] = await asker.ask('clip.mp4', [{ q: 'What colour is it?' }, { q: 'What shape is it?' }]);
  * await asker.dispose();
  * ```
  */
 export function chatAsker(llama: AskerModel, options: ChatAskerOptions = {}): ChatAsker {
-  const { template, maxTokens = 64 } = options;
+  const { template, maxTokens = 64, media: choice = 'per-branch' } = options;
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw invalidArgument('maxTokens', 'an integer >= 1', maxTokens);
+  if (choice !== 'together' && choice !== 'per-branch') throw invalidArgument('media', "'together' or 'per-branch'", choice);
   const encode = options.encode ?? ((media: string) => llama.encodeMedia(media));
   const free: ContextSequence[] = [];
   while (llama.context.freeSequences > 0) free.push(llama.context.getSequence());
@@ -86,7 +118,7 @@ export function chatAsker(llama: AskerModel, options: ChatAskerOptions = {}): Ch
         for (const question of questions) {
           // Not disposed: that would dispose the sequence, whose cells keep this media's prompt for the next question.
           const chat = new Chat(sequence, { template });
-          replies.push(await chat.send({ text: question, media: embeddings }, { temperature: 0, maxTokens, signal }));
+          replies.push(await chat.send({ text: question.q, media: questionMedia(embeddings, question, choice) }, { temperature: 0, maxTokens, signal }));
         }
         return replies;
       } finally {

@@ -99,7 +99,7 @@ export async function evaluateEntries(entries: readonly EvalSample[], ask: AskSa
       const entry = entries[index]!;
       throwIfAborted(signal, 'evaluation');
       const turns = (entry.conversation ?? []).filter((turn) => turn.attribute !== undefined && turn.value !== undefined);
-      const replies = turns.length === 0 ? [] : await ask(entry.media, turns.map((turn) => turn.q), signal);
+      const replies = turns.length === 0 ? [] : await ask(entry.media, turns.map(({ q, attribute }) => ({ q, attribute })), signal);
       results[index] = turns.map((turn, i) => {
         const attribute = turn.attribute as QaAttribute;
         const reply = replies[i] ?? '';

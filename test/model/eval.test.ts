@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { cachedRandomProjector, tinyProjector } from '../../src/dev/random-projector.js';
 import { evaluateEntries, evaluateWorlds, type EvalReport, formatEvalTable, scoreQuestions } from '../../src/eval/evaluate.js';
-import type { AskSample } from '../../src/eval/chat-asker.js';
+import type { AskerModel, AskSample, MediaChoice } from '../../src/eval/chat-asker.js';
 import type { ManifestEntry, ManifestTurn } from '../../src/train/manifest.js';
-import { chatAsker } from '../../src/eval/chat-asker.js';
+import { chatAsker, questionMedia } from '../../src/eval/chat-asker.js';
 import { writeModelPackage } from '../../src/eval/model-package.js';
 import { QUALITY_ATTRIBUTES, QUALITY_CLIPS, qualityScenes } from '../../src/eval/quality.js';
-import { VideoLlama } from '../../src/index.js';
+import { VideoLlama, type MediaEmbedding, type MediaKind } from '../../src/index.js';
 import { sceneFileName } from '../../src/world/encode-file.js';
 import { writeDataset } from '../../src/world/dataset.js';
 import { manifestRecord } from '../../src/world/dataset.js';
@@ -37,7 +37,7 @@ const WRONG_SHAPE: Record<string, string> = { circle: 'A square.', square: 'A tr
 /** An asker that answers each question of a sample by `reply(turn)`, looked up by the sample's media and the question. */
 function planted(samples: readonly ManifestEntry[], reply: (turn: ManifestTurn) => string): AskSample {
   const turns = new Map(samples.flatMap((e) => e.conversation!.map((t) => [`${e.media}|${t.q}`, t] as const)));
-  return async (media, questions) => questions.map((q) => reply(turns.get(`${media}|${q}`)!));
+  return async (media, questions) => questions.map(({ q }) => reply(turns.get(`${media}|${q}`)!));
 }
 
 describe('scoring', () => {
@@ -82,6 +82,21 @@ describe('scoring', () => {
     expect(questions.map((q) => `${q.id}|${q.question}`)).toEqual(samples.flatMap((e) => e.conversation!.map((t) => `${e.id}|${t.q}`)));
     expect(questions.every((q) => q.correct)).toBe(true);
     await expect(evaluateEntries(samples, slow, { concurrency: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it("'per-branch' sends the picture with questions about it, the sound with questions about that, both with a description", () => {
+    const embedding = (kind: MediaKind): MediaEmbedding => ({ kind, tokens: 1, dim: 1, data: new Float32Array(1) });
+    const [audio, video] = [embedding('audio'), embedding('video')];
+    const both = [audio, video];
+    for (const attribute of ['colour', 'shape', 'count', 'motion']) expect(questionMedia(both, { q: 'q', attribute }, 'per-branch')).toEqual([video]);
+    for (const attribute of ['sound', 'pitch', 'beepCount']) expect(questionMedia(both, { q: 'q', attribute }, 'per-branch')).toEqual([audio]);
+    expect(questionMedia(both, { q: 'q', attribute: 'description' }, 'per-branch')).toEqual(both);
+    expect(questionMedia(both, { q: 'q' }, 'per-branch')).toEqual(both);
+    expect(questionMedia([video], { q: 'q', attribute: 'sound' }, 'per-branch')).toEqual([video]);
+    expect(questionMedia(both, { q: 'q', attribute: 'colour' }, 'together')).toEqual(both);
+    const unused = {} as AskerModel;
+    expect(() => chatAsker(unused, { media: 'video-only' as MediaChoice })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => chatAsker(unused, { maxTokens: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
   it('prints one row per attribute and a column per split', () => {

@@ -14,6 +14,7 @@ import fs from 'node:fs/promises';
 
 import { cachedRandomProjector, tinyProjector } from '../../dev/random-projector.js';
 import { cachedTinyLlama } from '../../dev/tiny-llama.js';
+import { questionMedia } from '../../eval/chat-asker.js';
 import { demoModelDir, hasModelPackage, readModelPackage, type ModelPackage } from '../../eval/model-package.js';
 import { decodeFailure, runFfmpeg } from '../../media/ffmpeg.js';
 import { manifestRecord, writeMedia } from '../../world/dataset.js';
@@ -96,7 +97,8 @@ async function trainedDemo(pkg: ModelPackage, args: ParsedArgs, cache: string, l
       const chat = llama.createChat({ template: pkg.manifest.template });
       let reply = '';
       try {
-        for await (const piece of chat.stream({ text: turn.q, media }, { temperature: 0, maxTokens })) {
+        // Each question with the media of the branch that perceives it: the prompt stage 2 trained on.
+        for await (const piece of chat.stream({ text: turn.q, media: questionMedia(media, turn, 'per-branch') }, { temperature: 0, maxTokens })) {
           reply += piece;
           process.stdout.write(piece);
         }

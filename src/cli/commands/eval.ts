@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import { EncodeCache } from '../../cache/encode-cache.js';
 import { invalidArgument } from '../../errors.js';
-import { chatAsker } from '../../eval/chat-asker.js';
+import { chatAsker, type MediaChoice } from '../../eval/chat-asker.js';
 import { evaluateWorlds, formatEvalTable, type EvalReport } from '../../eval/evaluate.js';
 import { readModelPackage } from '../../eval/model-package.js';
 import { checkQuality } from '../../eval/quality.js';
@@ -32,6 +32,13 @@ async function modelFiles(args: ParsedArgs): Promise<{ llm: string; projector: s
   return { llm: pkg.llm, projector: pkg.projector, template: pkg.manifest.template };
 }
 
+/** `--media`, checked before anything loads. */
+function mediaChoice(args: ParsedArgs): MediaChoice {
+  const value = optionalString(args, 'media') ?? 'per-branch';
+  if (value !== 'together' && value !== 'per-branch') throw invalidArgument('--media', "'together' or 'per-branch'", value);
+  return value;
+}
+
 /** `video-llama eval --llm model.gguf --projector projector.gguf --world data/heldout --world data/other`. */
 export const evalCommand: Command = {
   name: 'eval',
@@ -45,6 +52,7 @@ export const evalCommand: Command = {
     'quality-dir': { type: 'string', value: '<dir>', description: 'Where the quality check\'s clips are rendered (default: a folder in the OS temp dir)' },
     limit: { type: 'string', value: '<n>', description: 'Evaluate the first n samples of each folder (default all)' },
     parallel: { type: 'string', value: '<n>', description: `Samples asked about at once, each on its own sequence (default ${DEFAULT_PARALLEL})` },
+    media: { type: 'string', value: 'together|per-branch', description: "Media sent with a question: only the branch's that perceives it, as stage 2 trains (default), or all of the sample's, as a user sends a file" },
     template: { type: 'string', value: 'llama2|vicuna', description: "Conversation template (default: the package's, else as chat picks it for the LLM)" },
     'max-tokens': { type: 'string', value: '<n>', description: 'Longest reply in tokens (default 64)' },
     threads: { type: 'string', value: '<n>', description: 'CPU threads (default: all cores)' },
@@ -60,6 +68,7 @@ export const evalCommand: Command = {
     const limit = optionalNumber(args, 'limit', { integer: true, min: 1 });
     const maxTokens = optionalNumber(args, 'max-tokens', { integer: true, min: 1 }) ?? 64;
     const parallel = optionalNumber(args, 'parallel', { integer: true, min: 1 }) ?? DEFAULT_PARALLEL;
+    const media = mediaChoice(args);
     const files = await modelFiles(args);
     const cacheDir = optionalString(args, 'cache-dir');
     const llama = await VideoLlama.load({
@@ -69,7 +78,7 @@ export const evalCommand: Command = {
       contextSize: optionalNumber(args, 'context-size', { integer: true, min: 1 }) ?? parallel * CELLS_PER_CHAT,
       cache: new EncodeCache({ cacheDir }),
     });
-    const asker = chatAsker(llama, { template: templateOption(args) ?? files.template, maxTokens });
+    const asker = chatAsker(llama, { template: templateOption(args) ?? files.template, maxTokens, media });
     const reports: EvalReport[] = [];
     try {
       const started = performance.now();
