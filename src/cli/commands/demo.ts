@@ -43,7 +43,7 @@ export const DEMO_MODEL_SCOPE = [
   'questions about their colour, shape, number, motion, sound, pitch and beeps.',
   'What it does not know: anything else. Real videos, people, things, speech and music, and any other',
   'question, are outside what it was trained on: it answers them in the words of its world, confidently',
-  'and wrongly. It is ~25 MB and trained on two CPU cores; for real answers, convert the released',
+  'and wrongly. It is small (under 25 MB) and trained on two CPU cores; for real answers, convert the released',
   'Video-LLaMA weights (docs/converting.md).',
 ].join('\n');
 
