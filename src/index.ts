@@ -138,12 +138,27 @@ export {
   evaluateWorlds,
   formatEvalTable,
   scoreQuestions,
-  type AskQuestion,
   type AttributeScore,
   type EvalQuestion,
   type EvalReport,
+  type EvalSample,
   type EvaluateEntriesOptions,
   type EvaluateWorldsOptions,
 } from './eval/evaluate.js';
+export { chatAsker, type AskerModel, type AskSample, type ChatAsker, type ChatAskerOptions, type MediaChoice, type SampleQuestion } from './eval/chat-asker.js';
+export { checkQuality, QUALITY_ATTRIBUTES, QUALITY_CLIPS, type CheckQualityOptions } from './eval/quality.js';
+export {
+  demoModelDir,
+  hasModelPackage,
+  MODEL_PACKAGE_FORMAT,
+  MODEL_PACKAGE_MANIFEST,
+  readModelPackage,
+  writeModelPackage,
+  type ModelPackage,
+  type ModelPackageManifest,
+  type ModelProvenance,
+  type PackagedFile,
+  type WriteModelPackageOptions,
+} from './eval/model-package.js';
 export type { QaAttribute } from './world/language.js';
 export { ATTRIBUTES, type Attribute } from './world/scene.js';

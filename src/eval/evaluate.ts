@@ -9,8 +9,10 @@ import path from 'node:path';
 
 import { invalidArgument, throwIfAborted, VideoLlamaError } from '../errors.js';
 import { BadEntries, type ManifestEntry, readManifest } from '../train/manifest.js';
+import { manifestRecord, writeMedia } from '../world/dataset.js';
 import { answerMatches, type QaAttribute } from '../world/language.js';
-import { ATTRIBUTES } from '../world/scene.js';
+import { ATTRIBUTES, type Scene } from '../world/scene.js';
+import type { AskSample, ChatAsker } from './chat-asker.js';
 
 /** The attributes scored, in table order. */
 export const EVAL_ATTRIBUTES: readonly QaAttribute[] = [...ATTRIBUTES, 'description'];
@@ -67,34 +69,47 @@ export function scoreQuestions(questions: readonly Pick<EvalQuestion, 'attribute
   return scores;
 }
 
-/** Answers one question about one entry's media. */
-export type AskQuestion = (entry: ManifestEntry, question: string) => Promise<string>;
+/** What evaluation needs of a manifest entry: its media and its tagged conversation. */
+export type EvalSample = Pick<ManifestEntry, 'id' | 'media' | 'conversation'>;
 
 /** Options of {@link evaluateEntries}. */
 export interface EvaluateEntriesOptions {
-  /** Cancels between questions (ABORTED). */
+  /** Samples asked about at once (e.g. a {@link ChatAsker}'s `concurrency`); default 1. */
+  concurrency?: number;
+  /** Cancels between samples (ABORTED); passed on to `ask`. */
   signal?: AbortSignal;
   /** Called after each sample with samples done and their total. */
   onProgress?: (done: number, total: number) => void;
 }
 
 /**
- * Asks every tagged question of `entries` through `ask` and scores the replies (turns without a
- * world attribute are not scored).
+ * Asks every tagged question of `entries` through `ask` (all of a sample's questions in one call,
+ * `concurrency` samples at once) and scores the replies; turns without a world attribute are not
+ * asked. The questions come back in entry order whatever order the samples finish in.
  */
-export async function evaluateEntries(entries: readonly ManifestEntry[], ask: AskQuestion, options: EvaluateEntriesOptions = {}): Promise<EvalQuestion[]> {
-  const questions: EvalQuestion[] = [];
-  for (const [done, entry] of entries.entries()) {
-    for (const turn of entry.conversation ?? []) {
-      if (turn.attribute === undefined || turn.value === undefined) continue;
-      throwIfAborted(options.signal, 'evaluation');
-      const reply = await ask(entry, turn.q);
-      const attribute = turn.attribute as QaAttribute;
-      questions.push({ id: entry.id, attribute, value: turn.value, question: turn.q, reply, correct: answerMatches(attribute, turn.value, reply) });
+export async function evaluateEntries(entries: readonly EvalSample[], ask: AskSample, options: EvaluateEntriesOptions = {}): Promise<EvalQuestion[]> {
+  const { concurrency = 1, signal } = options;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw invalidArgument('concurrency', 'an integer >= 1', concurrency);
+  const results: EvalQuestion[][] = new Array(entries.length);
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < entries.length) {
+      const index = next++;
+      const entry = entries[index]!;
+      throwIfAborted(signal, 'evaluation');
+      const turns = (entry.conversation ?? []).filter((turn) => turn.attribute !== undefined && turn.value !== undefined);
+      const replies = turns.length === 0 ? [] : await ask(entry.media, turns.map(({ q, attribute }) => ({ q, attribute })), signal);
+      results[index] = turns.map((turn, i) => {
+        const attribute = turn.attribute as QaAttribute;
+        const reply = replies[i] ?? '';
+        return { id: entry.id, attribute, value: turn.value!, question: turn.q, reply, correct: answerMatches(attribute, turn.value!, reply) };
+      });
+      options.onProgress?.(++done, entries.length);
     }
-    options.onProgress?.(done + 1, entries.length);
-  }
-  return questions;
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, entries.length) }, worker));
+  return results.flat();
 }
 
 /** Options of {@link evaluateWorlds}. */
@@ -107,11 +122,11 @@ export interface EvaluateWorldsOptions extends EvaluateEntriesOptions {
 
 /**
  * Evaluates dataset folders (`video-llama world`, e.g. a held-out and an other-tool one): every
- * tagged question of each `stage2.jsonl` answered by `ask` and scored. The CLI's `ask` uses a new
- * greedy chat per question with the sample's media. Rejects with INVALID_ARGUMENT (a folder that
+ * tagged question of each `stage2.jsonl` answered by `ask` and scored. The CLI's `ask` is a
+ * {@link ChatAsker}'s: a new greedy chat per question with the sample's media, encoded once. Rejects with INVALID_ARGUMENT (a folder that
  * is not a world), FILE_NOT_FOUND, INVALID_MANIFEST, and what `ask` rejects with.
  */
-export async function evaluateWorlds(worlds: readonly string[], ask: AskQuestion, options: EvaluateWorldsOptions = {}): Promise<EvalReport[]> {
+export async function evaluateWorlds(worlds: readonly string[], ask: AskSample, options: EvaluateWorldsOptions = {}): Promise<EvalReport[]> {
   const { limit } = options;
   if (!Array.isArray(worlds) || worlds.length === 0) throw invalidArgument('worlds', 'a non-empty array of dataset folders', worlds);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw invalidArgument('limit', 'an integer >= 1', limit);
@@ -120,11 +135,44 @@ export async function evaluateWorlds(worlds: readonly string[], ask: AskQuestion
   for (const { world, split } of folders) {
     const entries = (await readManifest(path.join(world, 'stage2.jsonl'), { stage: 2, badEntries: new BadEntries('fail') })).slice(0, limit);
     const questions = await evaluateEntries(entries, ask, {
-      signal: options.signal, onProgress: options.onProgress && ((done, total) => options.onProgress!(done, total, world)),
+      concurrency: options.concurrency, signal: options.signal, onProgress: options.onProgress && ((done, total) => options.onProgress!(done, total, world)),
     });
     reports.push({ split, world, samples: entries.length, attributes: scoreQuestions(questions), questions });
   }
   return reports;
+}
+
+/** Options of {@link evaluateScenes}. */
+export interface EvaluateScenesOptions extends EvaluateEntriesOptions {
+  /** Folder the scenes' media files are written to (kept: a file already there is reused). */
+  dir: string;
+  /** Attributes asked about; default every one the scene's conversation has. */
+  attributes?: readonly QaAttribute[];
+}
+
+/**
+ * Asks about world scenes without a dataset folder: each scene's file is rendered into
+ * `options.dir` (unless there), and its conversation's questions about `options.attributes` are
+ * asked through `ask` and scored by `answerMatches`, like {@link evaluateWorlds}' questions.
+ *
+ * @example
+ * ```ts
+ * const scenes = [0, 1, 2].map((i) => makeScene('heldout', 7, i));
+ * const questions = await evaluateScenes(scenes, asker.ask, { dir: 'clips', attributes: ['colour', 'shape'], concurrency: asker.concurrency });
+ * ```
+ */
+export async function evaluateScenes(scenes: readonly Scene[], ask: AskSample, options: EvaluateScenesOptions): Promise<EvalQuestion[]> {
+  const { dir, attributes } = options;
+  await fs.mkdir(path.join(dir, 'media'), { recursive: true });
+  const samples: EvalSample[] = [];
+  for (const scene of scenes) {
+    const record = manifestRecord(scene, 2);
+    const media = path.resolve(dir, record.media);
+    await writeMedia(scene, dir, options.signal);
+    const conversation = record.conversation.filter((turn) => attributes === undefined || attributes.includes(turn.attribute));
+    samples.push({ id: record.id, media, conversation });
+  }
+  return evaluateEntries(samples, ask, options);
 }
 
 /** The split named by a world folder's `dataset.json`. */

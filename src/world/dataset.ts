@@ -152,8 +152,11 @@ async function claimFolder(out: string, split: Split, seed: number): Promise<voi
   }
 }
 
-/** Writes a scene's media unless a non-empty file is already there; true when it wrote one. */
-async function writeMedia(scene: Scene, out: string, signal?: AbortSignal): Promise<boolean> {
+/**
+ * Writes a scene's media to `out/media/<file>` (the folder must exist) unless a non-empty file is
+ * already there, drawn by the other tool for the `other-tool` split; true when it wrote one.
+ */
+export async function writeMedia(scene: Scene, out: string, signal?: AbortSignal): Promise<boolean> {
   const file = path.join(out, 'media', sceneFileName(scene));
   const size = await fs.stat(file).then((stat) => stat.size, () => 0);
   if (size > 0) return false;
