@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/graph/video_llama.h"
 #include "core/train/llama_graph.h"
+#include "core/train/optimizer.h"
 
 namespace vl::train {
 
@@ -26,14 +27,6 @@ struct BranchExample {
   std::vector<int32_t> tokens;  // values at the media positions are ignored
   int64_t media_offset = 0;
   std::vector<int32_t> labels;  // one per position, -100: no loss
-};
-
-// torch.optim.AdamW's hyper-parameters of one step; tensors of fewer than two dimensions (biases,
-// LayerNorms) get no weight decay, as the original's runner (LAVIS RunnerBase.optimizer) groups them.
-struct AdamWStep {
-  float lr = 1e-4f;
-  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-  float weight_decay = 0.05f;
 };
 
 // Dropout of a training step, where the original's Q-Formers have it (BERT's hidden and
@@ -58,15 +51,14 @@ class BranchTrainer {
   // FILE_NOT_FOUND / INVALID_MODEL / MISSING_TENSOR, DIMENSION_MISMATCH when llama_proj does not
   // output the LLM's width.
   BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::string& projector, Branch branch);
-  ~BranchTrainer();
   BranchTrainer(const BranchTrainer&) = delete;
   BranchTrainer& operator=(const BranchTrainer&) = delete;
 
   Branch branch() const { return branch_; }
   const BranchShape& shape() const { return shape_; }
   // The trainable tensors, named as in the projector GGUF.
-  const std::vector<ggml_tensor*>& params() const { return params_; }
-  int64_t steps() const { return steps_; }
+  const std::vector<ggml_tensor*>& params() const { return tensors_->params(); }
+  int64_t steps() const { return tensors_->steps(); }
 
   // The answer loss of `batch`, the mean over all its labelled positions (no update). Throws
   // INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example, ABORTED when `abort` is set.
@@ -95,11 +87,11 @@ class BranchTrainer {
   void export_projector(const std::string& source, const std::string& out) const;
 
   // (name, values) of every trainable tensor, then of every AdamW moment (`<name>.adam_m`, `.adam_v`).
-  std::vector<std::pair<std::string, std::vector<float>>> snapshot() const;
+  std::vector<std::pair<std::string, std::vector<float>>> snapshot() const { return tensors_->snapshot(); }
 
   // Overwrites one entry of a trainable tensor (for finite differences).
-  void set_entry(size_t param, size_t index, float value);
-  float entry(size_t param, size_t index) const;
+  void set_entry(size_t param, size_t index, float value) { tensors_->set_entry(param, index, value); }
+  float entry(size_t param, size_t index) const { return tensors_->entry(param, index); }
 
  private:
   class BatchGraph;
@@ -112,10 +104,7 @@ class BranchTrainer {
   BranchShape shape_;
   graph::VisionBranch video_;  // only its head (video Q-Former, frame positions, llama_proj)
   graph::AudioBranch audio_;   // only its head
-  std::vector<ggml_tensor*> params_, adam_m_, adam_v_;
-  ggml_context* ctx_ = nullptr;
-  ggml_backend_buffer_t buffer_ = nullptr;
-  int64_t steps_ = 0;
+  std::unique_ptr<TrainableTensors> tensors_;
 };
 
 }  // namespace vl::train
