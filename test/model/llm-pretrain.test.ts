@@ -124,8 +124,8 @@ describe('pretrainLlm: checkpoints, abort and resume', () => {
     const out = path.join(dir, 'bad');
     const bad: Array<[Partial<PretrainLlmOptions>, string]> = [
       [{ steps: 0 }, 'options.steps'],
-      [{ window: 100 }, 'options.window'],
-      [{ ubatch: 100 }, 'options.ubatch'],
+      [{ window: 1 }, 'options.window'],
+      [{ windowsPerStep: 0 }, 'options.windowsPerStep'],
       [{ learningRate: -1 }, 'options.learningRate'],
       [{ model: { embeddingWidth: 64, layers: 2, heads: 3, feedForwardWidth: 128 } }, 'options.model'],
       [{ corpus: { documents: [] } }, 'options.corpus.documents'],

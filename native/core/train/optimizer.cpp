@@ -128,6 +128,8 @@ void TrainableTensors::restore(const GgufFile& file, const std::string& path) {
   steps_ = static_cast<int64_t>(gguf_get_val_u64(file.gguf, steps_key));
 }
 
+void TrainableTensors::remove_keys(gguf_context* gguf) { gguf_remove_key(gguf, kKeySteps); }
+
 std::vector<std::pair<std::string, std::vector<float>>> TrainableTensors::snapshot() const {
   std::vector<std::pair<std::string, std::vector<float>>> out;
   for (const auto* group : {&params_, &adam_m_, &adam_v_}) {

@@ -63,6 +63,8 @@ class TrainableTensors {
   // Restores what add_to() wrote. Throws INVALID_MODEL naming `path` when a tensor is missing or
   // of another shape.
   void restore(const GgufFile& file, const std::string& path);
+  // Removes the keys add_to() sets from `gguf`.
+  static void remove_keys(gguf_context* gguf);
 
   // (name, values) of every trainable tensor, then of every AdamW moment (`<name>.adam_m`, `.adam_v`).
   std::vector<std::pair<std::string, std::vector<float>>> snapshot() const;
