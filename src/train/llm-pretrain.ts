@@ -13,7 +13,7 @@ import path from 'node:path';
 import { withAbortFlag } from '../bindings/abort.js';
 import { addon } from '../bindings/addon.js';
 import { callNative } from '../bindings/errors.js';
-import type { AddonLlamaTrainer } from '../bindings/llm-pretrain.js';
+import type { AddonLlamaTrainer } from '../bindings/llama-trainer.js';
 import { LlmModel } from '../llm/model.js';
 import { writeTinyLlama } from '../dev/tiny-llama.js';
 import { invalidArgument, validateSignal, VideoLlamaError } from '../errors.js';
@@ -347,8 +347,12 @@ async function writeInitialModel(file: string, settings: RunSettings, pieces: st
 
 /** The documents as token ids, by the model's own tokenizer (`<s>`/`</s>` read as control tokens). */
 async function tokenizeDocuments(modelFile: string, documents: readonly string[]): Promise<Int32Array[]> {
-  await using model = await LlmModel.load(modelFile);
-  return documents.map((d) => Int32Array.from(model.tokenize(d, { addBos: true, special: true })));
+  const model = await LlmModel.load(modelFile);
+  try {
+    return documents.map((d) => Int32Array.from(model.tokenize(d, { addBos: true, special: true })));
+  } finally {
+    await model.dispose();
+  }
 }
 
 /**
