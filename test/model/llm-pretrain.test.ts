@@ -14,7 +14,8 @@ import { maxAbsDiff } from '../support/npy.js';
 /**
  * Per tensor, max over its entries of |ggml's gradient − central difference (step 1e-2)|: the f32
  * loss (~6) rounds at ~5e-7, i.e. ~5e-5 per difference quotient (the absolute part), and the
- * difference quotient's own error grows with the gradient's curvature (the relative part).
+ * difference quotient's own error grows with the gradient's curvature (the relative part). Measured at
+ * most 6.7e-5 (seed 4).
  */
 const GRADIENT_TOLERANCE = { absolute: 3e-4, relative: 1e-2 };
 
@@ -85,9 +86,9 @@ describe('pretrainLlm: every weight of the LLaMA trained on our own graph', () =
   it('overfits chat-format Q&A whose answer only the caption in the media slot decides; the saved GGUF loads in libllama with our graph\'s logits', async () => {
     const out = path.join(dir, 'overfit');
     const progress: number[] = [];
-    const result = await pretrainLlm({ ...TINY, out, steps: 200, windowsPerStep: 2 }, { onProgress: (p) => progress.push(p.step) });
-    expect(result.steps).toBe(200);
-    expect(progress).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    const result = await pretrainLlm({ ...TINY, out, steps: 300, windowsPerStep: 2 }, { onProgress: (p) => progress.push(p.step) });
+    expect(result.steps).toBe(300);
+    expect(progress).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     await using model = await LlmModel.load(result.model);
     // The initial output layer is small: the first loss is close to ln(vocabulary size).
     expect(Math.abs(result.losses[0]! - Math.log(model.vocabularySize))).toBeLessThan(0.5);
