@@ -85,7 +85,7 @@ export interface PretrainLlmOptions {
   weightDecay?: number;
   /** Steps between checkpoints; default 200. */
   checkpointEvery?: number;
-  /** CPU threads; default all the machine's. Does not change the results. */
+  /** CPU threads; default all the machine's. Other counts may change the last bits of the losses (ggml sums per-thread partial losses). */
   threads?: number;
   /** Continue from `out/state.json` when it exists (else start over); default true. */
   resume?: boolean;
