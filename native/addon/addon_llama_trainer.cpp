@@ -125,7 +125,6 @@ class AddonLlamaTrainer : public Napi::ObjectWrap<AddonLlamaTrainer> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "AddonLlamaTrainer",
                        {InstanceMethod<&AddonLlamaTrainer::Load>("load"), InstanceMethod<&AddonLlamaTrainer::Train>("train"),
-                        InstanceMethod<&AddonLlamaTrainer::Loss>("loss"),
                         InstanceMethod<&AddonLlamaTrainer::CheckGradients>("checkGradients"),
                         InstanceMethod<&AddonLlamaTrainer::SaveModel>("saveModel"),
                         InstanceMethod<&AddonLlamaTrainer::SaveCheckpoint>("saveCheckpoint"),
@@ -151,12 +150,6 @@ class AddonLlamaTrainer : public Napi::ObjectWrap<AddonLlamaTrainer> {
     const vl::train::AdamWStep adamw{0.0f, f("beta1"), f("beta2"), f("eps"), f("weightDecay")};
     return queue_worker(new TrainWorker(info.Env(), trainer, std::move(windows), per_step, std::move(rates), adamw, int_arg(info, 5),
                                         JobOptions::From(info[6])));
-  }
-  // loss(tokens, windowLength, threads): Promise<number>, the windows' mean next-token loss
-  Napi::Value Loss(const Napi::CallbackInfo& info) {
-    auto out = std::make_shared<float>();
-    auto work = [windows = windows_arg(info, 0), threads = int_arg(info, 2), out](LlamaTrainer& t) { *out = t.loss(windows, threads, nullptr); };
-    return job(info, work, [out](Napi::Env env) { return Napi::Number::New(env, *out); });
   }
   // checkGradients(tokens, windowLength, step, threads): Promise<GradientCheckReport>
   Napi::Value CheckGradients(const Napi::CallbackInfo& info) {

@@ -35,8 +35,6 @@ export interface AddonLlamaTrainer {
    */
   train(tokens: Int32Array, windowLength: number, windowsPerStep: number, learningRates: Float32Array, adamw: AddonAdamW, threads: number,
     job?: NativeJob<[index: number, loss: number]>): Promise<Float64Array>;
-  /** The mean next-token loss of windows of `windowLength + 1` tokens (no update). */
-  loss(tokens: Int32Array, windowLength: number, threads: number): Promise<number>;
   /** Finite-difference check of every entry of every trainable tensor on the windows' loss. */
   checkGradients(tokens: Int32Array, windowLength: number, step: number, threads: number): Promise<GradientCheckReport>;
   /** The LLaMA GGUF libllama loads (f32 weights, the loaded file's metadata), written atomically. */

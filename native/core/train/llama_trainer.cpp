@@ -95,10 +95,6 @@ LlamaTrainer::LlamaTrainer(const std::string& path) : llm_(path) {
   TrainableTensors::remove_keys(metadata_.get());  // the model's metadata only
 }
 
-float LlamaTrainer::loss(const TokenWindows& windows, int threads, const AbortFlag* abort) const {
-  return WindowsGraph(*this, windows, false, nullptr, threads, abort).compute();
-}
-
 float LlamaTrainer::gradients(const TokenWindows& windows, int threads, const AbortFlag* abort,
                               std::vector<std::vector<float>>& grads) const {
   WindowsGraph g(*this, windows, true, nullptr, threads, abort);

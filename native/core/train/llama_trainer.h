@@ -36,12 +36,11 @@ class LlamaTrainer {
   const std::vector<ggml_tensor*>& params() const { return tensors_->params(); }
   int64_t steps() const { return tensors_->steps(); }
 
-  // The mean next-token loss over every position of every window (no update). Throws
-  // INVALID_ARGUMENT for windows that do not fit the model or a token outside the vocabulary.
-  float loss(const TokenWindows& windows, int threads, const AbortFlag* abort) const;
-  // The same loss and its gradient for every tensor of params(), in that order.
+  // The mean next-token loss over every position of every window and its gradient for every
+  // tensor of params(), in that order. Throws INVALID_ARGUMENT for windows that do not fit the
+  // model or a token outside the vocabulary.
   float gradients(const TokenWindows& windows, int threads, const AbortFlag* abort, std::vector<std::vector<float>>& grads) const;
-  // loss() of fixed windows as one graph built once and recomputed on the current values (finite
+  // The loss of fixed windows as one graph built once and recomputed on the current values (finite
   // differences); `windows` must outlive it.
   std::function<float()> loss_function(const TokenWindows& windows, int threads) const;
   // One AdamW step on the windows' mean loss; returns the loss before the update. ABORTED leaves the
