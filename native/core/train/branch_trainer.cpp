@@ -1,10 +1,7 @@
 #include "core/train/branch_trainer.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <random>
 
