@@ -29,10 +29,11 @@ export interface WorkerOptions {
   outPrefix: string;
 }
 
-/** One timed encode: wall time and each stage's. */
+/** One timed encode: wall time, each stage's, and the process's CPU time (all threads: what a shared machine does not distort). */
 export interface EncodeTiming {
   seconds: number;
   stages: Record<string, number>;
+  cpuSeconds: number;
 }
 
 /** What the worker reports. */
@@ -54,6 +55,7 @@ export interface WorkerReport {
 /** Runs `encode` once, timing each stage from the progress events. */
 async function timed(encode: (onProgress: (p: EncodeProgress) => void) => Promise<unknown>): Promise<EncodeTiming> {
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   let last = start;
   const stages: Record<string, number> = {};
   await encode((p) => {
@@ -61,7 +63,8 @@ async function timed(encode: (onProgress: (p: EncodeProgress) => void) => Promis
     stages[p.stage] = (now - last) / 1000;
     last = now;
   });
-  return { seconds: (performance.now() - start) / 1000, stages };
+  const cpu = process.cpuUsage(cpuStart);
+  return { seconds: (performance.now() - start) / 1000, stages, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 /** RSS after a full garbage collection (when the process runs with --expose-gc). */

@@ -1,7 +1,7 @@
 // The benchmark addon (video_llama_bench.node, built by `npm run bench` only): the bindings of
 // native/core/bench, for bench/; not part of the library's addon or its API.
-//   benchPeak(kind: string, threads: number, seconds: number): number            FLOP/s
-//   benchMatmul({ m, k, n, type, isa?, threads, reps }): number                   best seconds
+//   benchPeak(kind: string, threads: number, seconds: number): { wall, cpu }      FLOP per wall / CPU second
+//   benchMatmul({ m, k, n, type, isa?, threads, reps }): { wall, cpu }            best seconds of each
 //     (isa "avx512" or "avx2": our kernel of that instruction set; absent: ggml_mul_mat)
 #include <napi.h>
 
@@ -13,13 +13,21 @@
 
 namespace vl::addon {
 
+static Napi::Object wall_and_cpu(Napi::Env env, double wall, double cpu) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("wall", wall);
+  o.Set("cpu", cpu);
+  return o;
+}
+
 static Napi::Value BenchPeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) {
     throw Napi::TypeError::New(env, "benchPeak(kind: string, threads: number, seconds: number)");
   }
-  return Napi::Number::New(env, bench::peak_flops(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value(),
-                                                  info[2].As<Napi::Number>().DoubleValue()));
+  const bench::Rate rate = bench::peak_flops(info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value(),
+                                             info[2].As<Napi::Number>().DoubleValue());
+  return wall_and_cpu(env, rate.per_wall_second, rate.per_cpu_second);
 }
 
 static ggml_type type_named(Napi::Env env, const std::string& name) {
@@ -47,7 +55,8 @@ static Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "benchMatmul: sizes must be positive, k a multiple of the type's block size");
   }
   try {
-    return Napi::Number::New(env, bench::matmul_seconds(c));
+    const bench::MatmulTimes t = bench::matmul_seconds(c);
+    return wall_and_cpu(env, t.wall_seconds, t.cpu_seconds);
   } catch (const Error& e) {
     throw Napi::Error::New(env, e.what());
   }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <random>
 #include <thread>
+#include <ctime>
 #include <vector>
 
 #include "core/backend.h"
@@ -129,9 +130,16 @@ static double (*peak_loop(const std::string& kind))(int64_t) {
   return nullptr;
 }
 
-double peak_flops(const std::string& kind, int threads, double seconds) {
+// CPU time of the whole process (all its threads), seconds.
+static double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+Rate peak_flops(const std::string& kind, int threads, double seconds) {
   double (*loop)(int64_t) = peak_loop(kind);
-  if (!loop) return 0;
+  if (!loop) return {};
   // calibrate on one thread, then run ~`seconds` on all
   const auto t0 = std::chrono::steady_clock::now();
   const double probe = loop(1'000'000);
@@ -139,10 +147,13 @@ double peak_flops(const std::string& kind, int threads, double seconds) {
   const auto iters = static_cast<int64_t>(1'000'000 * seconds / std::max(probe_s, 1e-6));
   std::vector<std::thread> workers;
   const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = process_cpu_seconds();
   for (int i = 0; i < threads; ++i) workers.emplace_back([&] { loop(iters); });
   for (auto& w : workers) w.join();
+  const double cpu = process_cpu_seconds() - cpu_start;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return probe / 1'000'000 * static_cast<double>(iters) * threads / elapsed;
+  const double flop = probe / 1'000'000 * static_cast<double>(iters) * threads;
+  return {flop / elapsed, flop / cpu};
 }
 
 // The kernels of one instruction set, as far as this CPU has them.
@@ -159,7 +170,7 @@ static kernels::CpuIsa isa_named(const std::string& name) {
   return isa;
 }
 
-double matmul_seconds(const MatmulCase& c) {
+MatmulTimes matmul_seconds(const MatmulCase& c) {
   ensure_backends_loaded();
   ggml_backend_ptr cpu(ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr));
   if (!cpu) throw Error("NATIVE", "no CPU backend");
@@ -193,11 +204,15 @@ double matmul_seconds(const MatmulCase& c) {
   ggml_gallocr_ptr alloc(ggml_gallocr_new(ggml_backend_get_default_buffer_type(cpu.get())));
   if (!ggml_gallocr_alloc_graph(alloc.get(), gf)) throw Error("NATIVE", "could not allocate the product's buffers");
 
-  double best = 1e30;
+  // once untimed: the first run touches the output and scratch buffers (page faults, not the kernel)
+  ggml_backend_graph_compute(cpu.get(), gf);
+  MatmulTimes best{1e30, 1e30};
   for (int r = 0; r < std::max(1, c.reps); ++r) {
     const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
     ggml_backend_graph_compute(cpu.get(), gf);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best.cpu_seconds = std::min(best.cpu_seconds, process_cpu_seconds() - cpu0);
+    best.wall_seconds = std::min(best.wall_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return best;
 }

@@ -105,11 +105,19 @@ void half_gemm_avx2(const HalfGemmArgs& args, int ith, int nth) {
 // activations (qx + 128, unsigned), adding into 8 int32 sums.
 
 // vpmaddubsw + vpmaddwd: pairs of u8 x s8 products summed into i16 (the weights have 7 bits, so
-// no pair saturates), then pairs of those into i32.
+// no pair saturates), then pairs of those into i32. In asm, with one scratch register per step:
+// with intrinsics GCC 12 computes all of a tile's vpmaddubsw first, needs a register per product
+// and spills an accumulator to the stack on every step (a store-to-load round trip per step).
 struct MaddDot {
   static constexpr int kRows = 4;  // 8 accumulators + 2 weights + broadcast + ones + product
   VL_TARGET static inline __attribute__((always_inline)) __m256i step(__m256i acc, __m256i x, __m256i w, __m256i ones) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), ones));
+    __m256i product;
+    __asm__("vpmaddubsw %[w], %[x], %[p]\n\t"
+            "vpmaddwd %[ones], %[p], %[p]\n\t"
+            "vpaddd %[p], %[acc], %[acc]"
+            : [acc] "+x"(acc), [p] "=&x"(product)
+            : [x] "x"(x), [w] "x"(w), [ones] "x"(ones));
+    return acc;
   }
 };
 
