@@ -1,7 +1,10 @@
 /**
  * Greedy answers of a pretrained demo LLM to the questions of held-out world scenes, with the scene's
- * caption where its media would be (the training text's wording), scored by answerMatches:
+ * caption where its media would be (the training text's wording), scored by answerMatches; prints
+ * right/asked and the percentage per attribute:
  *   vite-node bench/demo-llm-answers.ts <llm.gguf> [scenes (20)] [scenes shown (2)]
+ * (a pretraining run's `out/model.gguf` is rewritten at every checkpoint: it can be measured while
+ * the run goes on).
  */
 import { LLAMA2_TEMPLATE } from '../src/chat/templates.js';
 import { LlmModel } from '../src/llm/model.js';
@@ -34,6 +37,8 @@ for (let i = 0; i < Number(count); i++) {
     if (i < Number(shown)) console.log(`${right ? 'right' : 'wrong'}  ${withMedia(turn.q)}  →  ${text}`);
   }
 }
-console.log(JSON.stringify(Object.fromEntries(Object.entries(score).map(([a, s]) => [a, `${s.right}/${s.asked}`]))));
+for (const [attribute, s] of Object.entries(score)) {
+  console.log(`${attribute.padEnd(12)} ${`${s.right}/${s.asked}`.padStart(9)}  ${((100 * s.right) / s.asked).toFixed(1).padStart(5)} %`);
+}
 await context.dispose();
 await model.dispose();

@@ -13,6 +13,6 @@ void export_gguf_names(Napi::Env env, Napi::Object exports);  // ggufNames
 void export_quantize(Napi::Env env, Napi::Object exports);    // quantize
 void export_train(Napi::Env env, Napi::Object exports);       // AddonTrainLlama
 void export_train_branch(Napi::Env env, Napi::Object exports);  // AddonBranchTrainer
-void export_llm_pretrain(Napi::Env env, Napi::Object exports);  // AddonLlmPretrainer
+void export_llama_trainer(Napi::Env env, Napi::Object exports);  // AddonLlamaTrainer
 
 }  // namespace vl::addon

@@ -19,7 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   export_quantize(env, exports);
   export_train(env, exports);
   export_train_branch(env, exports);
-  export_llm_pretrain(env, exports);
+  export_llama_trainer(env, exports);
   exports.Set("devices", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), describe_devices());
   }));

@@ -41,8 +41,7 @@ std::shared_ptr<Model> Model::load(const ModelParams& params) {
   // mapping the file's pages stay in the process too: resident memory came to twice the
   // weights (docs/performance.md, "The language model"). Read, every weight is in memory once.
   // Mapping still pays when most layers go to a GPU, or several processes share one file.
-  mp.load_mode = params.mmap && !params.trainable ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
-  if (params.trainable) mp.use_extra_bufts = false;
+  mp.load_mode = params.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
   ProgressBridge bridge{&params};
   mp.progress_callback = ProgressBridge::call;
   mp.progress_callback_user_data = &bridge;

@@ -22,9 +22,6 @@ struct ModelParams {
   int gpu_layers = -1;
   // Map the file instead of reading it (see Model::load for why reading is the default).
   bool mmap = false;
-  // Weights that libllama's trainer may update in place: read (never mapped) into plain CPU
-  // buffers, without the repacked layouts (ggml's backward reads the weights as stored).
-  bool trainable = false;
   // Polled between tensors; when set, loading stops, frees what it loaded and throws ABORTED.
   const AbortFlag* abort = nullptr;
   // Called from the loading thread with 0..1.

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { VideoLlamaError } from '../errors.js';
 import type { AbortFlag } from './job.js';
 import type { AddonContextConstructor } from './context.js';
-import type { AddonLlmPretrainerConstructor } from './llm-pretrain.js';
+import type { AddonLlamaTrainerConstructor } from './llama-trainer.js';
 import type { AddonModelConstructor } from './model.js';
 import type { AddonProjectorConstructor } from './projector.js';
 import type { AddonBranchTrainerConstructor, AddonTrainLlamaConstructor, GradientCheckReport } from './train.js';
@@ -41,7 +41,7 @@ export interface Addon {
   trainGradientCheck(graph: string, seed: number, step: number): Promise<GradientCheckReport>;
   trainReferenceLogits(path: string, tokens: Int32Array, threads: number): Promise<Float32Array>;
   AddonBranchTrainer: AddonBranchTrainerConstructor;
-  AddonLlmPretrainer: AddonLlmPretrainerConstructor;
+  AddonLlamaTrainer: AddonLlamaTrainerConstructor;
   /** The ggml devices, one per line. */
   devices(): string;
 }

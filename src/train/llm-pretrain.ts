@@ -1,9 +1,9 @@
 /**
  * Pretraining the demo model's language model: a small LLaMA (src/dev/tiny-llama.ts's writer with a
- * vocabulary of the corpus's pieces) trained from random weights by libllama's own trainer
- * (`llama_opt_epoch`, ggml-opt's AdamW) on the world's language in the chat template
- * (src/train/llm-corpus.ts), with checkpoints, resume and abort. See docs/training.md,
- * "Pretraining the demo LLM".
+ * vocabulary of the corpus's pieces) trained from random weights, every weight trainable, on our own
+ * LLaMA graph (native/core/train/llama_trainer.h: ggml's backward, AdamW with its moments
+ * checkpointed) on the world's language in the chat template (src/train/llm-corpus.ts), with
+ * checkpoints, bit-exact resume and abort. See docs/training.md, "Pretraining the demo LLM".
  * @module
  */
 import { availableParallelism } from 'node:os';
@@ -13,7 +13,8 @@ import path from 'node:path';
 import { withAbortFlag } from '../bindings/abort.js';
 import { addon } from '../bindings/addon.js';
 import { callNative } from '../bindings/errors.js';
-import type { AddonLlmPretrainer } from '../bindings/llm-pretrain.js';
+import type { AddonLlamaTrainer } from '../bindings/llama-trainer.js';
+import { LlmModel } from '../llm/model.js';
 import { writeTinyLlama } from '../dev/tiny-llama.js';
 import { invalidArgument, validateSignal, VideoLlamaError } from '../errors.js';
 import { Rng } from '../world/index.js';
@@ -60,7 +61,7 @@ export type PretrainCorpus =
 export interface PretrainLlmOptions {
   /** Folder of the checkpoints, `state.json` and the final `model.gguf` (made if missing). */
   out: string;
-  /** Optimizer steps in all, each on one window of `window` tokens (a resumed run counts those done). */
+  /** Optimizer steps in all, each on `windowsPerStep` windows of `window` tokens (a resumed run counts those done). */
   steps: number;
   /** Seed of the initial weights and of the document order (reshuffled every epoch); default 1. */
   seed?: number;
@@ -70,11 +71,11 @@ export interface PretrainLlmOptions {
   model?: LlmTopology;
   /** `llama.context_length` of the model written (the longest prompt it is meant for); default 2048. */
   contextLength?: number;
-  /** Tokens per optimizer step (the training context): a multiple of 256, as libllama pads contexts so; default 256. */
+  /** Tokens of a window (the training context), at most `contextLength`; default 256. */
   window?: number;
-  /** Tokens per forward/backward pass (gradients add up over `window / ubatch` passes); default `window`. */
-  ubatch?: number;
-  /** Peak AdamW learning rate, reached after the warm-up, then a cosine decay; default 1e-4 (1e-3 diverged and 3e-4 drifted upwards on the world with 256-token steps). */
+  /** Consecutive windows of the corpus stream per optimizer step (their mean loss); default 1. */
+  windowsPerStep?: number;
+  /** Peak AdamW learning rate, reached after the warm-up, then a cosine decay; default 1e-4. */
   learningRate?: number;
   /** Learning rate at the last step; default `learningRate / 10`. */
   minLearningRate?: number;
@@ -84,7 +85,7 @@ export interface PretrainLlmOptions {
   weightDecay?: number;
   /** Steps between checkpoints; default 200. */
   checkpointEvery?: number;
-  /** CPU threads; default all the machine's. Does not change the results. */
+  /** CPU threads; default all the machine's. Other counts may change the last bits of the losses (ggml sums per-thread partial losses). */
   threads?: number;
   /** Continue from `out/state.json` when it exists (else start over); default true. */
   resume?: boolean;
@@ -116,7 +117,7 @@ export interface PretrainLlmControl {
 
 /** The outcome of {@link pretrainLlm}. */
 export interface PretrainLlmResult {
-  /** The trained model (f32 weights): `out/model.gguf`. */
+  /** The trained model (f32 weights, loads in {@link LlmModel}): `out/model.gguf`. */
   model: string;
   /** Steps done in all. */
   steps: number;
@@ -138,7 +139,7 @@ interface RunSettings {
   model: LlmTopology;
   contextLength: number;
   window: number;
-  ubatch: number;
+  windowsPerStep: number;
   learningRate: number;
   minLearningRate: number;
   warmupSteps: number;
@@ -151,9 +152,9 @@ interface PretrainState {
   version: 1;
   /** Optimizer steps done. */
   step: number;
-  /** Tokens of the corpus stream consumed (step × window): the next window starts there. */
+  /** Tokens of the corpus stream consumed (step × windowsPerStep × window): the next window starts there. */
   dataPosition: number;
-  /** The checkpoint holding the weights after `step` steps, in `out`. */
+  /** The checkpoint holding the weights and AdamW moments after `step` steps, in `out`. */
   model: string;
   /** Total steps the run was asked for (the learning-rate schedule depends on it). */
   steps: number;
@@ -164,8 +165,6 @@ interface PretrainState {
 const STATE_FORMAT = 'video-llama-llm-pretrain';
 const STATE_FILE = 'state.json';
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
-/** libllama pads a context to a multiple of this many tokens, and its trainer reads whole contexts. */
-const WINDOW_QUANTUM = 256;
 
 function checkInteger(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
@@ -217,10 +216,7 @@ function resolveOptions(options: PretrainLlmOptions): { settings: RunSettings; o
   if (typeof options !== 'object' || options === null) throw invalidArgument('options', 'an object', options);
   if (typeof options.out !== 'string' || options.out === '') throw invalidArgument('options.out', 'a folder path', options.out);
   const steps = checkInteger(options.steps, 'options.steps', 1);
-  const window = checkInteger(options.window ?? 256, 'options.window', WINDOW_QUANTUM, 32768);
-  if (window % WINDOW_QUANTUM !== 0) throw invalidArgument('options.window', `a multiple of ${WINDOW_QUANTUM}`, window);
-  const ubatch = checkInteger(options.ubatch ?? window, 'options.ubatch', 1, window);
-  if (window % ubatch !== 0) throw invalidArgument('options.ubatch', `a divisor of the window (${window})`, ubatch);
+  const window = checkInteger(options.window ?? 256, 'options.window', 2, 32768);
   const learningRate = checkPositive(options.learningRate ?? 1e-4, 'options.learningRate');
   const minLearningRate = checkPositive(options.minLearningRate ?? learningRate / 10, 'options.minLearningRate');
   const weightDecay = options.weightDecay ?? 0;
@@ -238,7 +234,7 @@ function resolveOptions(options: PretrainLlmOptions): { settings: RunSettings; o
       model: checkTopology(options.model ?? DEFAULT_TOPOLOGY),
       contextLength: checkInteger(options.contextLength ?? 2048, 'options.contextLength', window, 1 << 20),
       window,
-      ubatch,
+      windowsPerStep: checkInteger(options.windowsPerStep ?? 1, 'options.windowsPerStep', 1, 1024),
       learningRate,
       minLearningRate,
       warmupSteps: checkInteger(options.warmupSteps ?? Math.min(100, Math.floor(steps / 10)), 'options.warmupSteps', 0),
@@ -349,14 +345,24 @@ async function writeInitialModel(file: string, settings: RunSettings, pieces: st
   });
 }
 
+/** The documents as token ids, by the model's own tokenizer (`<s>`/`</s>` read as control tokens). */
+async function tokenizeDocuments(modelFile: string, documents: readonly string[]): Promise<Int32Array[]> {
+  const model = await LlmModel.load(modelFile);
+  try {
+    return documents.map((d) => Int32Array.from(model.tokenize(d, { addBos: true, special: true })));
+  } finally {
+    await model.dispose();
+  }
+}
+
 /**
- * Pretrains a small LLaMA from random weights with libllama's own trainer: next-token
- * cross-entropy on every position of windows of the corpus, AdamW with warm-up and cosine decay,
- * on worker threads. Every `checkpointEvery` steps (and on abort) the weights go to
- * `out/checkpoint-<step>.gguf` and `out/state.json` names it, each written atomically, so a run
- * killed at any moment resumes from its last checkpoint (`resume`, the default) on exactly the
- * data it would have seen next. Resuming is not bit-exact: ggml-opt's AdamW moments are not saved,
- * so they start again from zero (see docs/training.md).
+ * Pretrains a small LLaMA from random weights, every weight trainable (token embeddings, norms,
+ * attention, feed-forward, output layer), on our own LLaMA graph: next-token cross-entropy on
+ * every position of windows of the corpus, AdamW with warm-up and cosine decay, on worker threads.
+ * Every `checkpointEvery` steps (and on abort) the weights and AdamW moments go to
+ * `out/checkpoint-<step>.gguf`, the model to `out/model.gguf`, and `out/state.json` names the
+ * checkpoint, each written atomically, so a run killed at any moment resumes from its last
+ * checkpoint (`resume`, the default) bit-exactly: the same losses as an uninterrupted run.
  *
  * @example
  * ```ts
@@ -381,60 +387,70 @@ export async function pretrainLlm(options: PretrainLlmOptions, control: Pretrain
     });
   }
   const text = corpusText(settings.corpus);
-  let modelFile = previous ? path.join(out, previous.model) : path.join(out, 'initial.gguf');
-  if (!previous) await writeInitialModel(modelFile, settings, text.pieces());
+  const initial = path.join(out, 'initial.gguf');
+  if (!previous) await writeInitialModel(initial, settings, text.pieces());
+  const stream = new CorpusStream(await tokenizeDocuments(initial, text.documents), settings.seed);
+  const tokensPerStep = settings.window * settings.windowsPerStep;
 
-  const native: AddonLlmPretrainer = new (addon().AddonLlmPretrainer)();
+  const native: AddonLlamaTrainer = new (addon().AddonLlamaTrainer)();
   try {
-    await callNative(() => native.open({ path: modelFile, window: settings.window, ubatch: settings.ubatch, threads, weightDecay: settings.weightDecay, ...ADAM }));
-    const stream = new CorpusStream(text.documents.map((d) => native.tokenize(d, true)), settings.seed);
+    let checkpointFile = previous ? path.join(out, previous.model) : initial;
+    const info = await callNative(() => native.load(checkpointFile));
+    if (previous && info.steps !== previous.step) {
+      throw new VideoLlamaError('INVALID_MODEL', `${checkpointFile} holds ${info.steps} steps, ${path.join(out, STATE_FILE)} says ${previous.step}`);
+    }
+    if (settings.window > info.contextLength) throw invalidArgument('options.window', `at most the model's context length (${info.contextLength})`, settings.window);
     const losses = previous?.losses.slice(0, previous.step) ?? [];
     const resumedFrom = losses.length;
     let step = resumedFrom;
     let checkpointed = resumedFrom;
     const started = performance.now();
+    const model = path.join(out, 'model.gguf');
 
     const checkpoint = async (): Promise<void> => {
       const name = checkpointName(step);
-      await callNative(() => native.save(path.join(out, name)));
-      const state: PretrainState = { format: STATE_FORMAT, version: 1, step, dataPosition: step * settings.window, model: name, steps, settings, losses };
+      await callNative(() => native.saveCheckpoint(path.join(out, name)));
+      await callNative(() => native.saveModel(model));
+      const state: PretrainState = { format: STATE_FORMAT, version: 1, step, dataPosition: step * tokensPerStep, model: name, steps, settings, losses };
       await writeAtomically(path.join(out, STATE_FILE), `${JSON.stringify(state)}\n`);
-      if (modelFile !== path.join(out, name) && path.basename(modelFile) !== 'initial.gguf') await rm(modelFile, { force: true });
-      modelFile = path.join(out, name);
+      if (checkpointFile !== initial && checkpointFile !== path.join(out, name)) await rm(checkpointFile, { force: true });
+      checkpointFile = path.join(out, name);
       checkpointed = step;
     };
 
     while (step < steps) {
       const chunk = Math.min(checkpointEvery - (step % checkpointEvery), steps - step);
       const stride = settings.window + 1;
-      const tokens = new Int32Array(chunk * stride);
+      const tokens = new Int32Array(chunk * settings.windowsPerStep * stride);
       const rates = new Float32Array(chunk);
       for (let i = 0; i < chunk; i++) {
-        tokens.set(stream.slice((step + i) * settings.window, stride), i * stride);
+        for (let w = 0; w < settings.windowsPerStep; w++) {
+          tokens.set(stream.slice((step + i) * tokensPerStep + w * settings.window, stride), (i * settings.windowsPerStep + w) * stride);
+        }
         rates[i] = learningRateAt(step + i, steps, settings);
       }
       const onStep = (index: number, loss: number): void => {
         losses.push(loss);
         step += 1;
         const seconds = (performance.now() - started) / 1000;
-        const tokensPerSecond = ((step - resumedFrom) * settings.window) / seconds;
+        const tokensPerSecond = ((step - resumedFrom) * tokensPerStep) / seconds;
         control.onProgress?.({
-          step, steps, loss, learningRate: rates[index]!, tokensPerSecond, etaSeconds: ((steps - step) * settings.window) / tokensPerSecond,
+          step, steps, loss, learningRate: rates[index]!, tokensPerSecond, etaSeconds: ((steps - step) * tokensPerStep) / tokensPerSecond,
         });
       };
       try {
-        await withAbortFlag('pretrainLlm', control.signal, (abort) => native.train(tokens, rates, { abort, onProgress: onStep }));
+        await withAbortFlag('pretrainLlm', control.signal, (abort) =>
+          native.train(tokens, settings.window, settings.windowsPerStep, rates, { ...ADAM, weightDecay: settings.weightDecay }, threads, { abort, onProgress: onStep }));
       } catch (error) {
-        // Keep the steps done before an abort (the weights are whole between steps).
+        // Keep the steps done before an abort (an aborted step leaves the weights as they were).
         if ((error as VideoLlamaError).code === 'ABORTED' && step > checkpointed) await checkpoint();
         throw error;
       }
       await checkpoint();
     }
-    const model = path.join(out, 'model.gguf');
-    await callNative(() => native.save(model));
+    if (step === resumedFrom) await callNative(() => native.saveModel(model));
     const seconds = (performance.now() - started) / 1000;
-    return { model, steps: step, resumedFrom, losses, tokensPerSecond: step > resumedFrom ? ((step - resumedFrom) * settings.window) / seconds : 0 };
+    return { model, steps: step, resumedFrom, losses, tokensPerSecond: step > resumedFrom ? ((step - resumedFrom) * tokensPerStep) / seconds : 0 };
   } finally {
     native.dispose();
   }

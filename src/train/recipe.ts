@@ -131,7 +131,7 @@ export const RECIPE_SCHEMA: JSONSchemaType<Recipe> = {
 };
 
 /**
- * A recipe of the LLM's pretraining by libllama's trainer (docs/training.md, "Pretraining the demo
+ * A recipe of the LLM's pretraining on our own LLaMA graph (docs/training.md, "Pretraining the demo
  * LLM"): {@link PretrainLlmOptions}, which `pretrainLlm` checks itself, with `out` resolved against
  * the recipe's folder.
  */

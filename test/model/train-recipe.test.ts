@@ -79,7 +79,7 @@ describe('recipes', () => {
 });
 
 describe('video-llama train, stage "llm"', () => {
-  it('pretrains a tiny LLM through libllama\'s trainer, prints the model, and a rerun resumes with nothing left to do', async () => {
+  it('pretrains a tiny LLM on our own graph, prints the model, and a rerun resumes with nothing left to do', async () => {
     const dir = tempDir('vl-recipe-llm-');
     const recipe = path.join(dir, 'llm.json');
     const options = { out: 'run', steps: 3, corpus: { documents: ['A red circle moves to the right.', 'A blue square stays still.'] }, model: { embeddingWidth: 64, layers: 2, heads: 4, feedForwardWidth: 128 } };

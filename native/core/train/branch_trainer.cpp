@@ -1,10 +1,7 @@
 #include "core/train/branch_trainer.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <random>
 
@@ -18,7 +15,6 @@ namespace vl::train {
 namespace {
 
 constexpr const char* kKeyBranch = "train.branch";
-constexpr const char* kKeySteps = "train.steps";
 constexpr const char* kKeyState = "train.state";
 
 const char* branch_name(Branch b) { return b == Branch::Video ? "video" : "audio"; }
@@ -30,48 +26,6 @@ void for_each_trainable(graph::QFormer& qformer, ggml_tensor*& positions, graph:
   visit(positions);
   graph::for_each_weight(proj, visit);
 }
-
-// A f32 copy of `t`'s values, whatever its storage type.
-std::vector<float> f32_values(const ggml_tensor* t) {
-  std::vector<uint8_t> bytes(ggml_nbytes(t));
-  ggml_backend_tensor_get(t, bytes.data(), 0, bytes.size());
-  std::vector<float> out(ggml_nelements(t));
-  if (t->type == GGML_TYPE_F32) {
-    std::memcpy(out.data(), bytes.data(), bytes.size());
-  } else {
-    const ggml_type_traits* traits = ggml_get_type_traits(t->type);
-    if (!traits->to_float) throw Error("INVALID_MODEL", std::string("Cannot train tensor ") + t->name + " of its type");
-    traits->to_float(bytes.data(), out.data(), ggml_nelements(t));
-  }
-  return out;
-}
-
-// Writes `gguf` to `path` through a temporary file renamed over it: a reader never sees half a file.
-void write_atomically(const gguf_context* gguf, const std::string& path) {
-  const std::string temporary = path + ".partial";
-  if (!gguf_write_to_file(gguf, temporary.c_str(), false)) {
-    std::remove(temporary.c_str());
-    throw Error("NATIVE", "Could not write " + temporary);
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw Error("NATIVE", "Could not rename " + temporary + " to " + path);
-  }
-}
-
-struct GgufFile {
-  gguf_context* gguf = nullptr;
-  ggml_context* data = nullptr;
-  explicit GgufFile(const std::string& path) {
-    if (!std::ifstream(path).good()) throw Error("FILE_NOT_FOUND", "No GGUF at " + path);
-    gguf = gguf_init_from_file(path.c_str(), {/*no_alloc=*/false, &data});
-    if (!gguf) throw Error("INVALID_MODEL", path + " is not a GGUF file");
-  }
-  ~GgufFile() {
-    gguf_free(gguf);
-    if (data) ggml_free(data);
-  }
-};
 
 ggml_tensor* input(ggml_context* ctx, int64_t ne0, int64_t ne1, int64_t ne2 = 1) {
   ggml_tensor* t = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, ne0, ne1, ne2);
@@ -87,8 +41,7 @@ class BranchTrainer::BatchGraph {
  public:
   BatchGraph(const BranchTrainer& t, const std::vector<BranchExample>& batch, bool with_grads, const AdamWStep* adamw,
              const StepDropout& dropout, int threads, const AbortFlag* abort)
-      : trainer_(t), scratch_(t.nodes_per_example() * std::max<size_t>(1, batch.size())), run_(threads, abort),
-        threads_(threads) {
+      : scratch_(t.nodes_per_example() * std::max<size_t>(1, batch.size())) {
     if (batch.empty()) throw Error("INVALID_ARGUMENT", "A batch needs at least one example");
     ggml_context* ctx = scratch_.ctx;
     size_t labelled = 0;
@@ -101,60 +54,25 @@ class BranchTrainer::BatchGraph {
     }
     // The original's batch loss: the mean over every labelled position of the batch (HF's
     // CrossEntropyLoss over the padded batch), i.e. each example's mean weighted by its labels.
+    ggml_tensor* loss = nullptr;
     for (const auto& prompt : prompts_) {
       ggml_tensor* part = ggml_scale(ctx, prompt->loss(), static_cast<float>(prompt->labelled()) / static_cast<float>(labelled));
-      loss_ = loss_ ? ggml_add(ctx, loss_, part) : part;
+      loss = loss ? ggml_add(ctx, loss, part) : part;
     }
-    ggml_set_output(loss_);
-    ggml_set_loss(loss_);
-    graph_ = ggml_new_graph_custom(ctx, scratch_.max_nodes, with_grads);  // room for every example's prompt
-    ggml_build_forward_expand(graph_, loss_);
-    if (with_grads) {
-      ggml_build_backward_expand(ctx, graph_, nullptr);
-      for (ggml_tensor* p : t.params_) {
-        ggml_tensor* grad = ggml_graph_get_grad(graph_, p);
-        if (!grad) throw Error("NATIVE", std::string("No gradient reaches ") + p->name);
-        ggml_set_output(grad);
-      }
-    }
-    const int gradient_nodes = ggml_graph_n_nodes(graph_);
-    if (adamw) add_adamw(ctx, *adamw);
-    run_.allocate(graph_);
-    // The loss and gradients may be aborted; the update, once they are done, is never cut short
-    // (a half-applied AdamW step could not be resumed). Two views of the allocated graph's nodes:
-    // before the AdamW steps, run with the abort flag, and the steps, run without it.
-    gradients_ = node_range(ctx, 0, gradient_nodes);
-    update_ = node_range(ctx, gradient_nodes, ggml_graph_n_nodes(graph_));
+    // Room for every example's prompt.
+    step_ = std::make_unique<StepGraph>(ctx, scratch_.max_nodes, loss, *t.tensors_, with_grads, adamw, threads, abort);
   }
 
   float compute() {
-    if (ggml_tensor* seed = ggml_graph_get_grad(graph_, loss_)) {
-      // d loss / d loss = 1. Not ggml_graph_reset: it would also zero the AdamW moments.
-      const float one = 1.0f;
-      ggml_backend_tensor_set(seed, &one, 0, sizeof(one));
-    }
     for (auto& [tensor, values] : features_) ggml_backend_tensor_set(tensor, values->data(), 0, ggml_nbytes(tensor));
     for (auto& prompt : prompts_) prompt->set_inputs();
-    for (auto& [tensor, values] : adamw_inputs_) ggml_backend_tensor_set(tensor, values.data(), 0, ggml_nbytes(tensor));
     fill_dropout_masks();
-    run_.compute(gradients_);
-    if (ggml_graph_n_nodes(update_) > 0) CpuRun(threads_, nullptr).compute(update_);
-    float loss = 0;
-    ggml_backend_tensor_get(loss_, &loss, 0, sizeof(loss));
-    return loss;
+    return step_->compute();
   }
 
-  std::vector<std::vector<float>> gradients() const {
-    std::vector<std::vector<float>> out;
-    for (ggml_tensor* p : trainer_.params_) {
-      out.emplace_back(ggml_nelements(p));
-      ggml_backend_tensor_get(ggml_graph_get_grad(graph_, p), out.back().data(), 0, ggml_nbytes(p));
-    }
-    return out;
-  }
+  std::vector<std::vector<float>> gradients() const { return step_->gradients(); }
 
  private:
-
   // x · mask with a mask input per dropout site, filled by fill_dropout_masks().
   graph::TrainingGraphScope::Dropout dropout_masks(const StepDropout& dropout) {
     dropout_ = dropout;
@@ -180,43 +98,10 @@ class BranchTrainer::BatchGraph {
     }
   }
 
-  // Nodes [first, last) of graph_ as a graph of their own (same tensors, same allocation).
-  ggml_cgraph* node_range(ggml_context* ctx, int first, int last) {
-    ggml_cgraph* range = ggml_new_graph_custom(ctx, std::max(1, last - first), false);
-    for (int i = first; i < last; ++i) ggml_graph_add_node(range, ggml_graph_node(graph_, i));
-    return range;
-  }
-
-  // ggml_opt_step_adamw's parameters: alpha, beta1, beta2, eps, wd, 1/(1-beta1^t), 1/(1-beta2^t).
-  void add_adamw(ggml_context* ctx, const AdamWStep& hp) {
-    const double t = static_cast<double>(trainer_.steps_ + 1);
-    const float beta1h = static_cast<float>(1.0 / (1.0 - std::pow(hp.beta1, t)));
-    const float beta2h = static_cast<float>(1.0 / (1.0 - std::pow(hp.beta2, t)));
-    ggml_tensor* decayed = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
-    ggml_tensor* plain = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
-    ggml_set_input(decayed);
-    ggml_set_input(plain);
-    adamw_inputs_.emplace_back(decayed, std::vector<float>{hp.lr, hp.beta1, hp.beta2, hp.eps, hp.weight_decay, beta1h, beta2h});
-    adamw_inputs_.emplace_back(plain, std::vector<float>{hp.lr, hp.beta1, hp.beta2, hp.eps, 0.0f, beta1h, beta2h});
-    for (size_t i = 0; i < trainer_.params_.size(); ++i) {
-      ggml_tensor* p = trainer_.params_[i];
-      ggml_tensor* params = ggml_n_dims(p) >= 2 ? decayed : plain;
-      ggml_build_forward_expand(graph_, ggml_opt_step_adamw(ctx, p, ggml_graph_get_grad(graph_, p), trainer_.adam_m_[i],
-                                                            trainer_.adam_v_[i], params));
-    }
-  }
-
-  const BranchTrainer& trainer_;
   GraphScratch scratch_;
-  CpuRun run_;
-  int threads_;
-  ggml_cgraph* graph_ = nullptr;  // everything, as allocated
-  ggml_cgraph* gradients_ = nullptr;
-  ggml_cgraph* update_ = nullptr;
-  ggml_tensor* loss_ = nullptr;
+  std::unique_ptr<StepGraph> step_;
   std::vector<std::unique_ptr<MediaPromptLoss>> prompts_;
   std::vector<std::pair<ggml_tensor*, const std::vector<float>*>> features_;
-  std::vector<std::pair<ggml_tensor*, std::vector<float>>> adamw_inputs_;
   StepDropout dropout_;
   std::vector<ggml_tensor*> masks_;
 };
@@ -324,42 +209,33 @@ BranchTrainer::BranchTrainer(std::shared_ptr<const FrozenLlama> llm, const std::
   }
   ggml_backend_free(cpu);
 
-  // f32 copies: the trainable tensors and AdamW's two moments of each, and the frozen tensors
-  // (a training graph reads no packed or quantized weight).
-  ctx_ = ggml_init({ggml_tensor_overhead() * (trainable.size() * 3 + frozen.size()), nullptr, /*no_alloc=*/true});
-  auto copy = [&](const ggml_tensor* source, const std::string& name) {
-    ggml_tensor* t = ggml_new_tensor(ctx_, GGML_TYPE_F32, GGML_MAX_DIMS, source->ne);
-    ggml_set_name(t, name.c_str());
-    return t;
-  };
-  for (ggml_tensor** slot : trainable) {
-    params_.push_back(copy(*slot, (*slot)->name));
-    ggml_set_param(params_.back());
-    adam_m_.push_back(copy(*slot, std::string((*slot)->name) + ".adam_m"));
-    adam_v_.push_back(copy(*slot, std::string((*slot)->name) + ".adam_v"));
+  // f32 copies: the trainable tensors with AdamW's two moments of each, and the frozen tensors.
+  std::vector<const ggml_tensor*> sources;
+  for (ggml_tensor** slot : trainable) sources.push_back(*slot);
+  tensors_ = std::make_unique<TrainableTensors>(sources);
+  for (size_t i = 0; i < trainable.size(); ++i) *trainable[i] = tensors_->params()[i];
+  if (frozen.empty()) return;
+  frozen_ctx_ = ggml_init({ggml_tensor_overhead() * frozen.size(), nullptr, /*no_alloc=*/true});
+  for (ggml_tensor** slot : frozen) {
+    frozen_.push_back(ggml_new_tensor(frozen_ctx_, GGML_TYPE_F32, GGML_MAX_DIMS, (*slot)->ne));
+    ggml_set_name(frozen_.back(), (*slot)->name);
   }
-  for (ggml_tensor** slot : frozen) frozen_.push_back(copy(*slot, (*slot)->name));
   ggml_backend_buffer_type_t cpu_buft = ggml_backend_dev_buffer_type(ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU));
-  buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(ctx_, cpu_buft);
-  if (!buffer_) {
-    ggml_free(ctx_);
-    throw Error("NATIVE", "Could not allocate the trainable tensors");
+  frozen_buffer_ = ggml_backend_alloc_ctx_tensors_from_buft(frozen_ctx_, cpu_buft);
+  if (!frozen_buffer_) {
+    ggml_free(frozen_ctx_);
+    throw Error("NATIVE", "Could not allocate the frozen tensors");
   }
-  ggml_backend_buffer_clear(buffer_, 0);  // moments start at zero
-  auto fill = [](const std::vector<ggml_tensor**>& slots, const std::vector<ggml_tensor*>& copies) {
-    for (size_t i = 0; i < slots.size(); ++i) {
-      const std::vector<float> values = f32_values(*slots[i]);
-      ggml_backend_tensor_set(copies[i], values.data(), 0, ggml_nbytes(copies[i]));
-      *slots[i] = copies[i];
-    }
-  };
-  fill(trainable, params_);
-  fill(frozen, frozen_);
+  for (size_t i = 0; i < frozen.size(); ++i) {
+    const std::vector<float> values = f32_values(*frozen[i]);
+    ggml_backend_tensor_set(frozen_[i], values.data(), 0, ggml_nbytes(frozen_[i]));
+    *frozen[i] = frozen_[i];
+  }
 }
 
 BranchTrainer::~BranchTrainer() {
-  if (buffer_) ggml_backend_buffer_free(buffer_);
-  if (ctx_) ggml_free(ctx_);
+  if (frozen_buffer_) ggml_backend_buffer_free(frozen_buffer_);
+  if (frozen_ctx_) ggml_free(frozen_ctx_);
 }
 
 float BranchTrainer::loss(const std::vector<BranchExample>& batch, int threads, const AbortFlag* abort) const {
@@ -384,36 +260,15 @@ float BranchTrainer::step(const std::vector<BranchExample>& batch, const AdamWSt
   if (!(dropout.p >= 0 && dropout.p < 1)) throw Error("INVALID_ARGUMENT", "dropout must be in [0, 1)");
   BatchGraph g(*this, batch, true, &hp, dropout, threads, abort);
   const float loss = g.compute();
-  ++steps_;
+  tensors_->count_step();
   return loss;
-}
-
-void BranchTrainer::set_entry(size_t param, size_t index, float value) {
-  ggml_backend_tensor_set(params_.at(param), &value, index * sizeof(float), sizeof(float));
-}
-
-float BranchTrainer::entry(size_t param, size_t index) const {
-  float value = 0;
-  ggml_backend_tensor_get(params_.at(param), &value, index * sizeof(float), sizeof(float));
-  return value;
-}
-
-std::vector<std::pair<std::string, std::vector<float>>> BranchTrainer::snapshot() const {
-  std::vector<std::pair<std::string, std::vector<float>>> out;
-  for (const auto* group : {&params_, &adam_m_, &adam_v_}) {
-    for (ggml_tensor* t : *group) out.emplace_back(t->name, f32_values(t));
-  }
-  return out;
 }
 
 void BranchTrainer::save_checkpoint(const std::string& path, const std::string& state) const {
   gguf_context* gguf = gguf_init_empty();
   gguf_set_val_str(gguf, kKeyBranch, branch_name(branch_));
-  gguf_set_val_u64(gguf, kKeySteps, static_cast<uint64_t>(steps_));
   gguf_set_val_str(gguf, kKeyState, state.c_str());
-  for (size_t i = 0; i < params_.size(); ++i) {
-    for (ggml_tensor* t : {params_[i], adam_m_[i], adam_v_[i]}) gguf_add_tensor(gguf, t);
-  }
+  tensors_->add_to(gguf);
   try {
     write_atomically(gguf, path);
   } catch (...) {
@@ -426,24 +281,12 @@ void BranchTrainer::save_checkpoint(const std::string& path, const std::string& 
 std::string BranchTrainer::restore_checkpoint(const std::string& path) {
   GgufFile file(path);
   const int64_t branch_key = gguf_find_key(file.gguf, kKeyBranch);
-  const int64_t steps_key = gguf_find_key(file.gguf, kKeySteps);
   const int64_t state_key = gguf_find_key(file.gguf, kKeyState);
-  if (branch_key < 0 || steps_key < 0 || state_key < 0) throw Error("INVALID_MODEL", path + " is not a training checkpoint");
+  if (branch_key < 0 || state_key < 0) throw Error("INVALID_MODEL", path + " is not a training checkpoint");
   if (std::string(gguf_get_val_str(file.gguf, branch_key)) != branch_name(branch_)) {
     throw Error("INVALID_MODEL", path + " is a checkpoint of the " + gguf_get_val_str(file.gguf, branch_key) + " branch");
   }
-  std::vector<std::pair<ggml_tensor*, const ggml_tensor*>> copies;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    for (ggml_tensor* t : {params_[i], adam_m_[i], adam_v_[i]}) {
-      const ggml_tensor* saved = ggml_get_tensor(file.data, t->name);
-      if (!saved || saved->type != GGML_TYPE_F32 || !ggml_are_same_shape(saved, t)) {
-        throw Error("INVALID_MODEL", path + " has no f32 tensor " + t->name + " of this projector's shape");
-      }
-      copies.emplace_back(t, saved);
-    }
-  }
-  for (auto& [t, saved] : copies) ggml_backend_tensor_set(t, saved->data, 0, ggml_nbytes(t));
-  steps_ = static_cast<int64_t>(gguf_get_val_u64(file.gguf, steps_key));
+  tensors_->restore(file, path);
   return gguf_get_val_str(file.gguf, state_key);
 }
 
@@ -454,7 +297,7 @@ void BranchTrainer::export_projector(const std::string& source, const std::strin
   for (int64_t i = 0; i < gguf_get_n_tensors(file.gguf); ++i) {
     const char* name = gguf_get_tensor_name(file.gguf, i);
     const ggml_tensor* trained = nullptr;
-    for (ggml_tensor* p : params_) {
+    for (ggml_tensor* p : params()) {
       if (std::strcmp(p->name, name) == 0) trained = p;
     }
     gguf_add_tensor(gguf, trained ? trained : ggml_get_tensor(file.data, name));

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/graph/video_llama.h"
 #include "core/train/llama_graph.h"
+#include "core/train/optimizer.h"
 
 namespace vl::train {
 
@@ -40,14 +41,6 @@ struct BranchExample {
   std::vector<int32_t> tokens;  // values at the media positions are ignored
   int64_t media_offset = 0;
   std::vector<int32_t> labels;  // one per position, -100: no loss
-};
-
-// torch.optim.AdamW's hyper-parameters of one step; tensors of fewer than two dimensions (biases,
-// LayerNorms) get no weight decay, as the original's runner (LAVIS RunnerBase.optimizer) groups them.
-struct AdamWStep {
-  float lr = 1e-4f;
-  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-  float weight_decay = 0.05f;
 };
 
 // Dropout of a training step, where the original's Q-Formers have it (BERT's hidden and
@@ -83,8 +76,8 @@ class BranchTrainer {
   Branch branch() const { return branch_; }
   const BranchShape& shape() const { return shape_; }
   // The trainable tensors, named as in the projector GGUF.
-  const std::vector<ggml_tensor*>& params() const { return params_; }
-  int64_t steps() const { return steps_; }
+  const std::vector<ggml_tensor*>& params() const { return tensors_->params(); }
+  int64_t steps() const { return tensors_->steps(); }
 
   // The answer loss of `batch`, the mean over all its labelled positions (no update). Throws
   // INVALID_ARGUMENT / DIMENSION_MISMATCH on a bad example, ABORTED when `abort` is set.
@@ -113,11 +106,11 @@ class BranchTrainer {
   void export_projector(const std::string& source, const std::string& out) const;
 
   // (name, values) of every trainable tensor, then of every AdamW moment (`<name>.adam_m`, `.adam_v`).
-  std::vector<std::pair<std::string, std::vector<float>>> snapshot() const;
+  std::vector<std::pair<std::string, std::vector<float>>> snapshot() const { return tensors_->snapshot(); }
 
   // Overwrites one entry of a trainable tensor (for finite differences).
-  void set_entry(size_t param, size_t index, float value);
-  float entry(size_t param, size_t index) const;
+  void set_entry(size_t param, size_t index, float value) { tensors_->set_entry(param, index, value); }
+  float entry(size_t param, size_t index) const { return tensors_->entry(param, index); }
 
  private:
   class BatchGraph;
@@ -134,11 +127,11 @@ class BranchTrainer {
   BranchShape shape_;
   graph::VisionBranch video_;  // its head (video Q-Former, frame positions, llama_proj); all of it with unfreeze
   graph::AudioBranch audio_;   // likewise
-  std::vector<ggml_tensor*> params_, adam_m_, adam_v_;
-  std::vector<ggml_tensor*> frozen_;  // f32 copies of the rest of the branch (with unfreeze)
-  ggml_context* ctx_ = nullptr;
-  ggml_backend_buffer_t buffer_ = nullptr;
-  int64_t steps_ = 0;
+  std::unique_ptr<TrainableTensors> tensors_;
+  // f32 copies of the rest of the branch (with unfreeze): a training graph reads no packed or quantized weight
+  std::vector<ggml_tensor*> frozen_;
+  ggml_context* frozen_ctx_ = nullptr;
+  ggml_backend_buffer_t frozen_buffer_ = nullptr;
 };
 
 }  // namespace vl::train

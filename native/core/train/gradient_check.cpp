@@ -1,9 +1,11 @@
 #include "core/train/gradient_check.h"
 
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "core/train/branch_trainer.h"
+#include "core/train/llama_trainer.h"
 #include "core/train/cpu_run.h"
 #include "core/train/diff_ops.h"
 
@@ -122,11 +124,13 @@ GradientCheckReport check_gradients(const std::string& graph_name, uint32_t seed
   return report;
 }
 
-GradientCheckReport check_branch_gradients(BranchTrainer& trainer, const std::vector<BranchExample>& batch, float step,
-                                           int threads) {
-  std::vector<std::vector<float>> analytic;
-  trainer.gradients(batch, threads, nullptr, analytic);
-  const std::function<float()> loss = trainer.loss_function(batch, threads);
+namespace {
+
+// Every entry of every trainable tensor of a trainer (BranchTrainer or LlamaTrainer): `analytic`
+// against a central difference of `loss` (a graph built once, recomputed on the current values).
+template <class Trainer>
+GradientCheckReport check_entries(Trainer& trainer, const std::vector<std::vector<float>>& analytic,
+                                  const std::function<float()>& loss, float step) {
   auto loss_at = [&](size_t p, size_t i, float value) {
     trainer.set_entry(p, i, value);
     return loss();
@@ -144,6 +148,21 @@ GradientCheckReport check_branch_gradients(BranchTrainer& trainer, const std::ve
     report.tensors.push_back(c);
   }
   return report;
+}
+
+}  // namespace
+
+GradientCheckReport check_branch_gradients(BranchTrainer& trainer, const std::vector<BranchExample>& batch, float step,
+                                           int threads) {
+  std::vector<std::vector<float>> analytic;
+  trainer.gradients(batch, threads, nullptr, analytic);
+  return check_entries(trainer, analytic, trainer.loss_function(batch, threads), step);
+}
+
+GradientCheckReport check_llama_gradients(LlamaTrainer& trainer, const TokenWindows& windows, float step, int threads) {
+  std::vector<std::vector<float>> analytic;
+  trainer.gradients(windows, threads, nullptr, analytic);
+  return check_entries(trainer, analytic, trainer.loss_function(windows, threads), step);
 }
 
 }  // namespace vl::train

@@ -10,6 +10,8 @@ namespace vl::train {
 
 class BranchTrainer;
 struct BranchExample;
+class LlamaTrainer;
+struct TokenWindows;
 
 struct TensorGradientCheck {
   std::string name;
@@ -36,5 +38,8 @@ namespace vl::train {
 // the batch's loss against its central difference (step `step`); forward_error is 0 (no reference op).
 GradientCheckReport check_branch_gradients(BranchTrainer& trainer, const std::vector<BranchExample>& batch, float step,
                                            int threads);
+
+// The same for every weight of a LLaMA under pretraining (LlamaTrainer::params()), on the windows' loss.
+GradientCheckReport check_llama_gradients(LlamaTrainer& trainer, const TokenWindows& windows, float step, int threads);
 
 }  // namespace vl::train

@@ -56,7 +56,8 @@ FrozenLlama::FrozenLlama(const std::string& path) {
     hp_.n_vocab = token_embd_->ne[1];
     output_norm_ = require("output_norm.weight");
     output_ = ggml_get_tensor(weights_ctx_, "output.weight");
-    if (!output_) output_ = token_embd_;  // tied embeddings
+    tied_ = output_ == nullptr;
+    if (tied_) output_ = token_embd_;
     for (int64_t i = 0; i < hp_.n_layer; ++i) {
       const std::string b = "blk." + std::to_string(i) + ".";
       layers_.push_back({require(b + "attn_norm.weight"), require(b + "attn_q.weight"), require(b + "attn_k.weight"),
@@ -97,6 +98,19 @@ ggml_tensor* FrozenLlama::require(const std::string& name) const {
   ggml_tensor* t = ggml_get_tensor(weights_ctx_, name.c_str());
   if (!t) throw Error("MISSING_TENSOR", "The LLM GGUF has no tensor " + name);
   return t;
+}
+
+void FrozenLlama::for_each_weight(const std::function<void(ggml_tensor*&)>& visit) {
+  visit(token_embd_);
+  for (LlamaLayer& l : layers_) {
+    for (ggml_tensor** slot : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) visit(*slot);
+  }
+  visit(output_norm_);
+  if (tied_) {
+    output_ = token_embd_;
+  } else {
+    visit(output_);
+  }
 }
 
 ggml_tensor* FrozenLlama::embed(ggml_context* ctx, ggml_tensor* ids) const {

@@ -8,6 +8,7 @@
 // DIAG_MASK_INF + SOFT_MAX without a mask tensor (ggml has no gradient for a mask operand),
 // SILU, MUL, ADD, GET_ROWS, CROSS_ENTROPY_LOSS.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,8 @@ struct LlamaLayer {
   ggml_tensor *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *ffn_gate, *ffn_up, *ffn_down;
 };
 
-// The weights of a LLaMA GGUF in one CPU backend buffer; never trained.
+// The weights of a LLaMA GGUF in one CPU backend buffer. Frozen for stages 1/2; LlamaTrainer
+// (llama_trainer.h) swaps trainable f32 copies into its weight slots to pretrain it.
 class FrozenLlama {
  public:
   // Throws vl::Error FILE_NOT_FOUND, INVALID_MODEL (not a llama GGUF) or MISSING_TENSOR.
@@ -50,6 +52,11 @@ class FrozenLlama {
   // (`positions`: I32 [n_tokens], filled by the caller), causal attention as libllama's LLaMA.
   ggml_tensor* forward(ggml_context* ctx, ggml_tensor* embeddings, ggml_tensor* positions) const;
 
+  // Visits every weight slot once, in the GGUF's naming: token_embd, each block's attn_norm, attn_q,
+  // attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down, then output_norm and output
+  // (unless tied: then the output layer follows whatever token_embd's slot now holds).
+  void for_each_weight(const std::function<void(ggml_tensor*&)>& visit);
+
  private:
   ggml_tensor* require(const std::string& name) const;
 
@@ -59,6 +66,7 @@ class FrozenLlama {
   ggml_tensor* token_embd_ = nullptr;
   ggml_tensor* output_norm_ = nullptr;
   ggml_tensor* output_ = nullptr;
+  bool tied_ = false;  // no output.weight: the output layer is token_embd
   std::vector<LlamaLayer> layers_;
 };
 
