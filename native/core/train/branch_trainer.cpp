@@ -9,6 +9,7 @@
 #include "core/projector_loader.h"
 #include "core/train/cpu_run.h"
 #include "core/train/llama_loss.h"
+#include "ggml-cpp.h"
 #include "gguf.h"
 
 namespace vl::train {
@@ -265,17 +266,12 @@ float BranchTrainer::step(const std::vector<BranchExample>& batch, const AdamWSt
 }
 
 void BranchTrainer::save_checkpoint(const std::string& path, const std::string& state) const {
-  gguf_context* gguf = gguf_init_empty();
+  gguf_context_ptr owned(gguf_init_empty());
+  gguf_context* gguf = owned.get();
   gguf_set_val_str(gguf, kKeyBranch, branch_name(branch_));
   gguf_set_val_str(gguf, kKeyState, state.c_str());
   tensors_->add_to(gguf);
-  try {
-    write_atomically(gguf, path);
-  } catch (...) {
-    gguf_free(gguf);
-    throw;
-  }
-  gguf_free(gguf);
+  write_atomically(gguf, path);
 }
 
 std::string BranchTrainer::restore_checkpoint(const std::string& path) {
@@ -292,7 +288,8 @@ std::string BranchTrainer::restore_checkpoint(const std::string& path) {
 
 void BranchTrainer::export_projector(const std::string& source, const std::string& out) const {
   GgufFile file(source);
-  gguf_context* gguf = gguf_init_empty();
+  gguf_context_ptr owned(gguf_init_empty());
+  gguf_context* gguf = owned.get();
   gguf_set_kv(gguf, file.gguf);
   for (int64_t i = 0; i < gguf_get_n_tensors(file.gguf); ++i) {
     const char* name = gguf_get_tensor_name(file.gguf, i);
@@ -302,13 +299,7 @@ void BranchTrainer::export_projector(const std::string& source, const std::strin
     }
     gguf_add_tensor(gguf, trained ? trained : ggml_get_tensor(file.data, name));
   }
-  try {
-    write_atomically(gguf, out);
-  } catch (...) {
-    gguf_free(gguf);
-    throw;
-  }
-  gguf_free(gguf);
+  write_atomically(gguf, out);
 }
 
 }  // namespace vl::train

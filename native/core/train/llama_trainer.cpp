@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/train/cpu_run.h"
+#include "ggml-cpp.h"
 
 namespace vl::train {
 namespace {
@@ -127,12 +128,12 @@ gguf_context* LlamaTrainer::model_file(bool with_moments) const {
 }
 
 void LlamaTrainer::save_model(const std::string& path) const {
-  std::unique_ptr<gguf_context, decltype(&gguf_free)> gguf(model_file(false), gguf_free);
+  gguf_context_ptr gguf(model_file(false));
   write_atomically(gguf.get(), path);
 }
 
 void LlamaTrainer::save_checkpoint(const std::string& path) const {
-  std::unique_ptr<gguf_context, decltype(&gguf_free)> gguf(model_file(true), gguf_free);
+  gguf_context_ptr gguf(model_file(true));
   write_atomically(gguf.get(), path);
 }
 
